@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/spf13/cobra"
+
+	"catalogd/demo"
+	"catalogd/graph"
+	"catalogd/internal/catalog"
+	"catalogd/internal/ingest"
+	"catalogd/internal/ingest/file"
+	"catalogd/internal/server"
+	"catalogd/internal/store"
+	"catalogd/schema"
+)
+
+// run is the whole program: it parses args, reads configuration through getenv, and writes
+// only to stdout and stderr, so tests can call it as main does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	root := &cobra.Command{
+		Use:           "catalogd",
+		Short:         "catalogd is a software catalog: Backstage descriptors in, a GraphQL entity graph out",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(stdout))
+	err := root.ExecuteContext(ctx)
+	if err != nil && err != errSilent {
+		return err
+	}
+	return err
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+const defaultDatabase = "sqlite:catalogd.db"
+
+type commonFlags struct {
+	database  string
+	locations []string
+	logLevel  string
+}
+
+func (c *commonFlags) add(cmd *cobra.Command, getenv func(string) string) {
+	cmd.Flags().StringVar(&c.database, "database", envOr(getenv, "CATALOGD_DATABASE_URL", defaultDatabase),
+		"database URL: sqlite:PATH or postgres://user@host:port/db (env CATALOGD_DATABASE_URL)")
+	var envLocs []string
+	if v := getenv("CATALOGD_LOCATIONS"); v != "" {
+		envLocs = strings.Split(v, ",")
+	}
+	cmd.Flags().StringArrayVar(&c.locations, "location", envLocs,
+		"descriptor file or directory to ingest; repeatable (env CATALOGD_LOCATIONS, comma-separated)")
+	cmd.Flags().StringVar(&c.logLevel, "log-level", envOr(getenv, "CATALOGD_LOG_LEVEL", "info"), "debug, info, warn or error (env CATALOGD_LOG_LEVEL)")
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newEngine(st *store.Store, log *slog.Logger) (*ingest.Engine, error) {
+	v, err := catalog.NewValidator(schema.FS)
+	if err != nil {
+		return nil, err
+	}
+	hc := retryablehttp.NewClient()
+	hc.RetryMax = 2
+	hc.Logger = nil
+	hc.HTTPClient.Timeout = 15 * time.Second
+	return &ingest.Engine{Store: st, Validator: v, Log: log, HTTP: hc.StandardClient()}, nil
+}
+
+func providers(paths []string) ([]ingest.Provider, error) {
+	var ps []ingest.Provider
+	for _, p := range paths {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		fp, err := file.New(p)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, fp)
+	}
+	return ps, nil
+}
+
+func openStore(ctx context.Context, url string) (*store.Store, error) {
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var c commonFlags
+	var addr string
+	var interval time.Duration
+	var demoFlag bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the GraphQL API, keeping the configured locations ingested",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log, err := newLogger(c.logLevel, stderr)
+			if err != nil {
+				return err
+			}
+			ps, err := providers(c.locations)
+			if err != nil {
+				return err
+			}
+			if demoFlag {
+				ps = append(ps, file.NewFS("demo", demo.FS, demo.Root))
+				if !cmd.Flags().Changed("database") && getenv("CATALOGD_DATABASE_URL") == "" {
+					dir, err := os.MkdirTemp("", "catalogd-demo-")
+					if err != nil {
+						return err
+					}
+					defer os.RemoveAll(dir)
+					c.database = "sqlite:" + filepath.Join(dir, "demo.db")
+					log.Info("demo: using a temporary database", "database", c.database)
+				}
+			}
+			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval}, log, stdout)
+		},
+	}
+	c.add(cmd, getenv)
+	cmd.Flags().StringVar(&addr, "addr", envOr(getenv, "CATALOGD_ADDR", "127.0.0.1:8080"), "listen address (env CATALOGD_ADDR)")
+	def := time.Minute
+	if v := getenv("CATALOGD_REFRESH_INTERVAL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	cmd.Flags().DurationVar(&interval, "refresh-interval", def, "how often locations are re-read (env CATALOGD_REFRESH_INTERVAL)")
+	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
+	return cmd
+}
+
+type serveConfig struct {
+	addr      string
+	database  string
+	providers []ingest.Provider
+	interval  time.Duration
+}
+
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	ready := server.NewReadiness(len(cfg.providers))
+	var deps struct{ gql http.Handler }
+	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
+	storeReady := make(chan *store.Store, 1)
+	gqlProxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if deps.gql == nil {
+			http.Error(w, "starting: database migration has not finished", http.StatusServiceUnavailable)
+			return
+		}
+		deps.gql.ServeHTTP(w, r)
+	})
+	srv := &http.Server{
+		Handler:           server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "catalogd listening on http://%s (GraphiQL at /graphql)\n", ln.Addr())
+
+	st, err := openStore(ctx, cfg.database)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer st.Close()
+	storeReady <- st
+	deps.gql = graph.NewHandler(&graph.Resolver{Client: st.Client, Store: st}, graph.Options{Log: log})
+	ready.Migrated()
+
+	eng, err := newEngine(st, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		eng.Run(ctx, cfg.providers, cfg.interval, func(catalog.LocationSpec) { ready.LocationDone() })
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		return err
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	<-runDone
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var c commonFlags
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "Ingest the locations into the database once, print counts and time, and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if len(c.locations) == 0 {
+				return fmt.Errorf("ingest needs at least one --location")
+			}
+			log, err := newLogger(c.logLevel, stderr)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			st, err := openStore(ctx, c.database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			eng, err := newEngine(st, log)
+			if err != nil {
+				return err
+			}
+			ps, err := providers(c.locations)
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, p := range ps {
+				t0 := time.Now()
+				res, err := eng.Refresh(ctx, p)
+				loc := p.Location()
+				if err != nil {
+					failed = true
+					fmt.Fprintf(stdout, "%s: FAILED: %v\n", loc.Key, err)
+					continue
+				}
+				fmt.Fprintf(stdout, "%s: %s in %s\n", loc.Key, res, time.Since(t0).Round(time.Millisecond))
+				if res.Errors > 0 {
+					if err := printErrors(ctx, st, loc.Key, stdout); err != nil {
+						return err
+					}
+				}
+			}
+			total, err := st.Client.Entity.Query().Count(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%d entities in the catalog; took %s\n", total, time.Since(start).Round(time.Millisecond))
+			if failed {
+				return errSilent
+			}
+			return nil
+		},
+	}
+	c.add(cmd, getenv)
+	return cmd
+}

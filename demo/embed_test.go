@@ -1,0 +1,58 @@
+package demo
+
+import (
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var (
+	targetRe = regexp.MustCompile(`(?m)^    - (\./\S+)$`)
+	textRe   = regexp.MustCompile(`(?m)^\s+\$text: (\S+)$`)
+)
+
+// TestFilesReachable checks, without a YAML parser, that every Location
+// target and $text placeholder names an embedded file, and that every
+// embedded catalog file is reachable from Root.
+func TestFilesReachable(t *testing.T) {
+	reached := map[string]bool{}
+	var visit func(p string)
+	visit = func(p string) {
+		if reached[p] {
+			return
+		}
+		reached[p] = true
+		data, err := fs.ReadFile(FS, p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		dir := path.Dir(p)
+		if strings.Contains(string(data), "\nkind: Location\n") {
+			for _, m := range targetRe.FindAllStringSubmatch(string(data), -1) {
+				visit(path.Join(dir, m[1]))
+			}
+		}
+		for _, m := range textRe.FindAllStringSubmatch(string(data), -1) {
+			q := path.Join(dir, m[1])
+			if _, err := fs.Stat(FS, q); err != nil {
+				t.Errorf("%s: $text %s: %v", p, m[1], err)
+			}
+			reached[q] = true
+		}
+	}
+	visit(Root)
+	err := fs.WalkDir(FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !reached[p] {
+			t.Errorf("%s is embedded but not reachable from %s", p, Root)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reached) < 10 {
+		t.Fatalf("only %d files reached", len(reached))
+	}
+}

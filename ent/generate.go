@@ -1,0 +1,3 @@
+package ent
+
+//go:generate sh -c "cd .. && go run -mod=mod ./ent/entc.go"

@@ -1,0 +1,19 @@
+package catalog
+
+import "io/fs"
+
+// Tree is what a provider hands to ingestion: a readable file tree, the path of the location's
+// root (a descriptor file or a directory of them) and how to name a path in annotations and
+// error records (e.g. "file:/srv/catalog/team-a.yaml").
+type Tree struct {
+	FS   fs.FS
+	Root string
+	URL  func(path string) string
+}
+
+// LocationSpec identifies a configured location, as Backstage's LocationSpec does.
+type LocationSpec struct {
+	Key      string // stable key, e.g. file:/srv/catalog/catalog-info.yaml
+	Provider string // e.g. file
+	Target   string // what the provider reads
+}

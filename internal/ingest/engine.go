@@ -1,0 +1,473 @@
+// Package ingest turns what providers read into catalog entities and applies them to the store.
+// A provider only reads (see Provider); everything after that — parsing, placeholders,
+// validation, relation derivation, following Location entities, conflicts and retention — is
+// done here, the same way for every provider.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"catalogd/internal/catalog"
+	"catalogd/internal/store"
+)
+
+// Provider reads one configured location. Read returns the tree to ingest and a release
+// function for whatever the read holds (a checkout, a temp dir); an error means the location
+// could not be read at all, and then nothing it holds changes.
+type Provider interface {
+	Location() catalog.LocationSpec
+	Read(ctx context.Context) (catalog.Tree, func(), error)
+}
+
+// Engine processes and applies locations.
+type Engine struct {
+	Store     *store.Store
+	Validator *catalog.Validator
+	Log       *slog.Logger
+	// MaxFileBytes and MaxDocumentBytes limit what is read (0: 32 MiB and catalog.MaxDocumentBytes).
+	MaxFileBytes     int64
+	MaxDocumentBytes int
+	// HTTP fetches $text/$json/$yaml placeholders that name http(s) URLs; nil refuses them.
+	HTTP *http.Client
+
+	applyMu sync.Mutex
+}
+
+// Refresh reads one location and applies what it holds.
+func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, error) {
+	started := time.Now()
+	loc := p.Location()
+	tree, release, err := p.Read(ctx)
+	var b store.Batch
+	if err != nil {
+		b = store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err)}
+	} else {
+		b = e.Process(ctx, loc, tree)
+		release()
+	}
+	b.Started = started
+	// Applies from this process take turns; SQLite would serialise them anyway.
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	res, aerr := e.Store.Apply(ctx, loc, b)
+	if aerr != nil {
+		return res, fmt.Errorf("apply %s: %w", loc.Key, aerr)
+	}
+	if b.Failed != nil {
+		return res, b.Failed
+	}
+	return res, nil
+}
+
+// Run refreshes every provider now and then every interval until ctx ends. firstDone is called
+// once per provider after its first refresh, whether it worked or not.
+func (e *Engine) Run(ctx context.Context, providers []Provider, interval time.Duration, firstDone func(catalog.LocationSpec)) {
+	var wg sync.WaitGroup
+	for _, p := range providers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loc := p.Location()
+			first := true
+			for {
+				t0 := time.Now()
+				res, err := e.Refresh(ctx, p)
+				if err != nil && ctx.Err() == nil {
+					e.log().Error("refresh failed", "location", loc.Key, "err", err)
+				} else if err == nil {
+					e.log().Info("refreshed", "location", loc.Key, "result", res.String(), "took", time.Since(t0).Round(time.Millisecond))
+				}
+				if first {
+					first = false
+					if firstDone != nil {
+						firstDone(loc)
+					}
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(interval):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// fileResult is what one descriptor file produced.
+type fileResult struct {
+	path     string
+	url      string
+	entities []store.EntityRecord
+	errors   []store.ErrorRecord
+	keepRefs []string
+	keepFile bool     // the file or one of its documents could not be read
+	targets  []string // paths of further descriptor files named by Location entities
+}
+
+// Process reads every descriptor file reachable from the tree's root and returns the batch to
+// apply. Files are processed in parallel; the result does not depend on timing: files are
+// ordered breadth-first by Location, then by path, and within a file by document.
+func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree) store.Batch {
+	var b store.Batch
+	level, err := e.rootFiles(tree)
+	if err != nil {
+		return store.Batch{Failed: err}
+	}
+	visited := map[string]bool{}
+	firstAt := map[string]string{} // ref -> where it was first defined
+	for len(level) > 0 {
+		var todo []string
+		for _, p := range level {
+			if !visited[p] {
+				visited[p] = true
+				todo = append(todo, p)
+			}
+		}
+		results := make([]fileResult, len(todo))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for i, p := range todo {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				results[i] = e.processFile(ctx, loc, tree, p)
+			}()
+		}
+		wg.Wait()
+		level = nil
+		for _, r := range results {
+			for _, ent := range r.entities {
+				if where, dup := firstAt[ent.Ref]; dup {
+					b.Errors = append(b.Errors, store.ErrorRecord{Source: r.url, EntityRef: ent.Ref,
+						Message: fmt.Sprintf("entity %s is defined twice in this location (first in %s); this copy is ignored", ent.Ref, where)})
+					continue
+				}
+				firstAt[ent.Ref] = r.url
+				b.Entities = append(b.Entities, ent)
+			}
+			b.Errors = append(b.Errors, r.errors...)
+			b.KeepRefs = append(b.KeepRefs, r.keepRefs...)
+			if r.keepFile {
+				b.KeepSources = append(b.KeepSources, r.url)
+			}
+			level = append(level, r.targets...)
+		}
+	}
+	return b
+}
+
+// rootFiles lists the descriptor files of the root: the file itself, or every .yaml/.yml file
+// under the directory (hidden directories skipped), sorted.
+func (e *Engine) rootFiles(tree catalog.Tree) ([]string, error) {
+	st, err := fs.Stat(tree.FS, tree.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tree.URL(tree.Root), unwrapPathError(err))
+	}
+	if !st.IsDir() {
+		return []string{tree.Root}, nil
+	}
+	var files []string
+	err = fs.WalkDir(tree.FS, tree.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != tree.Root && strings.HasPrefix(d.Name(), ".") {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && isYAML(p) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tree.URL(tree.Root), unwrapPathError(err))
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+func isYAML(p string) bool {
+	ext := strings.ToLower(path.Ext(p))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (e *Engine) maxFile() int64 {
+	if e.MaxFileBytes > 0 {
+		return e.MaxFileBytes
+	}
+	return 32 << 20
+}
+
+func (e *Engine) processFile(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, p string) fileResult {
+	r := fileResult{path: p, url: tree.URL(p)}
+	data, err := readLimited(tree.FS, p, e.maxFile())
+	if err != nil {
+		r.keepFile = true
+		r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Message: err.Error()})
+		return r
+	}
+	for _, doc := range catalog.ParseDocuments(data, e.MaxDocumentBytes) {
+		if ctx.Err() != nil {
+			r.keepFile = true
+			return r
+		}
+		if doc.Err != nil {
+			// Which entity this document held is unknown, so keep everything the file had.
+			r.keepFile = true
+			r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Document: doc.Index, Line: doc.Line, Message: doc.Err.Error()})
+			continue
+		}
+		e.processDocument(ctx, loc, tree, &r, doc)
+	}
+	return r
+}
+
+func readLimited(fsys fs.FS, p string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("is a directory, not a descriptor file")
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("file is %d bytes, larger than the limit of %d bytes", st.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("file is larger than the limit of %d bytes", limit)
+	}
+	return data, nil
+}
+
+func (e *Engine) processDocument(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, r *fileResult, doc catalog.Document) {
+	fail := func(ref string, problems []catalog.Problem) {
+		if ref != "" {
+			r.keepRefs = append(r.keepRefs, ref)
+		}
+		for _, pr := range problems {
+			r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Document: doc.Index, Line: doc.Line,
+				EntityRef: ref, Path: pr.Path, Message: pr.String()})
+		}
+	}
+	ref := guessRef(doc.Value)
+	dir := path.Dir(r.path)
+	if problems := catalog.ResolvePlaceholders(doc.Value, func(target string) ([]byte, error) {
+		return e.readPlaceholder(ctx, tree, dir, target)
+	}); len(problems) > 0 {
+		fail(ref, problems)
+		return
+	}
+	if problems := e.Validator.Validate(doc.Value); len(problems) > 0 {
+		fail(ref, problems)
+		return
+	}
+	ent, err := catalog.EntityFromDocument(doc.Value)
+	if err != nil {
+		fail(ref, []catalog.Problem{{Message: err.Error()}})
+		return
+	}
+	ref = ent.Ref().String()
+	ent.SetAnnotation(catalog.AnnotationManagedByLocation, r.url)
+	ent.SetAnnotation(catalog.AnnotationManagedByOriginLocation, loc.Key)
+	rels, problems := catalog.DeriveRelations(ent)
+	if len(problems) > 0 {
+		fail(ref, problems)
+		return
+	}
+	if strings.EqualFold(ent.Kind, "Location") {
+		targets, problems := locationTargets(tree, dir, ent)
+		r.targets = append(r.targets, targets...)
+		for _, pr := range problems {
+			r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Document: doc.Index, Line: doc.Line, EntityRef: ref, Path: pr.Path, Message: pr.String()})
+		}
+	}
+	docJSON, err := json.Marshal(ent.Doc)
+	if err != nil {
+		fail(ref, []catalog.Problem{{Message: "cannot encode document: " + err.Error()}})
+		return
+	}
+	sum := sha256.Sum256(docJSON)
+	owner, _ := canonicalSpecRef(ent, "owner", "Group")
+	system, _ := canonicalSpecRef(ent, "system", "System")
+	r.entities = append(r.entities, store.EntityRecord{
+		Ref: ref, Kind: strings.ToLower(ent.Kind), Namespace: strings.ToLower(ent.Namespace), Name: ent.Name,
+		APIVersion: ent.APIVersion, Title: ent.Title, Description: ent.Description,
+		Type: strings.ToLower(ent.SpecString("type")), Lifecycle: strings.ToLower(ent.SpecString("lifecycle")),
+		OwnerRef: owner, SystemRef: system,
+		Tags: ent.Tags, Labels: ent.Labels, Annotations: ent.Annotations,
+		Document: docJSON, Hash: hex.EncodeToString(sum[:16]), Source: r.url, Relations: rels,
+	})
+}
+
+func canonicalSpecRef(e *catalog.Entity, field, defaultKind string) (string, error) {
+	s := e.SpecString(field)
+	if s == "" {
+		return "", nil
+	}
+	return catalog.CanonicalRef(s, catalog.RefDefaults{Kind: defaultKind, Namespace: e.Namespace})
+}
+
+// guessRef names the entity of a document that may be invalid, so its error can say which
+// entity it is about and its last good version can be kept.
+func guessRef(doc map[string]any) string {
+	kind, _ := doc["kind"].(string)
+	meta, _ := doc["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	ns, _ := meta["namespace"].(string)
+	if kind == "" || name == "" {
+		return ""
+	}
+	if ns == "" {
+		ns = catalog.DefaultNamespace
+	}
+	return catalog.Ref{Kind: kind, Namespace: ns, Name: name}.String()
+}
+
+// locationTargets resolves a Location entity's spec.target and spec.targets against the
+// directory of the file that holds it. Globs are expanded, as Backstage's file reader does.
+func locationTargets(tree catalog.Tree, dir string, e *catalog.Entity) ([]string, []catalog.Problem) {
+	spec := e.Spec()
+	typ, _ := spec["type"].(string)
+	var raw []string
+	var paths []string
+	if t, ok := spec["target"].(string); ok && t != "" {
+		raw = append(raw, t)
+		paths = append(paths, "/spec/target")
+	}
+	if ts, ok := spec["targets"].([]any); ok {
+		for i, t := range ts {
+			if s, ok := t.(string); ok && s != "" {
+				raw = append(raw, s)
+				paths = append(paths, fmt.Sprintf("/spec/targets/%d", i))
+			}
+		}
+	}
+	var out []string
+	var problems []catalog.Problem
+	for i, t := range raw {
+		if typ != "" && typ != "file" {
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s of type %q not followed: this location reads files only", t, typ)})
+			continue
+		}
+		if strings.Contains(t, "://") {
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s is a URL: this location reads files only", t)})
+			continue
+		}
+		p, err := resolvePath(dir, t)
+		if err != nil {
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: err.Error()})
+			continue
+		}
+		if strings.ContainsAny(p, "*?[") {
+			matches, err := fs.Glob(tree.FS, p)
+			if err != nil {
+				problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", t, err)})
+				continue
+			}
+			sort.Strings(matches)
+			out = append(out, matches...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, problems
+}
+
+// resolvePath resolves target against dir inside an fs.FS: absolute targets are taken from the
+// tree's root, relative ones from dir; neither may leave the tree.
+func resolvePath(dir, target string) (string, error) {
+	var p string
+	if path.IsAbs(target) {
+		p = strings.TrimPrefix(path.Clean(target), "/")
+	} else {
+		p = path.Join(dir, target)
+	}
+	if p == "" {
+		p = "."
+	}
+	if !fs.ValidPath(p) {
+		return "", fmt.Errorf("target %s points outside the location's tree", target)
+	}
+	return p, nil
+}
+
+func (e *Engine) readPlaceholder(ctx context.Context, tree catalog.Tree, dir, target string) ([]byte, error) {
+	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
+		if e.HTTP == nil {
+			return nil, fmt.Errorf("fetching URLs is not enabled")
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := e.HTTP.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", target, resp.Status)
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, e.maxFile()+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > e.maxFile() {
+			return nil, fmt.Errorf("larger than the limit of %d bytes", e.maxFile())
+		}
+		return data, nil
+	}
+	p, err := resolvePath(dir, target)
+	if err != nil {
+		return nil, err
+	}
+	return readLimited(tree.FS, p, e.maxFile())
+}
+
+// Check processes the tree's root file alone, without following Locations or touching the
+// store, and returns its problems: what `catalogd validate` prints.
+func (e *Engine) Check(ctx context.Context, tree catalog.Tree) []store.ErrorRecord {
+	r := e.processFile(ctx, catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree, tree.Root)
+	return r.errors
+}

@@ -1,0 +1,82 @@
+// Package server is catalogd's HTTP surface: health and readiness probes, the GraphQL
+// endpoint and GraphiQL. Every route is in routes.go.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Deps are what the server needs; they are built in cmd/.
+type Deps struct {
+	GraphQL   http.Handler
+	Readiness *Readiness
+	Log       *slog.Logger
+	// MaxBodyBytes limits a GraphQL request body (0: 1 MiB).
+	MaxBodyBytes int64
+}
+
+// NewServer returns the root handler.
+func NewServer(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	if d.Readiness == nil {
+		d.Readiness = NewReadiness(0)
+		d.Readiness.Migrated()
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return logRequests(d.Log, mux)
+}
+
+// Readiness tracks what must happen before the server is ready: the schema migration and the
+// first read of every configured location.
+type Readiness struct {
+	mu       sync.Mutex
+	migrated bool
+	pending  int
+}
+
+// NewReadiness expects locations first reads.
+func NewReadiness(locations int) *Readiness { return &Readiness{pending: locations} }
+
+// Migrated records that the schema is up to date.
+func (r *Readiness) Migrated() { r.mu.Lock(); r.migrated = true; r.mu.Unlock() }
+
+// LocationDone records one location's first read.
+func (r *Readiness) LocationDone() { r.mu.Lock(); r.pending--; r.mu.Unlock() }
+
+// Status returns "" when ready, or why not.
+func (r *Readiness) Status() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case !r.migrated:
+		return "database migration has not finished"
+	case r.pending > 0:
+		return "locations still being read for the first time"
+	}
+	return ""
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
+	})
+}

@@ -1,0 +1,380 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"catalogd/ent"
+	"catalogd/ent/entity"
+	"catalogd/ent/locationstate"
+	"catalogd/ent/processingerror"
+	"catalogd/ent/relation"
+	"catalogd/internal/catalog"
+)
+
+// EntityRecord is one processed entity, ready to store.
+type EntityRecord struct {
+	Ref                   string // canonical
+	Kind, Namespace, Name string // kind and namespace lower-case, name as declared
+	APIVersion            string
+	Title, Description    string
+	Type, Lifecycle       string // lower-case
+	OwnerRef, SystemRef   string // canonical
+	Tags                  []string
+	Labels, Annotations   map[string]string
+	Document              json.RawMessage
+	Hash                  string
+	Source                string // URL of the file it came from
+	Relations             []catalog.Relation
+}
+
+// ErrorRecord is one processing error of a location.
+type ErrorRecord struct {
+	Source    string
+	Document  int
+	Line      int
+	EntityRef string
+	Path      string
+	Message   string
+}
+
+// Batch is everything one read of a location produced.
+type Batch struct {
+	Entities []EntityRecord
+	Errors   []ErrorRecord
+	// KeepSources lists files that could not be read or parsed this time: the entities that
+	// came from them stay as they were (stale is better than wrong).
+	KeepSources []string
+	// KeepRefs lists entities whose document was rejected this time: their last good version stays.
+	KeepRefs []string
+	// Failed is set when the location as a whole could not be read: no entity changes.
+	Failed  error
+	Started time.Time
+}
+
+// ApplyResult counts what Apply did.
+type ApplyResult struct {
+	Added, Updated, Removed, Unchanged, Kept, Conflicts, Errors int
+}
+
+// Changed reports whether any entity was written.
+func (r ApplyResult) Changed() bool { return r.Added+r.Updated+r.Removed > 0 }
+
+func (r ApplyResult) String() string {
+	return fmt.Sprintf("%d added, %d updated, %d removed, %d unchanged, %d kept, %d conflicts, %d errors",
+		r.Added, r.Updated, r.Removed, r.Unchanged, r.Kept, r.Conflicts, r.Errors)
+}
+
+const (
+	entityBatch   = 500  // rows per INSERT: 20 columns each stays under SQLite's 32,766 variables
+	relationBatch = 2000 // rows per INSERT: 4 columns each
+)
+
+// Apply makes the entities of one location what b says, in one transaction: entities that
+// vanished are removed (unless kept), changed ones rewritten, unchanged ones left alone, new
+// ones added, and the location's processing errors replaced. An entity ref that another location
+// already manages stays with that location and is reported as a conflict.
+func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b Batch) (res ApplyResult, err error) {
+	tx, err := s.Client.Tx(ctx)
+	if err != nil {
+		return res, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if s.Dialect == dialect.Postgres {
+		// Writers across replicas take turns; readers are never blocked.
+		if _, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", applyLockKey); err != nil {
+			return res, fmt.Errorf("apply lock: %w", err)
+		}
+	}
+	errs := b.Errors
+	if b.Failed == nil {
+		var conflicts []ErrorRecord
+		res, conflicts, err = s.applyEntities(ctx, tx, loc, b)
+		if err != nil {
+			return res, err
+		}
+		errs = append(errs, conflicts...)
+	} else {
+		errs = append(errs, ErrorRecord{Message: b.Failed.Error()})
+	}
+	res.Errors = len(errs)
+	if err = replaceErrors(ctx, tx, loc.Key, errs); err != nil {
+		return res, err
+	}
+	if err = s.saveLocationState(ctx, tx, loc, b, res); err != nil {
+		return res, err
+	}
+	if res.Changed() {
+		if _, err = tx.ExecContext(ctx, "UPDATE catalog_state SET generation = generation + 1"); err != nil {
+			return res, fmt.Errorf("bump generation: %w", err)
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+type existingRow struct {
+	id     int
+	hash   string
+	source string
+}
+
+func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b Batch) (ApplyResult, []ErrorRecord, error) {
+	var res ApplyResult
+	var rows []struct {
+		ID     int    `json:"id"`
+		Ref    string `json:"ref"`
+		Hash   string `json:"hash"`
+		Source string `json:"source"`
+	}
+	if err := tx.Entity.Query().Where(entity.Location(loc.Key)).
+		Select(entity.FieldID, entity.FieldRef, entity.FieldHash, entity.FieldSource).Scan(ctx, &rows); err != nil {
+		return res, nil, fmt.Errorf("load entities of %s: %w", loc.Key, err)
+	}
+	existing := make(map[string]existingRow, len(rows))
+	for _, r := range rows {
+		existing[r.Ref] = existingRow{r.ID, r.Hash, r.Source}
+	}
+
+	// New refs another location already holds are conflicts: the first location keeps them.
+	var fresh []string
+	for i := range b.Entities {
+		if _, ok := existing[b.Entities[i].Ref]; !ok {
+			fresh = append(fresh, b.Entities[i].Ref)
+		}
+	}
+	taken := map[string]string{}
+	if len(fresh) > 0 {
+		var owners []struct {
+			Ref      string `json:"ref"`
+			Location string `json:"location"`
+		}
+		if err := tx.Entity.Query().Where(RefIn(entity.FieldRef, fresh)).
+			Select(entity.FieldRef, entity.FieldLocation).Scan(ctx, &owners); err != nil {
+			return res, nil, fmt.Errorf("check conflicts: %w", err)
+		}
+		for _, o := range owners {
+			taken[o.Ref] = o.Location
+		}
+	}
+
+	var conflicts []ErrorRecord
+	var inserts, updates []*EntityRecord
+	var updateIDs []int
+	seen := make(map[string]bool, len(b.Entities))
+	for i := range b.Entities {
+		e := &b.Entities[i]
+		seen[e.Ref] = true
+		if other, ok := taken[e.Ref]; ok {
+			res.Conflicts++
+			conflicts = append(conflicts, ErrorRecord{Source: e.Source, EntityRef: e.Ref,
+				Message: fmt.Sprintf("entity %s is already managed by location %s; this copy is ignored until that location drops it", e.Ref, other)})
+			continue
+		}
+		old, ok := existing[e.Ref]
+		switch {
+		case !ok:
+			inserts = append(inserts, e)
+		case old.hash != e.Hash || old.source != e.Source:
+			updates = append(updates, e)
+			updateIDs = append(updateIDs, old.id)
+		default:
+			res.Unchanged++
+		}
+	}
+
+	keepSource := make(map[string]bool, len(b.KeepSources))
+	for _, s := range b.KeepSources {
+		keepSource[s] = true
+	}
+	keepRef := make(map[string]bool, len(b.KeepRefs))
+	for _, r := range b.KeepRefs {
+		keepRef[r] = true
+	}
+	var removeIDs []int
+	for ref, row := range existing {
+		if seen[ref] {
+			continue
+		}
+		if keepSource[row.source] || keepRef[ref] {
+			res.Kept++
+			continue
+		}
+		removeIDs = append(removeIDs, row.id)
+	}
+	sort.Ints(removeIDs)
+
+	now := time.Now().UTC()
+	// Relations go with their entity (ON DELETE CASCADE); deleting them first keeps the
+	// statement count the same on both databases and does not depend on the pragma.
+	for _, ids := range chunks(removeIDs, 1000) {
+		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
+			return res, nil, fmt.Errorf("remove relations: %w", err)
+		}
+		if _, err := tx.Entity.Delete().Where(entity.IDIn(ids...)).Exec(ctx); err != nil {
+			return res, nil, fmt.Errorf("remove entities: %w", err)
+		}
+	}
+	res.Removed = len(removeIDs)
+
+	for _, ids := range chunks(updateIDs, 1000) {
+		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
+			return res, nil, fmt.Errorf("replace relations: %w", err)
+		}
+	}
+	var rels []relRow
+	for i, e := range updates {
+		id := updateIDs[i]
+		if err := tx.Entity.UpdateOneID(id).
+			SetKind(e.Kind).SetNamespace(e.Namespace).SetName(e.Name).SetAPIVersion(e.APIVersion).
+			SetTitle(e.Title).SetDescription(e.Description).SetType(e.Type).SetLifecycle(e.Lifecycle).
+			SetOwnerRef(e.OwnerRef).SetSystemRef(e.SystemRef).SetTags(nonNil(e.Tags)).
+			SetLabels(e.Labels).SetAnnotations(e.Annotations).SetDocument(e.Document).
+			SetHash(e.Hash).SetSource(e.Source).SetUpdatedAt(now).Exec(ctx); err != nil {
+			return res, nil, fmt.Errorf("update %s: %w", e.Ref, err)
+		}
+		rels = appendRelations(rels, id, e.Relations)
+	}
+	res.Updated = len(updates)
+
+	for _, part := range chunks(inserts, entityBatch) {
+		builders := make([]*ent.EntityCreate, len(part))
+		for i, e := range part {
+			builders[i] = tx.Entity.Create().SetRef(e.Ref).
+				SetKind(e.Kind).SetNamespace(e.Namespace).SetName(e.Name).SetAPIVersion(e.APIVersion).
+				SetTitle(e.Title).SetDescription(e.Description).SetType(e.Type).SetLifecycle(e.Lifecycle).
+				SetOwnerRef(e.OwnerRef).SetSystemRef(e.SystemRef).SetTags(nonNil(e.Tags)).
+				SetLabels(e.Labels).SetAnnotations(e.Annotations).SetDocument(e.Document).
+				SetHash(e.Hash).SetLocation(loc.Key).SetSource(e.Source).
+				SetCreatedAt(now).SetUpdatedAt(now)
+		}
+		created, err := tx.Entity.CreateBulk(builders...).Save(ctx)
+		if err != nil {
+			return res, nil, fmt.Errorf("insert entities: %w", err)
+		}
+		for i, c := range created {
+			rels = appendRelations(rels, c.ID, part[i].Relations)
+		}
+	}
+	res.Added = len(inserts)
+
+	if err := insertRelations(ctx, tx, rels); err != nil {
+		return res, nil, err
+	}
+	return res, conflicts, nil
+}
+
+type relRow struct {
+	entityID int
+	r        catalog.Relation
+}
+
+func appendRelations(rows []relRow, id int, rels []catalog.Relation) []relRow {
+	for _, r := range rels {
+		rows = append(rows, relRow{id, r})
+	}
+	return rows
+}
+
+func insertRelations(ctx context.Context, tx *ent.Tx, rows []relRow) error {
+	for _, part := range chunks(rows, relationBatch) {
+		builders := make([]*ent.RelationCreate, len(part))
+		for i, r := range part {
+			builders[i] = tx.Relation.Create().SetEntityID(r.entityID).
+				SetSourceRef(r.r.Source).SetType(r.r.Type).SetTargetRef(r.r.Target)
+		}
+		if err := tx.Relation.CreateBulk(builders...).Exec(ctx); err != nil {
+			return fmt.Errorf("insert relations: %w", err)
+		}
+	}
+	return nil
+}
+
+func replaceErrors(ctx context.Context, tx *ent.Tx, key string, errs []ErrorRecord) error {
+	if _, err := tx.ProcessingError.Delete().Where(processingerror.Location(key)).Exec(ctx); err != nil {
+		return fmt.Errorf("clear processing errors: %w", err)
+	}
+	now := time.Now().UTC()
+	for _, part := range chunks(errs, 1000) {
+		builders := make([]*ent.ProcessingErrorCreate, len(part))
+		for i, e := range part {
+			builders[i] = tx.ProcessingError.Create().SetLocation(key).SetSource(e.Source).
+				SetDocument(e.Document).SetLine(e.Line).SetEntityRef(e.EntityRef).SetPath(e.Path).
+				SetMessage(e.Message).SetCreatedAt(now)
+		}
+		if err := tx.ProcessingError.CreateBulk(builders...).Exec(ctx); err != nil {
+			return fmt.Errorf("record processing errors: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) saveLocationState(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b Batch, res ApplyResult) error {
+	now := time.Now().UTC()
+	count, err := tx.Entity.Query().Where(entity.Location(loc.Key)).Count(ctx)
+	if err != nil {
+		return err
+	}
+	lastErr := ""
+	if b.Failed != nil {
+		lastErr = b.Failed.Error()
+	}
+	var dur int64
+	if !b.Started.IsZero() {
+		dur = now.Sub(b.Started).Milliseconds()
+	}
+	st, err := tx.LocationState.Query().Where(locationstate.Key(loc.Key)).Only(ctx)
+	if ent.IsNotFound(err) {
+		c := tx.LocationState.Create().SetKey(loc.Key).SetProvider(loc.Provider).SetTarget(loc.Target).
+			SetLastReadAt(now).SetLastError(lastErr).SetEntities(count).SetErrors(res.Errors).SetDurationMs(dur)
+		if b.Failed == nil {
+			c.SetLastSuccessAt(now)
+		}
+		if res.Changed() {
+			c.SetLastChangeAt(now)
+		}
+		return c.Exec(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	u := st.Update().SetProvider(loc.Provider).SetTarget(loc.Target).SetLastReadAt(now).
+		SetLastError(lastErr).SetEntities(count).SetErrors(res.Errors).SetDurationMs(dur)
+	if b.Failed == nil {
+		u.SetLastSuccessAt(now)
+	}
+	if res.Changed() {
+		u.SetLastChangeAt(now)
+	}
+	return u.Exec(ctx)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func chunks[T any](s []T, n int) [][]T {
+	var out [][]T
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+// Package store owns the database: opening SQLite or PostgreSQL from a URL, migrating the schema,
+// and the writes that change the catalog (Apply). Reads go through the ent client it exposes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq"  // PostgreSQL driver
+	_ "modernc.org/sqlite" // pure-Go SQLite driver
+
+	"catalogd/ent"
+	"catalogd/ent/catalogstate"
+)
+
+// Store is an open catalog database.
+type Store struct {
+	Client  *ent.Client
+	DB      *sql.DB
+	Dialect string // dialect.SQLite or dialect.Postgres
+	driver  *entsql.Driver
+}
+
+// Open connects to a database URL: "sqlite:PATH" (a file, created when missing) or
+// "postgres://..." / "postgresql://...". It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	driverName, dsn, dia, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
+	}
+	if dia == dialect.SQLite {
+		// One writer at a time is SQLite's rule; readers run beside it in WAL mode.
+		db.SetMaxOpenConns(8)
+	} else {
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+	}
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", redact(rawURL), err)
+	}
+	drv := entsql.OpenDB(dia, db)
+	return &Store{Client: ent.NewClient(ent.Driver(drv)), DB: db, Dialect: dia, driver: drv}, nil
+}
+
+func parseURL(raw string) (driverName, dsn, dia string, err error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(raw, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return "", "", "", fmt.Errorf("database URL %q: sqlite: needs a file path, e.g. sqlite:catalogd.db", raw)
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return "", "", "", fmt.Errorf("database URL %q: %w", raw, err)
+			}
+		}
+		q := url.Values{}
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		return "sqlite", "file:" + path + "?" + q.Encode(), dialect.SQLite, nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return "postgres", raw, dialect.Postgres, nil
+	}
+	return "", "", "", fmt.Errorf("database URL %q is not supported: use sqlite:PATH or postgres://user@host:port/db", redact(raw))
+}
+
+// redact hides a password in a URL for messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// Migrate brings the schema up to date. On PostgreSQL an advisory lock makes replicas that
+// start together migrate one after the other.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.Dialect == dialect.Postgres {
+		conn, err := s.DB.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockKey)
+	}
+	if err := s.Client.Schema.Create(ctx); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	n, err := s.Client.CatalogState.Query().Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		// Still under the migration lock on PostgreSQL, so replicas do not both insert it.
+		if err := s.Client.CatalogState.Create().SetGeneration(0).Exec(ctx); err != nil {
+			return fmt.Errorf("initialise catalog state: %w", err)
+		}
+	}
+	return nil
+}
+
+// Generation returns the catalog's write generation (see CatalogState).
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	st, err := s.Client.CatalogState.Query().Order(catalogstate.ByID()).First(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.Generation, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.Client.Close() }
+
+const (
+	migrateLockKey = 0x6361746d // "catm"
+	applyLockKey   = 0x63617461 // "cata"
+)

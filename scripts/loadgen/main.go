@@ -1,0 +1,747 @@
+// Command loadgen benchmarks a catalogd binary on synthetic catalogs.
+//
+// For each database and catalog size it generates a catalog with
+// internal/synth, runs `catalogd ingest` (wall time and peak RSS), starts
+// `catalogd serve` on the ingested database, and drives GraphQL load phases
+// against it, each at a fixed concurrency for a fixed duration (or request
+// count). It prints a markdown table and writes it to bench-results/.
+//
+// It is normally run through scripts/bench, which builds the binary:
+//
+//	scripts/bench -n 10000 -duration 5s -impact
+//
+// Databases: sqlite (a file in the run's temp dir) and postgres, which needs
+// CATALOGD_BENCH_POSTGRES, the URL of a server where psql may create and drop
+// a database per run (e.g. postgres://postgres@127.0.0.1:5432/postgres).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"catalogd/internal/synth"
+)
+
+const (
+	entityQuery = `query($ref:String!){ entity(ref:$ref){ id ref kind name title description tags ... on Component { type lifecycle owner { ref name title } system { ref name } } relations { type targetRef target { ref kind name title } } } }`
+	listQuery   = `query($owner:String){ entities(filter:{kind:["Component"], owner:$owner}, first:50){ totalCount pageInfo{hasNextPage endCursor} edges{ cursor node { ref name title ... on Component { lifecycle owner { ref } } } } } }`
+	impactQuery = `query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth } owners{ ref entityRefs } } }`
+	depsQuery   = `query($ref:String!){ dependencies(ref:$ref){ totalAffected affected{ ref depth } owners{ ref entityRefs } } }`
+	postgresEnv = "CATALOGD_BENCH_POSTGRES"
+)
+
+var (
+	flagN           = flag.String("n", "10000,100000", "comma-separated catalog sizes (entities)")
+	flagDB          = flag.String("db", "", "comma-separated databases: sqlite, postgres (default: sqlite, plus postgres when $"+postgresEnv+" is set)")
+	flagDuration    = flag.Duration("duration", 10*time.Second, "duration of each load phase")
+	flagRequests    = flag.Int("requests", 0, "requests per load phase instead of -duration (0: use -duration)")
+	flagConcurrency = flag.Int("concurrency", 10, "concurrent clients per load phase")
+	flagImpact      = flag.Bool("impact", false, "also run the impact and dependencies phases")
+	flagKeep        = flag.Bool("keep", false, "keep temp dirs (catalog, database, logs) and postgres databases")
+	flagBinary      = flag.String("catalogd", "catalogd", "path of the catalogd binary")
+	flagSeed        = flag.Int64("seed", 1, "seed of the synthetic catalogs")
+	flagOut         = flag.String("out", "bench-results", "directory for the markdown report (empty: don't write one)")
+	flagReady       = flag.Duration("ready-timeout", 3*time.Minute, "how long to wait for /readyz")
+)
+
+// row is one line of the result table.
+type row struct {
+	db, phase        string
+	n                int
+	requests, errors int
+	p50, p99         time.Duration
+	rps              float64
+	note             string
+}
+
+// catalogInfo describes one generated catalog for the report.
+type catalogInfo struct {
+	n     int
+	st    synth.Stats
+	took  time.Duration
+	bytes int64
+}
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: loadgen [flags]\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+	sizes, err := parseSizes(*flagN)
+	if err != nil {
+		fatal(err)
+	}
+	dbs := splitList(*flagDB)
+	if len(dbs) == 0 {
+		dbs = []string{"sqlite"}
+		if os.Getenv(postgresEnv) != "" {
+			dbs = append(dbs, "postgres")
+		}
+	}
+	for _, db := range dbs {
+		switch db {
+		case "sqlite":
+		case "postgres":
+			if os.Getenv(postgresEnv) == "" {
+				fatal(fmt.Errorf("-db postgres needs $%s (a postgres:// URL of a server)", postgresEnv))
+			}
+		default:
+			fatal(fmt.Errorf("unknown database %q (want sqlite or postgres)", db))
+		}
+	}
+	bin, err := exec.LookPath(*flagBinary)
+	if err != nil {
+		fatal(fmt.Errorf("catalogd binary: %w", err))
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		fatal(err)
+	}
+
+	started := time.Now()
+	failed := false
+	var rows []row
+	var catalogs []catalogInfo
+	for _, db := range dbs {
+		for _, n := range sizes {
+			log("== %s, N=%d", db, n)
+			r := &run{db: db, n: n, bin: bin, log: log}
+			r.do()
+			rows = append(rows, r.rows...)
+			failed = failed || r.failed
+			if len(catalogs) < len(sizes) && r.info.n != 0 {
+				catalogs = append(catalogs, r.info)
+			}
+		}
+	}
+
+	report := render(started, dbs, catalogs, rows)
+	fmt.Print(report)
+	if *flagOut != "" {
+		if err := os.MkdirAll(*flagOut, 0o755); err != nil {
+			fatal(err)
+		}
+		path := filepath.Join(*flagOut, started.UTC().Format("20060102T150405Z")+".md")
+		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+			fatal(err)
+		}
+		log("report written to %s", path)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// run is one (database, N) combination.
+type run struct {
+	db     string
+	n      int
+	bin    string
+	log    func(string, ...any)
+	tmp    string
+	info   catalogInfo
+	rows   []row
+	failed bool // setup, ingest or serve failed
+}
+
+func (r *run) fail(phase string, err error) {
+	r.log("  %s failed: %v", phase, err)
+	r.failed = true
+	r.rows = append(r.rows, row{db: r.db, n: r.n, phase: phase, errors: 1, note: "FAILED: " + oneLine(err.Error(), 200)})
+}
+
+// do runs the whole sequence for one (database, N), appending to r.rows.
+func (r *run) do() {
+	var err error
+	r.tmp, err = os.MkdirTemp("", fmt.Sprintf("catalogd-bench-%s-%d-", r.db, r.n))
+	if err != nil {
+		r.fail("setup", err)
+		return
+	}
+	if *flagKeep {
+		r.log("  keeping %s", r.tmp)
+	} else {
+		defer os.RemoveAll(r.tmp)
+	}
+
+	// 1. Generate the catalog.
+	t0 := time.Now()
+	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed})
+	if err != nil {
+		r.fail("generate", err)
+		return
+	}
+	r.info = catalogInfo{n: r.n, st: st, took: time.Since(t0), bytes: dirSize(filepath.Join(r.tmp, "catalog"))}
+	r.log("  generated %d entities, %d relations in %d files (%.1f MB) in %v",
+		st.Entities, st.DeclaredRelations, st.Files, float64(r.info.bytes)/1e6, r.info.took.Round(time.Millisecond))
+
+	// The database.
+	var dbURL string
+	switch r.db {
+	case "sqlite":
+		dbURL = "sqlite:" + filepath.Join(r.tmp, "catalog.db")
+	case "postgres":
+		var drop func()
+		dbURL, drop, err = createPostgres(r.n)
+		if err != nil {
+			r.fail("createdb", err)
+			return
+		}
+		if *flagKeep {
+			r.log("  keeping database %s", redact(dbURL))
+		} else {
+			defer drop()
+		}
+	}
+
+	// 2. Ingest.
+	res, err := r.ingest(dbURL, st.Root)
+	if err != nil {
+		r.fail("ingest", err)
+		return
+	}
+	r.rows = append(r.rows, res)
+
+	// 3. Serve.
+	srv, err := r.serve(dbURL)
+	if err != nil {
+		r.fail("serve", err)
+		return
+	}
+	defer func() {
+		rss := srv.stop()
+		r.rows = append(r.rows, row{db: r.db, n: r.n, phase: "serve (after load)", note: fmt.Sprintf("peak RSS %s", mib(rss))})
+	}()
+
+	// 4. Load phases.
+	client := &http.Client{
+		Timeout:   2 * time.Minute,
+		Transport: &http.Transport{MaxIdleConns: *flagConcurrency, MaxIdleConnsPerHost: *flagConcurrency},
+	}
+	endpoint := srv.base + "/graphql"
+	comps, owners := st.SampleComponents, st.SampleOwners
+	phases := []phase{
+		{name: "entity", query: entityQuery, vars: func(k int) map[string]any {
+			return map[string]any{"ref": comps[k%len(comps)]}
+		}, check: nullCheck("entity")},
+		{name: "list 50 by owner", query: listQuery, vars: func(k int) map[string]any {
+			return map[string]any{"owner": owners[k%len(owners)]}
+		}, check: emptyPageCheck},
+	}
+	if *flagImpact {
+		for _, p := range []struct{ field, query string }{{"impact", impactQuery}, {"dependencies", depsQuery}} {
+			for _, target := range []struct {
+				label, ref string
+				bfs        int
+			}{{"hot", st.HotResource, st.HotDependents}, {"cold", st.ColdResource, st.ColdDependents}} {
+				want := ""
+				if p.field == "impact" {
+					want = fmt.Sprintf(" (generator BFS: %d dependents)", target.bfs)
+				}
+				phases = append(phases, phase{
+					name:  fmt.Sprintf("%s %s", p.field, target.label),
+					query: p.query,
+					vars:  func(int) map[string]any { return map[string]any{"ref": target.ref} },
+					check: totalCheck(p.field),
+					note:  target.ref + want,
+				})
+			}
+		}
+	}
+	for _, p := range phases {
+		res := p.run(client, endpoint)
+		res.db, res.n = r.db, r.n
+		r.log("  %-18s %6d req  %4d err  p50 %8s  p99 %8s  %8.1f req/s  %s", p.name, res.requests, res.errors,
+			ms(res.p50), ms(res.p99), res.rps, res.note)
+		r.rows = append(r.rows, res)
+	}
+}
+
+func (r *run) ingest(dbURL, root string) (row, error) {
+	logPath := filepath.Join(r.tmp, "ingest.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return row{}, err
+	}
+	defer logf.Close()
+	var tail bytes.Buffer
+	cmd := exec.Command(r.bin, "ingest", "--database", dbURL, "--location", root)
+	cmd.Stdout = io.MultiWriter(logf, &tail)
+	cmd.Stderr = cmd.Stdout
+	r.log("  ingest: %s", strings.Join(redactArgs(cmd.Args), " "))
+	t0 := time.Now()
+	err = cmd.Run()
+	wall := time.Since(t0)
+	if err != nil {
+		return row{}, fmt.Errorf("%w: %s", err, lastLines(tail.String(), 5))
+	}
+	rss := maxRSS(cmd.ProcessState)
+	r.log("  ingest took %v, peak RSS %s; it said: %s", wall.Round(time.Millisecond), mib(rss), lastLines(tail.String(), 3))
+	return row{
+		db: r.db, n: r.n, phase: "ingest", requests: r.info.st.Entities,
+		note: fmt.Sprintf("wall %.2f s, peak RSS %s, %.0f entities/s", wall.Seconds(), mib(rss), float64(r.info.st.Entities)/wall.Seconds()),
+	}, nil
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	base string
+	done chan struct{}
+	logf *os.File
+}
+
+func (r *run) serve(dbURL string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(r.tmp, "serve.log"))
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s := &server{
+		cmd:  exec.Command(r.bin, "serve", "--addr", addr, "--database", dbURL),
+		base: "http://" + addr,
+		done: make(chan struct{}),
+		logf: logf,
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	r.log("  serve: %s", strings.Join(redactArgs(s.cmd.Args), " "))
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+
+	t0 := time.Now()
+	deadline := t0.Add(*flagReady)
+	probe := &http.Client{Timeout: 2 * time.Second}
+	for {
+		select {
+		case <-s.done:
+			logf.Close()
+			log, _ := os.ReadFile(logf.Name())
+			return nil, fmt.Errorf("catalogd serve exited (%v) before it was ready: %s", s.cmd.ProcessState, lastLines(string(log), 5))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := probe.Get(s.base + "/readyz"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				r.log("  ready after %v", time.Since(t0).Round(time.Millisecond))
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("/readyz not 200 after %v", *flagReady)
+		}
+	}
+}
+
+// stop terminates the server (SIGTERM, then SIGKILL after 15 s) and returns
+// its peak RSS in KiB.
+func (s *server) stop() int64 {
+	defer s.logf.Close()
+	select {
+	case <-s.done:
+	default:
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(15 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	return maxRSS(s.cmd.ProcessState)
+}
+
+// phase is one load phase: the same query with per-request variables.
+type phase struct {
+	name  string
+	query string
+	vars  func(k int) map[string]any
+	check func(data json.RawMessage) (anomaly, note string) // optional
+	note  string
+}
+
+type gqlResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+func (p phase) run(client *http.Client, endpoint string) row {
+	var (
+		next      atomic.Int64
+		okCount   atomic.Int64
+		errCount  atomic.Int64
+		anomalies atomic.Int64
+		mu        sync.Mutex
+		firstErr  string
+		firstNote string
+		firstAnom string
+		wg        sync.WaitGroup
+	)
+	conc := max(1, *flagConcurrency)
+	lat := make([][]time.Duration, conc)
+	deadline := time.Now().Add(*flagDuration)
+	start := time.Now()
+	for w := range conc {
+		wg.Go(func() {
+			for {
+				k := next.Add(1) - 1
+				if *flagRequests > 0 && k >= int64(*flagRequests) || *flagRequests <= 0 && time.Now().After(deadline) {
+					return
+				}
+				if errCount.Load() >= 50 && okCount.Load() == 0 {
+					return // everything fails (e.g. an unsupported query): don't insist
+				}
+				body, _ := json.Marshal(map[string]any{"query": p.query, "variables": p.vars(int(k))})
+				t0 := time.Now()
+				data, err := post(client, endpoint, body)
+				lat[w] = append(lat[w], time.Since(t0))
+				if err != nil {
+					errCount.Add(1)
+					mu.Lock()
+					if firstErr == "" {
+						firstErr = oneLine(err.Error(), 300)
+					}
+					mu.Unlock()
+					continue
+				}
+				okCount.Add(1)
+				if p.check != nil {
+					anomaly, note := p.check(data)
+					mu.Lock()
+					if note != "" && firstNote == "" {
+						firstNote = note
+					}
+					if anomaly != "" {
+						anomalies.Add(1)
+						if firstAnom == "" {
+							firstAnom = anomaly
+						}
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	res := row{
+		phase:    p.name,
+		requests: len(all),
+		errors:   int(errCount.Load()),
+		p50:      percentile(all, 50),
+		p99:      percentile(all, 99),
+		rps:      float64(len(all)) / elapsed.Seconds(),
+	}
+	var notes []string
+	if p.note != "" {
+		notes = append(notes, p.note)
+	}
+	if firstNote != "" {
+		notes = append(notes, firstNote)
+	}
+	if a := anomalies.Load(); a > 0 {
+		notes = append(notes, fmt.Sprintf("%d× %s", a, firstAnom))
+	}
+	if firstErr != "" {
+		notes = append(notes, "first error: "+firstErr)
+	}
+	res.note = strings.Join(notes, "; ")
+	return res
+}
+
+// post sends one GraphQL request; a non-200 status or a response with errors
+// is an error.
+func post(client *http.Client, endpoint string, body []byte) (json.RawMessage, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, oneLine(string(raw), 200))
+	}
+	var gr gqlResponse
+	if err := json.Unmarshal(raw, &gr); err != nil {
+		return nil, fmt.Errorf("bad JSON response: %v: %s", err, oneLine(string(raw), 200))
+	}
+	if len(gr.Errors) > 0 {
+		return nil, fmt.Errorf("graphql: %s", gr.Errors[0].Message)
+	}
+	return gr.Data, nil
+}
+
+// nullCheck flags responses whose top-level field is null (e.g. an entity
+// that was not found).
+func nullCheck(field string) func(json.RawMessage) (string, string) {
+	return func(data json.RawMessage) (string, string) {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(data, &m) != nil || len(m[field]) == 0 || string(m[field]) == "null" {
+			return "null " + field, ""
+		}
+		return "", ""
+	}
+}
+
+func emptyPageCheck(data json.RawMessage) (string, string) {
+	var m struct {
+		Entities *struct {
+			TotalCount int               `json:"totalCount"`
+			Edges      []json.RawMessage `json:"edges"`
+		} `json:"entities"`
+	}
+	if json.Unmarshal(data, &m) != nil || m.Entities == nil {
+		return "null entities", ""
+	}
+	if len(m.Entities.Edges) == 0 {
+		return "empty page", ""
+	}
+	return "", ""
+}
+
+// totalCheck reports the totalAffected of the first good response.
+func totalCheck(field string) func(json.RawMessage) (string, string) {
+	return func(data json.RawMessage) (string, string) {
+		var m map[string]*struct {
+			TotalAffected *int `json:"totalAffected"`
+		}
+		if json.Unmarshal(data, &m) != nil || m[field] == nil || m[field].TotalAffected == nil {
+			return "null " + field, ""
+		}
+		return "", fmt.Sprintf("totalAffected %d", *m[field].TotalAffected)
+	}
+}
+
+// percentile returns the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+// createPostgres creates a fresh database on the server named by
+// $CATALOGD_BENCH_POSTGRES and returns its URL and a function dropping it.
+func createPostgres(n int) (string, func(), error) {
+	admin := os.Getenv(postgresEnv)
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", nil, fmt.Errorf("$%s is not a postgres:// URL", postgresEnv)
+	}
+	name := fmt.Sprintf("catalogd_bench_%d_%d_%d", n, os.Getpid(), time.Now().Unix())
+	psql := func(sql string) error {
+		out, err := exec.Command("psql", admin, "-v", "ON_ERROR_STOP=1", "-qc", sql).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("psql %q: %v: %s", sql, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	if err := psql("CREATE DATABASE " + name); err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		if err := psql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			fmt.Fprintln(os.Stderr, "  ", err)
+		}
+	}
+	return u.String(), drop, nil
+}
+
+func render(started time.Time, dbs []string, catalogs []catalogInfo, rows []row) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# catalogd benchmark, %s\n\n", started.UTC().Format("2006-01-02 15:04 UTC"))
+	load := fmt.Sprintf("%v per phase", *flagDuration)
+	if *flagRequests > 0 {
+		load = fmt.Sprintf("%d requests per phase", *flagRequests)
+	}
+	fmt.Fprintf(&b, "%s, %s/%s, %d CPUs; commit %s; databases %s; concurrency %d, %s; seed %d.\n\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), commit(), strings.Join(dbs, ", "),
+		*flagConcurrency, load, *flagSeed)
+	if len(catalogs) > 0 {
+		b.WriteString("| N | entities | files | MB | declared relations | hot resource (dependents) | cold resource (dependents) | generated in |\n")
+		b.WriteString("|---:|---:|---:|---:|---:|---|---|---:|\n")
+		for _, c := range catalogs {
+			fmt.Fprintf(&b, "| %d | %d | %d | %.1f | %d | %s (%d, depth %d) | %s (%d) | %.2f s |\n",
+				c.n, c.st.Entities, c.st.Files, float64(c.bytes)/1e6, c.st.DeclaredRelations,
+				c.st.HotResource, c.st.HotDependents, c.st.HotDepth, c.st.ColdResource, c.st.ColdDependents, c.took.Seconds())
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| database | N | phase | requests | errors | p50 | p99 | req/s | notes |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range rows {
+		reqs, p50, p99, rps := "", "", "", ""
+		if r.p50 > 0 || r.p99 > 0 {
+			reqs, p50, p99, rps = strconv.Itoa(r.requests), ms(r.p50), ms(r.p99), fmt.Sprintf("%.1f", r.rps)
+		} else if r.requests > 0 {
+			reqs = strconv.Itoa(r.requests) + " entities"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %d | %s | %s | %s | %s |\n",
+			r.db, r.n, r.phase, reqs, r.errors, p50, p99, rps, strings.ReplaceAll(r.note, "|", `\|`))
+	}
+	return b.String()
+}
+
+// Helpers.
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(strings.ReplaceAll(strings.ReplaceAll(f, "_", ""), ",", ""))
+		if err != nil || n < 100 {
+			return nil, fmt.Errorf("bad -n value %q (want integers ≥ 100)", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-n is empty")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// maxRSS returns the peak resident set size of a finished process, in KiB
+// (ru_maxrss is in KiB on Linux).
+func maxRSS(ps *os.ProcessState) int64 {
+	if ps == nil {
+		return 0
+	}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return int64(ru.Maxrss)
+	}
+	return 0
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.0f MiB", float64(kib)/1024) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "none"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
+}
+
+func oneLine(s string, limit int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > limit {
+		s = s[:limit] + "…"
+	}
+	return s
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}
+
+// redact hides a password in a database URL.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxx")
+			return u.String()
+		}
+	}
+	return s
+}
+
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = redact(a)
+	}
+	return out
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(2)
+}
