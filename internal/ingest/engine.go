@@ -162,7 +162,7 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 		for _, r := range results {
 			for _, ent := range r.entities {
 				if where, dup := firstAt[ent.Ref]; dup {
-					b.Errors = append(b.Errors, store.ErrorRecord{Source: r.url, EntityRef: ent.Ref,
+					b.Errors = append(b.Errors, store.ErrorRecord{Source: r.url, Document: ent.DocIndex, Line: ent.DocLine, EntityRef: ent.Ref,
 						Message: fmt.Sprintf("entity %s is defined twice in this location (first in %s); this copy is ignored", ent.Ref, where)})
 					continue
 				}
@@ -337,6 +337,7 @@ func (e *Engine) processDocument(ctx context.Context, loc catalog.LocationSpec, 
 		OwnerRef: owner, SystemRef: system,
 		Tags: ent.Tags, Labels: ent.Labels, Annotations: ent.Annotations,
 		Document: docJSON, Hash: hex.EncodeToString(sum[:16]), Source: r.url, Relations: rels,
+		DocIndex: doc.Index, DocLine: doc.Line,
 	})
 }
 

@@ -30,6 +30,7 @@ type EntityRecord struct {
 	Document              json.RawMessage
 	Hash                  string
 	Source                string // URL of the file it came from
+	DocIndex, DocLine     int    // where in the file, for error records
 	Relations             []catalog.Relation
 }
 
@@ -178,7 +179,7 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 		seen[e.Ref] = true
 		if other, ok := taken[e.Ref]; ok {
 			res.Conflicts++
-			conflicts = append(conflicts, ErrorRecord{Source: e.Source, EntityRef: e.Ref,
+			conflicts = append(conflicts, ErrorRecord{Source: e.Source, Document: e.DocIndex, Line: e.DocLine, EntityRef: e.Ref,
 				Message: fmt.Sprintf("entity %s is already managed by location %s; this copy is ignored until that location drops it", e.Ref, other)})
 			continue
 		}

@@ -139,3 +139,6 @@ const (
 	migrateLockKey = 0x6361746d // "catm"
 	applyLockKey   = 0x63617461 // "cata"
 )
+
+// Driver returns the ent driver, e.g. to wrap it (tests count statements this way).
+func (s *Store) Driver() dialect.Driver { return s.driver }

@@ -1,0 +1,120 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"entgo.io/ent/dialect"
+	"github.com/99designs/gqlgen/client"
+
+	"catalogd/ent"
+	"catalogd/graph"
+	"catalogd/internal/catalog"
+	"catalogd/internal/ingest"
+	"catalogd/internal/ingest/file"
+	"catalogd/internal/store"
+	"catalogd/internal/testdb"
+	"catalogd/schema"
+)
+
+// countingDriver counts the SQL statements sent through it.
+type countingDriver struct {
+	dialect.Driver
+	n *atomic.Int64
+}
+
+func (d countingDriver) Query(ctx context.Context, q string, args, v any) error {
+	d.n.Add(1)
+	return d.Driver.Query(ctx, q, args, v)
+}
+
+func (d countingDriver) Exec(ctx context.Context, q string, args, v any) error {
+	d.n.Add(1)
+	return d.Driver.Exec(ctx, q, args, v)
+}
+
+// catalogOf writes n components, each owned by one of 10 groups, in one of 5 systems,
+// depending on two other components and providing an API, and ingests them.
+func catalogOf(t *testing.T, st *store.Store, n int) {
+	t.Helper()
+	var docs []string
+	for g := range 10 {
+		docs = append(docs, fmt.Sprintf("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-%d}\nspec: {type: team, children: []}\n", g))
+	}
+	for s := range 5 {
+		docs = append(docs, fmt.Sprintf("apiVersion: backstage.io/v1alpha1\nkind: System\nmetadata: {name: sys-%d}\nspec: {owner: team-%d}\n", s, s))
+	}
+	for i := range n {
+		docs = append(docs, fmt.Sprintf("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c-%03d}\nspec: {type: service, lifecycle: production, owner: team-%d, system: sys-%d, providesApis: [api-%03d], dependsOn: [component:c-%03d, component:c-%03d]}\n---\n"+
+			"apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: api-%03d}\nspec: {type: openapi, lifecycle: production, owner: team-%d, definition: x}\n",
+			i, i%10, i%5, i, (i+1)%n, (i+7)%n, i, i%10))
+	}
+	path := filepath.Join(t.TempDir(), "catalog.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(docs, "---\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := catalog.NewValidator(schema.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := file.New(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &ingest.Engine{Store: st, Validator: v}
+	if _, err := eng.Refresh(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const listPage = `query($first: Int) { entities(first: $first, filter: {kind: ["component"]}) {
+  totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { ref name title
+    ... on Component { lifecycle owner { ref name ... on Group { profile { email } } } system { ref title } dependsOn { ref } providesApis { ref } }
+    relations { type targetRef target { ref kind title } }
+  } }
+} }`
+
+const entityPage = `query($ref: String!) { entity(ref: $ref) { ref
+  ... on Component { owner { ref } system { ref } dependsOn { ref } dependencyOf { ref } }
+  relations { type targetRef target { ref kind name relations(type: "ownedBy") { targetRef } } }
+} }`
+
+// A list page and an entity page cost a constant number of statements, whatever their size.
+func TestPagesCostAConstantNumberOfStatements(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := testdb.Open(t, dbURL)
+		catalogOf(t, st, 150)
+		var n atomic.Int64
+		counted := ent.NewClient(ent.Driver(countingDriver{st.Driver(), &n}))
+		c := client.New(graph.NewHandler(&graph.Resolver{Client: counted, Store: st}, graph.Options{}))
+
+		statements := func(q string, opts ...client.Option) int64 {
+			t.Helper()
+			n.Store(0)
+			var resp map[string]any
+			if err := c.Post(q, &resp, opts...); err != nil {
+				t.Fatalf("query: %v", err)
+			}
+			return n.Load()
+		}
+		small := statements(listPage, client.Var("first", 10))
+		large := statements(listPage, client.Var("first", 100))
+		// count, page, relations of the page, their targets (groups, systems, components, APIs),
+		// and the targets' nothing more: 4 statements.
+		if small != large || large != 4 {
+			t.Errorf("list page: %d statements for 10 entities, %d for 100; want 4 for both", small, large)
+		}
+		one := statements(entityPage, client.Var("ref", "component:c-001"))
+		other := statements(entityPage, client.Var("ref", "component:c-100"))
+		// entity, its relations, their targets, the targets' relations: 4 statements.
+		if one != 4 || other != 4 {
+			t.Errorf("entity page: %d and %d statements, want 4", one, other)
+		}
+	})
+}
