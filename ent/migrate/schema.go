@@ -70,16 +70,6 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{EntitiesColumns[17]},
 			},
-			{
-				Name:    "entity_type",
-				Unique:  false,
-				Columns: []*schema.Column{EntitiesColumns[8]},
-			},
-			{
-				Name:    "entity_name",
-				Unique:  false,
-				Columns: []*schema.Column{EntitiesColumns[4]},
-			},
 		},
 	}
 	// LocationsColumns holds the columns for the "locations" table.
@@ -160,14 +150,9 @@ var (
 				Columns: []*schema.Column{RelationsColumns[1], RelationsColumns[2]},
 			},
 			{
-				Name:    "relation_target_ref_type",
+				Name:    "relation_entity_id",
 				Unique:  false,
-				Columns: []*schema.Column{RelationsColumns[3], RelationsColumns[2]},
-			},
-			{
-				Name:    "relation_type",
-				Unique:  false,
-				Columns: []*schema.Column{RelationsColumns[2]},
+				Columns: []*schema.Column{RelationsColumns[4]},
 			},
 		},
 	}

@@ -66,8 +66,6 @@ func (Entity) Indexes() []ent.Index {
 		index.Fields("owner_ref"),
 		index.Fields("system_ref"),
 		index.Fields("location"),
-		index.Fields("type"),
-		index.Fields("name"),
 	}
 }
 

@@ -34,9 +34,10 @@ func (Relation) Edges() []ent.Edge {
 
 func (Relation) Indexes() []ent.Index {
 	return []ent.Index{
+		// Both directions are stored, so every lookup is by source: "relations of X" and
+		// "what points to X" (X's inverse rows) alike. entity_id serves replace and delete.
 		index.Fields("source_ref", "type"),
-		index.Fields("target_ref", "type"),
-		index.Fields("type"),
+		index.Fields("entity_id"),
 	}
 }
 

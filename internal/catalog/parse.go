@@ -25,8 +25,6 @@ type Document struct {
 	Err   error
 }
 
-var docSeparator = regexp.MustCompile(`(?m)^(---|\.\.\.)([ \t].*)?\r?$`)
-
 // ParseDocuments splits data into YAML documents and decodes each on its own, so a broken
 // document never hides the valid ones beside it. Documents larger than maxDoc bytes (0 means
 // MaxDocumentBytes), not UTF-8, not YAML or not a mapping come back with Err set.
@@ -39,7 +37,6 @@ func ParseDocuments(data []byte, maxDoc int) []Document {
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var docs []Document
-	start, line := 0, 1
 	emit := func(chunk []byte, startLine int) {
 		if isBlankYAML(chunk) {
 			return
@@ -48,20 +45,41 @@ func ParseDocuments(data []byte, maxDoc int) []Document {
 		d.Value, d.Err = decodeDocument(chunk, startLine, maxDoc)
 		docs = append(docs, d)
 	}
-	for _, m := range docSeparator.FindAllIndex(data, -1) {
-		emit(data[start:m[0]], line)
-		line += bytes.Count(data[start:m[1]], []byte("\n"))
-		// The separator line itself may carry content after "--- " (e.g. "--- !tag" or a
-		// flow mapping); keep it with the document that follows.
-		rest := data[m[0]+3 : m[1]]
-		if len(bytes.TrimSpace(rest)) > 0 && data[m[0]] == '-' {
-			start = m[0] + 3
-			continue
+	start, startLine, line := 0, 1, 1
+	for pos := 0; pos < len(data); line++ {
+		end := bytes.IndexByte(data[pos:], '\n')
+		next := len(data)
+		if end >= 0 {
+			end += pos
+			next = end + 1
+		} else {
+			end = len(data)
 		}
-		start = m[1]
+		if marker := documentMarker(data[pos:end]); marker != 0 {
+			emit(data[start:pos], startLine)
+			start, startLine = next, line+1
+			// "--- value" starts the next document on the marker's own line.
+			if marker == '-' && len(bytes.TrimSpace(data[pos+3:end])) > 0 {
+				start, startLine = pos+3, line
+			}
+		}
+		pos = next
 	}
-	emit(data[start:], line)
+	emit(data[start:], startLine)
 	return docs
+}
+
+// documentMarker returns '-' for a "---" line, '.' for a "..." line (each optionally followed
+// by white space and more), and 0 for any other line.
+func documentMarker(l []byte) byte {
+	l = bytes.TrimSuffix(l, []byte("\r"))
+	if len(l) < 3 || (l[0] != '-' && l[0] != '.') || l[1] != l[0] || l[2] != l[0] {
+		return 0
+	}
+	if len(l) > 3 && l[3] != ' ' && l[3] != '\t' {
+		return 0
+	}
+	return l[0]
 }
 
 func isBlankYAML(chunk []byte) bool {
@@ -96,8 +114,8 @@ func decodeDocument(chunk []byte, startLine, maxDoc int) (map[string]any, error)
 		off := invalidUTF8Offset(chunk)
 		return nil, fmt.Errorf("document is not valid UTF-8 (invalid byte 0x%02x on line %d)", chunk[off], startLine+bytes.Count(chunk[:off], []byte("\n")))
 	}
-	var node yaml.Node
-	if err := yaml.Unmarshal(chunk, &node); err != nil {
+	var raw any
+	if err := yaml.Unmarshal(chunk, &raw); err != nil {
 		// yaml counts lines from the start of the chunk; report them from the start of the file.
 		msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(s string) string {
 			n, _ := strconv.Atoi(s[5:])
@@ -105,16 +123,12 @@ func decodeDocument(chunk []byte, startLine, maxDoc int) (map[string]any, error)
 		})
 		return nil, fmt.Errorf("invalid YAML: %s", msg)
 	}
-	if len(node.Content) == 0 {
+	switch raw.(type) {
+	case map[string]any, map[any]any:
+	case nil:
 		return nil, fmt.Errorf("document is empty")
-	}
-	root := node.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("document is a YAML %s, but an entity must be a mapping (apiVersion, kind, metadata, spec)", nodeKind(root))
-	}
-	var raw any
-	if err := root.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %v", err)
+	default:
+		return nil, fmt.Errorf("document is a YAML %s, but an entity must be a mapping (apiVersion, kind, metadata, spec)", yamlKind(raw))
 	}
 	v, err := normalize(raw, "")
 	if err != nil {
@@ -123,16 +137,12 @@ func decodeDocument(chunk []byte, startLine, maxDoc int) (map[string]any, error)
 	return v.(map[string]any), nil
 }
 
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
+func yamlKind(v any) string {
+	switch v.(type) {
+	case []any:
 		return "sequence"
-	case yaml.ScalarNode:
-		return "scalar (" + n.Value + ")"
-	case yaml.AliasNode:
-		return "alias"
 	}
-	return "node"
+	return fmt.Sprintf("scalar (%v)", v)
 }
 
 func invalidUTF8Offset(b []byte) int {

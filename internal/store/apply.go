@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"catalogd/ent"
 	"catalogd/ent/entity"
@@ -270,7 +271,7 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 	}
 	res.Added = len(inserts)
 
-	if err := insertRelations(ctx, tx, rels); err != nil {
+	if err := s.insertRelations(ctx, tx, rels); err != nil {
 		return res, nil, err
 	}
 	return res, conflicts, nil
@@ -288,14 +289,17 @@ func appendRelations(rows []relRow, id int, rels []catalog.Relation) []relRow {
 	return rows
 }
 
-func insertRelations(ctx context.Context, tx *ent.Tx, rows []relRow) error {
+// insertRelations writes relation rows with multi-row INSERTs. It bypasses ent's bulk create,
+// which asks for every new ID back: relations are never addressed by ID.
+func (s *Store) insertRelations(ctx context.Context, tx *ent.Tx, rows []relRow) error {
 	for _, part := range chunks(rows, relationBatch) {
-		builders := make([]*ent.RelationCreate, len(part))
-		for i, r := range part {
-			builders[i] = tx.Relation.Create().SetEntityID(r.entityID).
-				SetSourceRef(r.r.Source).SetType(r.r.Type).SetTargetRef(r.r.Target)
+		ins := entsql.Dialect(s.Dialect).Insert(relation.Table).
+			Columns(relation.FieldEntityID, relation.FieldSourceRef, relation.FieldType, relation.FieldTargetRef)
+		for _, r := range part {
+			ins.Values(r.entityID, r.r.Source, r.r.Type, r.r.Target)
 		}
-		if err := tx.Relation.CreateBulk(builders...).Exec(ctx); err != nil {
+		query, args := ins.Query()
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			return fmt.Errorf("insert relations: %w", err)
 		}
 	}
