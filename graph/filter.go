@@ -3,6 +3,8 @@ package graph
 import (
 	"strings"
 
+	"entgo.io/ent/dialect/sql"
+
 	"catalogd/ent"
 	"catalogd/ent/entity"
 	"catalogd/ent/predicate"
@@ -100,6 +102,18 @@ func entityPredicates(f *model.EntityFilter) ([]predicate.Entity, error) {
 	}
 	for _, a := range f.Annotation {
 		ps = append(ps, predicate.Entity(store.JSONObjectHas(entity.FieldAnnotations, a.Key, a.Value)))
+	}
+	if f.OwnerMissing != nil {
+		missing := predicate.Entity(func(s *sql.Selector) {
+			t := sql.Table(entity.Table).As("owners")
+			s.Where(sql.And(sql.NEQ(s.C(entity.FieldOwnerRef), ""),
+				sql.NotExists(sql.Select(t.C(entity.FieldID)).From(t).Where(sql.ColumnsEQ(t.C(entity.FieldRef), s.C(entity.FieldOwnerRef))))))
+		})
+		if *f.OwnerMissing {
+			ps = append(ps, missing)
+		} else {
+			ps = append(ps, entity.Not(missing))
+		}
 	}
 	if f.Text != nil && strings.TrimSpace(*f.Text) != "" {
 		t := strings.TrimSpace(*f.Text)

@@ -40,7 +40,8 @@ var listFields = map[string]bool{
 	"ProvidesApis": true, "ConsumesApis": true, "Providers": true, "Consumers": true,
 	"Parts": true, "Components": true, "Apis": true, "Resources": true, "Subdomains": true,
 	"Systems": true, "Children": true, "Members": true, "MemberOf": true, "Owns": true,
-	"ProcessingErrors": true,
+	"ProcessingErrors": true, "Affected": true, "Owners": true, "Escalation": true, "Contacts": true,
+	"OwnedEntities": true, "Ancestors": true,
 }
 
 // NewHandler builds the GraphQL HTTP handler: POST and GET transports only, query cache,

@@ -92,7 +92,7 @@ func TestPagesCostAConstantNumberOfStatements(t *testing.T) {
 		catalogOf(t, st, 150)
 		var n atomic.Int64
 		counted := ent.NewClient(ent.Driver(countingDriver{st.Driver(), &n}))
-		c := client.New(graph.NewHandler(&graph.Resolver{Client: counted, Store: st}, graph.Options{}))
+		c := client.New(graph.NewHandler(graph.NewResolver(counted, st, nil), graph.Options{}))
 
 		statements := func(q string, opts ...client.Option) int64 {
 			t.Helper()

@@ -4,13 +4,32 @@ package graph
 
 import (
 	"catalogd/ent"
+	"catalogd/graph/model"
+	"catalogd/internal/depgraph"
 	"catalogd/internal/store"
 )
 
 //go:generate go tool gqlgen generate
 
-// Resolver holds the dependencies of every resolver. It is built in cmd/ and never mutated.
+// Resolver holds the dependencies of every resolver. It is built once and never mutated.
 type Resolver struct {
 	Client *ent.Client
 	Store  *store.Store
+	Index  *depgraph.Index
+	deps   *model.Deps
+}
+
+// DefaultContactAnnotations are the annotation keys reported as contacts when none are configured.
+var DefaultContactAnnotations = []string{
+	"pagerduty.com/service-id", "pagerduty.com/integration-key", "opsgenie.com/team", "slack.com/channel",
+}
+
+// NewResolver builds the resolver; contactAnnotations nil means DefaultContactAnnotations.
+func NewResolver(client *ent.Client, st *store.Store, contactAnnotations []string) *Resolver {
+	if contactAnnotations == nil {
+		contactAnnotations = DefaultContactAnnotations
+	}
+	g := depgraph.New(st)
+	return &Resolver{Client: client, Store: st, Index: g,
+		deps: &model.Deps{Client: client, Graph: g, ContactAnnotations: contactAnnotations}}
 }

@@ -126,6 +126,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var addr string
 	var interval time.Duration
 	var demoFlag bool
+	var contacts []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -152,7 +153,10 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 					log.Info("demo: using a temporary database", "database", c.database)
 				}
 			}
-			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval}, log, stdout)
+			if !cmd.Flags().Changed("contact-annotation") && getenv("CATALOGD_CONTACT_ANNOTATIONS") == "" {
+				contacts = nil // the defaults
+			}
+			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -164,11 +168,18 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 		}
 	}
 	cmd.Flags().DurationVar(&interval, "refresh-interval", def, "how often locations are re-read (env CATALOGD_REFRESH_INTERVAL)")
+	var envContacts []string
+	if v := getenv("CATALOGD_CONTACT_ANNOTATIONS"); v != "" {
+		envContacts = strings.Split(v, ",")
+	}
+	cmd.Flags().StringArrayVar(&contacts, "contact-annotation", envContacts,
+		"annotation key reported as an owner contact by impact queries; repeatable (env CATALOGD_CONTACT_ANNOTATIONS, comma-separated; default "+strings.Join(graph.DefaultContactAnnotations, ", ")+")")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
 
 type serveConfig struct {
+	contacts  []string
 	addr      string
 	database  string
 	providers []ingest.Provider
@@ -206,7 +217,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	defer st.Close()
 	storeReady <- st
-	deps.gql = graph.NewHandler(&graph.Resolver{Client: st.Client, Store: st}, graph.Options{Log: log})
+	deps.gql = graph.NewHandler(graph.NewResolver(st.Client, st, cfg.contacts), graph.Options{Log: log})
 	ready.Migrated()
 
 	eng, err := newEngine(st, log)

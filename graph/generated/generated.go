@@ -67,6 +67,7 @@ type ComplexityRoot struct {
 		Namespace        func(childComplexity int) int
 		Owner            func(childComplexity int) int
 		OwnerRef         func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Providers        func(childComplexity int) int
 		Ref              func(childComplexity int) int
@@ -100,6 +101,7 @@ type ComplexityRoot struct {
 		Namespace        func(childComplexity int) int
 		Owner            func(childComplexity int) int
 		OwnerRef         func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		ProvidesApis     func(childComplexity int) int
 		Ref              func(childComplexity int) int
@@ -113,6 +115,16 @@ type ComplexityRoot struct {
 		Title            func(childComplexity int) int
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
+	}
+
+	Contact struct {
+		Type  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	DependencyPath struct {
+		Entities func(childComplexity int) int
+		Refs     func(childComplexity int) int
 	}
 
 	Domain struct {
@@ -131,6 +143,7 @@ type ComplexityRoot struct {
 		Namespace        func(childComplexity int) int
 		Owner            func(childComplexity int) int
 		OwnerRef         func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Ref              func(childComplexity int) int
 		Relations        func(childComplexity int, typeArg *string) int
@@ -156,6 +169,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	EscalationStep struct {
+		Contacts func(childComplexity int) int
+		Entity   func(childComplexity int) int
+		Ref      func(childComplexity int) int
+	}
+
 	GenericEntity struct {
 		APIVersion       func(childComplexity int) int
 		Annotation       func(childComplexity int, key string) int
@@ -170,6 +189,7 @@ type ComplexityRoot struct {
 		Metadata         func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Namespace        func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Ref              func(childComplexity int) int
 		Relations        func(childComplexity int, typeArg *string) int
@@ -178,6 +198,26 @@ type ComplexityRoot struct {
 		Tags             func(childComplexity int) int
 		Title            func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
+	}
+
+	Graph struct {
+		Dot       func(childComplexity int) int
+		Edges     func(childComplexity int) int
+		Mermaid   func(childComplexity int) int
+		Nodes     func(childComplexity int) int
+		Truncated func(childComplexity int) int
+	}
+
+	GraphEdge struct {
+		Source func(childComplexity int) int
+		Target func(childComplexity int) int
+		Type   func(childComplexity int) int
+	}
+
+	GraphNode struct {
+		Depth  func(childComplexity int) int
+		Entity func(childComplexity int) int
+		Ref    func(childComplexity int) int
 	}
 
 	Group struct {
@@ -196,6 +236,8 @@ type ComplexityRoot struct {
 		Metadata         func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Namespace        func(childComplexity int) int
+		OwnedEntities    func(childComplexity int, transitive *bool) int
+		Ownership        func(childComplexity int) int
 		Owns             func(childComplexity int) int
 		Parent           func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
@@ -208,6 +250,36 @@ type ComplexityRoot struct {
 		Title            func(childComplexity int) int
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
+	}
+
+	Impact struct {
+		Affected      func(childComplexity int) int
+		Domains       func(childComplexity int) int
+		Owners        func(childComplexity int) int
+		Root          func(childComplexity int) int
+		Systems       func(childComplexity int) int
+		TotalAffected func(childComplexity int) int
+	}
+
+	ImpactedContainer struct {
+		Entity     func(childComplexity int) int
+		EntityRefs func(childComplexity int) int
+		Ref        func(childComplexity int) int
+	}
+
+	ImpactedEntity struct {
+		Depth  func(childComplexity int) int
+		Entity func(childComplexity int) int
+		Path   func(childComplexity int) int
+		Ref    func(childComplexity int) int
+	}
+
+	ImpactedOwner struct {
+		Contacts   func(childComplexity int) int
+		EntityRefs func(childComplexity int) int
+		Escalation func(childComplexity int) int
+		Owner      func(childComplexity int) int
+		Ref        func(childComplexity int) int
 	}
 
 	KeyValue struct {
@@ -236,6 +308,7 @@ type ComplexityRoot struct {
 		Metadata         func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Namespace        func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		Presence         func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Ref              func(childComplexity int) int
@@ -261,6 +334,18 @@ type ComplexityRoot struct {
 		LastSuccessAt func(childComplexity int) int
 		Provider      func(childComplexity int) int
 		Target        func(childComplexity int) int
+	}
+
+	Ownership struct {
+		Ancestors func(childComplexity int) int
+		Owner     func(childComplexity int) int
+		OwnerRef  func(childComplexity int) int
+		Resolved  func(childComplexity int) int
+	}
+
+	OwnershipAncestor struct {
+		Entity func(childComplexity int) int
+		Ref    func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -299,11 +384,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Dependencies     func(childComplexity int, ref string, maxDepth *int) int
 		Entities         func(childComplexity int, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) int
 		Entity           func(childComplexity int, ref string) int
+		Graph            func(childComplexity int, ref string, direction *model.GraphDirection, relationTypes []string, maxDepth *int, maxNodes *int) int
+		Impact           func(childComplexity int, ref string, maxDepth *int) int
 		Locations        func(childComplexity int) int
 		Node             func(childComplexity int, id int) int
 		Nodes            func(childComplexity int, ids []int) int
+		Path             func(childComplexity int, from string, to string, maxDepth *int) int
 		ProcessingErrors func(childComplexity int, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) int
 	}
 
@@ -331,6 +420,7 @@ type ComplexityRoot struct {
 		Namespace        func(childComplexity int) int
 		Owner            func(childComplexity int) int
 		OwnerRef         func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Ref              func(childComplexity int) int
 		Relations        func(childComplexity int, typeArg *string) int
@@ -362,6 +452,7 @@ type ComplexityRoot struct {
 		Namespace        func(childComplexity int) int
 		Owner            func(childComplexity int) int
 		OwnerRef         func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		Parts            func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Ref              func(childComplexity int) int
@@ -392,6 +483,7 @@ type ComplexityRoot struct {
 		Output           func(childComplexity int) int
 		Owner            func(childComplexity int) int
 		OwnerRef         func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		Parameters       func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Ref              func(childComplexity int) int
@@ -420,6 +512,8 @@ type ComplexityRoot struct {
 		Metadata         func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Namespace        func(childComplexity int) int
+		OwnedEntities    func(childComplexity int) int
+		Ownership        func(childComplexity int) int
 		Owns             func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
 		Profile          func(childComplexity int) int
@@ -458,6 +552,10 @@ type LocationResolver interface {
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (model.Node, error)
 	Nodes(ctx context.Context, ids []int) ([]model.Node, error)
+	Impact(ctx context.Context, ref string, maxDepth *int) (*model.Impact, error)
+	Dependencies(ctx context.Context, ref string, maxDepth *int) (*model.Impact, error)
+	Path(ctx context.Context, from string, to string, maxDepth *int) (*model.DependencyPath, error)
+	Graph(ctx context.Context, ref string, direction *model.GraphDirection, relationTypes []string, maxDepth *int, maxNodes *int) (*model.Graph, error)
 	Entity(ctx context.Context, ref string) (model.Entity, error)
 	Entities(ctx context.Context, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) (*model.EntityConnection, error)
 	ProcessingErrors(ctx context.Context, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) (*ent.ProcessingErrorConnection, error)
@@ -607,6 +705,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.API.OwnerRef(childComplexity), true
+	case "API.ownership":
+		if e.ComplexityRoot.API.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.API.Ownership(childComplexity), true
 	case "API.processingErrors":
 		if e.ComplexityRoot.API.ProcessingErrors == nil {
 			break
@@ -798,6 +902,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.OwnerRef(childComplexity), true
+	case "Component.ownership":
+		if e.ComplexityRoot.Component.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.Ownership(childComplexity), true
 	case "Component.processingErrors":
 		if e.ComplexityRoot.Component.ProcessingErrors == nil {
 			break
@@ -881,6 +991,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.UpdatedAt(childComplexity), true
+
+	case "Contact.type":
+		if e.ComplexityRoot.Contact.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Type(childComplexity), true
+	case "Contact.value":
+		if e.ComplexityRoot.Contact.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Value(childComplexity), true
+
+	case "DependencyPath.entities":
+		if e.ComplexityRoot.DependencyPath.Entities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DependencyPath.Entities(childComplexity), true
+	case "DependencyPath.refs":
+		if e.ComplexityRoot.DependencyPath.Refs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DependencyPath.Refs(childComplexity), true
 
 	case "Domain.apiVersion":
 		if e.ComplexityRoot.Domain.APIVersion == nil {
@@ -977,6 +1113,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Domain.OwnerRef(childComplexity), true
+	case "Domain.ownership":
+		if e.ComplexityRoot.Domain.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.Ownership(childComplexity), true
 	case "Domain.processingErrors":
 		if e.ComplexityRoot.Domain.ProcessingErrors == nil {
 			break
@@ -1087,6 +1229,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EntityEdge.Node(childComplexity), true
 
+	case "EscalationStep.contacts":
+		if e.ComplexityRoot.EscalationStep.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationStep.Contacts(childComplexity), true
+	case "EscalationStep.entity":
+		if e.ComplexityRoot.EscalationStep.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationStep.Entity(childComplexity), true
+	case "EscalationStep.ref":
+		if e.ComplexityRoot.EscalationStep.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EscalationStep.Ref(childComplexity), true
+
 	case "GenericEntity.apiVersion":
 		if e.ComplexityRoot.GenericEntity.APIVersion == nil {
 			break
@@ -1170,6 +1331,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GenericEntity.Namespace(childComplexity), true
+	case "GenericEntity.ownership":
+		if e.ComplexityRoot.GenericEntity.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GenericEntity.Ownership(childComplexity), true
 	case "GenericEntity.processingErrors":
 		if e.ComplexityRoot.GenericEntity.ProcessingErrors == nil {
 			break
@@ -1223,6 +1390,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GenericEntity.UpdatedAt(childComplexity), true
+
+	case "Graph.dot":
+		if e.ComplexityRoot.Graph.Dot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Graph.Dot(childComplexity), true
+	case "Graph.edges":
+		if e.ComplexityRoot.Graph.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Graph.Edges(childComplexity), true
+	case "Graph.mermaid":
+		if e.ComplexityRoot.Graph.Mermaid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Graph.Mermaid(childComplexity), true
+	case "Graph.nodes":
+		if e.ComplexityRoot.Graph.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Graph.Nodes(childComplexity), true
+	case "Graph.truncated":
+		if e.ComplexityRoot.Graph.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Graph.Truncated(childComplexity), true
+
+	case "GraphEdge.source":
+		if e.ComplexityRoot.GraphEdge.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphEdge.Source(childComplexity), true
+	case "GraphEdge.target":
+		if e.ComplexityRoot.GraphEdge.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphEdge.Target(childComplexity), true
+	case "GraphEdge.type":
+		if e.ComplexityRoot.GraphEdge.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphEdge.Type(childComplexity), true
+
+	case "GraphNode.depth":
+		if e.ComplexityRoot.GraphNode.Depth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.Depth(childComplexity), true
+	case "GraphNode.entity":
+		if e.ComplexityRoot.GraphNode.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.Entity(childComplexity), true
+	case "GraphNode.ref":
+		if e.ComplexityRoot.GraphNode.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.Ref(childComplexity), true
 
 	case "Group.apiVersion":
 		if e.ComplexityRoot.Group.APIVersion == nil {
@@ -1319,6 +1555,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.Namespace(childComplexity), true
+	case "Group.ownedEntities":
+		if e.ComplexityRoot.Group.OwnedEntities == nil {
+			break
+		}
+
+		args, err := ec.field_Group_ownedEntities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Group.OwnedEntities(childComplexity, args["transitive"].(*bool)), true
+	case "Group.ownership":
+		if e.ComplexityRoot.Group.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Ownership(childComplexity), true
 	case "Group.owns":
 		if e.ComplexityRoot.Group.Owns == nil {
 			break
@@ -1396,6 +1649,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.UpdatedAt(childComplexity), true
+
+	case "Impact.affected":
+		if e.ComplexityRoot.Impact.Affected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Affected(childComplexity), true
+	case "Impact.domains":
+		if e.ComplexityRoot.Impact.Domains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Domains(childComplexity), true
+	case "Impact.owners":
+		if e.ComplexityRoot.Impact.Owners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Owners(childComplexity), true
+	case "Impact.root":
+		if e.ComplexityRoot.Impact.Root == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Root(childComplexity), true
+	case "Impact.systems":
+		if e.ComplexityRoot.Impact.Systems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Systems(childComplexity), true
+	case "Impact.totalAffected":
+		if e.ComplexityRoot.Impact.TotalAffected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.TotalAffected(childComplexity), true
+
+	case "ImpactedContainer.entity":
+		if e.ComplexityRoot.ImpactedContainer.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedContainer.Entity(childComplexity), true
+	case "ImpactedContainer.entityRefs":
+		if e.ComplexityRoot.ImpactedContainer.EntityRefs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedContainer.EntityRefs(childComplexity), true
+	case "ImpactedContainer.ref":
+		if e.ComplexityRoot.ImpactedContainer.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedContainer.Ref(childComplexity), true
+
+	case "ImpactedEntity.depth":
+		if e.ComplexityRoot.ImpactedEntity.Depth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedEntity.Depth(childComplexity), true
+	case "ImpactedEntity.entity":
+		if e.ComplexityRoot.ImpactedEntity.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedEntity.Entity(childComplexity), true
+	case "ImpactedEntity.path":
+		if e.ComplexityRoot.ImpactedEntity.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedEntity.Path(childComplexity), true
+	case "ImpactedEntity.ref":
+		if e.ComplexityRoot.ImpactedEntity.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedEntity.Ref(childComplexity), true
+
+	case "ImpactedOwner.contacts":
+		if e.ComplexityRoot.ImpactedOwner.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.Contacts(childComplexity), true
+	case "ImpactedOwner.entityRefs":
+		if e.ComplexityRoot.ImpactedOwner.EntityRefs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.EntityRefs(childComplexity), true
+	case "ImpactedOwner.escalation":
+		if e.ComplexityRoot.ImpactedOwner.Escalation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.Escalation(childComplexity), true
+	case "ImpactedOwner.owner":
+		if e.ComplexityRoot.ImpactedOwner.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.Owner(childComplexity), true
+	case "ImpactedOwner.ref":
+		if e.ComplexityRoot.ImpactedOwner.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.Ref(childComplexity), true
 
 	case "KeyValue.key":
 		if e.ComplexityRoot.KeyValue.Key == nil {
@@ -1518,6 +1883,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Location.Namespace(childComplexity), true
+	case "Location.ownership":
+		if e.ComplexityRoot.Location.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Location.Ownership(childComplexity), true
 	case "Location.presence":
 		if e.ComplexityRoot.Location.Presence == nil {
 			break
@@ -1657,6 +2028,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LocationStatus.Target(childComplexity), true
 
+	case "Ownership.ancestors":
+		if e.ComplexityRoot.Ownership.Ancestors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Ownership.Ancestors(childComplexity), true
+	case "Ownership.owner":
+		if e.ComplexityRoot.Ownership.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Ownership.Owner(childComplexity), true
+	case "Ownership.ownerRef":
+		if e.ComplexityRoot.Ownership.OwnerRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Ownership.OwnerRef(childComplexity), true
+	case "Ownership.resolved":
+		if e.ComplexityRoot.Ownership.Resolved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Ownership.Resolved(childComplexity), true
+
+	case "OwnershipAncestor.entity":
+		if e.ComplexityRoot.OwnershipAncestor.Entity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OwnershipAncestor.Entity(childComplexity), true
+	case "OwnershipAncestor.ref":
+		if e.ComplexityRoot.OwnershipAncestor.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OwnershipAncestor.Ref(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1782,6 +2191,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Profile.Picture(childComplexity), true
 
+	case "Query.dependencies":
+		if e.ComplexityRoot.Query.Dependencies == nil {
+			break
+		}
+
+		args, err := ec.field_Query_dependencies_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Dependencies(childComplexity, args["ref"].(string), args["maxDepth"].(*int)), true
 	case "Query.entities":
 		if e.ComplexityRoot.Query.Entities == nil {
 			break
@@ -1804,6 +2224,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Entity(childComplexity, args["ref"].(string)), true
+	case "Query.graph":
+		if e.ComplexityRoot.Query.Graph == nil {
+			break
+		}
+
+		args, err := ec.field_Query_graph_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Graph(childComplexity, args["ref"].(string), args["direction"].(*model.GraphDirection), args["relationTypes"].([]string), args["maxDepth"].(*int), args["maxNodes"].(*int)), true
+	case "Query.impact":
+		if e.ComplexityRoot.Query.Impact == nil {
+			break
+		}
+
+		args, err := ec.field_Query_impact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Impact(childComplexity, args["ref"].(string), args["maxDepth"].(*int)), true
 
 	case "Query.locations":
 		if e.ComplexityRoot.Query.Locations == nil {
@@ -1833,6 +2275,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]int)), true
+	case "Query.path":
+		if e.ComplexityRoot.Query.Path == nil {
+			break
+		}
+
+		args, err := ec.field_Query_path_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Path(childComplexity, args["from"].(string), args["to"].(string), args["maxDepth"].(*int)), true
 	case "Query.processingErrors":
 		if e.ComplexityRoot.Query.ProcessingErrors == nil {
 			break
@@ -1971,6 +2424,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Resource.OwnerRef(childComplexity), true
+	case "Resource.ownership":
+		if e.ComplexityRoot.Resource.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Resource.Ownership(childComplexity), true
 	case "Resource.processingErrors":
 		if e.ComplexityRoot.Resource.ProcessingErrors == nil {
 			break
@@ -2150,6 +2609,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.System.OwnerRef(childComplexity), true
+	case "System.ownership":
+		if e.ComplexityRoot.System.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.Ownership(childComplexity), true
 	case "System.parts":
 		if e.ComplexityRoot.System.Parts == nil {
 			break
@@ -2323,6 +2788,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Template.OwnerRef(childComplexity), true
+	case "Template.ownership":
+		if e.ComplexityRoot.Template.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Ownership(childComplexity), true
 	case "Template.parameters":
 		if e.ComplexityRoot.Template.Parameters == nil {
 			break
@@ -2484,6 +2955,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Namespace(childComplexity), true
+	case "User.ownedEntities":
+		if e.ComplexityRoot.User.OwnedEntities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.OwnedEntities(childComplexity), true
+	case "User.ownership":
+		if e.ComplexityRoot.User.Ownership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Ownership(childComplexity), true
 	case "User.owns":
 		if e.ComplexityRoot.User.Owns == nil {
 			break
@@ -2623,6 +3106,142 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../dependency.graphqls", Input: `# Dependency graph questions: impact, dependencies, paths, effective ownership, graph export.
+# All are answered from an in-memory index of the relation graph (internal/depgraph), so each
+# costs a constant number of SQL statements whatever the size of the answer.
+
+"What fails, or is needed, around one entity."
+type Impact {
+  root: Entity!
+  "Number of entities reached, not counting the root."
+  totalAffected: Int!
+  "Entities reached, each once at its smallest depth, ordered by depth then ref (root excluded)."
+  affected: [ImpactedEntity!]!
+  "Owners of the root and of every reached entity: whom to call."
+  owners: [ImpactedOwner!]!
+  "Systems that contain the root or a reached entity (via partOf)."
+  systems: [ImpactedContainer!]!
+  "Domains that contain them (via their systems and parent domains)."
+  domains: [ImpactedContainer!]!
+}
+
+type ImpactedEntity {
+  ref: String!
+  "The entity, or null for a dangling ref (no entity has it)."
+  entity: Entity
+  depth: Int!
+  "One shortest path of refs from the root to this entity, both ends included."
+  path: [String!]!
+}
+
+type ImpactedOwner {
+  ref: String!
+  "The owner (Group or User), or null when the owner ref names no entity."
+  owner: Entity
+  "The root and reached refs it owns."
+  entityRefs: [String!]!
+  "The owner's parent groups, nearest first: the escalation path."
+  escalation: [EscalationStep!]!
+  "Profile email and the configured contact annotations (on-call, chat) of the owner."
+  contacts: [Contact!]!
+}
+
+type EscalationStep {
+  ref: String!
+  entity: Entity
+  contacts: [Contact!]!
+}
+
+"A way to reach someone: type is email or the annotation key it came from."
+type Contact {
+  type: String!
+  value: String!
+}
+
+type ImpactedContainer {
+  ref: String!
+  entity: Entity
+  "The root and reached refs it contains."
+  entityRefs: [String!]!
+}
+
+type DependencyPath {
+  "Refs from the first entity to the second, both included."
+  refs: [String!]!
+  "The entities of refs, null where a ref is dangling."
+  entities: [Entity]!
+}
+
+"The effective ownership of an entity."
+type Ownership {
+  "Canonical ref of spec.owner; null for kinds without an owner."
+  ownerRef: String
+  owner: Entity
+  "False when ownerRef names no entity (or there is none): a finding, not a null that hides it."
+  resolved: Boolean!
+  "The owner's parent groups, nearest first."
+  ancestors: [OwnershipAncestor!]!
+}
+
+type OwnershipAncestor {
+  ref: String!
+  entity: Entity
+}
+
+enum GraphDirection {
+  "Relations from and to the entities."
+  BOTH
+  "Relations from the entities: what they depend on, are owned by, are part of, …"
+  OUTGOING
+  "Relations to the entities: what depends on them, what they own, contain, …"
+  INCOMING
+}
+
+"A subgraph, ready for a UI (nodes and edges), Graphviz (dot) or Markdown (mermaid)."
+type Graph {
+  nodes: [GraphNode!]!
+  "Each relation once, in its forward form (dependsOn, ownedBy, partOf, providesApi, consumesApi, childOf, memberOf)."
+  edges: [GraphEdge!]!
+  "True when maxNodes cut the walk short."
+  truncated: Boolean!
+  dot: String!
+  mermaid: String!
+}
+
+type GraphNode {
+  ref: String!
+  entity: Entity
+  depth: Int!
+}
+
+type GraphEdge {
+  source: String!
+  type: String!
+  target: String!
+}
+
+extend type Query {
+  """
+  Everything affected if ref fails: entities that depend on it, APIs it provides and the
+  consumers of those APIs, transitively; with their owners, escalation paths and contacts.
+  maxDepth absent means unbounded.
+  """
+  impact(ref: String!, maxDepth: Int): Impact!
+  """
+  Everything ref needs to work: what it depends on, the APIs it consumes and the entities
+  providing them, transitively.
+  """
+  dependencies(ref: String!, maxDepth: Int): Impact!
+  "One shortest dependency path from one entity to another (following dependencies), or null."
+  path(from: String!, to: String!, maxDepth: Int): DependencyPath
+  """
+  The subgraph around ref: relations of the given types (forward or inverse names; all when
+  absent) in the given direction, down to maxDepth (default 2, at most 10), at most maxNodes
+  nodes (default 500, at most 5000).
+  """
+  graph(ref: String!, direction: GraphDirection = BOTH, relationTypes: [String!], maxDepth: Int = 2, maxNodes: Int = 500): Graph!
+}
+`, BuiltIn: false},
 	{Name: "../entity.graphqls", Input: `# Catalog entities: one GraphQL type per built-in kind, all implementing Entity.
 
 """
@@ -2663,6 +3282,8 @@ interface Entity implements Node {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
 }
 
 "A piece of software: a service, website, library, job…"
@@ -2700,6 +3321,8 @@ type Component implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String!
   lifecycle: String!
   "The owner (spec.owner) when it exists."
@@ -2753,6 +3376,8 @@ type API implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String!
   lifecycle: String!
   "The owner (spec.owner) when it exists."
@@ -2803,6 +3428,8 @@ type Resource implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String!
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -2848,6 +3475,8 @@ type System implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -2896,6 +3525,8 @@ type Domain implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -2942,6 +3573,8 @@ type Group implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String!
   profile: Profile
   parent: Group
@@ -2949,6 +3582,8 @@ type Group implements Node & Entity {
   members: [User!]!
   "Entities the group owns directly (ownerOf)."
   owns: [Entity!]!
+  "Entities the group owns; with transitive, also those of its child groups, all the way down."
+  ownedEntities(transitive: Boolean = false): [Entity!]!
 }
 
 "A person."
@@ -2986,10 +3621,14 @@ type User implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   profile: Profile
   memberOf: [Group!]!
   "Entities the user owns directly (ownerOf)."
   owns: [Entity!]!
+  "Entities the user owns directly or through the groups they are a member of."
+  ownedEntities: [Entity!]!
 }
 
 "A pointer to further descriptor files."
@@ -3027,6 +3666,8 @@ type Location implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String
   target: String
   targets: [String!]!
@@ -3068,6 +3709,8 @@ type Template implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
   type: String!
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3115,6 +3758,8 @@ type GenericEntity implements Node & Entity {
   updatedAt: Time!
   "Problems recorded for this entity the last time its location was read (e.g. a newer version that was rejected)."
   processingErrors: [ProcessingError!]!
+  "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
+  ownership: Ownership!
 }
 
 "A relation from an entity to another, possibly not (yet) existing, entity."
@@ -3176,6 +3821,8 @@ input EntityFilter {
   text: String
   "Any of these refs."
   ref: [String!]
+  "With true, only entities whose owner ref names no entity (a finding); with false, the others."
+  ownerMissing: Boolean
 }
 
 enum EntityOrderField {
@@ -3362,6 +4009,8 @@ func (ec *executionContext) childFields_API(ctx context.Context, field graphql.C
 		return ec.fieldContext_API_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_API_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_API_ownership(ctx, field)
 	case "type":
 		return ec.fieldContext_API_type(ctx, field)
 	case "lifecycle":
@@ -3426,6 +4075,8 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_Component_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_Component_ownership(ctx, field)
 	case "type":
 		return ec.fieldContext_Component_type(ctx, field)
 	case "lifecycle":
@@ -3450,6 +4101,26 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_dependencyOf(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Component", field.Name)
+}
+
+func (ec *executionContext) childFields_Contact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_Contact_type(ctx, field)
+	case "value":
+		return ec.fieldContext_Contact_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Contact", field.Name)
+}
+
+func (ec *executionContext) childFields_DependencyPath(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "refs":
+		return ec.fieldContext_DependencyPath_refs(ctx, field)
+	case "entities":
+		return ec.fieldContext_DependencyPath_entities(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DependencyPath", field.Name)
 }
 
 func (ec *executionContext) childFields_Domain(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3496,6 +4167,8 @@ func (ec *executionContext) childFields_Domain(ctx context.Context, field graphq
 		return ec.fieldContext_Domain_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_Domain_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_Domain_ownership(ctx, field)
 	case "type":
 		return ec.fieldContext_Domain_type(ctx, field)
 	case "owner":
@@ -3532,6 +4205,58 @@ func (ec *executionContext) childFields_EntityEdge(ctx context.Context, field gr
 		return ec.fieldContext_EntityEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EntityEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EscalationStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_EscalationStep_ref(ctx, field)
+	case "entity":
+		return ec.fieldContext_EscalationStep_entity(ctx, field)
+	case "contacts":
+		return ec.fieldContext_EscalationStep_contacts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EscalationStep", field.Name)
+}
+
+func (ec *executionContext) childFields_Graph(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_Graph_nodes(ctx, field)
+	case "edges":
+		return ec.fieldContext_Graph_edges(ctx, field)
+	case "truncated":
+		return ec.fieldContext_Graph_truncated(ctx, field)
+	case "dot":
+		return ec.fieldContext_Graph_dot(ctx, field)
+	case "mermaid":
+		return ec.fieldContext_Graph_mermaid(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Graph", field.Name)
+}
+
+func (ec *executionContext) childFields_GraphEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_GraphEdge_source(ctx, field)
+	case "type":
+		return ec.fieldContext_GraphEdge_type(ctx, field)
+	case "target":
+		return ec.fieldContext_GraphEdge_target(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GraphEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_GraphNode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_GraphNode_ref(ctx, field)
+	case "entity":
+		return ec.fieldContext_GraphNode_entity(ctx, field)
+	case "depth":
+		return ec.fieldContext_GraphNode_depth(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GraphNode", field.Name)
 }
 
 func (ec *executionContext) childFields_Group(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3578,6 +4303,8 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_Group_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_Group_ownership(ctx, field)
 	case "type":
 		return ec.fieldContext_Group_type(ctx, field)
 	case "profile":
@@ -3590,8 +4317,70 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_members(ctx, field)
 	case "owns":
 		return ec.fieldContext_Group_owns(ctx, field)
+	case "ownedEntities":
+		return ec.fieldContext_Group_ownedEntities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
+}
+
+func (ec *executionContext) childFields_Impact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "root":
+		return ec.fieldContext_Impact_root(ctx, field)
+	case "totalAffected":
+		return ec.fieldContext_Impact_totalAffected(ctx, field)
+	case "affected":
+		return ec.fieldContext_Impact_affected(ctx, field)
+	case "owners":
+		return ec.fieldContext_Impact_owners(ctx, field)
+	case "systems":
+		return ec.fieldContext_Impact_systems(ctx, field)
+	case "domains":
+		return ec.fieldContext_Impact_domains(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Impact", field.Name)
+}
+
+func (ec *executionContext) childFields_ImpactedContainer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_ImpactedContainer_ref(ctx, field)
+	case "entity":
+		return ec.fieldContext_ImpactedContainer_entity(ctx, field)
+	case "entityRefs":
+		return ec.fieldContext_ImpactedContainer_entityRefs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImpactedContainer", field.Name)
+}
+
+func (ec *executionContext) childFields_ImpactedEntity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_ImpactedEntity_ref(ctx, field)
+	case "entity":
+		return ec.fieldContext_ImpactedEntity_entity(ctx, field)
+	case "depth":
+		return ec.fieldContext_ImpactedEntity_depth(ctx, field)
+	case "path":
+		return ec.fieldContext_ImpactedEntity_path(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImpactedEntity", field.Name)
+}
+
+func (ec *executionContext) childFields_ImpactedOwner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_ImpactedOwner_ref(ctx, field)
+	case "owner":
+		return ec.fieldContext_ImpactedOwner_owner(ctx, field)
+	case "entityRefs":
+		return ec.fieldContext_ImpactedOwner_entityRefs(ctx, field)
+	case "escalation":
+		return ec.fieldContext_ImpactedOwner_escalation(ctx, field)
+	case "contacts":
+		return ec.fieldContext_ImpactedOwner_contacts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImpactedOwner", field.Name)
 }
 
 func (ec *executionContext) childFields_KeyValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3642,6 +4431,30 @@ func (ec *executionContext) childFields_LocationStatus(ctx context.Context, fiel
 		return ec.fieldContext_LocationStatus_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LocationStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_Ownership(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ownerRef":
+		return ec.fieldContext_Ownership_ownerRef(ctx, field)
+	case "owner":
+		return ec.fieldContext_Ownership_owner(ctx, field)
+	case "resolved":
+		return ec.fieldContext_Ownership_resolved(ctx, field)
+	case "ancestors":
+		return ec.fieldContext_Ownership_ancestors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Ownership", field.Name)
+}
+
+func (ec *executionContext) childFields_OwnershipAncestor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_OwnershipAncestor_ref(ctx, field)
+	case "entity":
+		return ec.fieldContext_OwnershipAncestor_entity(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OwnershipAncestor", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3770,6 +4583,8 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 		return ec.fieldContext_Resource_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_Resource_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_Resource_ownership(ctx, field)
 	case "type":
 		return ec.fieldContext_Resource_type(ctx, field)
 	case "owner":
@@ -3830,6 +4645,8 @@ func (ec *executionContext) childFields_System(ctx context.Context, field graphq
 		return ec.fieldContext_System_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_System_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_System_ownership(ctx, field)
 	case "type":
 		return ec.fieldContext_System_type(ctx, field)
 	case "owner":
@@ -3894,12 +4711,16 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_updatedAt(ctx, field)
 	case "processingErrors":
 		return ec.fieldContext_User_processingErrors(ctx, field)
+	case "ownership":
+		return ec.fieldContext_User_ownership(ctx, field)
 	case "profile":
 		return ec.fieldContext_User_profile(ctx, field)
 	case "memberOf":
 		return ec.fieldContext_User_memberOf(ctx, field)
 	case "owns":
 		return ec.fieldContext_User_owns(ctx, field)
+	case "ownedEntities":
+		return ec.fieldContext_User_ownedEntities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -4146,6 +4967,20 @@ func (ec *executionContext) field_Group_annotation_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Group_ownedEntities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "transitive",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["transitive"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Group_relations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4199,6 +5034,28 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_dependencies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "maxDepth",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["maxDepth"] = arg1
 	return args, nil
 }
 
@@ -4270,6 +5127,74 @@ func (ec *executionContext) field_Query_entity_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_graph_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "direction",
+		func(ctx context.Context, v any) (*model.GraphDirection, error) {
+			return ec.unmarshalOGraphDirection2ᚖcatalogdᚋgraphᚋmodelᚐGraphDirection(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["direction"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "relationTypes",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["relationTypes"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "maxDepth",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["maxDepth"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "maxNodes",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["maxNodes"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_impact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "maxDepth",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["maxDepth"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4295,6 +5220,36 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_path_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "maxDepth",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["maxDepth"] = arg2
 	return args, nil
 }
 
@@ -5083,6 +6038,38 @@ func (ec *executionContext) fieldContext_API_processingErrors(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _API_ownership(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_API_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_API_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "API",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _API_type(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5864,6 +6851,38 @@ func (ec *executionContext) fieldContext_Component_processingErrors(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Component_ownership(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Component_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Component",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Component_type(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6179,6 +7198,107 @@ func (ec *executionContext) _Component_dependencyOf(ctx context.Context, field g
 func (ec *executionContext) fieldContext_Component_dependencyOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Component",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Contact_type(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "String")
+}
+
+func (ec *executionContext) _Contact_value(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "String")
+}
+
+func (ec *executionContext) _DependencyPath_refs(ctx context.Context, field graphql.CollectedField, obj *model.DependencyPath) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DependencyPath_refs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Refs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DependencyPath_refs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DependencyPath", field, false, false, "String")
+}
+
+func (ec *executionContext) _DependencyPath_entities(ctx context.Context, field graphql.CollectedField, obj *model.DependencyPath) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DependencyPath_entities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entities(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
+			return ec.marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DependencyPath_entities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DependencyPath",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
@@ -6750,6 +7870,38 @@ func (ec *executionContext) fieldContext_Domain_processingErrors(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Domain_ownership(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Domain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Domain_type(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7061,6 +8213,93 @@ func (ec *executionContext) fieldContext_EntityEdge_node(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EscalationStep_ref(ctx context.Context, field graphql.CollectedField, obj *model.EscalationStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationStep_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationStep_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EscalationStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _EscalationStep_entity(ctx context.Context, field graphql.CollectedField, obj *model.EscalationStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationStep_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationStep_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EscalationStep",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EscalationStep_contacts(ctx context.Context, field graphql.CollectedField, obj *model.EscalationStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EscalationStep_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚕᚖcatalogdᚋgraphᚋmodelᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EscalationStep_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EscalationStep",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7627,6 +8866,318 @@ func (ec *executionContext) fieldContext_GenericEntity_processingErrors(_ contex
 	return fc, nil
 }
 
+func (ec *executionContext) _GenericEntity_ownership(ctx context.Context, field graphql.CollectedField, obj *model.GenericEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GenericEntity_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GenericEntity_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GenericEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Graph_nodes(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Graph_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.GraphNode) graphql.Marshaler {
+			return ec.marshalNGraphNode2ᚕᚖcatalogdᚋgraphᚋmodelᚐGraphNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Graph_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Graph",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GraphNode(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Graph_edges(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Graph_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.GraphEdge) graphql.Marshaler {
+			return ec.marshalNGraphEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐGraphEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Graph_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Graph",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GraphEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Graph_truncated(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Graph_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Graph_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Graph", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Graph_dot(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Graph_dot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Dot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Graph_dot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Graph", field, false, false, "String")
+}
+
+func (ec *executionContext) _Graph_mermaid(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Graph_mermaid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mermaid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Graph_mermaid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Graph", field, false, false, "String")
+}
+
+func (ec *executionContext) _GraphEdge_source(ctx context.Context, field graphql.CollectedField, obj *model.GraphEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphEdge_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GraphEdge_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _GraphEdge_type(ctx context.Context, field graphql.CollectedField, obj *model.GraphEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphEdge_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GraphEdge_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _GraphEdge_target(ctx context.Context, field graphql.CollectedField, obj *model.GraphEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphEdge_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GraphEdge_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _GraphNode_ref(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "String")
+}
+
+func (ec *executionContext) _GraphNode_entity(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GraphNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GraphNode_depth(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_depth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Depth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_depth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8188,6 +9739,38 @@ func (ec *executionContext) fieldContext_Group_processingErrors(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Group_ownership(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Group_type(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8366,6 +9949,554 @@ func (ec *executionContext) fieldContext_Group_owns(_ context.Context, field gra
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_ownedEntities(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_ownedEntities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.OwnedEntities(ctx, fc.Args["transitive"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
+			return ec.marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_ownedEntities(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Group_ownedEntities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impact_root(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_root(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Root(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalNEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_root(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impact_totalAffected(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_totalAffected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalAffected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_totalAffected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Impact_affected(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_affected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Affected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedEntity) graphql.Marshaler {
+			return ec.marshalNImpactedEntity2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedEntityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_affected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactedEntity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impact_owners(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_owners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owners, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedOwner) graphql.Marshaler {
+			return ec.marshalNImpactedOwner2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedOwnerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_owners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactedOwner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impact_systems(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_systems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Systems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
+			return ec.marshalNImpactedContainer2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedContainerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_systems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactedContainer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impact_domains(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_domains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
+			return ec.marshalNImpactedContainer2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedContainerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_domains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImpactedContainer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedContainer_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedContainer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedContainer_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedContainer_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedContainer", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactedContainer_entity(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedContainer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedContainer_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedContainer_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedContainer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedContainer_entityRefs(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedContainer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedContainer_entityRefs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityRefs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedContainer_entityRefs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedContainer", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactedEntity_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedEntity_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedEntity_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedEntity", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactedEntity_entity(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedEntity_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedEntity_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedEntity_depth(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedEntity_depth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Depth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedEntity_depth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedEntity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImpactedEntity_path(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedEntity_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedEntity_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedEntity", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactedOwner_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedOwner", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactedOwner_owner(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owner(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedOwner",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedOwner_entityRefs(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_entityRefs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityRefs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_entityRefs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedOwner", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImpactedOwner_escalation(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_escalation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Escalation(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.EscalationStep) graphql.Marshaler {
+			return ec.marshalNEscalationStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐEscalationStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_escalation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedOwner",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EscalationStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedOwner_contacts(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚕᚖcatalogdᚋgraphᚋmodelᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedOwner",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9070,6 +11201,38 @@ func (ec *executionContext) fieldContext_Location_processingErrors(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Location_ownership(ctx context.Context, field graphql.CollectedField, obj *model.Location) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Location_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Location_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Location",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Location_type(ctx context.Context, field graphql.CollectedField, obj *model.Location) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9390,6 +11553,171 @@ func (ec *executionContext) _LocationStatus_durationMs(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_LocationStatus_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Ownership_ownerRef(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ownership_ownerRef(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OwnerRef, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Ownership_ownerRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Ownership", field, false, false, "String")
+}
+
+func (ec *executionContext) _Ownership_owner(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ownership_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Ownership_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Ownership",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Ownership_resolved(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ownership_resolved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resolved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Ownership_resolved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Ownership", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Ownership_ancestors(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ownership_ancestors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ancestors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.OwnershipAncestor) graphql.Marshaler {
+			return ec.marshalNOwnershipAncestor2ᚕᚖcatalogdᚋgraphᚋmodelᚐOwnershipAncestorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Ownership_ancestors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Ownership",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OwnershipAncestor(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OwnershipAncestor_ref(ctx context.Context, field graphql.CollectedField, obj *model.OwnershipAncestor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OwnershipAncestor_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OwnershipAncestor_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OwnershipAncestor", field, false, false, "String")
+}
+
+func (ec *executionContext) _OwnershipAncestor_entity(ctx context.Context, field graphql.CollectedField, obj *model.OwnershipAncestor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OwnershipAncestor_entity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OwnershipAncestor_entity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OwnershipAncestor",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
@@ -9961,6 +12289,182 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_impact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_impact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Impact(ctx, fc.Args["ref"].(string), fc.Args["maxDepth"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Impact) graphql.Marshaler {
+			return ec.marshalNImpact2ᚖcatalogdᚋgraphᚋmodelᚐImpact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_impact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Impact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_impact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dependencies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dependencies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Dependencies(ctx, fc.Args["ref"].(string), fc.Args["maxDepth"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Impact) graphql.Marshaler {
+			return ec.marshalNImpact2ᚖcatalogdᚋgraphᚋmodelᚐImpact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dependencies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Impact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_dependencies_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_path(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Path(ctx, fc.Args["from"].(string), fc.Args["to"].(string), fc.Args["maxDepth"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DependencyPath) graphql.Marshaler {
+			return ec.marshalODependencyPath2ᚖcatalogdᚋgraphᚋmodelᚐDependencyPath(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_path(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DependencyPath(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_path_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_graph(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_graph(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Graph(ctx, fc.Args["ref"].(string), fc.Args["direction"].(*model.GraphDirection), fc.Args["relationTypes"].([]string), fc.Args["maxDepth"].(*int), fc.Args["maxNodes"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+			return ec.marshalNGraph2ᚖcatalogdᚋgraphᚋmodelᚐGraph(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_graph(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Graph(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_graph_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10846,6 +13350,38 @@ func (ec *executionContext) fieldContext_Resource_processingErrors(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Resource_ownership(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Resource_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Resource_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Resource",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Resource_type(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11576,6 +14112,38 @@ func (ec *executionContext) fieldContext_System_processingErrors(_ context.Conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ProcessingError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _System_ownership(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_System_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "System",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12380,6 +14948,38 @@ func (ec *executionContext) fieldContext_Template_processingErrors(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Template_ownership(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Template",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Template_type(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13088,6 +15688,38 @@ func (ec *executionContext) fieldContext_User_processingErrors(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _User_ownership(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_ownership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ownership(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+			return ec.marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_ownership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_profile(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13172,6 +15804,38 @@ func (ec *executionContext) _User_owns(ctx context.Context, field graphql.Collec
 	)
 }
 func (ec *executionContext) fieldContext_User_owns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_ownedEntities(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_ownedEntities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OwnedEntities(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
+			return ec.marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_ownedEntities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
@@ -14268,7 +16932,7 @@ func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"kind", "namespace", "owner", "type", "lifecycle", "tag", "label", "annotation", "system", "text", "ref"}
+	fieldsInOrder := [...]string{"kind", "namespace", "owner", "type", "lifecycle", "tag", "label", "annotation", "system", "text", "ref", "ownerMissing"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14352,6 +17016,13 @@ func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj 
 				return it, err
 			}
 			it.Ref = data
+		case "ownerMissing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ownerMissing"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OwnerMissing = data
 		}
 	}
 	return it, nil
@@ -14768,6 +17439,12 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._API_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._API_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._API_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -14947,6 +17624,12 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Component_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Component_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._Component_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -15009,6 +17692,83 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Component_dependencyOf(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var contactImplementors = []string{"Contact"}
+
+func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, obj *model.Contact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Contact")
+		case "type":
+			out.Values[i] = ec._Contact_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._Contact_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dependencyPathImplementors = []string{"DependencyPath"}
+
+func (ec *executionContext) _DependencyPath(ctx context.Context, sel ast.SelectionSet, obj *model.DependencyPath) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dependencyPathImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DependencyPath")
+		case "refs":
+			out.Values[i] = ec._DependencyPath_refs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DependencyPath_entities(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15145,6 +17905,12 @@ func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Domain_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Domain_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._Domain_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -15260,6 +18026,51 @@ func (ec *executionContext) _EntityEdge(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var escalationStepImplementors = []string{"EscalationStep"}
+
+func (ec *executionContext) _EscalationStep(ctx context.Context, sel ast.SelectionSet, obj *model.EscalationStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, escalationStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EscalationStep")
+		case "ref":
+			out.Values[i] = ec._EscalationStep_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EscalationStep_entity(ctx, field, obj)
+				})
+		case "contacts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EscalationStep_contacts(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15395,6 +18206,152 @@ func (ec *executionContext) _GenericEntity(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._GenericEntity_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._GenericEntity_ownership(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var graphImplementors = []string{"Graph"}
+
+func (ec *executionContext) _Graph(ctx context.Context, sel ast.SelectionSet, obj *model.Graph) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, graphImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Graph")
+		case "nodes":
+			out.Values[i] = ec._Graph_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._Graph_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "truncated":
+			out.Values[i] = ec._Graph_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dot":
+			out.Values[i] = ec._Graph_dot(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mermaid":
+			out.Values[i] = ec._Graph_mermaid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var graphEdgeImplementors = []string{"GraphEdge"}
+
+func (ec *executionContext) _GraphEdge(ctx context.Context, sel ast.SelectionSet, obj *model.GraphEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, graphEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GraphEdge")
+		case "source":
+			out.Values[i] = ec._GraphEdge_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._GraphEdge_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "target":
+			out.Values[i] = ec._GraphEdge_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var graphNodeImplementors = []string{"GraphNode"}
+
+func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet, obj *model.GraphNode) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, graphNodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GraphNode")
+		case "ref":
+			out.Values[i] = ec._GraphNode_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._GraphNode_entity(ctx, field, obj)
+				})
+		case "depth":
+			out.Values[i] = ec._GraphNode_depth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15530,6 +18487,12 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Group_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Group_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._Group_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -15563,6 +18526,219 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Group_owns(ctx, field, obj)
+				})
+		case "ownedEntities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Group_ownedEntities(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var impactImplementors = []string{"Impact"}
+
+func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, obj *model.Impact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Impact")
+		case "root":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Impact_root(ctx, field, obj)
+				})
+		case "totalAffected":
+			out.Values[i] = ec._Impact_totalAffected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "affected":
+			out.Values[i] = ec._Impact_affected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "owners":
+			out.Values[i] = ec._Impact_owners(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "systems":
+			out.Values[i] = ec._Impact_systems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "domains":
+			out.Values[i] = ec._Impact_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var impactedContainerImplementors = []string{"ImpactedContainer"}
+
+func (ec *executionContext) _ImpactedContainer(ctx context.Context, sel ast.SelectionSet, obj *model.ImpactedContainer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impactedContainerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImpactedContainer")
+		case "ref":
+			out.Values[i] = ec._ImpactedContainer_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImpactedContainer_entity(ctx, field, obj)
+				})
+		case "entityRefs":
+			out.Values[i] = ec._ImpactedContainer_entityRefs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var impactedEntityImplementors = []string{"ImpactedEntity"}
+
+func (ec *executionContext) _ImpactedEntity(ctx context.Context, sel ast.SelectionSet, obj *model.ImpactedEntity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impactedEntityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImpactedEntity")
+		case "ref":
+			out.Values[i] = ec._ImpactedEntity_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImpactedEntity_entity(ctx, field, obj)
+				})
+		case "depth":
+			out.Values[i] = ec._ImpactedEntity_depth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "path":
+			out.Values[i] = ec._ImpactedEntity_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var impactedOwnerImplementors = []string{"ImpactedOwner"}
+
+func (ec *executionContext) _ImpactedOwner(ctx context.Context, sel ast.SelectionSet, obj *model.ImpactedOwner) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impactedOwnerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImpactedOwner")
+		case "ref":
+			out.Values[i] = ec._ImpactedOwner_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "owner":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImpactedOwner_owner(ctx, field, obj)
+				})
+		case "entityRefs":
+			out.Values[i] = ec._ImpactedOwner_entityRefs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "escalation":
+			out.Values[i] = ec._ImpactedOwner_escalation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contacts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImpactedOwner_contacts(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15785,6 +18961,12 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Location_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Location_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._Location_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -15881,6 +19063,92 @@ func (ec *executionContext) _LocationStatus(ctx context.Context, sel ast.Selecti
 		case "durationMs":
 			out.Values[i] = ec._LocationStatus_durationMs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var ownershipImplementors = []string{"Ownership"}
+
+func (ec *executionContext) _Ownership(ctx context.Context, sel ast.SelectionSet, obj *model.Ownership) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ownershipImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Ownership")
+		case "ownerRef":
+			out.Values[i] = ec._Ownership_ownerRef(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "owner":
+			out.Values[i] = ec._Ownership_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resolved":
+			out.Values[i] = ec._Ownership_resolved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ancestors":
+			out.Values[i] = ec._Ownership_ancestors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var ownershipAncestorImplementors = []string{"OwnershipAncestor"}
+
+func (ec *executionContext) _OwnershipAncestor(ctx context.Context, sel ast.SelectionSet, obj *model.OwnershipAncestor) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ownershipAncestorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OwnershipAncestor")
+		case "ref":
+			out.Values[i] = ec._OwnershipAncestor_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entity":
+			out.Values[i] = ec._OwnershipAncestor_entity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -16171,6 +19439,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_nodes(ctx, field)
 				})
+		case "impact":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_impact(ctx, field)
+				})
+		case "dependencies":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dependencies(ctx, field)
+				})
+		case "path":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_path(ctx, field)
+				})
+		case "graph":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_graph(ctx, field)
+				})
 		case "entity":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -16388,6 +19680,12 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Resource_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Resource_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._Resource_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16556,6 +19854,12 @@ func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, o
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._System_processingErrors(ctx, field, obj)
+				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._System_ownership(ctx, field, obj)
 				})
 		case "type":
 			out.Values[i] = ec._System_type(ctx, field, obj)
@@ -16738,6 +20042,12 @@ func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Template_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Template_ownership(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._Template_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16904,6 +20214,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_processingErrors(ctx, field, obj)
 				})
+		case "ownership":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_ownership(ctx, field, obj)
+				})
 		case "profile":
 			out.Values[i] = ec._User_profile(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -16920,6 +20236,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_owns(ctx, field, obj)
+				})
+		case "ownedEntities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_ownedEntities(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17362,6 +20684,30 @@ func (ec *executionContext) marshalNComponent2ᚖcatalogdᚋgraphᚋmodelᚐComp
 	return ec._Component(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNContact2ᚕᚖcatalogdᚋgraphᚋmodelᚐContactᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContact2ᚖcatalogdᚋgraphᚋmodelᚐContact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContact2ᚖcatalogdᚋgraphᚋmodelᚐContact(ctx context.Context, sel ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Contact!")
+		return graphql.Null
+	}
+	return ec._Contact(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[int], error) {
 	var res entgql.Cursor[int]
 	err := res.UnmarshalGQL(v)
@@ -17402,6 +20748,16 @@ func (ec *executionContext) marshalNEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx
 		return graphql.Null
 	}
 	return ec._Entity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntity(ctx context.Context, sel ast.SelectionSet, v []model.Entity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, sel, v[i])
+	})
+
+	return ret
 }
 
 func (ec *executionContext) marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntityᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -17464,6 +20820,86 @@ func (ec *executionContext) marshalNEntityOrderField2ᚖcatalogdᚋentᚐEntityO
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNEscalationStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐEscalationStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EscalationStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEscalationStep2ᚖcatalogdᚋgraphᚋmodelᚐEscalationStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEscalationStep2ᚖcatalogdᚋgraphᚋmodelᚐEscalationStep(ctx context.Context, sel ast.SelectionSet, v *model.EscalationStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EscalationStep!")
+		return graphql.Null
+	}
+	return ec._EscalationStep(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGraph2ᚖcatalogdᚋgraphᚋmodelᚐGraph(ctx context.Context, sel ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Graph!")
+		return graphql.Null
+	}
+	return ec._Graph(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGraphEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐGraphEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GraphEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGraphEdge2ᚖcatalogdᚋgraphᚋmodelᚐGraphEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGraphEdge2ᚖcatalogdᚋgraphᚋmodelᚐGraphEdge(ctx context.Context, sel ast.SelectionSet, v *model.GraphEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GraphEdge!")
+		return graphql.Null
+	}
+	return ec._GraphEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGraphNode2ᚕᚖcatalogdᚋgraphᚋmodelᚐGraphNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GraphNode) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGraphNode2ᚖcatalogdᚋgraphᚋmodelᚐGraphNode(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGraphNode2ᚖcatalogdᚋgraphᚋmodelᚐGraphNode(ctx context.Context, sel ast.SelectionSet, v *model.GraphNode) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GraphNode!")
+		return graphql.Null
+	}
+	return ec._GraphNode(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNGroup2ᚕᚖcatalogdᚋgraphᚋmodelᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Group) graphql.Marshaler {
@@ -17531,6 +20967,86 @@ func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.Se
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNImpact2ᚖcatalogdᚋgraphᚋmodelᚐImpact(ctx context.Context, sel ast.SelectionSet, v *model.Impact) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Impact!")
+		return graphql.Null
+	}
+	return ec._Impact(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImpactedContainer2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedContainerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImpactedContainer2ᚖcatalogdᚋgraphᚋmodelᚐImpactedContainer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImpactedContainer2ᚖcatalogdᚋgraphᚋmodelᚐImpactedContainer(ctx context.Context, sel ast.SelectionSet, v *model.ImpactedContainer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImpactedContainer!")
+		return graphql.Null
+	}
+	return ec._ImpactedContainer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImpactedEntity2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedEntityᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImpactedEntity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImpactedEntity2ᚖcatalogdᚋgraphᚋmodelᚐImpactedEntity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImpactedEntity2ᚖcatalogdᚋgraphᚋmodelᚐImpactedEntity(ctx context.Context, sel ast.SelectionSet, v *model.ImpactedEntity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImpactedEntity!")
+		return graphql.Null
+	}
+	return ec._ImpactedEntity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImpactedOwner2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedOwnerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImpactedOwner) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImpactedOwner2ᚖcatalogdᚋgraphᚋmodelᚐImpactedOwner(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImpactedOwner2ᚖcatalogdᚋgraphᚋmodelᚐImpactedOwner(ctx context.Context, sel ast.SelectionSet, v *model.ImpactedOwner) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImpactedOwner!")
+		return graphql.Null
+	}
+	return ec._ImpactedOwner(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -17674,6 +21190,38 @@ func (ec *executionContext) unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentg
 
 func (ec *executionContext) marshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx context.Context, sel ast.SelectionSet, v entgql.OrderDirection) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwnership(ctx context.Context, sel ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Ownership!")
+		return graphql.Null
+	}
+	return ec._Ownership(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOwnershipAncestor2ᚕᚖcatalogdᚋgraphᚋmodelᚐOwnershipAncestorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OwnershipAncestor) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOwnershipAncestor2ᚖcatalogdᚋgraphᚋmodelᚐOwnershipAncestor(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOwnershipAncestor2ᚖcatalogdᚋgraphᚋmodelᚐOwnershipAncestor(ctx context.Context, sel ast.SelectionSet, v *model.OwnershipAncestor) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OwnershipAncestor!")
+		return graphql.Null
+	}
+	return ec._OwnershipAncestor(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
@@ -18084,6 +21632,13 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	return v
 }
 
+func (ec *executionContext) marshalODependencyPath2ᚖcatalogdᚋgraphᚋmodelᚐDependencyPath(ctx context.Context, sel ast.SelectionSet, v *model.DependencyPath) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DependencyPath(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalODomain2ᚖcatalogdᚋgraphᚋmodelᚐDomain(ctx context.Context, sel ast.SelectionSet, v *model.Domain) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -18112,6 +21667,22 @@ func (ec *executionContext) unmarshalOEntityOrder2ᚖcatalogdᚋentᚐEntityOrde
 	}
 	res, err := ec.unmarshalInputEntityOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOGraphDirection2ᚖcatalogdᚋgraphᚋmodelᚐGraphDirection(ctx context.Context, v any) (*model.GraphDirection, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.GraphDirection)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGraphDirection2ᚖcatalogdᚋgraphᚋmodelᚐGraphDirection(ctx context.Context, sel ast.SelectionSet, v *model.GraphDirection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOGroup2ᚖcatalogdᚋgraphᚋmodelᚐGroup(ctx context.Context, sel ast.SelectionSet, v *model.Group) graphql.Marshaler {

@@ -13,17 +13,28 @@ import (
 	"sort"
 	"sync"
 
+	"catalogd/internal/catalog"
+
 	"catalogd/ent"
 	"catalogd/ent/entity"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
+	"catalogd/internal/depgraph"
 	"catalogd/internal/store"
 )
 
+// Deps are what the model needs to load more: the database and the graph index.
+type Deps struct {
+	Client *ent.Client
+	Graph  *depgraph.Index
+	// ContactAnnotations are the annotation keys that count as contacts (on-call, chat).
+	ContactAnnotations []string
+}
+
 // Batch is a set of entities loaded together.
 type Batch struct {
-	client *ent.Client
-	refs   []string
+	deps *Deps
+	refs []string
 
 	relOnce sync.Once
 	rels    map[string][]*Relation // by source ref
@@ -36,11 +47,21 @@ type Batch struct {
 	errOnce sync.Once
 	errs    map[string][]*ent.ProcessingError
 	errErr  error
+
+	ancOnce sync.Once
+	anc     map[string][]string // owner ref -> ancestor refs
+	ancRefs *RefLoader
+	ancErr  error
+
+	ownedOnce [2]sync.Once // [transitive]
+	owned     [2]map[string][]string
+	ownedRefs [2]*RefLoader
+	ownedErr  [2]error
 }
 
 // Wrap returns the GraphQL objects for rows loaded together, sharing one batch.
-func Wrap(client *ent.Client, rows []*ent.Entity) []Entity {
-	b := &Batch{client: client, refs: make([]string, len(rows))}
+func Wrap(deps *Deps, rows []*ent.Entity) []Entity {
+	b := &Batch{deps: deps, refs: make([]string, len(rows))}
 	out := make([]Entity, len(rows))
 	for i, r := range rows {
 		b.refs[i] = r.Ref
@@ -50,11 +71,11 @@ func Wrap(client *ent.Client, rows []*ent.Entity) []Entity {
 }
 
 // WrapOne is Wrap for a single row.
-func WrapOne(client *ent.Client, row *ent.Entity) Entity {
+func WrapOne(deps *Deps, row *ent.Entity) Entity {
 	if row == nil {
 		return nil
 	}
-	return Wrap(client, []*ent.Entity{row})[0]
+	return Wrap(deps, []*ent.Entity{row})[0]
 }
 
 func newEntity(e *ent.Entity, b *Batch) Entity {
@@ -89,7 +110,7 @@ func (b *Batch) relations(ctx context.Context, ref string) ([]*Relation, error) 
 			Type      string `json:"type"`
 			TargetRef string `json:"target_ref"`
 		}
-		b.relErr = b.client.Relation.Query().
+		b.relErr = b.deps.Client.Relation.Query().
 			Where(store.RefIn(relation.FieldSourceRef, b.refs)).
 			Unique(true).
 			Order(relation.BySourceRef(), relation.ByType(), relation.ByTargetRef()).
@@ -122,21 +143,14 @@ func (b *Batch) target(ctx context.Context, ref string) (Entity, error) {
 		if len(refs) == 0 {
 			return
 		}
-		rows, err := b.client.Entity.Query().Where(store.RefIn(entity.FieldRef, refs)).Order(entity.ByRef()).All(ctx)
-		if err != nil {
-			b.tgtErr = err
-			return
-		}
-		for _, e := range Wrap(b.client, rows) {
-			b.tgts[e.base().E.Ref] = e
-		}
+		b.tgts, b.tgtErr = loadRefs(ctx, b.deps, refs)
 	})
 	return b.tgts[ref], b.tgtErr
 }
 
 func (b *Batch) processingErrors(ctx context.Context, ref string) ([]*ent.ProcessingError, error) {
 	b.errOnce.Do(func() {
-		rows, err := b.client.ProcessingError.Query().
+		rows, err := b.deps.Client.ProcessingError.Query().
 			Where(store.RefIn(processingerror.FieldEntityRef, b.refs)).
 			Order(processingerror.ByID()).All(ctx)
 		b.errErr = err
@@ -158,4 +172,122 @@ type Relation struct {
 // Target is the entity the relation points to, or nil while it does not exist.
 func (r *Relation) Target(ctx context.Context) (Entity, error) {
 	return r.batch.target(ctx, r.TargetRef)
+}
+
+// loadRefs loads the entities with the given refs in one statement, as one batch.
+func loadRefs(ctx context.Context, deps *Deps, refs []string) (map[string]Entity, error) {
+	out := map[string]Entity{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	rows, err := deps.Client.Entity.Query().Where(store.RefIn(entity.FieldRef, refs)).Order(entity.ByRef()).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range Wrap(deps, rows) {
+		out[e.base().E.Ref] = e
+	}
+	return out, nil
+}
+
+// RefLoader resolves a known set of refs to entities, all in one statement on first use.
+type RefLoader struct {
+	deps *Deps
+	refs []string
+	once sync.Once
+	m    map[string]Entity
+	err  error
+}
+
+// NewRefLoader returns a loader for refs (duplicates allowed).
+func NewRefLoader(deps *Deps, refs []string) *RefLoader {
+	seen := map[string]bool{}
+	var uniq []string
+	for _, r := range refs {
+		if !seen[r] {
+			seen[r] = true
+			uniq = append(uniq, r)
+		}
+	}
+	sort.Strings(uniq)
+	return &RefLoader{deps: deps, refs: uniq}
+}
+
+// Get returns the entity with ref, or nil when none has it.
+func (l *RefLoader) Get(ctx context.Context, ref string) (Entity, error) {
+	l.once.Do(func() { l.m, l.err = loadRefs(ctx, l.deps, l.refs) })
+	return l.m[ref], l.err
+}
+
+// All returns the entities of refs that exist, in the order of refs.
+func (l *RefLoader) All(ctx context.Context, refs []string) ([]Entity, error) {
+	out := []Entity{}
+	for _, r := range refs {
+		e, err := l.Get(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// ownerAncestors returns the ancestor groups of an owner ref, computing them for the owners of
+// every entity of the batch at once.
+func (b *Batch) ownerAncestors(ctx context.Context, owner string) ([]string, *RefLoader, error) {
+	b.ancOnce.Do(func() {
+		b.anc = map[string][]string{}
+		snap, err := b.deps.Graph.Current(ctx)
+		if err != nil {
+			b.ancErr = err
+			return
+		}
+		var all []string
+		for _, ref := range b.refs {
+			id, ok := snap.ID(ref)
+			if !ok {
+				continue
+			}
+			for _, o := range snap.Out(id, catalog.RelOwnedBy) {
+				oref := snap.Ref(o)
+				if _, done := b.anc[oref]; !done {
+					b.anc[oref] = snap.Ancestors(o)
+					all = append(all, b.anc[oref]...)
+				}
+			}
+		}
+		b.ancRefs = NewRefLoader(b.deps, all)
+	})
+	return b.anc[owner], b.ancRefs, b.ancErr
+}
+
+// ownedEntities returns what an owner of the batch owns (see depgraph.Snapshot.OwnedBy),
+// computed for every entity of the batch at once.
+func (b *Batch) ownedEntities(ctx context.Context, ref string, transitive bool) ([]Entity, error) {
+	i := 0
+	if transitive {
+		i = 1
+	}
+	b.ownedOnce[i].Do(func() {
+		b.owned[i] = map[string][]string{}
+		snap, err := b.deps.Graph.Current(ctx)
+		if err != nil {
+			b.ownedErr[i] = err
+			return
+		}
+		var all []string
+		for _, r := range b.refs {
+			if id, ok := snap.ID(r); ok {
+				b.owned[i][r] = snap.OwnedBy(id, transitive)
+				all = append(all, b.owned[i][r]...)
+			}
+		}
+		b.ownedRefs[i] = NewRefLoader(b.deps, all)
+	})
+	if b.ownedErr[i] != nil {
+		return nil, b.ownedErr[i]
+	}
+	return b.ownedRefs[i].All(ctx, b.owned[i][ref])
 }

@@ -16,12 +16,12 @@ type EntityEdge struct {
 }
 
 // NewEntityConnection wraps an ent page; its entities share one batch.
-func NewEntityConnection(client *ent.Client, c *ent.EntityConnection) *EntityConnection {
+func NewEntityConnection(deps *Deps, c *ent.EntityConnection) *EntityConnection {
 	rows := make([]*ent.Entity, len(c.Edges))
 	for i, e := range c.Edges {
 		rows[i] = e.Node
 	}
-	nodes := Wrap(client, rows)
+	nodes := Wrap(deps, rows)
 	out := &EntityConnection{TotalCount: c.TotalCount, PageInfo: c.PageInfo, Edges: make([]*EntityEdge, len(c.Edges))}
 	for i, e := range c.Edges {
 		out.Edges[i] = &EntityEdge{Cursor: e.Cursor, Node: nodes[i]}

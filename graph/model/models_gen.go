@@ -2,6 +2,13 @@
 
 package model
 
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+)
+
 // An object with a global ID (Relay).
 type Node interface {
 	IsNode()
@@ -30,6 +37,8 @@ type EntityFilter struct {
 	Text *string `json:"text,omitempty"`
 	// Any of these refs.
 	Ref []string `json:"ref,omitempty"`
+	// With true, only entities whose owner ref names no entity (a finding); with false, the others.
+	OwnerMissing *bool `json:"ownerMissing,omitempty"`
 }
 
 // Matches a label or annotation: the key must be present, with the value when one is given.
@@ -39,4 +48,64 @@ type KeyValueFilter struct {
 }
 
 type Query struct {
+}
+
+type GraphDirection string
+
+const (
+	// Relations from and to the entities.
+	GraphDirectionBoth GraphDirection = "BOTH"
+	// Relations from the entities: what they depend on, are owned by, are part of, …
+	GraphDirectionOutgoing GraphDirection = "OUTGOING"
+	// Relations to the entities: what depends on them, what they own, contain, …
+	GraphDirectionIncoming GraphDirection = "INCOMING"
+)
+
+var AllGraphDirection = []GraphDirection{
+	GraphDirectionBoth,
+	GraphDirectionOutgoing,
+	GraphDirectionIncoming,
+}
+
+func (e GraphDirection) IsValid() bool {
+	switch e {
+	case GraphDirectionBoth, GraphDirectionOutgoing, GraphDirectionIncoming:
+		return true
+	}
+	return false
+}
+
+func (e GraphDirection) String() string {
+	return string(e)
+}
+
+func (e *GraphDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = GraphDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid GraphDirection", str)
+	}
+	return nil
+}
+
+func (e GraphDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *GraphDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e GraphDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

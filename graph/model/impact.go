@@ -1,0 +1,188 @@
+package model
+
+import (
+	"context"
+
+	"catalogd/internal/depgraph"
+)
+
+// Impact is the answer of impact and dependencies.
+type Impact struct {
+	rootRef       string
+	loader        *RefLoader
+	TotalAffected int
+	Affected      []*ImpactedEntity
+	Owners        []*ImpactedOwner
+	Systems       []*ImpactedContainer
+	Domains       []*ImpactedContainer
+}
+
+// Root is the entity the question was about.
+func (i *Impact) Root(ctx context.Context) (Entity, error) { return i.loader.Get(ctx, i.rootRef) }
+
+// ImpactedEntity is one reached entity; its entity loads with all others of the answer.
+type ImpactedEntity struct {
+	Ref    string
+	Depth  int
+	Path   []string
+	loader *RefLoader
+}
+
+func (i *ImpactedEntity) Entity(ctx context.Context) (Entity, error) { return i.loader.Get(ctx, i.Ref) }
+
+// ImpactedOwner is the owner of reached entities.
+type ImpactedOwner struct {
+	Ref        string
+	EntityRefs []string
+	escalation []string
+	deps       *Deps
+	loader     *RefLoader
+}
+
+func (o *ImpactedOwner) Owner(ctx context.Context) (Entity, error) { return o.loader.Get(ctx, o.Ref) }
+
+func (o *ImpactedOwner) Contacts(ctx context.Context) ([]*Contact, error) {
+	e, err := o.loader.Get(ctx, o.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return contacts(e, o.deps.ContactAnnotations), nil
+}
+
+func (o *ImpactedOwner) Escalation() []*EscalationStep {
+	out := make([]*EscalationStep, len(o.escalation))
+	for i, r := range o.escalation {
+		out[i] = &EscalationStep{Ref: r, deps: o.deps, loader: o.loader}
+	}
+	return out
+}
+
+// EscalationStep is one parent group on an owner's escalation path.
+type EscalationStep struct {
+	Ref    string
+	deps   *Deps
+	loader *RefLoader
+}
+
+func (s *EscalationStep) Entity(ctx context.Context) (Entity, error) { return s.loader.Get(ctx, s.Ref) }
+
+func (s *EscalationStep) Contacts(ctx context.Context) ([]*Contact, error) {
+	e, err := s.loader.Get(ctx, s.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return contacts(e, s.deps.ContactAnnotations), nil
+}
+
+// ImpactedContainer is a system or domain that contains reached entities.
+type ImpactedContainer struct {
+	Ref        string
+	EntityRefs []string
+	loader     *RefLoader
+}
+
+func (c *ImpactedContainer) Entity(ctx context.Context) (Entity, error) {
+	return c.loader.Get(ctx, c.Ref)
+}
+
+// NewImpact builds the answer from a traversal (root first); every entity it names is loaded
+// in one statement when first asked for.
+func NewImpact(deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) *Impact {
+	owners := snap.Owners(reached)
+	systems, domains := snap.Containers(reached)
+	var refs []string
+	for _, r := range reached {
+		refs = append(refs, r.Ref)
+	}
+	for _, o := range owners {
+		refs = append(refs, o.Ref)
+		refs = append(refs, o.Escalation...)
+	}
+	for _, g := range append(systems, domains...) {
+		refs = append(refs, g.Ref)
+	}
+	loader := NewRefLoader(deps, refs)
+	out := &Impact{rootRef: reached[0].Ref, loader: loader, TotalAffected: len(reached) - 1,
+		Affected: make([]*ImpactedEntity, 0, len(reached)-1),
+		Owners:   make([]*ImpactedOwner, len(owners)),
+		Systems:  containers(systems, loader), Domains: containers(domains, loader)}
+	for _, r := range reached[1:] {
+		out.Affected = append(out.Affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: loader})
+	}
+	for i, o := range owners {
+		out.Owners[i] = &ImpactedOwner{Ref: o.Ref, EntityRefs: o.EntityRefs, escalation: o.Escalation, deps: deps, loader: loader}
+	}
+	return out
+}
+
+func containers(gs []depgraph.Group, loader *RefLoader) []*ImpactedContainer {
+	out := make([]*ImpactedContainer, len(gs))
+	for i, g := range gs {
+		out[i] = &ImpactedContainer{Ref: g.Ref, EntityRefs: g.EntityRefs, loader: loader}
+	}
+	return out
+}
+
+// DependencyPath is a path between two entities.
+type DependencyPath struct {
+	Refs   []string
+	loader *RefLoader
+}
+
+// NewDependencyPath wraps a path of refs.
+func NewDependencyPath(deps *Deps, refs []string) *DependencyPath {
+	return &DependencyPath{Refs: refs, loader: NewRefLoader(deps, refs)}
+}
+
+func (p *DependencyPath) Entities(ctx context.Context) ([]Entity, error) {
+	out := make([]Entity, len(p.Refs))
+	for i, r := range p.Refs {
+		e, err := p.loader.Get(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// Graph is an exported subgraph.
+type Graph struct {
+	Nodes     []*GraphNode
+	Edges     []*GraphEdge
+	Truncated bool
+	Dot       string
+	Mermaid   string
+}
+
+// GraphNode is one node of a Graph.
+type GraphNode struct {
+	Ref    string
+	Depth  int
+	loader *RefLoader
+}
+
+func (n *GraphNode) Entity(ctx context.Context) (Entity, error) { return n.loader.Get(ctx, n.Ref) }
+
+// GraphEdge is one relation of a Graph, in forward form.
+type GraphEdge struct {
+	Source, Type, Target string
+}
+
+// NewGraph wraps a subgraph.
+func NewGraph(deps *Deps, nodes []depgraph.Node, edges []depgraph.Edge, truncated bool) *Graph {
+	refs := make([]string, len(nodes))
+	for i, n := range nodes {
+		refs[i] = n.Ref
+	}
+	loader := NewRefLoader(deps, refs)
+	g := &Graph{Truncated: truncated, Dot: depgraph.DOT(nodes, edges), Mermaid: depgraph.Mermaid(nodes, edges),
+		Nodes: make([]*GraphNode, len(nodes)), Edges: make([]*GraphEdge, len(edges))}
+	for i, n := range nodes {
+		g.Nodes[i] = &GraphNode{Ref: n.Ref, Depth: n.Depth, loader: loader}
+	}
+	for i, e := range edges {
+		g.Edges[i] = &GraphEdge{Source: e.Source, Type: e.Type, Target: e.Target}
+	}
+	return g
+}

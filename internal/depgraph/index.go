@@ -1,0 +1,207 @@
+// Package depgraph answers graph questions over the whole catalog — impact ("what breaks if X
+// is down, and whom do we call"), dependencies, shortest paths, effective ownership, subgraph
+// export — in memory, with a constant number of SQL statements per question.
+//
+// Why an in-memory index rather than a recursive CTE: impact needs each entity once, at its
+// smallest depth, with one shortest path. A recursive CTE over (ref, depth, path) cannot drop
+// longer paths to an already-reached node, so on diamond-shaped graphs the number of rows it
+// produces grows with the number of paths, not entities; at 100,000 entities and thousands of
+// affected ones that is seconds, not milliseconds. A breadth-first search over adjacency lists
+// visits every node and edge once.
+//
+// Keeping it in step: every write that changes entities bumps catalog_state.generation in the
+// same transaction (store.Apply). Each question first reads the generation (one indexed
+// single-row statement); when it moved, the index is rebuilt from the relations table before
+// answering. This also holds for replicas sharing one PostgreSQL: a write by any replica moves
+// the generation all replicas read. Rebuilds happen only after a location actually changed.
+package depgraph
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"catalogd/internal/catalog"
+	"catalogd/internal/store"
+)
+
+// Index is the relation graph of the catalog, rebuilt when the catalog changes.
+type Index struct {
+	st *store.Store
+
+	mu   sync.Mutex // serialises rebuilds
+	snap *Snapshot  // read under mu; a Snapshot is immutable once built
+}
+
+// New returns an index over the store; it is built on first use.
+func New(st *store.Store) *Index { return &Index{st: st} }
+
+// Snapshot is an immutable view of the relation graph at one generation.
+type Snapshot struct {
+	Generation int64
+	refs       []string         // node id -> canonical ref
+	ids        map[string]int32 // canonical ref -> node id
+	exists     []bool           // node id -> an entity with this ref exists
+	types      map[string]int   // relation type -> adjacency index
+	typeNames  []string
+	adj        []csr // per relation type: node -> targets, sorted by ref
+}
+
+// csr is a compressed adjacency list: the targets of node n are targets[offsets[n]:offsets[n+1]].
+type csr struct {
+	offsets []int32
+	targets []int32
+}
+
+func (c *csr) of(n int32) []int32 {
+	if c == nil || int(n)+1 >= len(c.offsets) {
+		return nil
+	}
+	return c.targets[c.offsets[n]:c.offsets[n+1]]
+}
+
+// Current returns a snapshot at the catalog's current generation, rebuilding if needed.
+func (x *Index) Current(ctx context.Context) (*Snapshot, error) {
+	gen, err := x.st.Generation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog generation: %w", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.snap != nil && x.snap.Generation == gen {
+		return x.snap, nil
+	}
+	s, err := build(ctx, x.st, gen)
+	if err != nil {
+		return nil, err
+	}
+	x.snap = s
+	return s, nil
+}
+
+type edge struct {
+	from, to int32
+}
+
+func build(ctx context.Context, st *store.Store, gen int64) (*Snapshot, error) {
+	s := &Snapshot{Generation: gen, ids: map[string]int32{}, types: map[string]int{}}
+	intern := func(ref string) int32 {
+		if id, ok := s.ids[ref]; ok {
+			return id
+		}
+		id := int32(len(s.refs))
+		s.refs = append(s.refs, ref)
+		s.ids[ref] = id
+		return id
+	}
+	rows, err := st.DB.QueryContext(ctx, "SELECT ref FROM entities")
+	if err != nil {
+		return nil, fmt.Errorf("load entity refs: %w", err)
+	}
+	for rows.Next() {
+		var ref string
+		if err := rows.Scan(&ref); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		intern(ref)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.exists = make([]bool, len(s.refs))
+	for i := range s.exists {
+		s.exists[i] = true
+	}
+	rows, err = st.DB.QueryContext(ctx, "SELECT source_ref, type, target_ref FROM relations")
+	if err != nil {
+		return nil, fmt.Errorf("load relations: %w", err)
+	}
+	var byType [][]edge
+	for rows.Next() {
+		var src, typ, dst string
+		if err := rows.Scan(&src, &typ, &dst); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		t, ok := s.types[typ]
+		if !ok {
+			t = len(s.typeNames)
+			s.types[typ] = t
+			s.typeNames = append(s.typeNames, typ)
+			byType = append(byType, nil)
+		}
+		byType[t] = append(byType[t], edge{intern(src), intern(dst)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for len(s.exists) < len(s.refs) {
+		s.exists = append(s.exists, false)
+	}
+	n := len(s.refs)
+	s.adj = make([]csr, len(byType))
+	for t, edges := range byType {
+		// Sort by source, then by target ref, so traversals are deterministic; drop duplicates
+		// (two entities may declare the same relation).
+		sort.Slice(edges, func(i, j int) bool {
+			if edges[i].from != edges[j].from {
+				return edges[i].from < edges[j].from
+			}
+			return s.refs[edges[i].to] < s.refs[edges[j].to]
+		})
+		c := csr{offsets: make([]int32, n+1), targets: make([]int32, 0, len(edges))}
+		prev := edge{-1, -1}
+		for _, e := range edges {
+			if e == prev {
+				continue
+			}
+			prev = e
+			c.targets = append(c.targets, e.to)
+			c.offsets[e.from+1]++
+		}
+		for i := 1; i <= n; i++ {
+			c.offsets[i] += c.offsets[i-1]
+		}
+		s.adj[t] = c
+	}
+	return s, nil
+}
+
+// ID returns the node of a canonical ref.
+func (s *Snapshot) ID(ref string) (int32, bool) {
+	id, ok := s.ids[ref]
+	return id, ok
+}
+
+// Ref returns the canonical ref of a node.
+func (s *Snapshot) Ref(id int32) string { return s.refs[id] }
+
+// Exists reports whether an entity has the node's ref (false for dangling refs).
+func (s *Snapshot) Exists(id int32) bool { return s.exists[id] }
+
+// Out returns the targets of node's relations of one type, sorted by ref.
+func (s *Snapshot) Out(id int32, relType string) []int32 {
+	t, ok := s.types[relType]
+	if !ok {
+		return nil
+	}
+	return s.adj[t].of(id)
+}
+
+// Nodes is the number of refs the snapshot knows (entities and dangling targets).
+func (s *Snapshot) Nodes() int { return len(s.refs) }
+
+// kindOf returns the kind part of a canonical ref.
+func kindOf(ref string) string {
+	if i := strings.IndexByte(ref, ':'); i >= 0 {
+		return ref[:i]
+	}
+	return ""
+}
+
+var _ = catalog.RelDependsOn
