@@ -56,9 +56,10 @@ func BenchmarkProcess(b *testing.B) {
 					b.Fatal(err)
 				}
 				batch := eng.Process(context.Background(), p.Location(), tree)
+				entities := ingest.Collect(batch)
 				release()
-				if len(batch.Entities) < n*9/10 || len(batch.Errors) > 0 {
-					b.Fatalf("%d entities, %d errors", len(batch.Entities), len(batch.Errors))
+				if len(entities) < n*9/10 || len(batch.Errors) > 0 {
+					b.Fatalf("%d entities, %d errors", len(entities), len(batch.Errors))
 				}
 			}
 			b.ReportMetric(float64(n), "entities/op")

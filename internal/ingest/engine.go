@@ -53,18 +53,24 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 	started := time.Now()
 	loc := p.Location()
 	tree, release, err := p.Read(ctx)
-	var b store.Batch
+	var b *store.Batch
 	if err != nil {
-		b = store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err)}
+		b = &store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err)}
 	} else {
+		defer release()
+		// Applies from this process take turns; SQLite would serialise them anyway. The lock is
+		// taken before processing starts because processing streams into the apply.
+		e.applyMu.Lock()
+		defer e.applyMu.Unlock()
 		b = e.Process(ctx, loc, tree)
-		release()
 	}
 	b.Started = started
-	// Applies from this process take turns; SQLite would serialise them anyway.
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
 	res, aerr := e.Store.Apply(ctx, loc, b)
+	if b.Parts != nil {
+		for range b.Parts {
+			// Apply may stop early on an error; let the producer finish.
+		}
+	}
 	if aerr != nil {
 		return res, fmt.Errorf("apply %s: %w", loc.Key, aerr)
 	}
@@ -128,16 +134,48 @@ type fileResult struct {
 }
 
 // Process reads every descriptor file reachable from the tree's root and returns the batch to
-// apply. Files are processed in parallel; the result does not depend on timing: files are
-// ordered breadth-first by Location, then by path, and within a file by document.
-func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree) store.Batch {
-	var b store.Batch
+// apply. Its parts (one per file) are produced in the background while Apply writes them, so
+// reading and writing overlap. Files are processed in parallel, but the parts come in a fixed
+// order, breadth-first by Location and then by path, so the first of two documents defining
+// one entity is always the same one: it wins, the other is reported.
+func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree) *store.Batch {
+	b := &store.Batch{}
 	level, err := e.rootFiles(tree)
 	if err != nil {
-		return store.Batch{Failed: err}
+		b.Failed = err
+		b.Parts = store.Entities(nil)
+		return b
 	}
+	parts := make(chan []store.EntityRecord, 2)
+	go func() {
+		defer close(parts)
+		e.walk(ctx, loc, tree, level, b, parts)
+	}()
+	b.Parts = func(yield func([]store.EntityRecord) bool) {
+		for p := range parts {
+			if !yield(p) {
+				return
+			}
+		}
+	}
+	return b
+}
+
+// Collect drains a batch's parts into one slice (for callers that want them all at once).
+func Collect(b *store.Batch) []store.EntityRecord {
+	var out []store.EntityRecord
+	for p := range b.Parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// walk processes the files level by level and sends each file's entities on parts, in order.
+// It fills b's errors and keep lists before it returns (and parts is closed).
+func (e *Engine) walk(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, level []string, b *store.Batch, parts chan<- []store.EntityRecord) {
 	visited := map[string]bool{}
 	firstAt := map[string]string{} // ref -> where it was first defined
+	workers := runtime.GOMAXPROCS(0)
 	for len(level) > 0 {
 		var todo []string
 		for _, p := range level {
@@ -147,19 +185,30 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 			}
 		}
 		results := make([]fileResult, len(todo))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-		for i, p := range todo {
-			wg.Add(1)
-			sem <- struct{}{}
+		done := make([]chan struct{}, len(todo))
+		for i := range done {
+			done[i] = make(chan struct{})
+		}
+		next := make(chan int)
+		go func() {
+			defer close(next)
+			for i := range todo {
+				next <- i
+			}
+		}()
+		for range workers {
 			go func() {
-				defer func() { <-sem; wg.Done() }()
-				results[i] = e.processFile(ctx, loc, tree, p)
+				for i := range next {
+					results[i] = e.processFile(ctx, loc, tree, todo[i])
+					close(done[i])
+				}
 			}()
 		}
-		wg.Wait()
 		level = nil
-		for _, r := range results {
+		for i := range todo {
+			<-done[i]
+			r := &results[i]
+			part := r.entities[:0]
 			for _, ent := range r.entities {
 				if where, dup := firstAt[ent.Ref]; dup {
 					b.Errors = append(b.Errors, store.ErrorRecord{Source: r.url, Document: ent.DocIndex, Line: ent.DocLine, EntityRef: ent.Ref,
@@ -167,17 +216,23 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 					continue
 				}
 				firstAt[ent.Ref] = r.url
-				b.Entities = append(b.Entities, ent)
+				part = append(part, ent)
+			}
+			if len(part) > 0 {
+				select {
+				case parts <- part:
+				case <-ctx.Done():
+				}
 			}
 			b.Errors = append(b.Errors, r.errors...)
 			b.KeepRefs = append(b.KeepRefs, r.keepRefs...)
-			if r.keepFile {
+			if r.keepFile || ctx.Err() != nil {
 				b.KeepSources = append(b.KeepSources, r.url)
 			}
 			level = append(level, r.targets...)
+			results[i] = fileResult{} // let the part be freed once written
 		}
 	}
-	return b
 }
 
 // rootFiles lists the descriptor files of the root: the file itself, or every .yaml/.yml file

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"sort"
 	"time"
 
@@ -45,10 +46,15 @@ type ErrorRecord struct {
 	Message   string
 }
 
-// Batch is everything one read of a location produced.
+// Batch is everything one read of a location produced. Apply consumes Parts as they come, so
+// reading a location and writing it overlap; the other fields are read once Parts is exhausted
+// (a producer fills them before it ends the sequence).
 type Batch struct {
-	Entities []EntityRecord
-	Errors   []ErrorRecord
+	// Parts yields the location's entities in order, a part (say, a file) at a time. An entity
+	// ref that appears twice must have been reduced to its first occurrence by the producer.
+	Parts iter.Seq[[]EntityRecord]
+	// Errors are the processing errors of the read.
+	Errors []ErrorRecord
 	// KeepSources lists files that could not be read or parsed this time: the entities that
 	// came from them stay as they were (stale is better than wrong).
 	KeepSources []string
@@ -57,6 +63,11 @@ type Batch struct {
 	// Failed is set when the location as a whole could not be read: no entity changes.
 	Failed  error
 	Started time.Time
+}
+
+// Entities returns a Parts sequence of one part.
+func Entities(records []EntityRecord) iter.Seq[[]EntityRecord] {
+	return func(yield func([]EntityRecord) bool) { yield(records) }
 }
 
 // ApplyResult counts what Apply did.
@@ -81,7 +92,7 @@ const (
 // vanished are removed (unless kept), changed ones rewritten, unchanged ones left alone, new
 // ones added, and the location's processing errors replaced. An entity ref that another location
 // already manages stays with that location and is reported as a conflict.
-func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b Batch) (res ApplyResult, err error) {
+func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (res ApplyResult, err error) {
 	tx, err := s.Client.Tx(ctx)
 	if err != nil {
 		return res, fmt.Errorf("begin: %w", err)
@@ -97,16 +108,16 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b Batch) (r
 			return res, fmt.Errorf("apply lock: %w", err)
 		}
 	}
-	errs := b.Errors
+	var errs []ErrorRecord
 	if b.Failed == nil {
 		var conflicts []ErrorRecord
 		res, conflicts, err = s.applyEntities(ctx, tx, loc, b)
 		if err != nil {
 			return res, err
 		}
-		errs = append(errs, conflicts...)
+		errs = append(b.Errors, conflicts...)
 	} else {
-		errs = append(errs, ErrorRecord{Message: b.Failed.Error()})
+		errs = append(b.Errors, ErrorRecord{Message: b.Failed.Error()})
 	}
 	res.Errors = len(errs)
 	if err = replaceErrors(ctx, tx, loc.Key, errs); err != nil {
@@ -132,7 +143,8 @@ type existingRow struct {
 	source string
 }
 
-func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b Batch) (ApplyResult, []ErrorRecord, error) {
+// applyEntities writes the parts of b as they arrive, then removes what vanished.
+func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b *Batch) (ApplyResult, []ErrorRecord, error) {
 	var res ApplyResult
 	var rows []struct {
 		ID     int    `json:"id"`
@@ -148,52 +160,20 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 	for _, r := range rows {
 		existing[r.Ref] = existingRow{r.ID, r.Hash, r.Source}
 	}
-
-	// New refs another location already holds are conflicts: the first location keeps them.
-	var fresh []string
-	for i := range b.Entities {
-		if _, ok := existing[b.Entities[i].Ref]; !ok {
-			fresh = append(fresh, b.Entities[i].Ref)
-		}
-	}
-	taken := map[string]string{}
-	if len(fresh) > 0 {
-		var owners []struct {
-			Ref      string `json:"ref"`
-			Location string `json:"location"`
-		}
-		if err := tx.Entity.Query().Where(RefIn(entity.FieldRef, fresh)).
-			Select(entity.FieldRef, entity.FieldLocation).Scan(ctx, &owners); err != nil {
-			return res, nil, fmt.Errorf("check conflicts: %w", err)
-		}
-		for _, o := range owners {
-			taken[o.Ref] = o.Location
-		}
-	}
-
 	var conflicts []ErrorRecord
-	var inserts, updates []*EntityRecord
-	var updateIDs []int
-	seen := make(map[string]bool, len(b.Entities))
-	for i := range b.Entities {
-		e := &b.Entities[i]
-		seen[e.Ref] = true
-		if other, ok := taken[e.Ref]; ok {
-			res.Conflicts++
-			conflicts = append(conflicts, ErrorRecord{Source: e.Source, Document: e.DocIndex, Line: e.DocLine, EntityRef: e.Ref,
-				Message: fmt.Sprintf("entity %s is already managed by location %s; this copy is ignored until that location drops it", e.Ref, other)})
-			continue
+	seen := make(map[string]bool, len(existing))
+	now := time.Now().UTC()
+	var perr error
+	for part := range b.Parts {
+		if perr = s.applyPart(ctx, tx, loc, part, existing, seen, now, &res, &conflicts); perr != nil {
+			break
 		}
-		old, ok := existing[e.Ref]
-		switch {
-		case !ok:
-			inserts = append(inserts, e)
-		case old.hash != e.Hash || old.source != e.Source:
-			updates = append(updates, e)
-			updateIDs = append(updateIDs, old.id)
-		default:
-			res.Unchanged++
-		}
+	}
+	if perr != nil {
+		return res, nil, perr
+	}
+	if err := ctx.Err(); err != nil {
+		return res, nil, err // a cancelled read is incomplete: never remove what it did not reach
 	}
 
 	keepSource := make(map[string]bool, len(b.KeepSources))
@@ -216,10 +196,7 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 		removeIDs = append(removeIDs, row.id)
 	}
 	sort.Ints(removeIDs)
-
-	now := time.Now().UTC()
-	// Relations go with their entity (ON DELETE CASCADE); deleting them first keeps the
-	// statement count the same on both databases and does not depend on the pragma.
+	// Relations go with their entity: Apply removes them itself (there is no foreign key).
 	for _, ids := range chunks(removeIDs, 1000) {
 		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
 			return res, nil, fmt.Errorf("remove relations: %w", err)
@@ -229,13 +206,66 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 		}
 	}
 	res.Removed = len(removeIDs)
+	return res, conflicts, nil
+}
 
-	for _, ids := range chunks(updateIDs, 1000) {
-		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
-			return res, nil, fmt.Errorf("replace relations: %w", err)
+// applyPart writes one part: new entities are inserted, changed ones rewritten (with their
+// relations), unchanged ones only marked as seen.
+func (s *Store) applyPart(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, part []EntityRecord,
+	existing map[string]existingRow, seen map[string]bool, now time.Time, res *ApplyResult, conflicts *[]ErrorRecord) error {
+	// New refs another location already holds are conflicts: the first location keeps them.
+	var fresh []string
+	for i := range part {
+		if _, ok := existing[part[i].Ref]; !ok {
+			fresh = append(fresh, part[i].Ref)
 		}
 	}
+	taken := map[string]string{}
+	if len(fresh) > 0 {
+		var owners []struct {
+			Ref      string `json:"ref"`
+			Location string `json:"location"`
+		}
+		if err := tx.Entity.Query().Where(RefIn(entity.FieldRef, fresh)).
+			Select(entity.FieldRef, entity.FieldLocation).Scan(ctx, &owners); err != nil {
+			return fmt.Errorf("check conflicts: %w", err)
+		}
+		for _, o := range owners {
+			taken[o.Ref] = o.Location
+		}
+	}
+	var inserts, updates []*EntityRecord
+	var updateIDs []int
+	for i := range part {
+		e := &part[i]
+		if seen[e.Ref] {
+			continue // the producer should have dropped it; never write a ref twice
+		}
+		if other, ok := taken[e.Ref]; ok {
+			res.Conflicts++
+			*conflicts = append(*conflicts, ErrorRecord{Source: e.Source, Document: e.DocIndex, Line: e.DocLine, EntityRef: e.Ref,
+				Message: fmt.Sprintf("entity %s is already managed by location %s; this copy is ignored until that location drops it", e.Ref, other)})
+			continue
+		}
+		seen[e.Ref] = true
+		old, ok := existing[e.Ref]
+		switch {
+		case !ok:
+			inserts = append(inserts, e)
+		case old.hash != e.Hash || old.source != e.Source:
+			updates = append(updates, e)
+			updateIDs = append(updateIDs, old.id)
+		default:
+			res.Unchanged++
+		}
+	}
+
 	var rels []relRow
+	for _, ids := range chunks(updateIDs, 1000) {
+		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
+			return fmt.Errorf("replace relations: %w", err)
+		}
+	}
 	for i, e := range updates {
 		id := updateIDs[i]
 		if err := tx.Entity.UpdateOneID(id).
@@ -244,37 +274,72 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 			SetOwnerRef(e.OwnerRef).SetSystemRef(e.SystemRef).SetTags(nonNil(e.Tags)).
 			SetLabels(e.Labels).SetAnnotations(e.Annotations).SetDocument(e.Document).
 			SetHash(e.Hash).SetSource(e.Source).SetUpdatedAt(now).Exec(ctx); err != nil {
-			return res, nil, fmt.Errorf("update %s: %w", e.Ref, err)
+			return fmt.Errorf("update %s: %w", e.Ref, err)
 		}
 		rels = appendRelations(rels, id, e.Relations)
 	}
-	res.Updated = len(updates)
+	res.Updated += len(updates)
 
-	for _, part := range chunks(inserts, entityBatch) {
-		builders := make([]*ent.EntityCreate, len(part))
-		for i, e := range part {
-			builders[i] = tx.Entity.Create().SetRef(e.Ref).
-				SetKind(e.Kind).SetNamespace(e.Namespace).SetName(e.Name).SetAPIVersion(e.APIVersion).
-				SetTitle(e.Title).SetDescription(e.Description).SetType(e.Type).SetLifecycle(e.Lifecycle).
-				SetOwnerRef(e.OwnerRef).SetSystemRef(e.SystemRef).SetTags(nonNil(e.Tags)).
-				SetLabels(e.Labels).SetAnnotations(e.Annotations).SetDocument(e.Document).
-				SetHash(e.Hash).SetLocation(loc.Key).SetSource(e.Source).
-				SetCreatedAt(now).SetUpdatedAt(now)
-		}
-		created, err := tx.Entity.CreateBulk(builders...).Save(ctx)
+	for _, chunk := range chunks(inserts, entityBatch) {
+		ids, err := s.insertEntities(ctx, tx, loc, chunk, now)
 		if err != nil {
-			return res, nil, fmt.Errorf("insert entities: %w", err)
+			return err
 		}
-		for i, c := range created {
-			rels = appendRelations(rels, c.ID, part[i].Relations)
+		for _, e := range chunk {
+			rels = appendRelations(rels, ids[e.Ref], e.Relations)
 		}
 	}
-	res.Added = len(inserts)
+	res.Added += len(inserts)
+	return s.insertRelations(ctx, tx, rels)
+}
 
-	if err := s.insertRelations(ctx, tx, rels); err != nil {
-		return res, nil, err
+// insertEntities writes new entities with one multi-row INSERT and returns their IDs by ref.
+// It bypasses ent's bulk create, whose per-field bookkeeping cost more than the insert itself.
+func (s *Store) insertEntities(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, part []*EntityRecord, now time.Time) (map[string]int, error) {
+	ins := entsql.Dialect(s.Dialect).Insert(entity.Table).Columns(
+		entity.FieldRef, entity.FieldKind, entity.FieldNamespace, entity.FieldName, entity.FieldAPIVersion,
+		entity.FieldTitle, entity.FieldDescription, entity.FieldType, entity.FieldLifecycle,
+		entity.FieldOwnerRef, entity.FieldSystemRef, entity.FieldTags, entity.FieldLabels, entity.FieldAnnotations,
+		entity.FieldDocument, entity.FieldHash, entity.FieldLocation, entity.FieldSource,
+		entity.FieldCreatedAt, entity.FieldUpdatedAt).Returning(entity.FieldID, entity.FieldRef)
+	for _, e := range part {
+		tags, err := json.Marshal(nonNil(e.Tags))
+		if err != nil {
+			return nil, err
+		}
+		labels, err := json.Marshal(nonNilMap(e.Labels))
+		if err != nil {
+			return nil, err
+		}
+		annotations, err := json.Marshal(nonNilMap(e.Annotations))
+		if err != nil {
+			return nil, err
+		}
+		ins.Values(e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description, e.Type, e.Lifecycle,
+			e.OwnerRef, e.SystemRef, tags, labels, annotations, []byte(e.Document), e.Hash, loc.Key, e.Source, now, now)
 	}
-	return res, conflicts, nil
+	query, args := ins.Query()
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert entities: %w", err)
+	}
+	defer rows.Close()
+	ids := make(map[string]int, len(part))
+	for rows.Next() {
+		var id int
+		var ref string
+		if err := rows.Scan(&id, &ref); err != nil {
+			return nil, fmt.Errorf("insert entities: %w", err)
+		}
+		ids[ref] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert entities: %w", err)
+	}
+	if len(ids) != len(part) {
+		return nil, fmt.Errorf("insert entities: %d rows returned for %d inserted", len(ids), len(part))
+	}
+	return ids, nil
 }
 
 type relRow struct {
@@ -325,7 +390,7 @@ func replaceErrors(ctx context.Context, tx *ent.Tx, key string, errs []ErrorReco
 	return nil
 }
 
-func (s *Store) saveLocationState(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b Batch, res ApplyResult) error {
+func (s *Store) saveLocationState(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b *Batch, res ApplyResult) error {
 	now := time.Now().UTC()
 	count, err := tx.Entity.Query().Where(entity.Location(loc.Key)).Count(ctx)
 	if err != nil {
@@ -363,6 +428,13 @@ func (s *Store) saveLocationState(ctx context.Context, tx *ent.Tx, loc catalog.L
 		u.SetLastChangeAt(now)
 	}
 	return u.Exec(ctx)
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 func nonNil(s []string) []string {
