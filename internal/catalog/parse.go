@@ -2,15 +2,8 @@ package catalog
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"math"
-	"regexp"
-	"strconv"
-	"time"
 	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // MaxDocumentBytes is the default limit on the size of one YAML document.
@@ -104,8 +97,6 @@ func leadingBlankLines(chunk []byte) int {
 	return n
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
 func decodeDocument(chunk []byte, startLine, maxDoc int) (map[string]any, error) {
 	if len(chunk) > maxDoc {
 		return nil, fmt.Errorf("document is %s, larger than the limit of %s", byteSize(len(chunk)), byteSize(maxDoc))
@@ -114,35 +105,20 @@ func decodeDocument(chunk []byte, startLine, maxDoc int) (map[string]any, error)
 		off := invalidUTF8Offset(chunk)
 		return nil, fmt.Errorf("document is not valid UTF-8 (invalid byte 0x%02x on line %d)", chunk[off], startLine+bytes.Count(chunk[:off], []byte("\n")))
 	}
-	var raw any
-	if err := yaml.Unmarshal(chunk, &raw); err != nil {
-		// yaml counts lines from the start of the chunk; report them from the start of the file.
-		msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(s string) string {
-			n, _ := strconv.Atoi(s[5:])
-			return fmt.Sprintf("line %d", n+startLine-1)
-		})
-		return nil, fmt.Errorf("invalid YAML: %s", msg)
-	}
-	switch raw.(type) {
-	case map[string]any, map[any]any:
-	case nil:
-		return nil, fmt.Errorf("document is empty")
-	default:
-		return nil, fmt.Errorf("document is a YAML %s, but an entity must be a mapping (apiVersion, kind, metadata, spec)", yamlKind(raw))
-	}
-	v, err := normalize(raw, "")
+	raw, err := decodeYAML(chunk, startLine)
 	if err != nil {
 		return nil, err
 	}
-	return v.(map[string]any), nil
-}
-
-func yamlKind(v any) string {
-	switch v.(type) {
+	switch v := raw.(type) {
+	case map[string]any:
+		return v, nil
+	case nil:
+		return nil, fmt.Errorf("document is empty")
 	case []any:
-		return "sequence"
+		return nil, fmt.Errorf("document is a YAML sequence, but an entity must be a mapping (apiVersion, kind, metadata, spec)")
+	default:
+		return nil, fmt.Errorf("document is a YAML scalar (%v), but an entity must be a mapping (apiVersion, kind, metadata, spec)", v)
 	}
-	return fmt.Sprintf("scalar (%v)", v)
 }
 
 func invalidUTF8Offset(b []byte) int {
@@ -164,63 +140,4 @@ func byteSize(n int) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// normalize turns what the YAML decoder produced into JSON values: maps with string keys,
-// []any, string, json.Number, bool and nil.
-func normalize(v any, path string) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, val := range x {
-			n, err := normalize(val, path+"/"+k)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = n
-		}
-		return x, nil
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, val := range x {
-			ks := fmt.Sprint(k)
-			n, err := normalize(val, path+"/"+ks)
-			if err != nil {
-				return nil, err
-			}
-			out[ks] = n
-		}
-		return out, nil
-	case []any:
-		for i, val := range x {
-			n, err := normalize(val, fmt.Sprintf("%s/%d", path, i))
-			if err != nil {
-				return nil, err
-			}
-			x[i] = n
-		}
-		return x, nil
-	case int:
-		return json.Number(strconv.Itoa(x)), nil
-	case int64:
-		return json.Number(strconv.FormatInt(x, 10)), nil
-	case uint64:
-		return json.Number(strconv.FormatUint(x, 10)), nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("%s: %v is not a JSON number", pathOrRoot(path), x)
-		}
-		return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
-	case time.Time:
-		return x.Format(time.RFC3339Nano), nil
-	case string, bool, nil:
-		return x, nil
-	}
-	return fmt.Sprint(v), nil
-}
-
-func pathOrRoot(p string) string {
-	if p == "" {
-		return "/"
-	}
-	return p
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // PlaceholderReader returns the content of a placeholder's target (a path relative to the
@@ -15,29 +13,42 @@ type PlaceholderReader func(target string) ([]byte, error)
 
 // ResolvePlaceholders replaces, in place, every object of the form {$text: target},
 // {$json: target} or {$yaml: target} with the target's content: the text as a string, or the
-// parsed JSON or YAML value. This is Backstage's PlaceholderProcessor; an object with a single
-// key starting with "$" that is none of these is an error, as there.
+// parsed JSON or YAML value. It follows Backstage's PlaceholderProcessor: an object with a
+// "$" key and other keys, an unknown "$" key (JSON Schema's $ref in a Template, say) and a
+// target that is not a string are all left as they are, contents included.
 func ResolvePlaceholders(doc map[string]any, read PlaceholderReader) []Problem {
 	var problems []Problem
 	var walk func(v any, path string) any
 	walk = func(v any, path string) any {
 		switch x := v.(type) {
 		case map[string]any:
-			if len(x) == 1 {
-				for k, target := range x {
-					if !strings.HasPrefix(k, "$") {
-						break
-					}
-					val, err := resolvePlaceholder(k, target, read)
-					if err != nil {
-						problems = append(problems, Problem{path, err.Error()})
-						return v
-					}
-					return val
+			hasDollar := false
+			for k := range x {
+				if strings.HasPrefix(k, "$") {
+					hasDollar = true
+					break
 				}
 			}
-			for k, val := range x {
-				x[k] = walk(val, path+"/"+k)
+			if !hasDollar {
+				for k, val := range x {
+					x[k] = walk(val, path+"/"+PointerToken(k))
+				}
+				return x
+			}
+			if len(x) != 1 {
+				return x
+			}
+			for k, target := range x {
+				t, ok := target.(string)
+				if !ok || (k != "$text" && k != "$json" && k != "$yaml") {
+					return x
+				}
+				val, err := resolvePlaceholder(k, t, read)
+				if err != nil {
+					problems = append(problems, Problem{path, err.Error()})
+					return x
+				}
+				return val
 			}
 		case []any:
 			for i, val := range x {
@@ -50,33 +61,37 @@ func ResolvePlaceholders(doc map[string]any, read PlaceholderReader) []Problem {
 	return problems
 }
 
-func resolvePlaceholder(key string, target any, read PlaceholderReader) (any, error) {
-	if key != "$text" && key != "$json" && key != "$yaml" {
-		return nil, fmt.Errorf("placeholder %s is not supported (use $text, $json or $yaml)", key)
+// PointerToken escapes a key for use in a JSON pointer (RFC 6901): ~ as ~0, / as ~1.
+func PointerToken(k string) string {
+	if !strings.ContainsAny(k, "~/") {
+		return k
 	}
-	t, ok := target.(string)
-	if !ok || t == "" {
-		return nil, fmt.Errorf("placeholder %s needs a string target", key)
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+}
+
+func resolvePlaceholder(key, target string, read PlaceholderReader) (any, error) {
+	if target == "" {
+		return nil, fmt.Errorf("placeholder %s needs a target", key)
 	}
-	data, err := read(t)
+	data, err := read(target)
 	if err != nil {
-		return nil, fmt.Errorf("placeholder %s %s: %v", key, t, err)
+		return nil, fmt.Errorf("placeholder %s %s: %v", key, target, err)
 	}
 	switch key {
 	case "$json":
 		v, err := decodeJSONValue(data)
 		if err != nil {
-			return nil, fmt.Errorf("placeholder $json %s: invalid JSON: %v", t, err)
+			return nil, fmt.Errorf("placeholder $json %s: invalid JSON: %v", target, err)
 		}
 		return v, nil
 	case "$yaml":
-		var raw any
-		if err := yaml.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("placeholder $yaml %s: invalid YAML: %v", t, err)
+		docs := ParseDocuments(data, len(data)+1)
+		if len(docs) != 1 {
+			return nil, fmt.Errorf("placeholder $yaml %s: want exactly one YAML document, found %d", target, len(docs))
 		}
-		v, err := normalize(raw, "")
+		v, err := decodeYAML(data, 1)
 		if err != nil {
-			return nil, fmt.Errorf("placeholder $yaml %s: %v", t, err)
+			return nil, fmt.Errorf("placeholder $yaml %s: %v", target, err)
 		}
 		return v, nil
 	}
@@ -89,6 +104,9 @@ func decodeJSONValue(data []byte) (any, error) {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
 	}
 	return v, nil
 }

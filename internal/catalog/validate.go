@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -83,10 +84,22 @@ func (v *Validator) Validate(doc map[string]any) []Problem {
 	}
 	var out []Problem
 	seen := map[Problem]bool{}
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
+	var walk func(e *jsonschema.ValidationError, parent []string)
+	walk = func(e *jsonschema.ValidationError, parent []string) {
+		loc := e.InstanceLocation
+		if pn, ok := e.ErrorKind.(*kind.PropertyNames); ok {
+			// jsonschema v6.0.3 garbles the instance location of propertyNames errors (and their
+			// causes are relative to the key itself): report them at the object holding the key.
+			loc = keyOwner(doc, parent, pn.Property)
+		} else if !hasPrefix(loc, parent) {
+			loc = parent
+		}
 		if len(e.Causes) == 0 {
-			p := Problem{Path: "/" + strings.Join(e.InstanceLocation, "/"), Message: e.ErrorKind.LocalizedString(v.printer)}
+			tokens := make([]string, len(loc))
+			for i, t := range loc {
+				tokens[i] = PointerToken(t)
+			}
+			p := Problem{Path: "/" + strings.Join(tokens, "/"), Message: e.ErrorKind.LocalizedString(v.printer)}
 			if !seen[p] {
 				seen[p] = true
 				out = append(out, p)
@@ -94,10 +107,55 @@ func (v *Validator) Validate(doc map[string]any) []Problem {
 			return
 		}
 		for _, c := range e.Causes {
-			walk(c)
+			walk(c, loc)
 		}
 	}
-	walk(ve)
+	walk(ve, nil)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+// keyOwner finds, at or below the value at path, the first object that has key (breadth-first),
+// and returns its path; path itself when there is none.
+func keyOwner(doc any, path []string, key string) []string {
+	v := doc
+	for _, t := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return path
+		}
+		v = m[t]
+	}
+	type item struct {
+		v    any
+		path []string
+	}
+	queue := []item{{v, path}}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		m, ok := it.v.(map[string]any)
+		if !ok {
+			continue
+		}
+		if _, ok := m[key]; ok {
+			return it.path
+		}
+		for _, k := range SortedKeys(m) {
+			queue = append(queue, item{m[k], append(append([]string{}, it.path...), k)})
+		}
+	}
+	return path
+}
+
+func hasPrefix(s, prefix []string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i, p := range prefix {
+		if s[i] != p {
+			return false
+		}
+	}
+	return true
 }
