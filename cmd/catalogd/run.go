@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -192,15 +193,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	ready := server.NewReadiness(len(cfg.providers))
-	var deps struct{ gql http.Handler }
 	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
-	storeReady := make(chan *store.Store, 1)
+	var gql atomic.Pointer[http.Handler]
 	gqlProxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if deps.gql == nil {
+		h := gql.Load()
+		if h == nil {
 			http.Error(w, "starting: database migration has not finished", http.StatusServiceUnavailable)
 			return
 		}
-		deps.gql.ServeHTTP(w, r)
+		(*h).ServeHTTP(w, r)
 	})
 	srv := &http.Server{
 		Handler:           server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log}),
@@ -216,14 +217,38 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer st.Close()
-	storeReady <- st
-	deps.gql = graph.NewHandler(graph.NewResolver(st.Client, st, cfg.contacts), graph.Options{Log: log})
+	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log})
+	gql.Store(&h)
 	ready.Migrated()
+
+	// Build the dependency-graph index now and after every change this process writes, so
+	// questions do not wait for it. (Changes written by other replicas are picked up by the
+	// first question after them.)
+	warm := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, err := resolver.Index.Current(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("building the dependency graph index", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-warm:
+			}
+		}
+	}()
 
 	eng, err := newEngine(st, log)
 	if err != nil {
 		srv.Close()
 		return err
+	}
+	eng.Changed = func() {
+		select {
+		case warm <- struct{}{}:
+		default:
+		}
 	}
 	runDone := make(chan struct{})
 	go func() {

@@ -44,6 +44,8 @@ type Engine struct {
 	MaxDocumentBytes int
 	// HTTP fetches $text/$json/$yaml placeholders that name http(s) URLs; nil refuses them.
 	HTTP *http.Client
+	// Changed, when set, is called after an apply that changed entities (e.g. to rebuild caches).
+	Changed func()
 
 	applyMu sync.Mutex
 }
@@ -73,6 +75,9 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 	}
 	if aerr != nil {
 		return res, fmt.Errorf("apply %s: %w", loc.Key, aerr)
+	}
+	if res.Changed() && e.Changed != nil {
+		e.Changed()
 	}
 	if b.Failed != nil {
 		return res, b.Failed
