@@ -180,8 +180,14 @@ func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	SortRelations(out)
+	return out, nil
+}
+
+// SortRelations sorts relations by source, type and target.
+func SortRelations(rs []Relation) {
+	sort.Slice(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
 		if a.Source != b.Source {
 			return a.Source < b.Source
 		}
@@ -190,5 +196,4 @@ func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 		}
 		return a.Target < b.Target
 	})
-	return out, nil
 }

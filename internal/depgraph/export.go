@@ -38,7 +38,7 @@ const (
 )
 
 // Edge is one relation in its forward form.
-type Edge struct{ Source, Type, Target string }
+type Edge = catalog.Relation
 
 // Node is one node of a subgraph with its distance from the root.
 type Node struct {
@@ -71,7 +71,7 @@ func (s *Snapshot) Subgraph(root int32, dir Direction, types []string, maxDepth,
 						steps = append(steps, struct {
 							to   int32
 							edge Edge
-						}{m, Edge{s.refs[n], t, s.refs[m]}})
+						}{m, Edge{Source: s.refs[n], Type: t, Target: s.refs[m]}})
 					}
 				}
 				if dir != Outgoing {
@@ -79,7 +79,7 @@ func (s *Snapshot) Subgraph(root int32, dir Direction, types []string, maxDepth,
 						steps = append(steps, struct {
 							to   int32
 							edge Edge
-						}{m, Edge{s.refs[m], t, s.refs[n]}})
+						}{m, Edge{Source: s.refs[m], Type: t, Target: s.refs[n]}})
 					}
 				}
 				for _, st := range steps {
@@ -102,16 +102,7 @@ func (s *Snapshot) Subgraph(root int32, dir Direction, types []string, maxDepth,
 	for e := range edgeSet {
 		edges = append(edges, e)
 	}
-	sort.Slice(edges, func(i, j int) bool {
-		a, b := edges[i], edges[j]
-		if a.Source != b.Source {
-			return a.Source < b.Source
-		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		return a.Target < b.Target
-	})
+	catalog.SortRelations(edges)
 	sort.SliceStable(nodes, func(i, j int) bool {
 		if nodes[i].Depth != nodes[j].Depth {
 			return nodes[i].Depth < nodes[j].Depth
