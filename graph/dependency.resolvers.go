@@ -41,7 +41,7 @@ func (r *queryResolver) Path(ctx context.Context, from string, to string, maxDep
 	if refs == nil {
 		return nil, nil
 	}
-	return model.NewDependencyPath(r.deps, refs), nil
+	return model.NewDependencyPath(ctx, r.deps, refs), nil
 }
 
 // Graph is the resolver for the graph field.
@@ -79,5 +79,5 @@ func (r *queryResolver) Graph(ctx context.Context, ref string, direction *model.
 		return nil, err
 	}
 	nodes, edges, truncated := snap.Subgraph(id, dir, types, depth, limit)
-	return model.NewGraph(r.deps, nodes, edges, truncated), nil
+	return model.NewGraph(ctx, r.deps, nodes, edges, truncated), nil
 }

@@ -58,7 +58,7 @@ func (r *queryResolver) Entity(ctx context.Context, ref string) (model.Entity, e
 	if err != nil {
 		return nil, err
 	}
-	return model.WrapOne(r.deps, e), nil
+	return model.WrapOne(ctx, r.deps, e), nil
 }
 
 // Entities is the resolver for the entities field.
@@ -79,7 +79,7 @@ func (r *queryResolver) Entities(ctx context.Context, filter *model.EntityFilter
 	if err != nil {
 		return nil, err
 	}
-	return model.NewEntityConnection(r.deps, conn), nil
+	return model.NewEntityConnection(ctx, r.deps, conn), nil
 }
 
 // Relations is the resolver for the relations field.

@@ -40,7 +40,9 @@ func (d countingDriver) Exec(ctx context.Context, q string, args, v any) error {
 
 // catalogOf writes n components, each owned by one of 10 groups, in one of 5 systems,
 // depending on two other components and providing an API, and ingests them.
-func catalogOf(t *testing.T, st *store.Store, n int) {
+func catalogOf(t *testing.T, st *store.Store, n int) { catalogOfTB(t, st, n) }
+
+func catalogOfTB(t testing.TB, st *store.Store, n int) {
 	t.Helper()
 	var docs []string
 	for g := range 10 {
@@ -105,16 +107,17 @@ func TestPagesCostAConstantNumberOfStatements(t *testing.T) {
 		}
 		small := statements(listPage, client.Var("first", 10))
 		large := statements(listPage, client.Var("first", 100))
-		// count, page, relations of the page, their targets (groups, systems, components, APIs),
-		// and the targets' nothing more: 4 statements.
-		if small != large || large != 4 {
-			t.Errorf("list page: %d statements for 10 entities, %d for 100; want 4 for both", small, large)
+		// count, page, relations of the page, owners, systems, and the targets of the list
+		// fields and relations (components, APIs): 6 statements.
+		if small != large || large != 6 {
+			t.Errorf("list page: %d statements for 10 entities, %d for 100; want 6 for both", small, large)
 		}
 		one := statements(entityPage, client.Var("ref", "component:c-001"))
 		other := statements(entityPage, client.Var("ref", "component:c-100"))
-		// entity, its relations, their targets, the targets' relations: 4 statements.
-		if one != 4 || other != 4 {
-			t.Errorf("entity page: %d and %d statements, want 4", one, other)
+		// entity, its relations, its owner, its system, all its targets, the targets'
+		// relations: 6 statements.
+		if one != 6 || other != 6 {
+			t.Errorf("entity page: %d and %d statements, want 6", one, other)
 		}
 	})
 }

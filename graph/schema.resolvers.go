@@ -23,7 +23,7 @@ func (r *queryResolver) Node(ctx context.Context, id int) (model.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return model.WrapOne(r.deps, e), nil
+	return model.WrapOne(ctx, r.deps, e), nil
 }
 
 // Nodes is the resolver for the nodes field.
@@ -36,7 +36,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]model.Node, err
 		return nil, err
 	}
 	byID := map[int]model.Node{}
-	for _, e := range model.Wrap(r.deps, rows) {
+	for _, e := range model.Wrap(ctx, r.deps, rows) {
 		byID[e.(interface{ ID() int }).ID()] = e
 	}
 	out := make([]model.Node, len(ids))

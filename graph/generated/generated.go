@@ -6015,7 +6015,7 @@ func (ec *executionContext) _API_processingErrors(ctx context.Context, field gra
 			return ec.fieldContext_API_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -6047,7 +6047,7 @@ func (ec *executionContext) _API_ownership(ctx context.Context, field graphql.Co
 			return ec.fieldContext_API_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -6125,7 +6125,7 @@ func (ec *executionContext) _API_owner(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_API_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -6180,7 +6180,7 @@ func (ec *executionContext) _API_system(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_API_system(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.System(ctx)
+			return obj.System()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.System) graphql.Marshaler {
@@ -6235,7 +6235,7 @@ func (ec *executionContext) _API_providers(ctx context.Context, field graphql.Co
 			return ec.fieldContext_API_providers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Providers(ctx)
+			return obj.Providers()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -6267,7 +6267,7 @@ func (ec *executionContext) _API_consumers(ctx context.Context, field graphql.Co
 			return ec.fieldContext_API_consumers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Consumers(ctx)
+			return obj.Consumers()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -6828,7 +6828,7 @@ func (ec *executionContext) _Component_processingErrors(ctx context.Context, fie
 			return ec.fieldContext_Component_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -6860,7 +6860,7 @@ func (ec *executionContext) _Component_ownership(ctx context.Context, field grap
 			return ec.fieldContext_Component_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -6938,7 +6938,7 @@ func (ec *executionContext) _Component_owner(ctx context.Context, field graphql.
 			return ec.fieldContext_Component_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -6993,7 +6993,7 @@ func (ec *executionContext) _Component_system(ctx context.Context, field graphql
 			return ec.fieldContext_Component_system(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.System(ctx)
+			return obj.System()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.System) graphql.Marshaler {
@@ -7025,7 +7025,7 @@ func (ec *executionContext) _Component_subcomponentOf(ctx context.Context, field
 			return ec.fieldContext_Component_subcomponentOf(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.SubcomponentOf(ctx)
+			return obj.SubcomponentOf()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Component) graphql.Marshaler {
@@ -7057,7 +7057,7 @@ func (ec *executionContext) _Component_subcomponents(ctx context.Context, field 
 			return ec.fieldContext_Component_subcomponents(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Subcomponents(ctx)
+			return obj.Subcomponents()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Component) graphql.Marshaler {
@@ -7089,7 +7089,7 @@ func (ec *executionContext) _Component_providesApis(ctx context.Context, field g
 			return ec.fieldContext_Component_providesApis(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProvidesApis(ctx)
+			return obj.ProvidesApis()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.API) graphql.Marshaler {
@@ -7121,7 +7121,7 @@ func (ec *executionContext) _Component_consumesApis(ctx context.Context, field g
 			return ec.fieldContext_Component_consumesApis(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ConsumesApis(ctx)
+			return obj.ConsumesApis()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.API) graphql.Marshaler {
@@ -7153,7 +7153,7 @@ func (ec *executionContext) _Component_dependsOn(ctx context.Context, field grap
 			return ec.fieldContext_Component_dependsOn(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DependsOn(ctx)
+			return obj.DependsOn()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -7185,7 +7185,7 @@ func (ec *executionContext) _Component_dependencyOf(ctx context.Context, field g
 			return ec.fieldContext_Component_dependencyOf(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DependencyOf(ctx)
+			return obj.DependencyOf()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -7286,7 +7286,7 @@ func (ec *executionContext) _DependencyPath_entities(ctx context.Context, field 
 			return ec.fieldContext_DependencyPath_entities(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Entities(ctx)
+			return obj.Entities()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -7847,7 +7847,7 @@ func (ec *executionContext) _Domain_processingErrors(ctx context.Context, field 
 			return ec.fieldContext_Domain_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -7879,7 +7879,7 @@ func (ec *executionContext) _Domain_ownership(ctx context.Context, field graphql
 			return ec.fieldContext_Domain_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -7934,7 +7934,7 @@ func (ec *executionContext) _Domain_owner(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Domain_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -7989,7 +7989,7 @@ func (ec *executionContext) _Domain_subdomainOf(ctx context.Context, field graph
 			return ec.fieldContext_Domain_subdomainOf(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.SubdomainOf(ctx)
+			return obj.SubdomainOf()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Domain) graphql.Marshaler {
@@ -8021,7 +8021,7 @@ func (ec *executionContext) _Domain_subdomains(ctx context.Context, field graphq
 			return ec.fieldContext_Domain_subdomains(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Subdomains(ctx)
+			return obj.Subdomains()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Domain) graphql.Marshaler {
@@ -8053,7 +8053,7 @@ func (ec *executionContext) _Domain_systems(ctx context.Context, field graphql.C
 			return ec.fieldContext_Domain_systems(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Systems(ctx)
+			return obj.Systems()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.System) graphql.Marshaler {
@@ -8250,7 +8250,7 @@ func (ec *executionContext) _EscalationStep_entity(ctx context.Context, field gr
 			return ec.fieldContext_EscalationStep_entity(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Entity(ctx)
+			return obj.Entity()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -8282,7 +8282,7 @@ func (ec *executionContext) _EscalationStep_contacts(ctx context.Context, field 
 			return ec.fieldContext_EscalationStep_contacts(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Contacts(ctx)
+			return obj.Contacts()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
@@ -8843,7 +8843,7 @@ func (ec *executionContext) _GenericEntity_processingErrors(ctx context.Context,
 			return ec.fieldContext_GenericEntity_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -8875,7 +8875,7 @@ func (ec *executionContext) _GenericEntity_ownership(ctx context.Context, field 
 			return ec.fieldContext_GenericEntity_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -9132,7 +9132,7 @@ func (ec *executionContext) _GraphNode_entity(ctx context.Context, field graphql
 			return ec.fieldContext_GraphNode_entity(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Entity(ctx)
+			return obj.Entity()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -9716,7 +9716,7 @@ func (ec *executionContext) _Group_processingErrors(ctx context.Context, field g
 			return ec.fieldContext_Group_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -9748,7 +9748,7 @@ func (ec *executionContext) _Group_ownership(ctx context.Context, field graphql.
 			return ec.fieldContext_Group_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -9835,7 +9835,7 @@ func (ec *executionContext) _Group_parent(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Group_parent(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Parent(ctx)
+			return obj.Parent()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Group) graphql.Marshaler {
@@ -9867,7 +9867,7 @@ func (ec *executionContext) _Group_children(ctx context.Context, field graphql.C
 			return ec.fieldContext_Group_children(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Children(ctx)
+			return obj.Children()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Group) graphql.Marshaler {
@@ -9899,7 +9899,7 @@ func (ec *executionContext) _Group_members(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Group_members(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Members(ctx)
+			return obj.Members()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.User) graphql.Marshaler {
@@ -9931,7 +9931,7 @@ func (ec *executionContext) _Group_owns(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_Group_owns(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owns(ctx)
+			return obj.Owns()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -9964,7 +9964,7 @@ func (ec *executionContext) _Group_ownedEntities(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.OwnedEntities(ctx, fc.Args["transitive"].(*bool))
+			return obj.OwnedEntities(fc.Args["transitive"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -10007,7 +10007,7 @@ func (ec *executionContext) _Impact_root(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Impact_root(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Root(ctx)
+			return obj.Root()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -10213,7 +10213,7 @@ func (ec *executionContext) _ImpactedContainer_entity(ctx context.Context, field
 			return ec.fieldContext_ImpactedContainer_entity(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Entity(ctx)
+			return obj.Entity()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -10291,7 +10291,7 @@ func (ec *executionContext) _ImpactedEntity_entity(ctx context.Context, field gr
 			return ec.fieldContext_ImpactedEntity_entity(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Entity(ctx)
+			return obj.Entity()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -10392,7 +10392,7 @@ func (ec *executionContext) _ImpactedOwner_owner(ctx context.Context, field grap
 			return ec.fieldContext_ImpactedOwner_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -10479,7 +10479,7 @@ func (ec *executionContext) _ImpactedOwner_contacts(ctx context.Context, field g
 			return ec.fieldContext_ImpactedOwner_contacts(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Contacts(ctx)
+			return obj.Contacts()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
@@ -11178,7 +11178,7 @@ func (ec *executionContext) _Location_processingErrors(ctx context.Context, fiel
 			return ec.fieldContext_Location_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -11210,7 +11210,7 @@ func (ec *executionContext) _Location_ownership(ctx context.Context, field graph
 			return ec.fieldContext_Location_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -12766,7 +12766,7 @@ func (ec *executionContext) _Relation_target(ctx context.Context, field graphql.
 			return ec.fieldContext_Relation_target(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Target(ctx)
+			return obj.Target()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -13327,7 +13327,7 @@ func (ec *executionContext) _Resource_processingErrors(ctx context.Context, fiel
 			return ec.fieldContext_Resource_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -13359,7 +13359,7 @@ func (ec *executionContext) _Resource_ownership(ctx context.Context, field graph
 			return ec.fieldContext_Resource_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -13414,7 +13414,7 @@ func (ec *executionContext) _Resource_owner(ctx context.Context, field graphql.C
 			return ec.fieldContext_Resource_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -13469,7 +13469,7 @@ func (ec *executionContext) _Resource_system(ctx context.Context, field graphql.
 			return ec.fieldContext_Resource_system(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.System(ctx)
+			return obj.System()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.System) graphql.Marshaler {
@@ -13501,7 +13501,7 @@ func (ec *executionContext) _Resource_dependsOn(ctx context.Context, field graph
 			return ec.fieldContext_Resource_dependsOn(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DependsOn(ctx)
+			return obj.DependsOn()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -13533,7 +13533,7 @@ func (ec *executionContext) _Resource_dependencyOf(ctx context.Context, field gr
 			return ec.fieldContext_Resource_dependencyOf(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DependencyOf(ctx)
+			return obj.DependencyOf()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -14094,7 +14094,7 @@ func (ec *executionContext) _System_processingErrors(ctx context.Context, field 
 			return ec.fieldContext_System_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -14126,7 +14126,7 @@ func (ec *executionContext) _System_ownership(ctx context.Context, field graphql
 			return ec.fieldContext_System_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -14181,7 +14181,7 @@ func (ec *executionContext) _System_owner(ctx context.Context, field graphql.Col
 			return ec.fieldContext_System_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -14236,7 +14236,7 @@ func (ec *executionContext) _System_domain(ctx context.Context, field graphql.Co
 			return ec.fieldContext_System_domain(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Domain(ctx)
+			return obj.Domain()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Domain) graphql.Marshaler {
@@ -14268,7 +14268,7 @@ func (ec *executionContext) _System_parts(ctx context.Context, field graphql.Col
 			return ec.fieldContext_System_parts(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Parts(ctx)
+			return obj.Parts()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -14300,7 +14300,7 @@ func (ec *executionContext) _System_components(ctx context.Context, field graphq
 			return ec.fieldContext_System_components(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Components(ctx)
+			return obj.Components()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Component) graphql.Marshaler {
@@ -14332,7 +14332,7 @@ func (ec *executionContext) _System_apis(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_System_apis(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Apis(ctx)
+			return obj.Apis()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.API) graphql.Marshaler {
@@ -14364,7 +14364,7 @@ func (ec *executionContext) _System_resources(ctx context.Context, field graphql
 			return ec.fieldContext_System_resources(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Resources(ctx)
+			return obj.Resources()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Resource) graphql.Marshaler {
@@ -14925,7 +14925,7 @@ func (ec *executionContext) _Template_processingErrors(ctx context.Context, fiel
 			return ec.fieldContext_Template_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -14957,7 +14957,7 @@ func (ec *executionContext) _Template_ownership(ctx context.Context, field graph
 			return ec.fieldContext_Template_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -15012,7 +15012,7 @@ func (ec *executionContext) _Template_owner(ctx context.Context, field graphql.C
 			return ec.fieldContext_Template_owner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owner(ctx)
+			return obj.Owner()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Entity) graphql.Marshaler {
@@ -15665,7 +15665,7 @@ func (ec *executionContext) _User_processingErrors(ctx context.Context, field gr
 			return ec.fieldContext_User_processingErrors(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProcessingErrors(ctx)
+			return obj.ProcessingErrors()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
@@ -15697,7 +15697,7 @@ func (ec *executionContext) _User_ownership(ctx context.Context, field graphql.C
 			return ec.fieldContext_User_ownership(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Ownership(ctx)
+			return obj.Ownership()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Ownership) graphql.Marshaler {
@@ -15761,7 +15761,7 @@ func (ec *executionContext) _User_memberOf(ctx context.Context, field graphql.Co
 			return ec.fieldContext_User_memberOf(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.MemberOf(ctx)
+			return obj.MemberOf()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Group) graphql.Marshaler {
@@ -15793,7 +15793,7 @@ func (ec *executionContext) _User_owns(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_User_owns(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owns(ctx)
+			return obj.Owns()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -15825,7 +15825,7 @@ func (ec *executionContext) _User_ownedEntities(ctx context.Context, field graph
 			return ec.fieldContext_User_ownedEntities(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.OwnedEntities(ctx)
+			return obj.OwnedEntities()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -17434,17 +17434,15 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._API_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._API_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._API_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._API_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._API_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -17456,39 +17454,35 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._API_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._API_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownerRef":
 			out.Values[i] = ec._API_ownerRef(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "system":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._API_system(ctx, field, obj)
-				})
+			out.Values[i] = ec._API_system(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "definition":
 			out.Values[i] = ec._API_definition(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "providers":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._API_providers(ctx, field, obj)
-				})
+			out.Values[i] = ec._API_providers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "consumers":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._API_consumers(ctx, field, obj)
-				})
+			out.Values[i] = ec._API_consumers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17619,17 +17613,15 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Component_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -17641,58 +17633,50 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownerRef":
 			out.Values[i] = ec._Component_ownerRef(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "system":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_system(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_system(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "subcomponentOf":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_subcomponentOf(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_subcomponentOf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "subcomponents":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_subcomponents(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_subcomponents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "providesApis":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_providesApis(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_providesApis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "consumesApis":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_consumesApis(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_consumesApis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "dependsOn":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_dependsOn(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_dependsOn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "dependencyOf":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Component_dependencyOf(ctx, field, obj)
-				})
+			out.Values[i] = ec._Component_dependencyOf(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17762,14 +17746,13 @@ func (ec *executionContext) _DependencyPath(ctx context.Context, sel ast.Selecti
 		case "refs":
 			out.Values[i] = ec._DependencyPath_refs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "entities":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._DependencyPath_entities(ctx, field, obj)
-				})
+			out.Values[i] = ec._DependencyPath_entities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17900,51 +17883,45 @@ func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Domain_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._Domain_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Domain_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._Domain_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Domain_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Domain_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._Domain_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownerRef":
 			out.Values[i] = ec._Domain_ownerRef(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "subdomainOf":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Domain_subdomainOf(ctx, field, obj)
-				})
+			out.Values[i] = ec._Domain_subdomainOf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "subdomains":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Domain_subdomains(ctx, field, obj)
-				})
+			out.Values[i] = ec._Domain_subdomains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "systems":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Domain_systems(ctx, field, obj)
-				})
+			out.Values[i] = ec._Domain_systems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18057,20 +18034,18 @@ func (ec *executionContext) _EscalationStep(ctx context.Context, sel ast.Selecti
 		case "ref":
 			out.Values[i] = ec._EscalationStep_ref(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "entity":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._EscalationStep_entity(ctx, field, obj)
-				})
+			out.Values[i] = ec._EscalationStep_entity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "contacts":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._EscalationStep_contacts(ctx, field, obj)
-				})
+			out.Values[i] = ec._EscalationStep_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18201,17 +18176,15 @@ func (ec *executionContext) _GenericEntity(ctx context.Context, sel ast.Selectio
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._GenericEntity_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._GenericEntity_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._GenericEntity_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._GenericEntity_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18339,18 +18312,17 @@ func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet
 		case "ref":
 			out.Values[i] = ec._GraphNode_ref(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "entity":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._GraphNode_entity(ctx, field, obj)
-				})
+			out.Values[i] = ec._GraphNode_entity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "depth":
 			out.Values[i] = ec._GraphNode_depth(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18482,17 +18454,15 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Group_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18504,35 +18474,30 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "parent":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_parent(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_parent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "children":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_children(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_children(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "members":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_members(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_members(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "owns":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_owns(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_owns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownedEntities":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Group_ownedEntities(ctx, field, obj)
-				})
+			out.Values[i] = ec._Group_ownedEntities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18562,35 +18527,34 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Impact")
 		case "root":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Impact_root(ctx, field, obj)
-				})
+			out.Values[i] = ec._Impact_root(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "totalAffected":
 			out.Values[i] = ec._Impact_totalAffected(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "affected":
 			out.Values[i] = ec._Impact_affected(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "owners":
 			out.Values[i] = ec._Impact_owners(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "systems":
 			out.Values[i] = ec._Impact_systems(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "domains":
 			out.Values[i] = ec._Impact_domains(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18623,18 +18587,17 @@ func (ec *executionContext) _ImpactedContainer(ctx context.Context, sel ast.Sele
 		case "ref":
 			out.Values[i] = ec._ImpactedContainer_ref(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "entity":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ImpactedContainer_entity(ctx, field, obj)
-				})
+			out.Values[i] = ec._ImpactedContainer_entity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "entityRefs":
 			out.Values[i] = ec._ImpactedContainer_entityRefs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18667,23 +18630,22 @@ func (ec *executionContext) _ImpactedEntity(ctx context.Context, sel ast.Selecti
 		case "ref":
 			out.Values[i] = ec._ImpactedEntity_ref(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "entity":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ImpactedEntity_entity(ctx, field, obj)
-				})
+			out.Values[i] = ec._ImpactedEntity_entity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "depth":
 			out.Values[i] = ec._ImpactedEntity_depth(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "path":
 			out.Values[i] = ec._ImpactedEntity_path(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18716,30 +18678,28 @@ func (ec *executionContext) _ImpactedOwner(ctx context.Context, sel ast.Selectio
 		case "ref":
 			out.Values[i] = ec._ImpactedOwner_ref(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ImpactedOwner_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._ImpactedOwner_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "entityRefs":
 			out.Values[i] = ec._ImpactedOwner_entityRefs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "escalation":
 			out.Values[i] = ec._ImpactedOwner_escalation(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "contacts":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ImpactedOwner_contacts(ctx, field, obj)
-				})
+			out.Values[i] = ec._ImpactedOwner_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18956,17 +18916,15 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Location_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._Location_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Location_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._Location_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Location_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -19532,19 +19490,18 @@ func (ec *executionContext) _Relation(ctx context.Context, sel ast.SelectionSet,
 		case "type":
 			out.Values[i] = ec._Relation_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "targetRef":
 			out.Values[i] = ec._Relation_targetRef(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "target":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Relation_target(ctx, field, obj)
-				})
+			out.Values[i] = ec._Relation_target(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19675,51 +19632,45 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Resource_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._Resource_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Resource_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._Resource_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Resource_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Resource_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._Resource_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownerRef":
 			out.Values[i] = ec._Resource_ownerRef(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "system":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Resource_system(ctx, field, obj)
-				})
+			out.Values[i] = ec._Resource_system(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "dependsOn":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Resource_dependsOn(ctx, field, obj)
-				})
+			out.Values[i] = ec._Resource_dependsOn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "dependencyOf":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Resource_dependencyOf(ctx, field, obj)
-				})
+			out.Values[i] = ec._Resource_dependencyOf(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19850,63 +19801,55 @@ func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._System_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownerRef":
 			out.Values[i] = ec._System_ownerRef(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "domain":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_domain(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_domain(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "parts":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_parts(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_parts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "components":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_components(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_components(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "apis":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_apis(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_apis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "resources":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._System_resources(ctx, field, obj)
-				})
+			out.Values[i] = ec._System_resources(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20037,28 +19980,25 @@ func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Template_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._Template_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Template_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._Template_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Template_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Template_owner(ctx, field, obj)
-				})
+			out.Values[i] = ec._Template_owner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownerRef":
 			out.Values[i] = ec._Template_ownerRef(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -20209,40 +20149,35 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "processingErrors":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_processingErrors(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownership":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_ownership(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "profile":
 			out.Values[i] = ec._User_profile(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "memberOf":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_memberOf(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_memberOf(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "owns":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_owns(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_owns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "ownedEntities":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_ownedEntities(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_ownedEntities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

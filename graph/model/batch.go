@@ -31,8 +31,12 @@ type Deps struct {
 	ContactAnnotations []string
 }
 
-// Batch is a set of entities loaded together.
+// Batch is a set of entities loaded together. It lives for one request and carries its
+// context, as a dataloader does, so the methods gqlgen binds need none: gqlgen runs methods that
+// take a context in goroutines of their own, one per list element, which cost more than the
+// work itself here (every load is already batched).
 type Batch struct {
+	ctx  context.Context
 	deps *Deps
 	refs []string
 
@@ -40,9 +44,8 @@ type Batch struct {
 	rels    map[string][]*Relation // by source ref
 	relErr  error
 
-	tgtOnce sync.Once
-	tgts    map[string]Entity // by ref
-	tgtErr  error
+	tgtMu sync.Mutex
+	tgts  map[string]*targetSet // by relation type; "" for all types
 
 	errOnce sync.Once
 	errs    map[string][]*ent.ProcessingError
@@ -60,8 +63,8 @@ type Batch struct {
 }
 
 // Wrap returns the GraphQL objects for rows loaded together, sharing one batch.
-func Wrap(deps *Deps, rows []*ent.Entity) []Entity {
-	b := &Batch{deps: deps, refs: make([]string, len(rows))}
+func Wrap(ctx context.Context, deps *Deps, rows []*ent.Entity) []Entity {
+	b := &Batch{ctx: ctx, deps: deps, refs: make([]string, len(rows))}
 	out := make([]Entity, len(rows))
 	for i, r := range rows {
 		b.refs[i] = r.Ref
@@ -71,11 +74,11 @@ func Wrap(deps *Deps, rows []*ent.Entity) []Entity {
 }
 
 // WrapOne is Wrap for a single row.
-func WrapOne(deps *Deps, row *ent.Entity) Entity {
+func WrapOne(ctx context.Context, deps *Deps, row *ent.Entity) Entity {
 	if row == nil {
 		return nil
 	}
-	return Wrap(deps, []*ent.Entity{row})[0]
+	return Wrap(ctx, deps, []*ent.Entity{row})[0]
 }
 
 func newEntity(e *ent.Entity, b *Batch) Entity {
@@ -124,28 +127,50 @@ func (b *Batch) relations(ctx context.Context, ref string) ([]*Relation, error) 
 	return b.rels[ref], b.relErr
 }
 
-// target resolves a relation target. The first call loads the targets of every relation of
-// the batch, so they too form one batch.
-func (b *Batch) target(ctx context.Context, ref string) (Entity, error) {
-	b.tgtOnce.Do(func() {
-		seen := map[string]bool{}
-		var refs []string
-		for _, rs := range b.rels {
-			for _, r := range rs {
-				if !seen[r.TargetRef] {
-					seen[r.TargetRef] = true
-					refs = append(refs, r.TargetRef)
-				}
+// targetSet is the loaded targets of the batch's relations of one type (or all types).
+type targetSet struct {
+	once sync.Once
+	m    map[string]Entity
+	err  error
+}
+
+// target resolves the target of a relation of type relType ("" when the caller may ask for
+// any type). The first call for a type loads the targets of every relation of that type in
+// the batch, in one statement: a page asking for owners loads owners, not every neighbour.
+func (b *Batch) target(ctx context.Context, relType, ref string) (Entity, error) {
+	b.tgtMu.Lock()
+	if b.tgts == nil {
+		b.tgts = map[string]*targetSet{}
+	}
+	all := b.tgts[""]
+	set := b.tgts[relType]
+	if set == nil {
+		set = &targetSet{}
+		b.tgts[relType] = set
+	}
+	b.tgtMu.Unlock()
+	if all != nil && relType != "" {
+		// Every target is (being) loaded already.
+		all.once.Do(func() { all.m, all.err = b.loadTargets(ctx, "") })
+		return all.m[ref], all.err
+	}
+	set.once.Do(func() { set.m, set.err = b.loadTargets(ctx, relType) })
+	return set.m[ref], set.err
+}
+
+func (b *Batch) loadTargets(ctx context.Context, relType string) (map[string]Entity, error) {
+	seen := map[string]bool{}
+	var refs []string
+	for _, rs := range b.rels {
+		for _, r := range rs {
+			if (relType == "" || r.Type == relType) && !seen[r.TargetRef] {
+				seen[r.TargetRef] = true
+				refs = append(refs, r.TargetRef)
 			}
 		}
-		sort.Strings(refs)
-		b.tgts = map[string]Entity{}
-		if len(refs) == 0 {
-			return
-		}
-		b.tgts, b.tgtErr = loadRefs(ctx, b.deps, refs)
-	})
-	return b.tgts[ref], b.tgtErr
+	}
+	sort.Strings(refs)
+	return loadRefs(ctx, b.deps, refs)
 }
 
 func (b *Batch) processingErrors(ctx context.Context, ref string) ([]*ent.ProcessingError, error) {
@@ -170,8 +195,8 @@ type Relation struct {
 }
 
 // Target is the entity the relation points to, or nil while it does not exist.
-func (r *Relation) Target(ctx context.Context) (Entity, error) {
-	return r.batch.target(ctx, r.TargetRef)
+func (r *Relation) Target() (Entity, error) {
+	return r.batch.target(r.batch.ctx, "", r.TargetRef)
 }
 
 // loadRefs loads the entities with the given refs in one statement, as one batch.
@@ -184,7 +209,7 @@ func loadRefs(ctx context.Context, deps *Deps, refs []string) (map[string]Entity
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range Wrap(deps, rows) {
+	for _, e := range Wrap(ctx, deps, rows) {
 		out[e.base().E.Ref] = e
 	}
 	return out, nil
@@ -192,6 +217,7 @@ func loadRefs(ctx context.Context, deps *Deps, refs []string) (map[string]Entity
 
 // RefLoader resolves a known set of refs to entities, all in one statement on first use.
 type RefLoader struct {
+	ctx  context.Context
 	deps *Deps
 	refs []string
 	once sync.Once
@@ -200,7 +226,7 @@ type RefLoader struct {
 }
 
 // NewRefLoader returns a loader for refs (duplicates allowed).
-func NewRefLoader(deps *Deps, refs []string) *RefLoader {
+func NewRefLoader(ctx context.Context, deps *Deps, refs []string) *RefLoader {
 	seen := map[string]bool{}
 	var uniq []string
 	for _, r := range refs {
@@ -210,20 +236,20 @@ func NewRefLoader(deps *Deps, refs []string) *RefLoader {
 		}
 	}
 	sort.Strings(uniq)
-	return &RefLoader{deps: deps, refs: uniq}
+	return &RefLoader{ctx: ctx, deps: deps, refs: uniq}
 }
 
 // Get returns the entity with ref, or nil when none has it.
-func (l *RefLoader) Get(ctx context.Context, ref string) (Entity, error) {
-	l.once.Do(func() { l.m, l.err = loadRefs(ctx, l.deps, l.refs) })
+func (l *RefLoader) Get(ref string) (Entity, error) {
+	l.once.Do(func() { l.m, l.err = loadRefs(l.ctx, l.deps, l.refs) })
 	return l.m[ref], l.err
 }
 
 // All returns the entities of refs that exist, in the order of refs.
-func (l *RefLoader) All(ctx context.Context, refs []string) ([]Entity, error) {
+func (l *RefLoader) All(refs []string) ([]Entity, error) {
 	out := []Entity{}
 	for _, r := range refs {
-		e, err := l.Get(ctx, r)
+		e, err := l.Get(r)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +284,7 @@ func (b *Batch) ownerAncestors(ctx context.Context, owner string) ([]string, *Re
 				}
 			}
 		}
-		b.ancRefs = NewRefLoader(b.deps, all)
+		b.ancRefs = NewRefLoader(ctx, b.deps, all)
 	})
 	return b.anc[owner], b.ancRefs, b.ancErr
 }
@@ -284,10 +310,10 @@ func (b *Batch) ownedEntities(ctx context.Context, ref string, transitive bool) 
 				all = append(all, b.owned[i][r]...)
 			}
 		}
-		b.ownedRefs[i] = NewRefLoader(b.deps, all)
+		b.ownedRefs[i] = NewRefLoader(ctx, b.deps, all)
 	})
 	if b.ownedErr[i] != nil {
 		return nil, b.ownedErr[i]
 	}
-	return b.ownedRefs[i].All(ctx, b.owned[i][ref])
+	return b.ownedRefs[i].All(b.owned[i][ref])
 }

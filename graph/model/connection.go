@@ -1,6 +1,10 @@
 package model
 
-import "catalogd/ent"
+import (
+	"context"
+
+	"catalogd/ent"
+)
 
 // EntityConnection is a page of entities (Relay).
 type EntityConnection struct {
@@ -16,12 +20,12 @@ type EntityEdge struct {
 }
 
 // NewEntityConnection wraps an ent page; its entities share one batch.
-func NewEntityConnection(deps *Deps, c *ent.EntityConnection) *EntityConnection {
+func NewEntityConnection(ctx context.Context, deps *Deps, c *ent.EntityConnection) *EntityConnection {
 	rows := make([]*ent.Entity, len(c.Edges))
 	for i, e := range c.Edges {
 		rows[i] = e.Node
 	}
-	nodes := Wrap(deps, rows)
+	nodes := Wrap(ctx, deps, rows)
 	out := &EntityConnection{TotalCount: c.TotalCount, PageInfo: c.PageInfo, Edges: make([]*EntityEdge, len(c.Edges))}
 	for i, e := range c.Edges {
 		out.Edges[i] = &EntityEdge{Cursor: e.Cursor, Node: nodes[i]}

@@ -161,8 +161,8 @@ func (b *Base) Relations(ctx context.Context, typeArg *string) ([]*Relation, err
 	return out, nil
 }
 
-func (b *Base) ProcessingErrors(ctx context.Context) ([]*ent.ProcessingError, error) {
-	errs, err := b.batch.processingErrors(ctx, b.E.Ref)
+func (b *Base) ProcessingErrors() ([]*ent.ProcessingError, error) {
+	errs, err := b.batch.processingErrors(b.batch.ctx, b.E.Ref)
 	if errs == nil {
 		errs = []*ent.ProcessingError{}
 	}
@@ -180,7 +180,7 @@ func (b *Base) targets(ctx context.Context, relType string) ([]Entity, error) {
 		if r.Type != relType {
 			continue
 		}
-		t, err := r.Target(ctx)
+		t, err := b.batch.target(ctx, "", r.TargetRef)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +201,8 @@ func (b *Base) target(ctx context.Context, relType string) (Entity, error) {
 }
 
 // targetOf returns the existing target of a relation type declared by a single-ref spec
-// field, picking the one that field names when several relations of the type exist.
+// field, picking the one that field names when several relations of the type exist. Its
+// targets load per relation type: a page asking only for owners loads only owners.
 func targetOf[T Entity](ctx context.Context, b *Base, relType, wantRef string) (T, error) {
 	var zero T
 	if wantRef == "" {
@@ -213,7 +214,7 @@ func targetOf[T Entity](ctx context.Context, b *Base, relType, wantRef string) (
 	}
 	for _, r := range rels {
 		if r.Type == relType && r.TargetRef == wantRef {
-			t, err := r.Target(ctx)
+			t, err := b.batch.target(ctx, relType, r.TargetRef)
 			if err != nil {
 				return zero, err
 			}

@@ -18,7 +18,9 @@ type Impact struct {
 }
 
 // Root is the entity the question was about.
-func (i *Impact) Root(ctx context.Context) (Entity, error) { return i.loader.Get(ctx, i.rootRef) }
+func (i *Impact) Root() (Entity, error) {
+	return i.loader.Get(i.rootRef)
+}
 
 // ImpactedEntity is one reached entity; its entity loads with all others of the answer.
 type ImpactedEntity struct {
@@ -28,7 +30,9 @@ type ImpactedEntity struct {
 	loader *RefLoader
 }
 
-func (i *ImpactedEntity) Entity(ctx context.Context) (Entity, error) { return i.loader.Get(ctx, i.Ref) }
+func (i *ImpactedEntity) Entity() (Entity, error) {
+	return i.loader.Get(i.Ref)
+}
 
 // ImpactedOwner is the owner of reached entities.
 type ImpactedOwner struct {
@@ -39,10 +43,12 @@ type ImpactedOwner struct {
 	loader     *RefLoader
 }
 
-func (o *ImpactedOwner) Owner(ctx context.Context) (Entity, error) { return o.loader.Get(ctx, o.Ref) }
+func (o *ImpactedOwner) Owner() (Entity, error) {
+	return o.loader.Get(o.Ref)
+}
 
-func (o *ImpactedOwner) Contacts(ctx context.Context) ([]*Contact, error) {
-	e, err := o.loader.Get(ctx, o.Ref)
+func (o *ImpactedOwner) Contacts() ([]*Contact, error) {
+	e, err := o.loader.Get(o.Ref)
 	if err != nil {
 		return nil, err
 	}
@@ -64,10 +70,12 @@ type EscalationStep struct {
 	loader *RefLoader
 }
 
-func (s *EscalationStep) Entity(ctx context.Context) (Entity, error) { return s.loader.Get(ctx, s.Ref) }
+func (s *EscalationStep) Entity() (Entity, error) {
+	return s.loader.Get(s.Ref)
+}
 
-func (s *EscalationStep) Contacts(ctx context.Context) ([]*Contact, error) {
-	e, err := s.loader.Get(ctx, s.Ref)
+func (s *EscalationStep) Contacts() ([]*Contact, error) {
+	e, err := s.loader.Get(s.Ref)
 	if err != nil {
 		return nil, err
 	}
@@ -81,13 +89,13 @@ type ImpactedContainer struct {
 	loader     *RefLoader
 }
 
-func (c *ImpactedContainer) Entity(ctx context.Context) (Entity, error) {
-	return c.loader.Get(ctx, c.Ref)
+func (c *ImpactedContainer) Entity() (Entity, error) {
+	return c.loader.Get(c.Ref)
 }
 
 // NewImpact builds the answer from a traversal (root first); every entity it names is loaded
 // in one statement when first asked for.
-func NewImpact(deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) *Impact {
+func NewImpact(ctx context.Context, deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) *Impact {
 	owners := snap.Owners(reached)
 	systems, domains := snap.Containers(reached)
 	var refs []string
@@ -101,7 +109,7 @@ func NewImpact(deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) 
 	for _, g := range append(systems, domains...) {
 		refs = append(refs, g.Ref)
 	}
-	loader := NewRefLoader(deps, refs)
+	loader := NewRefLoader(ctx, deps, refs)
 	out := &Impact{rootRef: reached[0].Ref, loader: loader, TotalAffected: len(reached) - 1,
 		Affected: make([]*ImpactedEntity, 0, len(reached)-1),
 		Owners:   make([]*ImpactedOwner, len(owners)),
@@ -130,14 +138,14 @@ type DependencyPath struct {
 }
 
 // NewDependencyPath wraps a path of refs.
-func NewDependencyPath(deps *Deps, refs []string) *DependencyPath {
-	return &DependencyPath{Refs: refs, loader: NewRefLoader(deps, refs)}
+func NewDependencyPath(ctx context.Context, deps *Deps, refs []string) *DependencyPath {
+	return &DependencyPath{Refs: refs, loader: NewRefLoader(ctx, deps, refs)}
 }
 
-func (p *DependencyPath) Entities(ctx context.Context) ([]Entity, error) {
+func (p *DependencyPath) Entities() ([]Entity, error) {
 	out := make([]Entity, len(p.Refs))
 	for i, r := range p.Refs {
-		e, err := p.loader.Get(ctx, r)
+		e, err := p.loader.Get(r)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +170,9 @@ type GraphNode struct {
 	loader *RefLoader
 }
 
-func (n *GraphNode) Entity(ctx context.Context) (Entity, error) { return n.loader.Get(ctx, n.Ref) }
+func (n *GraphNode) Entity() (Entity, error) {
+	return n.loader.Get(n.Ref)
+}
 
 // GraphEdge is one relation of a Graph, in forward form.
 type GraphEdge struct {
@@ -170,12 +180,12 @@ type GraphEdge struct {
 }
 
 // NewGraph wraps a subgraph.
-func NewGraph(deps *Deps, nodes []depgraph.Node, edges []depgraph.Edge, truncated bool) *Graph {
+func NewGraph(ctx context.Context, deps *Deps, nodes []depgraph.Node, edges []depgraph.Edge, truncated bool) *Graph {
 	refs := make([]string, len(nodes))
 	for i, n := range nodes {
 		refs[i] = n.Ref
 	}
-	loader := NewRefLoader(deps, refs)
+	loader := NewRefLoader(ctx, deps, refs)
 	g := &Graph{Truncated: truncated, Dot: depgraph.DOT(nodes, edges), Mermaid: depgraph.Mermaid(nodes, edges),
 		Nodes: make([]*GraphNode, len(nodes)), Edges: make([]*GraphEdge, len(edges))}
 	for i, n := range nodes {

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"context"
-
 	"catalogd/internal/catalog"
 )
 
@@ -21,7 +19,8 @@ type OwnershipAncestor struct {
 }
 
 // Ownership returns the owner and its ancestor groups; for every entity of a page at once.
-func (b *Base) Ownership(ctx context.Context) (*Ownership, error) {
+func (b *Base) Ownership() (*Ownership, error) {
+	ctx := b.batch.ctx
 	o := &Ownership{OwnerRef: b.ownerRef(), Ancestors: []*OwnershipAncestor{}}
 	if o.OwnerRef == nil {
 		return o, nil
@@ -36,7 +35,7 @@ func (b *Base) Ownership(ctx context.Context) (*Ownership, error) {
 		return nil, err
 	}
 	for _, r := range refs {
-		e, err := loader.Get(ctx, r)
+		e, err := loader.Get(r)
 		if err != nil {
 			return nil, err
 		}
@@ -46,12 +45,14 @@ func (b *Base) Ownership(ctx context.Context) (*Ownership, error) {
 }
 
 // OwnedEntities of a group: directly, or with its child groups' when transitive.
-func (g *Group) OwnedEntities(ctx context.Context, transitive *bool) ([]Entity, error) {
+func (g *Group) OwnedEntities(transitive *bool) ([]Entity, error) {
+	ctx := g.batch.ctx
 	return g.batch.ownedEntities(ctx, g.E.Ref, transitive != nil && *transitive)
 }
 
 // OwnedEntities of a user: directly and through the groups they are a member of.
-func (u *User) OwnedEntities(ctx context.Context) ([]Entity, error) {
+func (u *User) OwnedEntities() ([]Entity, error) {
+	ctx := u.batch.ctx
 	return u.batch.ownedEntities(ctx, u.E.Ref, false)
 }
 

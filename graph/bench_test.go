@@ -1,0 +1,81 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/99designs/gqlgen/client"
+
+	"catalogd/graph"
+	"catalogd/internal/catalog"
+	"catalogd/internal/ingest"
+	"catalogd/internal/ingest/file"
+	"catalogd/internal/synth"
+	"catalogd/internal/testdb"
+	"catalogd/schema"
+)
+
+// The queries scripts/loadgen sends: an entity page and a filtered list page of 50.
+const (
+	benchEntityQuery = `query($ref:String!){ entity(ref:$ref){ id ref kind name title description tags ... on Component { type lifecycle owner { ref name title } system { ref name } } relations { type targetRef target { ref kind name title } } } }`
+	benchListQuery   = `query($owner:String){ entities(filter:{kind:["Component"], owner:$owner}, first:50){ totalCount pageInfo{hasNextPage endCursor} edges{ cursor node { ref name title ... on Component { lifecycle owner { ref } } } } } }`
+	benchImpactQuery = `query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth } owners{ ref entityRefs } } }`
+)
+
+// benchCatalog ingests a synthetic catalog (CATALOGD_BENCH_N entities, default 10,000) and
+// returns a GraphQL client over the handler (no HTTP) and the generator's stats.
+func benchCatalog(b *testing.B) (*client.Client, synth.Stats) {
+	b.Helper()
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
+		n = v
+	}
+	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := testdb.Open(b, testdb.SQLite(b))
+	v, err := catalog.NewValidator(schema.FS)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := file.New(stats.Root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := (&ingest.Engine{Store: st, Validator: v}).Refresh(context.Background(), p); err != nil {
+		b.Fatal(err)
+	}
+	r := graph.NewResolver(st.Client, st, nil)
+	if _, err := r.Index.Current(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return client.New(graph.NewHandler(r, graph.Options{})), stats
+}
+
+func BenchmarkQueries(b *testing.B) {
+	c, stats := benchCatalog(b)
+	run := func(name, query string, vars func(i int) client.Option) {
+		b.Run(name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				var resp map[string]any
+				if err := c.Post(query, &resp, vars(i)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+	run("entity", benchEntityQuery, func(i int) client.Option {
+		return client.Var("ref", stats.SampleComponents[i%len(stats.SampleComponents)])
+	})
+	run("list50", benchListQuery, func(i int) client.Option {
+		return client.Var("owner", stats.SampleOwners[i%len(stats.SampleOwners)])
+	})
+	run(fmt.Sprintf("impact-hot-%d", stats.HotDependents), benchImpactQuery, func(int) client.Option { return client.Var("ref", stats.HotResource) })
+	run("impact-cold", benchImpactQuery, func(int) client.Option { return client.Var("ref", stats.ColdResource) })
+}
