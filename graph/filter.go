@@ -5,7 +5,6 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 
-	"catalogd/ent"
 	"catalogd/ent/entity"
 	"catalogd/ent/predicate"
 	"catalogd/graph/model"
@@ -121,5 +120,3 @@ func entityPredicates(f *model.EntityFilter) ([]predicate.Entity, error) {
 	}
 	return ps, nil
 }
-
-var _ = ent.IsNotFound

@@ -472,3 +472,53 @@ func TestHealthReadinessAndGraphiQL(t *testing.T) {
 		t.Errorf("GET query: %s", body)
 	}
 }
+
+// The issue's contract for impact: a real server, the demo catalog, the exact field names.
+func TestImpactContractOverHTTP(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := startServer(t, "--database", dbURL, "--demo")
+		var out struct {
+			Impact struct {
+				Root          struct{ Ref string }
+				TotalAffected int
+				Affected      []struct {
+					Ref    string
+					Entity *struct{ Ref string }
+					Depth  int
+					Path   []string
+				}
+				Owners []struct {
+					Ref        string
+					Owner      *struct{ Ref string }
+					EntityRefs []string
+				}
+			}
+			Dependencies struct {
+				TotalAffected int
+				Affected      []struct{ Ref string }
+			}
+		}
+		s.data(`{ impact(ref: "resource:postgres-main") { root { ref } totalAffected affected { ref entity { ref } depth path } owners { ref owner { ref } entityRefs } }
+			dependencies(ref: "component:checkout-web", maxDepth: 1) { totalAffected affected { ref } } }`, nil, &out)
+		im := out.Impact
+		if im.Root.Ref != "resource:default/postgres-main" || im.TotalAffected != len(im.Affected) || im.TotalAffected < 10 {
+			t.Fatalf("impact = %+v", im)
+		}
+		prev := im.Affected[0]
+		for _, a := range im.Affected {
+			if a.Entity == nil || a.Entity.Ref != a.Ref || len(a.Path) != a.Depth+1 || a.Path[0] != im.Root.Ref {
+				t.Errorf("affected %+v", a)
+			}
+			if a.Depth < prev.Depth || (a.Depth == prev.Depth && a.Ref < prev.Ref) {
+				t.Errorf("affected not ordered by depth then ref: %s@%d after %s@%d", a.Ref, a.Depth, prev.Ref, prev.Depth)
+			}
+			prev = a
+		}
+		if len(im.Owners) == 0 || im.Owners[0].Owner == nil || len(im.Owners[0].EntityRefs) == 0 {
+			t.Errorf("owners = %+v", im.Owners)
+		}
+		if out.Dependencies.TotalAffected == 0 || out.Dependencies.TotalAffected != len(out.Dependencies.Affected) {
+			t.Errorf("dependencies = %+v", out.Dependencies)
+		}
+	})
+}
