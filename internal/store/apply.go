@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
@@ -83,25 +86,34 @@ func (r ApplyResult) String() string {
 		r.Added, r.Updated, r.Removed, r.Unchanged, r.Kept, r.Conflicts, r.Errors)
 }
 
-const (
-	entityBatch   = 500  // rows per INSERT: 20 columns each stays under SQLite's 32,766 variables
-	relationBatch = 2000 // rows per INSERT: 4 columns each
-)
-
 // Apply makes the entities of one location what b says, in one transaction: entities that
 // vanished are removed (unless kept), changed ones rewritten, unchanged ones left alone, new
 // ones added, and the location's processing errors replaced. An entity ref that another location
 // already manages stays with that location and is reported as a conflict.
 func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (res ApplyResult, err error) {
-	tx, err := s.Client.Tx(ctx)
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return res, fmt.Errorf("begin: %w", err)
+	}
+	var restore []string // settings of the connection the Apply changed (see bulkWriter)
+	defer func() { releaseConn(conn, restore) }()
+	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			tx.Rollback()
+			sqlTx.Rollback()
+			// Once ctx ends, database/sql rolls the transaction back by itself and closes its
+			// prepared statements, so the statement that fails may report that instead.
+			if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+				err = fmt.Errorf("%w (%v)", cerr, err)
+			}
 		}
 	}()
+	// The ent client runs on the transaction; the bulk writer needs the *sql.Tx itself
+	// (prepared statements that last the whole Apply, COPY on PostgreSQL).
+	tx := ent.NewClient(ent.Driver(txDriver{entsql.Conn{ExecQuerier: sqlTx}, s.Dialect}))
 	if s.Dialect == dialect.Postgres {
 		// Writers across replicas take turns; readers are never blocked.
 		if _, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", applyLockKey); err != nil {
@@ -111,7 +123,7 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 	var errs []ErrorRecord
 	if b.Failed == nil {
 		var conflicts []ErrorRecord
-		res, conflicts, err = s.applyEntities(ctx, tx, loc, b)
+		res, conflicts, err = s.applyEntities(ctx, conn, sqlTx, tx, loc, b, &restore)
 		if err != nil {
 			return res, err
 		}
@@ -131,11 +143,35 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 			return res, fmt.Errorf("bump generation: %w", err)
 		}
 	}
-	if err = tx.Commit(); err != nil {
+	if err = sqlTx.Commit(); err != nil {
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	return res, nil
 }
+
+// releaseConn returns an Apply's connection to the pool once its transaction has ended, with
+// the settings it changed set back; one it cannot set back is closed instead.
+func releaseConn(conn *sql.Conn, restore []string) {
+	for _, q := range restore {
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			break
+		}
+	}
+	conn.Close()
+}
+
+// txDriver is an ent driver on an open transaction. Like ent's own transactional driver, it
+// answers Tx with a no-op transaction, so statements ent would wrap in a transaction of their
+// own (an UpdateOne, say) join this one.
+type txDriver struct {
+	entsql.Conn
+	dialect string
+}
+
+func (d txDriver) Dialect() string                        { return d.dialect }
+func (d txDriver) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(d), nil }
+func (d txDriver) Close() error                           { return nil }
 
 type existingRow struct {
 	id     int
@@ -144,7 +180,8 @@ type existingRow struct {
 }
 
 // applyEntities writes the parts of b as they arrive, then removes what vanished.
-func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b *Batch) (ApplyResult, []ErrorRecord, error) {
+func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx, tx *ent.Client, loc catalog.LocationSpec, b *Batch,
+	restore *[]string) (ApplyResult, []ErrorRecord, error) {
 	var res ApplyResult
 	var rows []struct {
 		ID     int    `json:"id"`
@@ -162,10 +199,14 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 	}
 	var conflicts []ErrorRecord
 	seen := make(map[string]bool, len(existing))
-	now := time.Now().UTC()
+	w, err := newBulkWriter(ctx, s, conn, sqlTx, loc, len(existing), time.Now().UTC(), restore)
+	if err != nil {
+		return res, nil, err
+	}
+	defer w.close()
 	var perr error
 	for part := range b.Parts {
-		if perr = s.applyPart(ctx, tx, loc, part, existing, seen, now, &res, &conflicts); perr != nil {
+		if perr = s.applyPart(ctx, tx, w, part, existing, seen, &res, &conflicts); perr != nil {
 			break
 		}
 	}
@@ -174,6 +215,12 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 	}
 	if err := ctx.Err(); err != nil {
 		return res, nil, err // a cancelled read is incomplete: never remove what it did not reach
+	}
+	if err := w.flush(ctx, true); err != nil {
+		return res, nil, err
+	}
+	if err := w.buildDeferredIndexes(ctx); err != nil {
+		return res, nil, err
 	}
 
 	keepSource := make(map[string]bool, len(b.KeepSources))
@@ -211,9 +258,10 @@ func (s *Store) applyEntities(ctx context.Context, tx *ent.Tx, loc catalog.Locat
 
 // applyPart writes one part: new entities are inserted, changed ones rewritten (with their
 // relations), unchanged ones only marked as seen.
-func (s *Store) applyPart(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, part []EntityRecord,
-	existing map[string]existingRow, seen map[string]bool, now time.Time, res *ApplyResult, conflicts *[]ErrorRecord) error {
+func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, part []EntityRecord,
+	existing map[string]existingRow, seen map[string]bool, res *ApplyResult, conflicts *[]ErrorRecord) error {
 	// New refs another location already holds are conflicts: the first location keeps them.
+	// When the table was empty at the start, every row in it is one this Apply wrote.
 	var fresh []string
 	for i := range part {
 		if _, ok := existing[part[i].Ref]; !ok {
@@ -221,7 +269,7 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Tx, loc catalog.LocationS
 		}
 	}
 	taken := map[string]string{}
-	if len(fresh) > 0 {
+	if len(fresh) > 0 && !w.emptyEntities {
 		var owners []struct {
 			Ref      string `json:"ref"`
 			Location string `json:"location"`
@@ -260,7 +308,6 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Tx, loc catalog.LocationS
 		}
 	}
 
-	var rels []relRow
 	for _, ids := range chunks(updateIDs, 1000) {
 		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
 			return fmt.Errorf("replace relations: %w", err)
@@ -273,73 +320,14 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Tx, loc catalog.LocationS
 			SetTitle(e.Title).SetDescription(e.Description).SetType(e.Type).SetLifecycle(e.Lifecycle).
 			SetOwnerRef(e.OwnerRef).SetSystemRef(e.SystemRef).SetTags(nonNil(e.Tags)).
 			SetLabels(e.Labels).SetAnnotations(e.Annotations).SetDocument(e.Document).
-			SetHash(e.Hash).SetSource(e.Source).SetUpdatedAt(now).Exec(ctx); err != nil {
+			SetHash(e.Hash).SetSource(e.Source).SetUpdatedAt(w.now).Exec(ctx); err != nil {
 			return fmt.Errorf("update %s: %w", e.Ref, err)
 		}
-		rels = appendRelations(rels, id, e.Relations)
+		w.addRelations(id, e.Relations)
 	}
 	res.Updated += len(updates)
-
-	for _, chunk := range chunks(inserts, entityBatch) {
-		ids, err := s.insertEntities(ctx, tx, loc, chunk, now)
-		if err != nil {
-			return err
-		}
-		for _, e := range chunk {
-			rels = appendRelations(rels, ids[e.Ref], e.Relations)
-		}
-	}
 	res.Added += len(inserts)
-	return s.insertRelations(ctx, tx, rels)
-}
-
-// insertEntities writes new entities with one multi-row INSERT and returns their IDs by ref.
-// It bypasses ent's bulk create, whose per-field bookkeeping cost more than the insert itself.
-func (s *Store) insertEntities(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, part []*EntityRecord, now time.Time) (map[string]int, error) {
-	ins := entsql.Dialect(s.Dialect).Insert(entity.Table).Columns(
-		entity.FieldRef, entity.FieldKind, entity.FieldNamespace, entity.FieldName, entity.FieldAPIVersion,
-		entity.FieldTitle, entity.FieldDescription, entity.FieldType, entity.FieldLifecycle,
-		entity.FieldOwnerRef, entity.FieldSystemRef, entity.FieldTags, entity.FieldLabels, entity.FieldAnnotations,
-		entity.FieldDocument, entity.FieldHash, entity.FieldLocation, entity.FieldSource,
-		entity.FieldCreatedAt, entity.FieldUpdatedAt).Returning(entity.FieldID, entity.FieldRef)
-	for _, e := range part {
-		tags, err := json.Marshal(nonNil(e.Tags))
-		if err != nil {
-			return nil, err
-		}
-		labels, err := json.Marshal(nonNilMap(e.Labels))
-		if err != nil {
-			return nil, err
-		}
-		annotations, err := json.Marshal(nonNilMap(e.Annotations))
-		if err != nil {
-			return nil, err
-		}
-		ins.Values(e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description, e.Type, e.Lifecycle,
-			e.OwnerRef, e.SystemRef, tags, labels, annotations, []byte(e.Document), e.Hash, loc.Key, e.Source, now, now)
-	}
-	query, args := ins.Query()
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("insert entities: %w", err)
-	}
-	defer rows.Close()
-	ids := make(map[string]int, len(part))
-	for rows.Next() {
-		var id int
-		var ref string
-		if err := rows.Scan(&id, &ref); err != nil {
-			return nil, fmt.Errorf("insert entities: %w", err)
-		}
-		ids[ref] = id
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("insert entities: %w", err)
-	}
-	if len(ids) != len(part) {
-		return nil, fmt.Errorf("insert entities: %d rows returned for %d inserted", len(ids), len(part))
-	}
-	return ids, nil
+	return w.addEntities(ctx, inserts)
 }
 
 type relRow struct {
@@ -354,24 +342,7 @@ func appendRelations(rows []relRow, id int, rels []catalog.Relation) []relRow {
 	return rows
 }
 
-// insertRelations writes relation rows with multi-row INSERTs. It bypasses ent's bulk create,
-// which asks for every new ID back: relations are never addressed by ID.
-func (s *Store) insertRelations(ctx context.Context, tx *ent.Tx, rows []relRow) error {
-	for _, part := range chunks(rows, relationBatch) {
-		ins := entsql.Dialect(s.Dialect).Insert(relation.Table).
-			Columns(relation.FieldEntityID, relation.FieldSourceRef, relation.FieldType, relation.FieldTargetRef)
-		for _, r := range part {
-			ins.Values(r.entityID, r.r.Source, r.r.Type, r.r.Target)
-		}
-		query, args := ins.Query()
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return fmt.Errorf("insert relations: %w", err)
-		}
-	}
-	return nil
-}
-
-func replaceErrors(ctx context.Context, tx *ent.Tx, key string, errs []ErrorRecord) error {
+func replaceErrors(ctx context.Context, tx *ent.Client, key string, errs []ErrorRecord) error {
 	if _, err := tx.ProcessingError.Delete().Where(processingerror.Location(key)).Exec(ctx); err != nil {
 		return fmt.Errorf("clear processing errors: %w", err)
 	}
@@ -390,7 +361,7 @@ func replaceErrors(ctx context.Context, tx *ent.Tx, key string, errs []ErrorReco
 	return nil
 }
 
-func (s *Store) saveLocationState(ctx context.Context, tx *ent.Tx, loc catalog.LocationSpec, b *Batch, res ApplyResult) error {
+func (s *Store) saveLocationState(ctx context.Context, tx *ent.Client, loc catalog.LocationSpec, b *Batch, res ApplyResult) error {
 	now := time.Now().UTC()
 	count, err := tx.Entity.Query().Where(entity.Location(loc.Key)).Count(ctx)
 	if err != nil {
@@ -428,13 +399,6 @@ func (s *Store) saveLocationState(ctx context.Context, tx *ent.Tx, loc catalog.L
 		u.SetLastChangeAt(now)
 	}
 	return u.Exec(ctx)
-}
-
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }
 
 func nonNil(s []string) []string {
