@@ -10,6 +10,7 @@ import (
 )
 
 //go:generate go tool gqlgen generate
+//go:generate go run ../scripts/sequentialize
 
 // Resolver holds the dependencies of every resolver. It is built once and never mutated.
 type Resolver struct {

@@ -10094,7 +10094,7 @@ func (ec *executionContext) _Impact_owners(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Impact_owners(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owners, nil
+			return obj.Owners(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedOwner) graphql.Marshaler {
@@ -10108,7 +10108,7 @@ func (ec *executionContext) fieldContext_Impact_owners(_ context.Context, field 
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ImpactedOwner(ctx, field)
@@ -10126,7 +10126,7 @@ func (ec *executionContext) _Impact_systems(ctx context.Context, field graphql.C
 			return ec.fieldContext_Impact_systems(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Systems, nil
+			return obj.Systems(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
@@ -10140,7 +10140,7 @@ func (ec *executionContext) fieldContext_Impact_systems(_ context.Context, field
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ImpactedContainer(ctx, field)
@@ -10158,7 +10158,7 @@ func (ec *executionContext) _Impact_domains(ctx context.Context, field graphql.C
 			return ec.fieldContext_Impact_domains(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Domains, nil
+			return obj.Domains(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
@@ -10172,7 +10172,7 @@ func (ec *executionContext) fieldContext_Impact_domains(_ context.Context, field
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ImpactedContainer(ctx, field)
@@ -20558,7 +20558,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // region    ***************************** type.gotpl *****************************
 
 func (ec *executionContext) marshalNAPI2ᚕᚖcatalogdᚋgraphᚋmodelᚐAPIᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.API) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAPI2ᚖcatalogdᚋgraphᚋmodelᚐAPI(ctx, sel, v[i])
@@ -20596,7 +20596,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNComponent2ᚕᚖcatalogdᚋgraphᚋmodelᚐComponentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Component) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNComponent2ᚖcatalogdᚋgraphᚋmodelᚐComponent(ctx, sel, v[i])
@@ -20620,7 +20620,7 @@ func (ec *executionContext) marshalNComponent2ᚖcatalogdᚋgraphᚋmodelᚐComp
 }
 
 func (ec *executionContext) marshalNContact2ᚕᚖcatalogdᚋgraphᚋmodelᚐContactᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNContact2ᚖcatalogdᚋgraphᚋmodelᚐContact(ctx, sel, v[i])
@@ -20654,7 +20654,7 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 }
 
 func (ec *executionContext) marshalNDomain2ᚕᚖcatalogdᚋgraphᚋmodelᚐDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Domain) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDomain2ᚖcatalogdᚋgraphᚋmodelᚐDomain(ctx, sel, v[i])
@@ -20686,7 +20686,7 @@ func (ec *executionContext) marshalNEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx
 }
 
 func (ec *executionContext) marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntity(ctx context.Context, sel ast.SelectionSet, v []model.Entity) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, sel, v[i])
@@ -20696,7 +20696,7 @@ func (ec *executionContext) marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntity(
 }
 
 func (ec *executionContext) marshalNEntity2ᚕcatalogdᚋgraphᚋmodelᚐEntityᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Entity) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx, sel, v[i])
@@ -20720,7 +20720,7 @@ func (ec *executionContext) marshalNEntityConnection2ᚖcatalogdᚋgraphᚋmodel
 }
 
 func (ec *executionContext) marshalNEntityEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐEntityEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EntityEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEntityEdge2ᚖcatalogdᚋgraphᚋmodelᚐEntityEdge(ctx, sel, v[i])
@@ -20758,7 +20758,7 @@ func (ec *executionContext) marshalNEntityOrderField2ᚖcatalogdᚋentᚐEntityO
 }
 
 func (ec *executionContext) marshalNEscalationStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐEscalationStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EscalationStep) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEscalationStep2ᚖcatalogdᚋgraphᚋmodelᚐEscalationStep(ctx, sel, v[i])
@@ -20790,7 +20790,7 @@ func (ec *executionContext) marshalNGraph2ᚖcatalogdᚋgraphᚋmodelᚐGraph(ct
 }
 
 func (ec *executionContext) marshalNGraphEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐGraphEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GraphEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNGraphEdge2ᚖcatalogdᚋgraphᚋmodelᚐGraphEdge(ctx, sel, v[i])
@@ -20814,7 +20814,7 @@ func (ec *executionContext) marshalNGraphEdge2ᚖcatalogdᚋgraphᚋmodelᚐGrap
 }
 
 func (ec *executionContext) marshalNGraphNode2ᚕᚖcatalogdᚋgraphᚋmodelᚐGraphNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GraphNode) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNGraphNode2ᚖcatalogdᚋgraphᚋmodelᚐGraphNode(ctx, sel, v[i])
@@ -20838,7 +20838,7 @@ func (ec *executionContext) marshalNGraphNode2ᚖcatalogdᚋgraphᚋmodelᚐGrap
 }
 
 func (ec *executionContext) marshalNGroup2ᚕᚖcatalogdᚋgraphᚋmodelᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Group) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNGroup2ᚖcatalogdᚋgraphᚋmodelᚐGroup(ctx, sel, v[i])
@@ -20913,7 +20913,7 @@ func (ec *executionContext) marshalNImpact2ᚖcatalogdᚋgraphᚋmodelᚐImpact(
 }
 
 func (ec *executionContext) marshalNImpactedContainer2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedContainerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImpactedContainer2ᚖcatalogdᚋgraphᚋmodelᚐImpactedContainer(ctx, sel, v[i])
@@ -20937,7 +20937,7 @@ func (ec *executionContext) marshalNImpactedContainer2ᚖcatalogdᚋgraphᚋmode
 }
 
 func (ec *executionContext) marshalNImpactedEntity2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedEntityᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImpactedEntity) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImpactedEntity2ᚖcatalogdᚋgraphᚋmodelᚐImpactedEntity(ctx, sel, v[i])
@@ -20961,7 +20961,7 @@ func (ec *executionContext) marshalNImpactedEntity2ᚖcatalogdᚋgraphᚋmodel�
 }
 
 func (ec *executionContext) marshalNImpactedOwner2ᚕᚖcatalogdᚋgraphᚋmodelᚐImpactedOwnerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImpactedOwner) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImpactedOwner2ᚖcatalogdᚋgraphᚋmodelᚐImpactedOwner(ctx, sel, v[i])
@@ -21031,7 +21031,7 @@ func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.
 }
 
 func (ec *executionContext) marshalNKeyValue2ᚕᚖcatalogdᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNKeyValue2ᚖcatalogdᚋgraphᚋmodelᚐKeyValue(ctx, sel, v[i])
@@ -21060,7 +21060,7 @@ func (ec *executionContext) unmarshalNKeyValueFilter2ᚖcatalogdᚋgraphᚋmodel
 }
 
 func (ec *executionContext) marshalNLink2ᚕᚖcatalogdᚋgraphᚋmodelᚐLinkᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Link) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLink2ᚖcatalogdᚋgraphᚋmodelᚐLink(ctx, sel, v[i])
@@ -21084,7 +21084,7 @@ func (ec *executionContext) marshalNLink2ᚖcatalogdᚋgraphᚋmodelᚐLink(ctx 
 }
 
 func (ec *executionContext) marshalNLocationStatus2ᚕᚖcatalogdᚋentᚐLocationStateᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LocationState) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLocationStatus2ᚖcatalogdᚋentᚐLocationState(ctx, sel, v[i])
@@ -21108,7 +21108,7 @@ func (ec *executionContext) marshalNLocationStatus2ᚖcatalogdᚋentᚐLocationS
 }
 
 func (ec *executionContext) marshalNNode2ᚕcatalogdᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalONode2catalogdᚋgraphᚋmodelᚐNode(ctx, sel, v[i])
@@ -21136,7 +21136,7 @@ func (ec *executionContext) marshalNOwnership2ᚖcatalogdᚋgraphᚋmodelᚐOwne
 }
 
 func (ec *executionContext) marshalNOwnershipAncestor2ᚕᚖcatalogdᚋgraphᚋmodelᚐOwnershipAncestorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OwnershipAncestor) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOwnershipAncestor2ᚖcatalogdᚋgraphᚋmodelᚐOwnershipAncestor(ctx, sel, v[i])
@@ -21164,7 +21164,7 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 }
 
 func (ec *executionContext) marshalNProcessingError2ᚕᚖcatalogdᚋentᚐProcessingErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ProcessingError) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProcessingError2ᚖcatalogdᚋentᚐProcessingError(ctx, sel, v[i])
@@ -21196,7 +21196,7 @@ func (ec *executionContext) marshalNProcessingErrorConnection2ᚖcatalogdᚋent�
 }
 
 func (ec *executionContext) marshalNProcessingErrorEdge2ᚕᚖcatalogdᚋentᚐProcessingErrorEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ProcessingErrorEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProcessingErrorEdge2ᚖcatalogdᚋentᚐProcessingErrorEdge(ctx, sel, v[i])
@@ -21220,7 +21220,7 @@ func (ec *executionContext) marshalNProcessingErrorEdge2ᚖcatalogdᚋentᚐProc
 }
 
 func (ec *executionContext) marshalNRelation2ᚕᚖcatalogdᚋgraphᚋmodelᚐRelationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Relation) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRelation2ᚖcatalogdᚋgraphᚋmodelᚐRelation(ctx, sel, v[i])
@@ -21244,7 +21244,7 @@ func (ec *executionContext) marshalNRelation2ᚖcatalogdᚋgraphᚋmodelᚐRelat
 }
 
 func (ec *executionContext) marshalNResource2ᚕᚖcatalogdᚋgraphᚋmodelᚐResourceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Resource) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNResource2ᚖcatalogdᚋgraphᚋmodelᚐResource(ctx, sel, v[i])
@@ -21311,7 +21311,7 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 }
 
 func (ec *executionContext) marshalNSystem2ᚕᚖcatalogdᚋgraphᚋmodelᚐSystemᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.System) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSystem2ᚖcatalogdᚋgraphᚋmodelᚐSystem(ctx, sel, v[i])
@@ -21349,7 +21349,7 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖcatalogdᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNUser2ᚖcatalogdᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
@@ -21377,7 +21377,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -21421,7 +21421,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -21449,7 +21449,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21477,7 +21477,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -21776,7 +21776,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -21795,7 +21795,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -21814,7 +21814,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21833,7 +21833,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

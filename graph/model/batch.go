@@ -217,12 +217,13 @@ func loadRefs(ctx context.Context, deps *Deps, refs []string) (map[string]Entity
 
 // RefLoader resolves a known set of refs to entities, all in one statement on first use.
 type RefLoader struct {
-	ctx  context.Context
-	deps *Deps
-	refs []string
-	once sync.Once
-	m    map[string]Entity
-	err  error
+	ctx    context.Context
+	deps   *Deps
+	refs   []string
+	refsFn func() []string // when set, gives refs on first use
+	once   sync.Once
+	m      map[string]Entity
+	err    error
 }
 
 // NewRefLoader returns a loader for refs (duplicates allowed).
@@ -239,9 +240,19 @@ func NewRefLoader(ctx context.Context, deps *Deps, refs []string) *RefLoader {
 	return &RefLoader{ctx: ctx, deps: deps, refs: uniq}
 }
 
+// newLazyRefLoader is NewRefLoader for refs that are only worked out if an entity is asked for.
+func newLazyRefLoader(ctx context.Context, deps *Deps, refs func() []string) *RefLoader {
+	return &RefLoader{ctx: ctx, deps: deps, refsFn: refs}
+}
+
 // Get returns the entity with ref, or nil when none has it.
 func (l *RefLoader) Get(ref string) (Entity, error) {
-	l.once.Do(func() { l.m, l.err = loadRefs(l.ctx, l.deps, l.refs) })
+	l.once.Do(func() {
+		if l.refsFn != nil {
+			l.refs = NewRefLoader(l.ctx, l.deps, l.refsFn()).refs
+		}
+		l.m, l.err = loadRefs(l.ctx, l.deps, l.refs)
+	})
 	return l.m[ref], l.err
 }
 

@@ -2,19 +2,60 @@ package model
 
 import (
 	"context"
+	"sync"
 
 	"catalogd/internal/depgraph"
 )
 
 // Impact is the answer of impact and dependencies.
+// Owners, systems and domains are computed when first asked for, and the entities of the
+// answer loaded (in one statement) when the first one is asked for.
 type Impact struct {
 	rootRef       string
 	loader        *RefLoader
 	TotalAffected int
 	Affected      []*ImpactedEntity
-	Owners        []*ImpactedOwner
-	Systems       []*ImpactedContainer
-	Domains       []*ImpactedContainer
+
+	deps    *Deps
+	snap    *depgraph.Snapshot
+	reached []depgraph.Reached
+
+	ownersOnce       sync.Once
+	owners           []depgraph.Group
+	containersOnce   sync.Once
+	systems, domains []depgraph.Group
+}
+
+func (i *Impact) ownerGroups() []depgraph.Group {
+	i.ownersOnce.Do(func() { i.owners = i.snap.Owners(i.reached) })
+	return i.owners
+}
+
+func (i *Impact) containerGroups() ([]depgraph.Group, []depgraph.Group) {
+	i.containersOnce.Do(func() { i.systems, i.domains = i.snap.Containers(i.reached) })
+	return i.systems, i.domains
+}
+
+// Owners are the owners of the root and the reached entities.
+func (i *Impact) Owners() []*ImpactedOwner {
+	owners := i.ownerGroups()
+	out := make([]*ImpactedOwner, len(owners))
+	for k, o := range owners {
+		out[k] = &ImpactedOwner{Ref: o.Ref, EntityRefs: o.EntityRefs, escalation: o.Escalation, deps: i.deps, loader: i.loader}
+	}
+	return out
+}
+
+// Systems contain the root or reached entities.
+func (i *Impact) Systems() []*ImpactedContainer {
+	systems, _ := i.containerGroups()
+	return containers(systems, i.loader)
+}
+
+// Domains contain them through their systems and parent domains.
+func (i *Impact) Domains() []*ImpactedContainer {
+	_, domains := i.containerGroups()
+	return containers(domains, i.loader)
 }
 
 // Root is the entity the question was about.
@@ -96,29 +137,25 @@ func (c *ImpactedContainer) Entity() (Entity, error) {
 // NewImpact builds the answer from a traversal (root first); every entity it names is loaded
 // in one statement when first asked for.
 func NewImpact(ctx context.Context, deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) *Impact {
-	owners := snap.Owners(reached)
-	systems, domains := snap.Containers(reached)
-	var refs []string
-	for _, r := range reached {
-		refs = append(refs, r.Ref)
-	}
-	for _, o := range owners {
-		refs = append(refs, o.Ref)
-		refs = append(refs, o.Escalation...)
-	}
-	for _, g := range append(systems, domains...) {
-		refs = append(refs, g.Ref)
-	}
-	loader := NewRefLoader(ctx, deps, refs)
-	out := &Impact{rootRef: reached[0].Ref, loader: loader, TotalAffected: len(reached) - 1,
-		Affected: make([]*ImpactedEntity, 0, len(reached)-1),
-		Owners:   make([]*ImpactedOwner, len(owners)),
-		Systems:  containers(systems, loader), Domains: containers(domains, loader)}
+	out := &Impact{rootRef: reached[0].Ref, TotalAffected: len(reached) - 1,
+		Affected: make([]*ImpactedEntity, 0, len(reached)-1), deps: deps, snap: snap, reached: reached}
+	out.loader = newLazyRefLoader(ctx, deps, func() []string {
+		var refs []string
+		for _, r := range reached {
+			refs = append(refs, r.Ref)
+		}
+		for _, o := range out.ownerGroups() {
+			refs = append(refs, o.Ref)
+			refs = append(refs, o.Escalation...)
+		}
+		systems, domains := out.containerGroups()
+		for _, g := range append(systems, domains...) {
+			refs = append(refs, g.Ref)
+		}
+		return refs
+	})
 	for _, r := range reached[1:] {
-		out.Affected = append(out.Affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: loader})
-	}
-	for i, o := range owners {
-		out.Owners[i] = &ImpactedOwner{Ref: o.Ref, EntityRefs: o.EntityRefs, escalation: o.Escalation, deps: deps, loader: loader}
+		out.Affected = append(out.Affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: out.loader})
 	}
 	return out
 }
