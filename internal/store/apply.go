@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"sort"
 	"time"
 
@@ -97,6 +98,15 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 	}
 	var restore []string // settings of the connection the Apply changed (see bulkWriter)
 	defer func() { releaseConn(conn, restore) }()
+	if s.Dialect == dialect.SQLite {
+		// Readers share the pool's modest page cache (they mostly read through mmap); the
+		// writer of a large apply needs room for the pages it dirties, or it spills them to the
+		// WAL mid-transaction. Set it on this connection for this Apply only.
+		if _, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", -applyCacheKiB)); err != nil {
+			return res, fmt.Errorf("set cache size: %w", err)
+		}
+		restore = append(restore, fmt.Sprintf("PRAGMA cache_size = %d", -readCacheKiB))
+	}
 	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("begin: %w", err)
@@ -152,7 +162,8 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 // releaseConn returns an Apply's connection to the pool once its transaction has ended, with
 // the settings it changed set back; one it cannot set back is closed instead.
 func releaseConn(conn *sql.Conn, restore []string) {
-	for _, q := range restore {
+	// Newest first: a setting changed twice ends where it started.
+	for _, q := range slices.Backward(restore) {
 		if _, err := conn.ExecContext(context.Background(), q); err != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 			break

@@ -193,7 +193,7 @@ func checkCacheSizes(t *testing.T, st *store.Store) {
 		}
 		conns = append(conns, c)
 		var size int
-		if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil || size != -262144 {
+		if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil || size != -32768 {
 			t.Fatalf("connection %d: cache_size %d, %v", len(conns), size, err)
 		}
 	}
