@@ -10,12 +10,9 @@ import (
 	"github.com/99designs/gqlgen/client"
 
 	"catalogd/graph"
-	"catalogd/internal/catalog"
-	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/synth"
 	"catalogd/internal/testdb"
-	"catalogd/schema"
 )
 
 // The queries scripts/loadgen sends: an entity page and a filtered list page of 50.
@@ -38,15 +35,11 @@ func benchCatalog(b *testing.B) (*client.Client, synth.Stats) {
 		b.Fatal(err)
 	}
 	st := testdb.Open(b, testdb.SQLite(b))
-	v, err := catalog.NewValidator(schema.FS)
-	if err != nil {
-		b.Fatal(err)
-	}
 	p, err := file.New(stats.Root)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := (&ingest.Engine{Store: st, Validator: v}).Refresh(context.Background(), p); err != nil {
+	if _, err := testdb.Engine(b, st).Refresh(context.Background(), p); err != nil {
 		b.Fatal(err)
 	}
 	r := graph.NewResolver(st.Client, st, nil)

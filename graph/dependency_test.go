@@ -21,7 +21,6 @@ import (
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/store"
 	"catalogd/internal/testdb"
-	"catalogd/schema"
 )
 
 // spec is a compact catalog: "kind:name" -> spec fields in YAML flow style ("" for none).
@@ -86,10 +85,6 @@ type graphEnv struct {
 
 func newGraphEnv(t *testing.T, dbURL string) *graphEnv {
 	t.Helper()
-	v, err := catalog.NewValidator(schema.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := testdb.Open(t, dbURL)
 	dir := t.TempDir()
 	p, err := file.New(filepath.Join(dir, "catalog.yaml"))
@@ -99,7 +94,7 @@ func newGraphEnv(t *testing.T, dbURL string) *graphEnv {
 	var n atomic.Int64
 	counted := ent.NewClient(ent.Driver(countingDriver{st.Driver(), &n}))
 	c := client.New(graph.NewHandler(graph.NewResolver(counted, st, []string{"pagerduty.com/service-id"}), graph.Options{}))
-	return &graphEnv{t: t, st: st, eng: &ingest.Engine{Store: st, Validator: v}, p: p, c: c, n: &n, dir: dir}
+	return &graphEnv{t: t, st: st, eng: testdb.Engine(t, st), p: p, c: c, n: &n, dir: dir}
 }
 
 func (g *graphEnv) load(s spec) {

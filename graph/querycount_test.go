@@ -14,12 +14,9 @@ import (
 
 	"catalogd/ent"
 	"catalogd/graph"
-	"catalogd/internal/catalog"
-	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/store"
 	"catalogd/internal/testdb"
-	"catalogd/schema"
 )
 
 // countingDriver counts the SQL statements sent through it.
@@ -60,16 +57,11 @@ func catalogOfTB(t testing.TB, st *store.Store, n int) {
 	if err := os.WriteFile(path, []byte(strings.Join(docs, "---\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := catalog.NewValidator(schema.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := file.New(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := &ingest.Engine{Store: st, Validator: v}
-	if _, err := eng.Refresh(context.Background(), p); err != nil {
+	if _, err := testdb.Engine(t, st).Refresh(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 }

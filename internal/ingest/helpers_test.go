@@ -12,12 +12,10 @@ import (
 	"catalogd/ent"
 	"catalogd/ent/entity"
 	"catalogd/ent/processingerror"
-	"catalogd/internal/catalog"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/store"
 	"catalogd/internal/testdb"
-	"catalogd/schema"
 )
 
 type env struct {
@@ -29,12 +27,8 @@ type env struct {
 
 func newEnv(t *testing.T, dbURL string) *env {
 	t.Helper()
-	v, err := catalog.NewValidator(schema.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := testdb.Open(t, dbURL)
-	return &env{t: t, st: st, eng: &ingest.Engine{Store: st, Validator: v}, dir: t.TempDir()}
+	return &env{t: t, st: st, eng: testdb.Engine(t, st), dir: t.TempDir()}
 }
 
 // write creates files under the env's directory (and removes those whose content is "").

@@ -14,7 +14,10 @@ import (
 
 	_ "github.com/lib/pq"
 
+	"catalogd/internal/catalog"
+	"catalogd/internal/ingest"
 	"catalogd/internal/store"
+	"catalogd/schema"
 )
 
 // EnvPostgres names the variable that enables the PostgreSQL suite, e.g.
@@ -81,4 +84,14 @@ func Open(t testing.TB, dbURL string) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// Engine returns an ingestion engine over st with the descriptor schemas compiled.
+func Engine(t testing.TB, st *store.Store) *ingest.Engine {
+	t.Helper()
+	v, err := catalog.NewValidator(schema.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ingest.Engine{Store: st, Validator: v}
 }
