@@ -55,15 +55,16 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 	started := time.Now()
 	loc := p.Location()
 	tree, release, err := p.Read(ctx)
+	// Applies from this process take turns (SQLite would serialise them anyway, but a writer
+	// waiting on SQLite's lock gives up after its busy timeout). The lock is taken before
+	// processing starts because processing streams into the apply.
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
 	var b *store.Batch
 	if err != nil {
 		b = &store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err)}
 	} else {
 		defer release()
-		// Applies from this process take turns; SQLite would serialise them anyway. The lock is
-		// taken before processing starts because processing streams into the apply.
-		e.applyMu.Lock()
-		defer e.applyMu.Unlock()
 		b = e.Process(ctx, loc, tree)
 	}
 	b.Started = started
