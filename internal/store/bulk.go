@@ -20,7 +20,8 @@ import (
 )
 
 // entityRowColumns are the columns of a new entity row that differ from row to row, in the
-// order entityRowValues gives them; entitySharedColumns are the same for every row of an Apply.
+// order sqliteEntityValues and flushPostgres give them; entitySharedColumns are the same for
+// every row of an Apply.
 var (
 	entityRowColumns = []string{
 		entity.FieldRef, entity.FieldKind, entity.FieldNamespace, entity.FieldName, entity.FieldAPIVersion,
@@ -44,10 +45,11 @@ const (
 
 	// PostgreSQL writes with one COPY per table once this many new entities (or eight times
 	// as many relation rows) are queued. Every statement is a round trip, and while the
-	// processing goroutines keep both cores busy, the writer waits up to a scheduler time
-	// slice to run again after each one: a COPY per part (a file, ~1,000 entities) spent
-	// more time waiting than the server spent inserting. Larger batches leave more to write
-	// after the last part arrives.
+	// processing goroutines keep both cores busy, the writer waits for a scheduler time slice
+	// to run again after each one (a query that takes 1 ms alone took 10 ms in an ingest):
+	// with a COPY per part (a file, ~1,000 entities) the first ingest of 100,000 took 13 s,
+	// with batches of 5,000 10 s. Larger batches were no faster and leave more to write after
+	// the last part arrives.
 	pgBatchEntities  = 5000
 	pgBatchRelations = 8 * pgBatchEntities
 
@@ -151,7 +153,7 @@ func (w *bulkWriter) flush(ctx context.Context, final bool) error {
 // indexes, to be built again before the commit: building an index from all rows at once
 // (SQLite sorts them first) costs a fraction of keeping it up to date row by row, and the
 // relation index on (source_ref, type) was written in random order. At 100,000 entities
-// this took inserting from 4.7 s to 2.4 s for 1.4 s of building.
+// writing the rows took 2.4 s instead of 5 s, for 1.5 s of building the indexes.
 //
 // SQLite only. Its readers keep reading the snapshot they started with, which has the
 // indexes (and no rows), until the commit brings rows and indexes together; the Apply holds
@@ -167,7 +169,7 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	if before >= deferIndexesAt || before+n < deferIndexesAt {
 		return nil
 	}
-	if len(w.deferred) == 0 {
+	if len(w.deferred) == 0 && w.emptyEntities && w.emptyRelations {
 		if err := w.shrinkCache(ctx); err != nil {
 			return err
 		}
@@ -201,12 +203,13 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	return nil
 }
 
-// shrinkCache lowers the connection's page cache for the rest of a large first Apply (the
-// Apply sets it back). The default cache (see parseURL) serves applies into full tables,
-// whose index pages are changed again and again. Here rows are only appended, so a page
-// that is full can go to the WAL at once, while processing still runs on the other core,
-// instead of waiting in memory for the commit: at 100,000 entities the commit took
-// 0.7 s instead of 0.8-1.6 s, and the peak RSS fell from 750 to 420 MB.
+// shrinkCache lowers the connection's page cache for the rest of a large first Apply into an
+// empty catalog (the Apply sets it back). The large cache Apply gives its connection
+// (applyCacheKiB) serves applies into full tables, whose index pages are changed again and
+// again: with 32 MiB a second location of 100,000 took 13 s instead of 9.5. Here rows are only appended, so a page that
+// is full can go to the WAL at once, while processing still runs on the other core, instead
+// of waiting in memory for the commit: at 100,000 entities the commit took 0.7 s instead of
+// 0.8-1.6 s, and the ingest's peak RSS fell from 750 to 260 MB.
 func (w *bulkWriter) shrinkCache(ctx context.Context) error {
 	var old int64
 	if err := w.tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&old); err != nil {
@@ -295,18 +298,12 @@ func (w *bulkWriter) stmtFor(ctx context.Context, cache **sql.Stmt, n, chunk int
 	return *cache, nil
 }
 
-// entityRowValues appends the values of entityRowColumns for a new entity. JSON goes to
-// SQLite as a BLOB, as ent writes it, and to PostgreSQL's COPY as text.
-func (w *bulkWriter) entityRowValues(args []any, e *EntityRecord) []any {
-	tags := appendJSONStrings(nil, e.Tags)
-	labels := appendJSONObject(nil, e.Labels)
-	annotations := appendJSONObject(nil, e.Annotations)
-	if w.s.Dialect == dialect.Postgres {
-		return append(args, e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description, e.Type, e.Lifecycle,
-			e.OwnerRef, e.SystemRef, string(tags), string(labels), string(annotations), string(e.Document), e.Hash, e.Source)
-	}
+// sqliteEntityValues appends the values of entityRowColumns for a new entity. JSON goes in
+// as a BLOB, as ent writes it (and as rows ent updates later hold it).
+func sqliteEntityValues(args []any, e *EntityRecord) []any {
 	return append(args, e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description, e.Type, e.Lifecycle,
-		e.OwnerRef, e.SystemRef, tags, labels, annotations, []byte(e.Document), e.Hash, e.Source)
+		e.OwnerRef, e.SystemRef, appendJSONStrings(nil, e.Tags), appendJSONObject(nil, e.Labels),
+		appendJSONObject(nil, e.Annotations), []byte(e.Document), e.Hash, e.Source)
 }
 
 // insertEntitiesSQLite inserts one chunk and returns the new IDs in the order of recs.
@@ -314,7 +311,7 @@ func (w *bulkWriter) insertEntitiesSQLite(ctx context.Context, recs []*EntityRec
 	args := make([]any, 0, len(entitySharedColumns)+len(recs)*len(entityRowColumns))
 	args = append(args, w.loc.Key, w.now, w.now) // entitySharedColumns
 	for _, e := range recs {
-		args = w.entityRowValues(args, e)
+		args = sqliteEntityValues(args, e)
 	}
 	query := func() string {
 		return insertSQL(entity.Table, entitySharedColumns, entityRowColumns, len(recs),

@@ -85,8 +85,8 @@ func parseURL(raw string) (driverName, dsn, dia string, err error) {
 		q.Set("_journal_mode", "WAL")
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "synchronous(NORMAL)")
-		// 256 MiB of page cache per connection (allocated as used): large applies otherwise
-		// spill pages mid-transaction.
+		// A modest page cache for every pooled connection; Apply gives its own connection a
+		// large one for the transaction (see readCacheKiB).
 		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -readCacheKiB))
 		// Reads through mmap halve page latencies at 100,000 entities. Each pooled connection
 		// maps the file itself, so RSS counts the same clean, shared file pages once per
