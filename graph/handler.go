@@ -95,7 +95,7 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 	case ent.IsNotFound(err):
 		gerr.Message = "not found"
 		setCode(gerr, "NOT_FOUND")
-	case isInputError(err):
+	case isInputError(ctx, err):
 		setCode(gerr, "BAD_USER_INPUT")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		gerr.Message = "request cancelled or timed out"
@@ -124,16 +124,27 @@ func transportCode(code string) string {
 	return "INTERNAL"
 }
 
-// isInputError recognises errors that come from decoding arguments (a malformed cursor, a
-// wrong scalar) and entgql's argument checks: they are the caller's, not ours.
-func isInputError(err error) bool {
+// isInputError recognises errors from decoding an argument (a malformed cursor, an ID that is
+// not a number): gqlgen reports them at a path that ends with the argument's name. Any other
+// error, whatever its message says, is ours and stays INTERNAL.
+func isInputError(ctx context.Context, err error) bool {
 	var ge *gqlerror.Error
-	if errors.As(err, &ge) && ge.Rule != "" {
+	if !errors.As(err, &ge) {
+		return false
+	}
+	if ge.Rule != "" {
 		return true
 	}
-	msg := err.Error()
-	for _, s := range []string{"cursor", "first", "last", "cannot unmarshal", "invalid"} {
-		if containsFold(msg, s) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Field == nil || len(ge.Path) == 0 {
+		return false
+	}
+	last, ok := ge.Path[len(ge.Path)-1].(ast.PathName)
+	if !ok {
+		return false
+	}
+	for _, a := range fc.Field.Arguments {
+		if a.Name == string(last) {
 			return true
 		}
 	}
