@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"sync"
@@ -39,7 +40,7 @@ func (b *Base) Document() map[string]any {
 	b.docOnce.Do(func() {
 		b.doc = map[string]any{}
 		if len(b.E.Document) > 0 {
-			dec := json.NewDecoder(bytesReader(b.E.Document))
+			dec := json.NewDecoder(bytes.NewReader(b.E.Document))
 			dec.UseNumber()
 			_ = dec.Decode(&b.doc)
 		}
