@@ -528,9 +528,7 @@ func (w *bulkWriter) copyIn(ctx context.Context, table string, columns []string,
 				err = cerr
 			}
 		}()
-		cd, ok := st.(interface {
-			CopyData(ctx context.Context, line string) (driver.Result, error)
-		})
+		cd, ok := st.(copyDataStmt)
 		if !ok {
 			return fmt.Errorf("COPY: driver statement %T cannot take data", st)
 		}
@@ -555,6 +553,14 @@ func (w *bulkWriter) copyIn(ctx context.Context, table string, columns []string,
 		_, err = st.Exec(nil) //nolint:staticcheck // the driver's way to end a COPY
 		return err
 	})
+}
+
+// copyDataStmt is what lib/pq's statement for COPY ... FROM STDIN offers beyond database/sql:
+// CopyData sends raw rows (lib/pq v1.12's own CopyIn path takes one Exec per row). It is not
+// part of lib/pq's documented API, so TestLibPQCopyStatementTakesCopyData (PostgreSQL suite)
+// fails the day a lib/pq upgrade drops it, rather than ingestion failing in production.
+type copyDataStmt interface {
+	CopyData(ctx context.Context, line string) (driver.Result, error)
 }
 
 // appendCopyString appends s as a value of COPY's text format: backslash, newline, carriage
