@@ -3,8 +3,6 @@ package server
 import (
 	"net/http"
 	"strings"
-
-	"github.com/99designs/gqlgen/graphql/playground"
 )
 
 // addRoutes is the one place where routes are declared.
@@ -22,12 +20,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	graphiql := playground.Handler("catalogd", "/graphql")
+	graphiql := newGraphiQL()
+	mux.HandleFunc("GET /graphiql/{hash}/{name}", graphiql.serveAsset)
 	gql := limitBody(d.MaxBodyBytes, d.GraphQL)
 	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A browser opening /graphql gets GraphiQL; GET with ?query= is a GraphQL request.
 		if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
-			graphiql.ServeHTTP(w, r)
+			graphiql.servePage(w, r)
 			return
 		}
 		gql.ServeHTTP(w, r)
