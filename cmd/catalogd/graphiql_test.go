@@ -137,8 +137,8 @@ func (s *testServer) get(t *testing.T, path, accept string, wantStatus int) (str
 // test; elsewhere it skips, saying how to install it.
 func headlessShell(t *testing.T) string {
 	t.Helper()
-	// The real binary first: /usr/bin/chromium-headless-shell is a shell script that does not
-	// exec, so killing it would leave the browser running.
+	// The binary itself first: /usr/bin/chromium-headless-shell is a shell script that runs
+	// it, and chromedp should start, watch and stop the browser, not a shell around it.
 	for _, p := range []string{os.Getenv("CATALOGD_TEST_CHROMIUM"), "/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell"} {
 		if p == "" {
 			continue
