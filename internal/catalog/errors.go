@@ -6,6 +6,7 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Error codes. They are mapped to transport codes in exactly one place (graph's error presenter).
@@ -42,4 +43,20 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// MaxExcerpt is how much of a rejected input an error message quotes.
+const MaxExcerpt = 200
+
+// Excerpt returns s cut to at most n bytes on a rune boundary, with "…" when cut: what an error
+// message may quote of an input, never the whole of it.
+func Excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }

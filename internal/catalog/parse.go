@@ -117,7 +117,7 @@ func decodeDocument(chunk []byte, startLine, maxDoc int) (map[string]any, error)
 	case []any:
 		return nil, fmt.Errorf("document is a YAML sequence, but an entity must be a mapping (apiVersion, kind, metadata, spec)")
 	default:
-		return nil, fmt.Errorf("document is a YAML scalar (%v), but an entity must be a mapping (apiVersion, kind, metadata, spec)", v)
+		return nil, fmt.Errorf("document is a YAML scalar (%s), but an entity must be a mapping (apiVersion, kind, metadata, spec)", Excerpt(fmt.Sprint(v), 60))
 	}
 }
 

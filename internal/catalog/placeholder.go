@@ -75,23 +75,23 @@ func resolvePlaceholder(key, target string, read PlaceholderReader) (any, error)
 	}
 	data, err := read(target)
 	if err != nil {
-		return nil, fmt.Errorf("placeholder %s %s: %v", key, target, err)
+		return nil, fmt.Errorf("placeholder %s %s: %s", key, Excerpt(target, MaxExcerpt), Excerpt(err.Error(), 2*MaxExcerpt))
 	}
 	switch key {
 	case "$json":
 		v, err := decodeJSONValue(data)
 		if err != nil {
-			return nil, fmt.Errorf("placeholder $json %s: invalid JSON: %v", target, err)
+			return nil, fmt.Errorf("placeholder $json %s: invalid JSON: %s", Excerpt(target, MaxExcerpt), Excerpt(err.Error(), MaxExcerpt))
 		}
 		return v, nil
 	case "$yaml":
 		docs := ParseDocuments(data, len(data)+1)
 		if len(docs) != 1 {
-			return nil, fmt.Errorf("placeholder $yaml %s: want exactly one YAML document, found %d", target, len(docs))
+			return nil, fmt.Errorf("placeholder $yaml %s: want exactly one YAML document, found %d", Excerpt(target, MaxExcerpt), len(docs))
 		}
 		v, err := decodeYAML(data, 1)
 		if err != nil {
-			return nil, fmt.Errorf("placeholder $yaml %s: %v", target, err)
+			return nil, fmt.Errorf("placeholder $yaml %s: %v", Excerpt(target, MaxExcerpt), err)
 		}
 		return v, nil
 	}

@@ -47,11 +47,11 @@ func ParseRef(s string, d RefDefaults) (Ref, error) {
 	}
 	r.Name = s[max(colon+1, slash+1):]
 	if (hasKind && r.Kind == "") || (hasNS && r.Namespace == "") || r.Name == "" {
-		return Ref{}, fmt.Errorf("entity ref %q is not of the form [<kind>:][<namespace>/]<name>", s)
+		return Ref{}, fmt.Errorf("entity ref %q is not of the form [<kind>:][<namespace>/]<name>", Excerpt(s, 100))
 	}
 	if !hasKind {
 		if d.Kind == "" {
-			return Ref{}, fmt.Errorf("entity ref %q has no kind, and this field needs one (write it as <kind>:[<namespace>/]<name>, e.g. component:%s)", s, s)
+			return Ref{}, fmt.Errorf("entity ref %q has no kind, and this field needs one (write it as <kind>:[<namespace>/]<name>, e.g. component:%s)", Excerpt(s, 100), Excerpt(s, 100))
 		}
 		r.Kind = d.Kind
 	}

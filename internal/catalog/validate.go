@@ -99,7 +99,8 @@ func (v *Validator) Validate(doc map[string]any) []Problem {
 			for i, t := range loc {
 				tokens[i] = PointerToken(t)
 			}
-			p := Problem{Path: "/" + strings.Join(tokens, "/"), Message: e.ErrorKind.LocalizedString(v.printer)}
+			// The schema library quotes the offending value whole: keep an excerpt.
+			p := Problem{Path: Excerpt("/"+strings.Join(tokens, "/"), MaxExcerpt), Message: Excerpt(e.ErrorKind.LocalizedString(v.printer), 2*MaxExcerpt)}
 			if !seen[p] {
 				seen[p] = true
 				out = append(out, p)

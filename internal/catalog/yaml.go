@@ -19,14 +19,24 @@ import (
 func decodeYAML(data []byte, firstLine int) (any, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %s", shiftYAMLLine(err.Error(), firstLine))
+		return nil, fmt.Errorf("invalid YAML: %s", Excerpt(shiftYAMLLine(err.Error(), firstLine), MaxExcerpt))
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
 	}
-	c := converter{offset: firstLine - 1, budget: 1_000_000}
-	return c.value(doc.Content[0], 0)
+	c := converter{offset: firstLine - 1, aliasValues: MaxAliasValues, aliasBytes: MaxAliasBytes}
+	return c.value(doc.Content[0], 0, false)
 }
+
+// The alias budget: what one document may produce through aliases, counting each copy an
+// alias makes. A document's own nodes need no budget (its size bounds them); aliases are
+// what turns a few bytes into billions of values ("billion laughs"). Descriptors use anchors
+// to share a few small blocks (links, tags, parameters), far below these figures; and every
+// alias-made value costs again in validation, relation derivation and storage.
+const (
+	MaxAliasValues = 10_000
+	MaxAliasBytes  = 1 << 20
+)
 
 var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+):`)
 
@@ -40,18 +50,27 @@ func shiftYAMLLine(msg string, firstLine int) string {
 }
 
 type converter struct {
-	offset int
-	budget int // values left to produce: bounds alias expansion ("billion laughs")
+	offset      int
+	aliasValues int // values aliases may still produce
+	aliasBytes  int // scalar bytes aliases may still produce
 }
 
 func (c *converter) errorf(n *yaml.Node, format string, args ...any) error {
 	return fmt.Errorf("invalid YAML: line %d: %s", n.Line+c.offset, fmt.Sprintf(format, args...))
 }
 
-func (c *converter) value(n *yaml.Node, depth int) (any, error) {
-	c.budget--
-	if c.budget < 0 {
-		return nil, c.errorf(n, "document expands to too many values (aliases?)")
+func (c *converter) value(n *yaml.Node, depth int, aliased bool) (any, error) {
+	if aliased {
+		c.aliasValues--
+		if c.aliasValues < 0 {
+			return nil, c.errorf(n, "document expands to too many values through aliases (more than %d)", MaxAliasValues)
+		}
+		if n.Kind == yaml.ScalarNode {
+			c.aliasBytes -= len(n.Value)
+			if c.aliasBytes < 0 {
+				return nil, c.errorf(n, "aliases expand to more than %s of text", byteSize(MaxAliasBytes))
+			}
+		}
 	}
 	if depth > 1000 {
 		return nil, c.errorf(n, "document is nested too deeply")
@@ -61,13 +80,13 @@ func (c *converter) value(n *yaml.Node, depth int) (any, error) {
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return c.value(n.Content[0], depth+1)
+		return c.value(n.Content[0], depth+1, aliased)
 	case yaml.AliasNode:
-		return c.value(n.Alias, depth+1)
+		return c.value(n.Alias, depth+1, true)
 	case yaml.SequenceNode:
 		out := make([]any, len(n.Content))
 		for i, item := range n.Content {
-			v, err := c.value(item, depth+1)
+			v, err := c.value(item, depth+1, aliased)
 			if err != nil {
 				return nil, err
 			}
@@ -85,9 +104,9 @@ func (c *converter) value(n *yaml.Node, depth int) (any, error) {
 				return nil, c.errorf(k, "a mapping key must be a scalar")
 			}
 			if _, dup := out[k.Value]; dup {
-				return nil, c.errorf(k, "duplicate key %q", k.Value)
+				return nil, c.errorf(k, "duplicate key %q", Excerpt(k.Value, 100))
 			}
-			v, err := c.value(n.Content[i+1], depth+1)
+			v, err := c.value(n.Content[i+1], depth+1, aliased)
 			if err != nil {
 				return nil, err
 			}
@@ -155,7 +174,7 @@ func (c *converter) scalar(n *yaml.Node) (any, error) {
 		return nil, c.errorf(n, "%s is not a number JSON can hold", s)
 	}
 	if explicit && n.ShortTag() != "!!str" {
-		return nil, c.errorf(n, "%q is not a valid %s", s, n.ShortTag())
+		return nil, c.errorf(n, "%q is not a valid %s", Excerpt(s, 100), n.ShortTag())
 	}
 	return s, nil
 }
