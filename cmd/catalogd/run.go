@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/spf13/cobra"
 
 	"catalogd/demo"
@@ -22,6 +21,7 @@ import (
 	"catalogd/internal/catalog"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
+	"catalogd/internal/reading"
 	"catalogd/internal/server"
 	"catalogd/internal/store"
 	"catalogd/schema"
@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(stdout))
+	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout))
 	err := root.ExecuteContext(ctx)
 	if err != nil && err != errSilent {
 		return err
@@ -60,6 +60,39 @@ type commonFlags struct {
 	database  string
 	locations []string
 	logLevel  string
+	read      readFlags
+}
+
+// readFlags say what descriptors may read beyond their own location's directory.
+type readFlags struct {
+	allowDirs []string // --read-allow-dir
+	allow     []string // --read-allow
+}
+
+func (r *readFlags) add(cmd *cobra.Command, getenv func(string) string) {
+	cmd.Flags().StringArrayVar(&r.allowDirs, "read-allow-dir", splitEnv(getenv, "CATALOGD_READ_ALLOW_DIRS"),
+		"directory descriptors may also read from, beside their location's own (e.g. a monorepo's top); repeatable (env CATALOGD_READ_ALLOW_DIRS, comma-separated)")
+	cmd.Flags().StringArrayVar(&r.allow, "read-allow", splitEnv(getenv, "CATALOGD_READ_ALLOW"),
+		"HOST[:PORT][/PATH-PREFIX] that placeholders may fetch http(s) URLs from (none: no URL is fetched); repeatable (env CATALOGD_READ_ALLOW, comma-separated)")
+}
+
+// reader returns the URL reader the flags allow (nil when they allow none).
+func (r *readFlags) reader(maxBytes int64) (*reading.Reader, error) {
+	allow, err := reading.ParseAllowList(r.allow)
+	if err != nil {
+		return nil, fmt.Errorf("--read-allow: %w", err)
+	}
+	if len(allow) == 0 {
+		return nil, nil
+	}
+	return reading.New(reading.Options{Allow: allow, MaxBytes: maxBytes}), nil
+}
+
+func splitEnv(getenv func(string) string, key string) []string {
+	if v := getenv(key); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 func (c *commonFlags) add(cmd *cobra.Command, getenv func(string) string) {
@@ -72,6 +105,7 @@ func (c *commonFlags) add(cmd *cobra.Command, getenv func(string) string) {
 	cmd.Flags().StringArrayVar(&c.locations, "location", envLocs,
 		"descriptor file or directory to ingest; repeatable (env CATALOGD_LOCATIONS, comma-separated)")
 	cmd.Flags().StringVar(&c.logLevel, "log-level", envOr(getenv, "CATALOGD_LOG_LEVEL", "info"), "debug, info, warn or error (env CATALOGD_LOG_LEVEL)")
+	c.read.add(cmd, getenv)
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -82,26 +116,27 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-func newEngine(st *store.Store, log *slog.Logger) (*ingest.Engine, error) {
+func newEngine(st *store.Store, log *slog.Logger, rf readFlags) (*ingest.Engine, error) {
 	v, err := catalog.NewValidator(schema.FS)
 	if err != nil {
 		return nil, err
 	}
-	hc := retryablehttp.NewClient()
-	hc.RetryMax = 2
-	hc.Logger = nil
-	hc.HTTPClient.Timeout = 15 * time.Second
-	return &ingest.Engine{Store: st, Validator: v, Log: log, HTTP: hc.StandardClient()}, nil
+	eng := &ingest.Engine{Store: st, Validator: v, Log: log}
+	// One fetch may bring at most what placeholders may add to one document.
+	if eng.URLs, err = rf.reader(ingest.DefaultMaxPlaceholderBytes); err != nil {
+		return nil, err
+	}
+	return eng, nil
 }
 
-func providers(paths []string) ([]ingest.Provider, error) {
+func providers(paths, allowDirs []string) ([]ingest.Provider, error) {
 	var ps []ingest.Provider
 	for _, p := range paths {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		fp, err := file.New(p)
+		fp, err := file.New(p, allowDirs...)
 		if err != nil {
 			return nil, err
 		}
@@ -138,8 +173,11 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if err != nil {
 				return err
 			}
-			ps, err := providers(c.locations)
+			ps, err := providers(c.locations, c.read.allowDirs)
 			if err != nil {
+				return err
+			}
+			if _, err := c.read.reader(0); err != nil {
 				return err
 			}
 			if demoFlag {
@@ -157,7 +195,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if !cmd.Flags().Changed("contact-annotation") && getenv("CATALOGD_CONTACT_ANNOTATIONS") == "" {
 				contacts = nil // the defaults
 			}
-			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts}, log, stdout)
+			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts, read: c.read}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -185,6 +223,7 @@ type serveConfig struct {
 	database  string
 	providers []ingest.Provider
 	interval  time.Duration
+	read      readFlags
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -239,7 +278,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}()
 
-	eng, err := newEngine(st, log)
+	eng, err := newEngine(st, log, cfg.read)
 	if err != nil {
 		srv.Close()
 		return err
@@ -292,11 +331,11 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 				return err
 			}
 			defer st.Close()
-			eng, err := newEngine(st, log)
+			eng, err := newEngine(st, log, c.read)
 			if err != nil {
 				return err
 			}
-			ps, err := providers(c.locations)
+			ps, err := providers(c.locations, c.read.allowDirs)
 			if err != nil {
 				return err
 			}

@@ -4,21 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"catalogd/ent/processingerror"
 	"catalogd/internal/catalog"
 	"catalogd/internal/ingest"
+	"catalogd/internal/ingest/file"
 	"catalogd/internal/store"
 	"catalogd/schema"
 )
 
-func validateCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+func validateCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
+	var rf readFlags
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check descriptor files; print each problem as file:doc: message and exit 1 if there are any",
 		Args:  cobra.MinimumNArgs(1),
@@ -28,21 +27,27 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			eng := &ingest.Engine{Validator: v}
+			if eng.URLs, err = rf.reader(ingest.DefaultMaxPlaceholderBytes); err != nil {
+				return err
+			}
 			problems := 0
 			for _, f := range files {
-				abs, err := filepath.Abs(f)
+				p, err := file.New(f, rf.allowDirs...)
 				if err != nil {
 					return err
 				}
-				tree := catalog.Tree{
-					FS:   os.DirFS("/"),
-					Root: strings.TrimPrefix(filepath.ToSlash(abs), "/"),
-					URL:  func(string) string { return f },
+				tree, release, err := p.Read(cmd.Context())
+				if err != nil {
+					problems++
+					fmt.Fprintf(stdout, "%s: %v\n", f, err)
+					continue
 				}
+				tree.URL = func(string) string { return f }
 				for _, e := range eng.Check(cmd.Context(), tree) {
 					problems++
 					fmt.Fprintf(stdout, "%s:%d: %s\n", f, e.Document, e.Message)
 				}
+				release()
 			}
 			if problems > 0 {
 				fmt.Fprintf(stdout, "%d problem(s)\n", problems)
@@ -51,6 +56,8 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+	rf.add(cmd, getenv)
+	return cmd
 }
 
 func printErrors(ctx context.Context, st *store.Store, key string, w io.Writer) error {

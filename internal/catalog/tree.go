@@ -1,6 +1,9 @@
 package catalog
 
-import "io/fs"
+import (
+	"errors"
+	"io/fs"
+)
 
 // Tree is what a provider hands to ingestion: a readable file tree, the path of the location's
 // root (a descriptor file or a directory of them) and how to name a path in annotations and
@@ -17,3 +20,8 @@ type LocationSpec struct {
 	Provider string // e.g. file
 	Target   string // what the provider reads
 }
+
+// ErrOutsideTree is what a Tree's FS answers (wrapped) for a path it may not read: outside the
+// location's directory and the directories the operator allows, or reached through a symbolic
+// link that leads out of them.
+var ErrOutsideTree = errors.New("refused: outside the location's directory and the --read-allow-dir directories")

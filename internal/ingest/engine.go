@@ -14,7 +14,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"path"
 	"runtime"
 	"sort"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/reading"
 	"catalogd/internal/store"
 )
 
@@ -42,8 +42,13 @@ type Engine struct {
 	// MaxFileBytes and MaxDocumentBytes limit what is read (0: 32 MiB and catalog.MaxDocumentBytes).
 	MaxFileBytes     int64
 	MaxDocumentBytes int
-	// HTTP fetches $text/$json/$yaml placeholders that name http(s) URLs; nil refuses them.
-	HTTP *http.Client
+	// MaxPlaceholderBytes bounds what the placeholders of one document may add to it, and
+	// MaxEntityBytes the stored JSON of one entity (0: the defaults below).
+	MaxPlaceholderBytes int
+	MaxEntityBytes      int
+	// URLs fetches $text/$json/$yaml placeholders that name http(s) URLs, as its allow-list
+	// permits; nil refuses them all.
+	URLs *reading.Reader
 	// Changed, when set, is called after an apply that changed entities (e.g. to rebuild caches).
 	Changed func()
 
@@ -153,9 +158,10 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 		return b
 	}
 	parts := make(chan []store.EntityRecord, 2)
+	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession()}
 	go func() {
 		defer close(parts)
-		e.walk(ctx, loc, tree, level, b, parts)
+		e.walk(ctx, rd, level, b, parts)
 	}()
 	b.Parts = func(yield func([]store.EntityRecord) bool) {
 		for p := range parts {
@@ -178,7 +184,7 @@ func Collect(b *store.Batch) []store.EntityRecord {
 
 // walk processes the files level by level and sends each file's entities on parts, in order.
 // It fills b's errors and keep lists before it returns (and parts is closed).
-func (e *Engine) walk(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, level []string, b *store.Batch, parts chan<- []store.EntityRecord) {
+func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Batch, parts chan<- []store.EntityRecord) {
 	visited := map[string]bool{}
 	firstAt := map[string]string{} // ref -> where it was first defined
 	workers := runtime.GOMAXPROCS(0)
@@ -205,7 +211,7 @@ func (e *Engine) walk(ctx context.Context, loc catalog.LocationSpec, tree catalo
 		for range workers {
 			go func() {
 				for i := range next {
-					results[i] = e.processFile(ctx, loc, tree, todo[i])
+					results[i] = e.processFile(ctx, rd, todo[i])
 					close(done[i])
 				}
 			}()
@@ -217,8 +223,8 @@ func (e *Engine) walk(ctx context.Context, loc catalog.LocationSpec, tree catalo
 			part := r.entities[:0]
 			for _, ent := range r.entities {
 				if where, dup := firstAt[ent.Ref]; dup {
-					b.Errors = append(b.Errors, store.ErrorRecord{Source: r.url, Document: ent.DocIndex, Line: ent.DocLine, EntityRef: ent.Ref,
-						Message: fmt.Sprintf("entity %s is defined twice in this location (first in %s); this copy is ignored", ent.Ref, where)})
+					b.Errors = append(b.Errors, errorRecord(r.url, ent.DocIndex, ent.DocLine, ent.Ref, "",
+						fmt.Sprintf("entity %s is defined twice in this location (first in %s); this copy is ignored", ent.Ref, where)))
 					continue
 				}
 				firstAt[ent.Ref] = r.url
@@ -291,12 +297,26 @@ func (e *Engine) maxFile() int64 {
 	return 32 << 20
 }
 
-func (e *Engine) processFile(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, p string) fileResult {
-	r := fileResult{path: p, url: tree.URL(p)}
-	data, err := readLimited(tree.FS, p, e.maxFile())
+// read is one read of a location: its tree and the URL session that fetches each URL once.
+type read struct {
+	loc  catalog.LocationSpec
+	tree catalog.Tree
+	urls *reading.Session
+}
+
+// errorRecord builds a processing error, bounding what it quotes of the input.
+func errorRecord(source string, doc, line int, ref, path, msg string) store.ErrorRecord {
+	return store.ErrorRecord{Source: source, Document: doc, Line: line,
+		EntityRef: catalog.Excerpt(ref, catalog.MaxExcerpt), Path: catalog.Excerpt(path, catalog.MaxExcerpt),
+		Message: catalog.Excerpt(msg, 4*catalog.MaxExcerpt)}
+}
+
+func (e *Engine) processFile(ctx context.Context, rd *read, p string) fileResult {
+	r := fileResult{path: p, url: rd.tree.URL(p)}
+	data, err := readLimited(rd.tree.FS, p, e.maxFile())
 	if err != nil {
 		r.keepFile = true
-		r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Message: err.Error()})
+		r.errors = append(r.errors, errorRecord(r.url, 0, 0, "", "", err.Error()))
 		return r
 	}
 	for _, doc := range catalog.ParseDocuments(data, e.MaxDocumentBytes) {
@@ -307,10 +327,10 @@ func (e *Engine) processFile(ctx context.Context, loc catalog.LocationSpec, tree
 		if doc.Err != nil {
 			// Which entity this document held is unknown, so keep everything the file had.
 			r.keepFile = true
-			r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Document: doc.Index, Line: doc.Line, Message: doc.Err.Error()})
+			r.errors = append(r.errors, errorRecord(r.url, doc.Index, doc.Line, "", "", doc.Err.Error()))
 			continue
 		}
-		e.processDocument(ctx, loc, tree, &r, doc)
+		e.processDocument(ctx, rd, &r, doc)
 	}
 	return r
 }
@@ -329,32 +349,43 @@ func readLimited(fsys fs.FS, p string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("is a directory, not a descriptor file")
 	}
 	if st.Size() > limit {
-		return nil, fmt.Errorf("file is %d bytes, larger than the limit of %d bytes", st.Size(), limit)
+		return nil, &tooLargeError{limit}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, unwrapPathError(err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("file is larger than the limit of %d bytes", limit)
+		return nil, &tooLargeError{limit}
 	}
 	return data, nil
 }
 
-func (e *Engine) processDocument(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, r *fileResult, doc catalog.Document) {
+type tooLargeError struct{ limit int64 }
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("file is larger than the limit of %d bytes", e.limit)
+}
+
+func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, doc catalog.Document) {
 	fail := func(ref string, problems []catalog.Problem) {
 		if ref != "" {
 			r.keepRefs = append(r.keepRefs, ref)
 		}
 		for _, pr := range problems {
-			r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Document: doc.Index, Line: doc.Line,
-				EntityRef: ref, Path: pr.Path, Message: pr.String()})
+			r.errors = append(r.errors, errorRecord(r.url, doc.Index, doc.Line, ref, pr.Path, pr.String()))
 		}
 	}
 	ref := guessRef(doc.Value)
 	dir := path.Dir(r.path)
+	budget := e.maxPlaceholder()
 	if problems := catalog.ResolvePlaceholders(doc.Value, func(target string) ([]byte, error) {
-		return e.readPlaceholder(ctx, tree, dir, target)
+		data, err := e.readPlaceholder(ctx, rd, dir, target, budget)
+		if err != nil {
+			return nil, err
+		}
+		budget -= int64(len(data))
+		return data, nil
 	}); len(problems) > 0 {
 		fail(ref, problems)
 		return
@@ -370,22 +401,33 @@ func (e *Engine) processDocument(ctx context.Context, loc catalog.LocationSpec, 
 	}
 	ref = ent.Ref().String()
 	ent.SetAnnotation(catalog.AnnotationManagedByLocation, r.url)
-	ent.SetAnnotation(catalog.AnnotationManagedByOriginLocation, loc.Key)
+	ent.SetAnnotation(catalog.AnnotationManagedByOriginLocation, rd.loc.Key)
 	rels, problems := catalog.DeriveRelations(ent)
 	if len(problems) > 0 {
 		fail(ref, problems)
 		return
 	}
 	if strings.EqualFold(ent.Kind, "Location") {
-		targets, problems := locationTargets(tree, dir, ent)
+		targets, problems := locationTargets(rd.tree, dir, ent)
 		r.targets = append(r.targets, targets...)
 		for _, pr := range problems {
-			r.errors = append(r.errors, store.ErrorRecord{Source: r.url, Document: doc.Index, Line: doc.Line, EntityRef: ref, Path: pr.Path, Message: pr.String()})
+			r.errors = append(r.errors, errorRecord(r.url, doc.Index, doc.Line, ref, pr.Path, pr.String()))
 		}
+	}
+	// Aliases and placeholders can make a document far larger than its text: measure before
+	// encoding, so an oversized one is refused without being built.
+	limit := e.maxEntity()
+	if jsonSizeAtLeast(ent.Doc, limit) > limit {
+		fail(ref, []catalog.Problem{{Message: fmt.Sprintf("entity is larger than the limit of %s as JSON", byteSize(int64(limit)))}})
+		return
 	}
 	docJSON, err := json.Marshal(ent.Doc)
 	if err != nil {
 		fail(ref, []catalog.Problem{{Message: "cannot encode document: " + err.Error()}})
+		return
+	}
+	if len(docJSON) > limit {
+		fail(ref, []catalog.Problem{{Message: fmt.Sprintf("entity is %s as JSON, larger than the limit of %s", byteSize(int64(len(docJSON))), byteSize(int64(limit)))}})
 		return
 	}
 	sum := sha256.Sum256(docJSON)
@@ -428,6 +470,7 @@ func guessRef(doc map[string]any) string {
 
 // locationTargets resolves a Location entity's spec.target and spec.targets against the
 // directory of the file that holds it. Globs are expanded, as Backstage's file reader does.
+// A target outside what the tree may read is reported at its field and not followed.
 func locationTargets(tree catalog.Tree, dir string, e *catalog.Entity) ([]string, []catalog.Problem) {
 	spec := e.Spec()
 	typ, _ := spec["type"].(string)
@@ -448,27 +491,38 @@ func locationTargets(tree catalog.Tree, dir string, e *catalog.Entity) ([]string
 	var out []string
 	var problems []catalog.Problem
 	for i, t := range raw {
+		quoted := catalog.Excerpt(t, catalog.MaxExcerpt)
 		if typ != "" && typ != "file" {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s of type %q not followed: this location reads files only", t, typ)})
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s of type %q not followed: this location reads files only", quoted, catalog.Excerpt(typ, 50))})
 			continue
 		}
 		if strings.Contains(t, "://") {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s is a URL: this location reads files only", t)})
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s is a URL: this location reads files only", quoted)})
 			continue
 		}
 		p, err := resolvePath(dir, t)
 		if err != nil {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: err.Error()})
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", quoted, err)})
 			continue
 		}
 		if strings.ContainsAny(p, "*?[") {
 			matches, err := fs.Glob(tree.FS, p)
 			if err != nil {
-				problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", t, err)})
+				problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", quoted, err)})
 				continue
 			}
 			sort.Strings(matches)
-			out = append(out, matches...)
+			for _, m := range matches {
+				if err := mayRead(tree, m); err != nil {
+					problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %s: %v", quoted, catalog.Excerpt(tree.URL(m), catalog.MaxExcerpt), err)})
+					continue
+				}
+				out = append(out, m)
+			}
+			continue
+		}
+		if err := mayRead(tree, p); err != nil {
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", quoted, err)})
 			continue
 		}
 		out = append(out, p)
@@ -476,60 +530,137 @@ func locationTargets(tree catalog.Tree, dir string, e *catalog.Entity) ([]string
 	return out, problems
 }
 
-// resolvePath resolves target against dir inside an fs.FS: absolute targets are taken from the
-// tree's root, relative ones from dir; neither may leave the tree.
-func resolvePath(dir, target string) (string, error) {
-	var p string
-	if path.IsAbs(target) {
-		p = strings.TrimPrefix(path.Clean(target), "/")
-	} else {
-		p = path.Join(dir, target)
+// mayRead returns the tree's refusal of p, if it refuses it (a missing file is not refused:
+// it is reported on its own when it is read).
+func mayRead(tree catalog.Tree, p string) error {
+	if _, err := fs.Stat(tree.FS, p); errors.Is(err, catalog.ErrOutsideTree) {
+		return catalog.ErrOutsideTree
 	}
+	return nil
+}
+
+// resolvePath resolves a relative target against dir inside an fs.FS. Absolute targets are
+// refused: a descriptor names what it reads relative to itself. Whether the result may be read
+// is the tree's to say (a location reads only inside its directories).
+func resolvePath(dir, target string) (string, error) {
+	if path.IsAbs(target) {
+		return "", errAbsolute
+	}
+	p := path.Join(dir, target)
 	if p == "" {
 		p = "."
 	}
 	if !fs.ValidPath(p) {
-		return "", fmt.Errorf("target %s points outside the location's tree", target)
+		return "", catalog.ErrOutsideTree
 	}
 	return p, nil
 }
 
-func (e *Engine) readPlaceholder(ctx context.Context, tree catalog.Tree, dir, target string) ([]byte, error) {
-	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
-		if e.HTTP == nil {
-			return nil, fmt.Errorf("fetching URLs is not enabled")
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+var errAbsolute = errors.New("refused: an absolute path (name files relative to the descriptor)")
+
+func (e *Engine) readPlaceholder(ctx context.Context, rd *read, dir, target string, budget int64) ([]byte, error) {
+	over := fmt.Errorf("placeholders may add at most %s to one document, and this one would add more", byteSize(e.maxPlaceholder()))
+	if budget <= 0 {
+		return nil, over
+	}
+	if reading.IsURL(target) {
+		data, err := rd.urls.Fetch(ctx, target)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := e.HTTP.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s", target, resp.Status)
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, e.maxFile()+1))
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(data)) > e.maxFile() {
-			return nil, fmt.Errorf("larger than the limit of %d bytes", e.maxFile())
+		if int64(len(data)) > budget {
+			return nil, over
 		}
 		return data, nil
+	}
+	if strings.Contains(target, "://") {
+		return nil, fmt.Errorf("only http and https URLs are read")
 	}
 	p, err := resolvePath(dir, target)
 	if err != nil {
 		return nil, err
 	}
-	return readLimited(tree.FS, p, e.maxFile())
+	limit := min(e.maxFile(), budget)
+	data, err := readLimited(rd.tree.FS, p, limit)
+	var tl *tooLargeError
+	if errors.As(err, &tl) && limit == budget {
+		return nil, over
+	}
+	return data, err
+}
+
+// Defaults of Engine's budgets: a placeholder's content is usually an API definition, which is
+// rarely above a few hundred KiB; an entity holds its document (at most
+// catalog.MaxDocumentBytes) and its placeholders' content, with room for JSON escaping.
+const (
+	DefaultMaxPlaceholderBytes = 2 << 20
+	DefaultMaxEntityBytes      = 4 << 20
+)
+
+func (e *Engine) maxPlaceholder() int64 {
+	if e.MaxPlaceholderBytes > 0 {
+		return int64(e.MaxPlaceholderBytes)
+	}
+	return DefaultMaxPlaceholderBytes
+}
+
+func (e *Engine) maxEntity() int {
+	if e.MaxEntityBytes > 0 {
+		return e.MaxEntityBytes
+	}
+	return DefaultMaxEntityBytes
+}
+
+// jsonSizeAtLeast returns a lower bound of the size of v encoded as JSON, or a number above
+// limit as soon as the bound passes it (so a document that aliases made huge is not walked whole).
+func jsonSizeAtLeast(v any, limit int) int {
+	n := 0
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			n += 2
+			for k, val := range x {
+				n += len(k) + 4
+				if n > limit || !walk(val) {
+					return false
+				}
+			}
+		case []any:
+			n += 2
+			for _, val := range x {
+				n++
+				if n > limit || !walk(val) {
+					return false
+				}
+			}
+		case string:
+			n += len(x) + 2
+		case json.Number:
+			n += len(x)
+		default:
+			n += 4
+		}
+		return n <= limit
+	}
+	walk(v)
+	return n
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Check processes the tree's root file alone, without following Locations or touching the
 // store, and returns its problems: what `catalogd validate` prints.
 func (e *Engine) Check(ctx context.Context, tree catalog.Tree) []store.ErrorRecord {
-	r := e.processFile(ctx, catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree, tree.Root)
+	rd := &read{loc: catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree: tree, urls: e.URLs.NewSession()}
+	r := e.processFile(ctx, rd, tree.Root)
 	return r.errors
 }

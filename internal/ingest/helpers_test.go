@@ -14,6 +14,7 @@ import (
 	"catalogd/ent/processingerror"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
+	"catalogd/internal/reading"
 	"catalogd/internal/store"
 	"catalogd/internal/testdb"
 )
@@ -166,4 +167,14 @@ func diff(t *testing.T, what string, want, got []string) {
 		t.Errorf("%s differ (want %d, got %d)\nmissing:\n  %s\nunexpected:\n  %s", what, len(want), len(got),
 			strings.Join(missing, "\n  "), strings.Join(extra, "\n  "))
 	}
+}
+
+// urlReader returns a URL reader that admits the given allow entries.
+func urlReader(t *testing.T, allow ...string) *reading.Reader {
+	t.Helper()
+	list, err := reading.ParseAllowList(allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reading.New(reading.Options{Allow: list})
 }

@@ -294,7 +294,7 @@ func TestPlaceholdersAreResolvedRelativeToTheFileOrFromURLs(t *testing.T) {
 	defer srv.Close()
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL)
-		e.eng.HTTP = srv.Client()
+		e.eng.URLs = urlReader(t, strings.TrimPrefix(srv.URL, "http://"))
 		api := "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: %s}\nspec:\n  type: openapi\n  lifecycle: production\n  owner: team\n  definition:\n    %s\n"
 		e.write(map[string]string{
 			"apis/defs/petstore.yaml": "openapi: 3.0.0\ninfo: {title: Petstore}\n",
