@@ -247,3 +247,19 @@ func TestBadReadAllowEntriesAreReportedClearly(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateReadsWhatServeReads(t *testing.T) {
+	top := t.TempDir()
+	writeFile(t, filepath.Join(top, "api", "x.yaml"), "openapi: 3.0.0\n")
+	f := filepath.Join(top, "catalog", "catalog-info.yaml")
+	writeFile(t, f, fmt.Sprintf(apiYAML, "x", "../api/x.yaml")+"---\n"+fmt.Sprintf(apiYAML, "y", "/etc/hostname"))
+	out, err := runCLI(t, "validate", f)
+	if err == nil || !strings.Contains(out, f+":1: /spec/definition: placeholder $text ../api/x.yaml: refused") ||
+		!strings.Contains(out, f+":2: /spec/definition: placeholder $text /etc/hostname: refused") {
+		t.Errorf("without --read-allow-dir: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "validate", "--read-allow-dir", top, f)
+	if err == nil || strings.Contains(out, ":1:") || !strings.Contains(out, f+":2: /spec/definition: placeholder $text /etc/hostname: refused") {
+		t.Errorf("with --read-allow-dir: %v\n%s", err, out)
+	}
+}
