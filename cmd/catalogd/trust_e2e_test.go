@@ -263,3 +263,69 @@ func TestValidateReadsWhatServeReads(t *testing.T) {
 		t.Errorf("with --read-allow-dir: %v\n%s", err, out)
 	}
 }
+
+// A url-type Location target is read through the allow-list, and what the descriptor it
+// brings names is read from URLs relative to it, never from files.
+func TestURLLocationsReadRelativeURLsOnly(t *testing.T) {
+	other := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("other")) })
+	var site *recorder
+	site = newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/catalog/root.yaml":
+			fmt.Fprintf(w, "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: remote}\nspec:\n  targets: [./apis.yaml, ../teams/team.yaml, %s/x.yaml]\n---\n"+
+				"apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: remote-files}\nspec: {type: file, target: ../../etc/passwd}\n", other.URL)
+		case "/catalog/apis.yaml":
+			w.Write([]byte(fmt.Sprintf(apiYAML, "remote", "./defs/openapi.yaml") + "---\n" + fmt.Sprintf(apiYAML, "remote-file", "file:///etc/hostname") +
+				"---\n" + fmt.Sprintf(apiYAML, "remote-same", "defs/openapi.yaml")))
+		case "/catalog/defs/openapi.yaml":
+			w.Write([]byte("openapi: 3.1.0\n"))
+		case "/teams/team.yaml":
+			w.Write([]byte("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: remote-team}\nspec: {type: team, children: []}\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "catalog-info.yaml"), "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: local}\nspec:\n  type: url\n  targets:\n"+
+		"    - "+site.URL+"/catalog/root.yaml\n    - "+other.URL+"/not-allowed.yaml\n    - ./local.yaml\n")
+	s := startServer(t, "--database", testdb.SQLite(t), "--location", filepath.Join(dir, "catalog-info.yaml"),
+		"--read-allow", strings.TrimPrefix(site.URL, "http://"))
+
+	for _, name := range []string{"remote", "remote-same"} {
+		if def, ok := s.definition(name); !ok || def != "openapi: 3.1.0\n" {
+			t.Errorf("api:%s definition %q, %v", name, def, ok)
+		}
+	}
+	if n := site.calls("/catalog/defs/openapi.yaml"); n != 1 {
+		t.Errorf("the definition was fetched %d times, want once", n)
+	}
+	var g struct {
+		Entity *struct{ Annotation string }
+	}
+	s.data(`{ entity(ref: "group:remote-team") { annotation(key: "backstage.io/managed-by-location") } }`, nil, &g)
+	if g.Entity == nil || g.Entity.Annotation != "url:"+site.URL+"/teams/team.yaml" {
+		t.Errorf("group:remote-team = %+v", g.Entity)
+	}
+	if n := other.calls(""); n != 0 {
+		t.Errorf("the server without an allow entry was called %d times", n)
+	}
+	errs := s.processingErrors()
+	for ref, want := range map[string]string{
+		"location:default/local":        "/spec/targets/1: target " + other.URL + "/not-allowed.yaml: not allowed",
+		"location:default/remote":       "/spec/targets/2: target " + other.URL + "/x.yaml: not allowed",
+		"location:default/remote-files": "/spec/target: target ../../etc/passwd: refused: a descriptor read from a URL names no files",
+		"api:default/remote-file":       "/spec/definition: placeholder $text file:///etc/hostname: refused: a descriptor read from a URL reads only http(s) URLs",
+	} {
+		e := errs[ref]
+		found := false
+		for _, x := range e {
+			found = found || strings.Contains(x.Path+": "+x.Message, want)
+		}
+		if !found {
+			t.Errorf("%s: errors %+v, want %q", ref, e, want)
+		}
+	}
+	if e := errs["location:default/local"]; len(e) != 2 || !strings.Contains(e[1].Message, "target ./local.yaml: a target of type url must be an http(s) URL") {
+		t.Errorf("location:local errors %+v", e)
+	}
+}

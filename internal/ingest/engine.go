@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"path"
 	"runtime"
 	"sort"
@@ -313,7 +314,15 @@ func errorRecord(source string, doc, line int, ref, path, msg string) store.Erro
 
 func (e *Engine) processFile(ctx context.Context, rd *read, p string) fileResult {
 	r := fileResult{path: p, url: rd.tree.URL(p)}
-	data, err := readLimited(rd.tree.FS, p, e.maxFile())
+	var data []byte
+	var err error
+	if reading.IsURL(p) {
+		// A target of a url-type Location (bounded by the URL reader's size limit).
+		r.url = "url:" + p
+		data, err = rd.urls.Fetch(ctx, p)
+	} else {
+		data, err = readLimited(rd.tree.FS, p, e.maxFile())
+	}
 	if err != nil {
 		r.keepFile = true
 		r.errors = append(r.errors, errorRecord(r.url, 0, 0, "", "", err.Error()))
@@ -377,10 +386,9 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 		}
 	}
 	ref := guessRef(doc.Value)
-	dir := path.Dir(r.path)
 	budget := e.maxPlaceholder()
 	if problems := catalog.ResolvePlaceholders(doc.Value, func(target string) ([]byte, error) {
-		data, err := e.readPlaceholder(ctx, rd, dir, target, budget)
+		data, err := e.readPlaceholder(ctx, rd, r.path, target, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -408,7 +416,7 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 		return
 	}
 	if strings.EqualFold(ent.Kind, "Location") {
-		targets, problems := locationTargets(rd.tree, dir, ent)
+		targets, problems := locationTargets(rd, r.path, ent)
 		r.targets = append(r.targets, targets...)
 		for _, pr := range problems {
 			r.errors = append(r.errors, errorRecord(r.url, doc.Index, doc.Line, ref, pr.Path, pr.String()))
@@ -468,12 +476,21 @@ func guessRef(doc map[string]any) string {
 	return catalog.Ref{Kind: kind, Namespace: ns, Name: name}.String()
 }
 
-// locationTargets resolves a Location entity's spec.target and spec.targets against the
-// directory of the file that holds it. Globs are expanded, as Backstage's file reader does.
-// A target outside what the tree may read is reported at its field and not followed.
-func locationTargets(tree catalog.Tree, dir string, e *catalog.Entity) ([]string, []catalog.Problem) {
+// locationTargets resolves a Location entity's spec.target and spec.targets against from, the
+// file or URL that holds it. A file target is a path relative to the file's directory (globs
+// expanded, as Backstage's file reader does); a url target an http(s) URL, or a reference
+// relative to the URL that holds it. The type defaults to the kind of from. A target the tree
+// or the URL allow-list refuses is reported at its field and not followed.
+func locationTargets(rd *read, from string, e *catalog.Entity) ([]string, []catalog.Problem) {
 	spec := e.Spec()
+	fromURL := reading.IsURL(from)
 	typ, _ := spec["type"].(string)
+	if typ == "" {
+		typ = "file"
+		if fromURL {
+			typ = "url"
+		}
+	}
 	var raw []string
 	var paths []string
 	if t, ok := spec["target"].(string); ok && t != "" {
@@ -492,42 +509,84 @@ func locationTargets(tree catalog.Tree, dir string, e *catalog.Entity) ([]string
 	var problems []catalog.Problem
 	for i, t := range raw {
 		quoted := catalog.Excerpt(t, catalog.MaxExcerpt)
-		if typ != "" && typ != "file" {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s of type %q not followed: this location reads files only", quoted, catalog.Excerpt(typ, 50))})
+		problem := func(format string, args ...any) {
+			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: ", quoted) + fmt.Sprintf(format, args...)})
+		}
+		switch {
+		case typ == "url":
+			u := t
+			if fromURL {
+				var err error
+				if u, err = resolveURL(from, t); err != nil {
+					problem("%v", err)
+					continue
+				}
+			} else if !reading.IsURL(t) {
+				problem("a target of type url must be an http(s) URL")
+				continue
+			}
+			if err := rd.urls.Check(u); err != nil {
+				problem("%v", err)
+				continue
+			}
+			out = append(out, u)
+			continue
+		case typ != "file":
+			problem("type %q is not read (file and url are)", catalog.Excerpt(typ, 50))
+			continue
+		case fromURL:
+			problem("refused: a descriptor read from a URL names no files")
+			continue
+		case strings.Contains(t, "://"):
+			problem("a URL in a Location of type file (give the Location type url)")
 			continue
 		}
-		if strings.Contains(t, "://") {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s is a URL: this location reads files only", quoted)})
-			continue
-		}
-		p, err := resolvePath(dir, t)
+		p, err := resolvePath(path.Dir(from), t)
 		if err != nil {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", quoted, err)})
+			problem("%v", err)
 			continue
 		}
 		if strings.ContainsAny(p, "*?[") {
-			matches, err := fs.Glob(tree.FS, p)
+			matches, err := fs.Glob(rd.tree.FS, p)
 			if err != nil {
-				problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", quoted, err)})
+				problem("%v", err)
 				continue
 			}
 			sort.Strings(matches)
 			for _, m := range matches {
-				if err := mayRead(tree, m); err != nil {
-					problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %s: %v", quoted, catalog.Excerpt(tree.URL(m), catalog.MaxExcerpt), err)})
+				if err := mayRead(rd.tree, m); err != nil {
+					problem("%s: %v", catalog.Excerpt(rd.tree.URL(m), catalog.MaxExcerpt), err)
 					continue
 				}
 				out = append(out, m)
 			}
 			continue
 		}
-		if err := mayRead(tree, p); err != nil {
-			problems = append(problems, catalog.Problem{Path: paths[i], Message: fmt.Sprintf("target %s: %v", quoted, err)})
+		if err := mayRead(rd.tree, p); err != nil {
+			problem("%v", err)
 			continue
 		}
 		out = append(out, p)
 	}
 	return out, problems
+}
+
+// resolveURL resolves ref against base, the URL of the descriptor that names it: what a
+// descriptor read from a URL names is read from URLs only.
+func resolveURL(base, ref string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("not a URL")
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return "", fmt.Errorf("neither a URL nor a path relative to %s", catalog.Excerpt(base, catalog.MaxExcerpt))
+	}
+	u := b.ResolveReference(r)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("refused: a descriptor read from a URL reads only http(s) URLs")
+	}
+	return u.String(), nil
 }
 
 // mayRead returns the tree's refusal of p, if it refuses it (a missing file is not refused:
@@ -558,10 +617,19 @@ func resolvePath(dir, target string) (string, error) {
 
 var errAbsolute = errors.New("refused: an absolute path (name files relative to the descriptor)")
 
-func (e *Engine) readPlaceholder(ctx context.Context, rd *read, dir, target string, budget int64) ([]byte, error) {
+// readPlaceholder reads a placeholder's target for the document read from from (a file path in
+// the tree, or a URL): a URL, or a path relative to from.
+func (e *Engine) readPlaceholder(ctx context.Context, rd *read, from, target string, budget int64) ([]byte, error) {
 	over := fmt.Errorf("placeholders may add at most %s to one document, and this one would add more", byteSize(e.maxPlaceholder()))
 	if budget <= 0 {
 		return nil, over
+	}
+	if reading.IsURL(from) {
+		u, err := resolveURL(from, target)
+		if err != nil {
+			return nil, err
+		}
+		target = u
 	}
 	if reading.IsURL(target) {
 		data, err := rd.urls.Fetch(ctx, target)
@@ -576,7 +644,7 @@ func (e *Engine) readPlaceholder(ctx context.Context, rd *read, dir, target stri
 	if strings.Contains(target, "://") {
 		return nil, fmt.Errorf("only http and https URLs are read")
 	}
-	p, err := resolvePath(dir, target)
+	p, err := resolvePath(path.Dir(from), target)
 	if err != nil {
 		return nil, err
 	}

@@ -274,12 +274,22 @@ func (s *Session) Fetch(ctx context.Context, raw string) ([]byte, error) {
 	return e.data, e.err
 }
 
+// Check returns the refusal of raw by the session's allow-list, if any (without fetching it;
+// the dialer may still refuse its address).
+func (s *Session) Check(raw string) error {
+	_, err := s.r.refuse(raw)
+	return err
+}
+
 func (r *Reader) refuse(raw string) ([]byte, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("not a URL")
 	}
-	return nil, r.Check(u)
+	if err := r.Check(u); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // IsURL reports whether s names an http(s) URL (which Reader reads) rather than a path.
