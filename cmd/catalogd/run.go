@@ -73,7 +73,7 @@ func (r *readFlags) add(cmd *cobra.Command, getenv func(string) string) {
 	cmd.Flags().StringArrayVar(&r.allowDirs, "read-allow-dir", splitEnv(getenv, "CATALOGD_READ_ALLOW_DIRS"),
 		"directory descriptors may also read from, beside their location's own (e.g. a monorepo's top); repeatable (env CATALOGD_READ_ALLOW_DIRS, comma-separated)")
 	cmd.Flags().StringArrayVar(&r.allow, "read-allow", splitEnv(getenv, "CATALOGD_READ_ALLOW"),
-		"HOST[:PORT][/PATH-PREFIX] that placeholders may fetch http(s) URLs from (none: no URL is fetched); repeatable (env CATALOGD_READ_ALLOW, comma-separated)")
+		"HOST[:PORT][/PATH-PREFIX] descriptors may fetch http(s) URLs from, for placeholders and url Locations (none: no URL is fetched); repeatable (env CATALOGD_READ_ALLOW, comma-separated)")
 }
 
 // reader returns the URL reader the flags allow (nil when they allow none).
