@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime/debug"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -28,8 +29,23 @@ type Options struct {
 	ComplexityLimit int
 	// Introspection is on unless disabled (frontends and GraphiQL rely on it).
 	DisableIntrospection bool
-	Log                  *slog.Logger
+	// ParserTokenLimit stops parsing a query at this many tokens (0: DefaultParserTokenLimit).
+	ParserTokenLimit int
+	// MaxFields caps the fields a query selects, counting a fragment's each time it is spread
+	// (0: DefaultMaxFields).
+	MaxFields int
+	// RequestTimeout is the deadline of an operation's resolvers, from its start (0: none).
+	RequestTimeout time.Duration
+	Log            *slog.Logger
 }
+
+// DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
+// introspection, and stops a body of repeated tokens after a few milliseconds of parsing.
+const DefaultParserTokenLimit = 15_000
+
+// DefaultMaxFields bounds validation: gqlparser's OverlappingFieldsCanBeMerged rule compares
+// fields pairwise, so its work grows with the square of the fields a query selects.
+const DefaultMaxFields = 1_000
 
 // DefaultComplexityLimit admits a full page of 500 entities with their relations' targets.
 const DefaultComplexityLimit = 100_000
@@ -58,15 +74,29 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	tokens := opts.ParserTokenLimit
+	if tokens <= 0 {
+		tokens = DefaultParserTokenLimit
+	}
+	srv.SetParserTokenLimit(tokens)
 	if !opts.DisableIntrospection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	fields := opts.MaxFields
+	if fields <= 0 {
+		fields = DefaultMaxFields
+	}
+	// After the persisted-query extension, so a query it fills in is counted too.
+	srv.Use(&fieldLimit{max: fields, tokens: tokens, ok: lru.New[struct{}](1000)})
 	limit := opts.ComplexityLimit
 	if limit <= 0 {
 		limit = DefaultComplexityLimit
 	}
 	srv.Use(extension.FixedComplexityLimit(limit))
+	if opts.RequestTimeout > 0 {
+		srv.AroundRootFields(deadline(opts.RequestTimeout))
+	}
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.Error("panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return catalog.Errorf(catalog.EINTERNAL, "internal error")
@@ -98,6 +128,10 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 	case isInputError(ctx, err):
 		setCode(gerr, "BAD_USER_INPUT")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		gerr.Message = "request cancelled or timed out"
+		setCode(gerr, "TIMEOUT")
+	case ctx.Err() != nil:
+		// The request's deadline passed (or its client left): whatever failed, failed for that.
 		gerr.Message = "request cancelled or timed out"
 		setCode(gerr, "TIMEOUT")
 	default:

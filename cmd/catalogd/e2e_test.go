@@ -32,8 +32,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type testServer struct {
-	t    *testing.T
-	base string
+	t      *testing.T
+	base   string
+	stderr *syncBuffer // the server's log
 }
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
@@ -75,7 +76,7 @@ func startServer(t *testing.T, args ...string) *testServer {
 			t.Fatalf("server did not start; stderr:\n%s", stderr.String())
 		}
 	}
-	s := &testServer{t: t, base: base}
+	s := &testServer{t: t, base: base, stderr: stderr}
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {

@@ -163,6 +163,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var interval time.Duration
 	var demoFlag bool
 	var contacts []string
+	var requestTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -195,7 +196,11 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if !cmd.Flags().Changed("contact-annotation") && getenv("CATALOGD_CONTACT_ANNOTATIONS") == "" {
 				contacts = nil // the defaults
 			}
-			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts, read: c.read}, log, stdout)
+			if requestTimeout <= 0 {
+				return fmt.Errorf("--request-timeout must be positive, got %s", requestTimeout)
+			}
+			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
+				read: c.read, requestTimeout: requestTimeout}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -213,6 +218,14 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().StringArrayVar(&contacts, "contact-annotation", envContacts,
 		"annotation key reported as an owner contact by impact queries; repeatable (env CATALOGD_CONTACT_ANNOTATIONS, comma-separated; default "+strings.Join(graph.DefaultContactAnnotations, ", ")+")")
+	defTimeout := 30 * time.Second
+	if v := getenv("CATALOGD_REQUEST_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			defTimeout = d
+		}
+	}
+	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
+		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -224,6 +237,9 @@ type serveConfig struct {
 	providers []ingest.Provider
 	interval  time.Duration
 	read      readFlags
+	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
+	// room after it for the answer to be written.
+	requestTimeout time.Duration
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -245,6 +261,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	srv := &http.Server{
 		Handler:           server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
+		// A body of at most 1 MiB has this long to arrive; an answer this long to be written
+		// after its deadline; an idle keep-alive connection is closed after IdleTimeout.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: cfg.requestTimeout + 30*time.Second,
+		IdleTimeout:  2 * time.Minute,
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
@@ -257,7 +278,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	defer st.Close()
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log})
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout})
 	gql.Store(&h)
 	ready.Migrated()
 

@@ -22,7 +22,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	})
 	graphiql := newGraphiQL()
 	mux.HandleFunc("GET /graphiql/{hash}/{name}", graphiql.serveAsset)
-	gql := limitBody(d.MaxBodyBytes, d.GraphQL)
+	gql := guardGraphQL(d.MaxBodyBytes, d.Log, d.GraphQL)
 	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A browser opening /graphql gets GraphiQL; GET with ?query= is a GraphQL request.
 		if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
@@ -33,12 +33,5 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/graphql", http.StatusFound)
-	})
-}
-
-func limitBody(n int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, n)
-		next.ServeHTTP(w, r)
 	})
 }

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"catalogd/internal/testdb"
+)
+
+// No request can run away with the server: the attacks of the trust-boundary issue, sent to
+// the real server over HTTP.
+
+// httpAnswer is one answer: status, the first error's code and message, the raw body.
+type httpAnswer struct {
+	status  int
+	code    string
+	message string
+	body    []byte
+	took    time.Duration
+}
+
+// post sends body to /graphql with contentType and decodes the GraphQL error it must carry
+// when the status is not 200. The client gives up after a minute, so an attack the server
+// does not stop fails the test instead of hanging it.
+func (s *testServer) post(contentType string, body io.Reader, size int64) httpAnswer {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.base+"/graphql", body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.ContentLength = size
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return s.do(req)
+}
+
+func (s *testServer) do(req *http.Request) httpAnswer {
+	s.t.Helper()
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := httpAnswer{status: resp.StatusCode, body: raw, took: time.Since(start)}
+	var out gqlResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		s.t.Fatalf("status %d: body is not JSON: %.300s", resp.StatusCode, raw)
+	}
+	if len(out.Errors) > 0 {
+		a.message = out.Errors[0].Message
+		a.code, _ = out.Errors[0].Extensions["code"].(string)
+	}
+	return a
+}
+
+func (s *testServer) postQuery(q string) httpAnswer {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": q})
+	return s.post("application/json", bytes.NewReader(body), int64(len(body)))
+}
+
+// noErrorLogged checks the server logged nothing at ERROR level: a client's mistake is not
+// the server's error.
+func (s *testServer) noErrorLogged() {
+	s.t.Helper()
+	for _, line := range strings.Split(s.stderr.String(), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			s.t.Errorf("the server logged an error: %s", line)
+		}
+	}
+}
+
+func TestRepeatedFieldsAreRefusedBeforeValidation(t *testing.T) {
+	s := startServer(t, "--database", testdb.SQLite(t))
+	t.Run("880 KB of one repeated field stops at the parser's token limit", func(t *testing.T) {
+		q := "{" + strings.Repeat(" __typename", 80_000) + "}"
+		a := s.postQuery(q)
+		if a.code != "GRAPHQL_PARSE_FAILED" || !strings.Contains(a.message, "token limit") {
+			t.Errorf("answer %d %s %q, want GRAPHQL_PARSE_FAILED about the token limit", a.status, a.code, a.message)
+		}
+		if a.took > 5*time.Second { // it took 609 s of CPU before the limit
+			t.Errorf("refused in %s", a.took)
+		}
+	})
+	t.Run("a query just under the token limit that selects too many fields is refused before validation", func(t *testing.T) {
+		// 100 × 100 fields in about 11,000 tokens: 5 s of pairwise field comparisons.
+		inner := "{" + strings.Repeat(" ref", 100) + " }"
+		a := s.postQuery("{" + strings.Repeat(` entity(ref: "x") `+inner, 100) + "}")
+		if a.code != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(a.message, "more than 1000 fields") {
+			t.Errorf("answer %d %s %q, want GRAPHQL_VALIDATION_FAILED about the field limit", a.status, a.code, a.message)
+		}
+		if a.took > 5*time.Second {
+			t.Errorf("refused in %s", a.took)
+		}
+	})
+	t.Run("fragments count each time they are spread", func(t *testing.T) {
+		q := `{ ...a } fragment a on Query { ...b ...b } fragment b on Query { ...c ...c } fragment c on Query { ...d ...d }
+			fragment d on Query { ...e ...e } fragment e on Query { ...f ...f } fragment f on Query { ...g ...g }
+			fragment g on Query { ...h ...h } fragment h on Query { ...i ...i } fragment i on Query { ...j ...j }
+			fragment j on Query { ...k ...k } fragment k on Query { __typename }`
+		if a := s.postQuery(q); a.code != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(a.message, "fields") {
+			t.Errorf("answer %d %s %q", a.status, a.code, a.message)
+		}
+	})
+	s.noErrorLogged()
+}
+
+// repeatReader streams n bytes of b repeated, so a huge body costs no memory to send.
+type repeatReader struct {
+	b byte
+	n int64
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), r.n)
+	for i := range k {
+		p[i] = r.b
+	}
+	r.n -= k
+	return int(k), nil
+}
+
+func TestClientMistakesAreTheClients(t *testing.T) {
+	s := startServer(t, "--database", testdb.SQLite(t), "--demo")
+	for _, tc := range []struct {
+		name        string
+		contentType string
+		body        func() (io.Reader, int64)
+		status      int
+		code        string
+		message     string
+	}{
+		{"malformed JSON is a bad request", "application/json", str(`{"query": "{ __typename }"`), 400, "BAD_REQUEST", "malformed JSON"},
+		{"an empty body is a bad request", "application/json", str(""), 400, "BAD_REQUEST", "empty request body"},
+		{"a body that is not an object is a bad request", "application/json", str(`["{ __typename }"]`), 400, "BAD_REQUEST", "JSON object"},
+		{"a query that is not a string is a bad request", "application/json", str(`{"query": 5}`), 400, "BAD_REQUEST", "query must be a string"},
+		{"50 MB announced is too large", "application/json", func() (io.Reader, int64) { return &repeatReader{'x', 50 << 20}, 50 << 20 }, 413, "PAYLOAD_TOO_LARGE", "larger than"},
+		{"50 MB streamed is too large", "application/json", func() (io.Reader, int64) { return &repeatReader{' ', 50 << 20}, -1 }, 413, "PAYLOAD_TOO_LARGE", "larger than"},
+		{"a form is an unsupported media type", "application/x-www-form-urlencoded", str(`query={__typename}`), 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
+		{"no content type is an unsupported media type", "", str(`{"query": "{ __typename }"}`), 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, size := tc.body()
+			a := s.post(tc.contentType, body, size)
+			if a.status != tc.status || a.code != tc.code || !strings.Contains(a.message, tc.message) {
+				t.Errorf("answer %d %s %q, want %d %s saying %q", a.status, a.code, a.message, tc.status, tc.code, tc.message)
+			}
+			if len(a.body) > 1000 {
+				t.Errorf("answer of %d bytes: errors quote a short excerpt, never the input", len(a.body))
+			}
+		})
+	}
+	t.Run("other methods are not allowed", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPut, s.base+"/graphql", strings.NewReader(`{}`))
+		if a := s.do(req); a.status != 405 || a.code != "METHOD_NOT_ALLOWED" {
+			t.Errorf("PUT: %d %s %q", a.status, a.code, a.message)
+		}
+	})
+	t.Run("GET with variables that are not an object is a bad request", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, s.base+`/graphql?query={__typename}&variables=[1`, nil)
+		if a := s.do(req); a.status != 400 || a.code != "BAD_REQUEST" {
+			t.Errorf("GET: %d %s %q", a.status, a.code, a.message)
+		}
+	})
+	s.noErrorLogged()
+}
+
+func TestRequestDeadline(t *testing.T) {
+	// A deadline that has always passed when a resolver runs: the database refuses the
+	// statement and the answer says TIMEOUT.
+	s := startServer(t, "--database", testdb.SQLite(t), "--demo", "--request-timeout", "1ns")
+	a := s.postQuery(`{ entities(first: 500) { totalCount edges { node { ref } } } }`)
+	if a.code != "TIMEOUT" {
+		t.Errorf("answer %d %s %q, want TIMEOUT", a.status, a.code, a.message)
+	}
+	s.noErrorLogged()
+}
+
+func str(s string) func() (io.Reader, int64) {
+	return func() (io.Reader, int64) { return strings.NewReader(s), int64(len(s)) }
+}
