@@ -8,6 +8,12 @@ import (
 	"catalogd/internal/depgraph"
 )
 
+// The node limits of graph(maxNodes:).
+const (
+	defaultGraphNodes = 500
+	maxGraphNodes     = 5000
+)
+
 // node parses a ref argument and finds it in the current graph snapshot; refs no entity has
 // are NOT_FOUND (a dangling ref is reported where it is reached, not asked about).
 func (r *queryResolver) node(ctx context.Context, ref, arg string) (*depgraph.Snapshot, int32, error) {

@@ -50,10 +50,10 @@ func (r *queryResolver) Graph(ctx context.Context, ref string, direction *model.
 	if err != nil {
 		return nil, err
 	}
-	limit := 500
+	limit := defaultGraphNodes
 	if maxNodes != nil {
-		if *maxNodes < 1 || *maxNodes > 5000 {
-			return nil, catalog.Errorf(catalog.EINVALID, "maxNodes must be between 1 and 5000, got %d", *maxNodes)
+		if *maxNodes < 1 || *maxNodes > maxGraphNodes {
+			return nil, catalog.Errorf(catalog.EINVALID, "maxNodes must be between 1 and %d, got %d", maxGraphNodes, *maxNodes)
 		}
 		limit = *maxNodes
 	}

@@ -24,8 +24,9 @@ import (
 
 // Options tune the GraphQL handler.
 type Options struct {
-	// ComplexityLimit caps a query's cost: every field costs 1, connections multiply by their
-	// page size and list fields of related entities by 10. 0 means DefaultComplexityLimit.
+	// ComplexityLimit caps a query's cost: every field costs 1, paged lists multiply by their
+	// effective page size, other list fields of related entities by 10, and each walk of the
+	// dependency graph costs GraphWalkCost besides. 0 means DefaultComplexityLimit.
 	ComplexityLimit int
 	// Introspection is on unless disabled (frontends and GraphiQL rely on it).
 	DisableIntrospection bool
@@ -47,17 +48,24 @@ const DefaultParserTokenLimit = 15_000
 // fields pairwise, so its work grows with the square of the fields a query selects.
 const DefaultMaxFields = 1_000
 
-// DefaultComplexityLimit admits a full page of 500 entities with their relations' targets.
-const DefaultComplexityLimit = 100_000
+// DefaultComplexityLimit admits a full page of 500 entities with their relations' targets, or
+// an impact answer with every list at its default page (affected with entity, depth and path;
+// owners with their refs, escalation and contacts; systems; domains), but not ten aliases of
+// a default page of affected.
+const DefaultComplexityLimit = 150_000
 
-// listFields are the fields that return lists of related objects; their cost counts ×10.
+// GraphWalkCost is the cost of impact, dependencies, path and graph on top of their answer's:
+// each walks up to the whole relation graph, so a query may hold only a few of them.
+const GraphWalkCost = 10_000
+
+// listFields are the unpaged fields that return lists of related objects; their cost counts
+// ×10. (Paged lists are set one by one in setComplexity.)
 var listFields = map[string]bool{
 	"Relations": true, "DependsOn": true, "DependencyOf": true, "Subcomponents": true,
 	"ProvidesApis": true, "ConsumesApis": true, "Providers": true, "Consumers": true,
 	"Parts": true, "Components": true, "Apis": true, "Resources": true, "Subdomains": true,
 	"Systems": true, "Children": true, "Members": true, "MemberOf": true, "Owns": true,
-	"ProcessingErrors": true, "Affected": true, "Owners": true, "Escalation": true, "Contacts": true,
-	"OwnedEntities": true, "Ancestors": true,
+	"ProcessingErrors": true, "Escalation": true, "Contacts": true, "Ancestors": true,
 }
 
 // NewHandler builds the GraphQL HTTP handler: POST and GET transports only, query cache,
@@ -192,14 +200,17 @@ func setCode(e *gqlerror.Error, code string) {
 	e.Extensions["code"] = code
 }
 
-// setComplexity makes connections cost page size × their nodes and related lists ×10.
+// setComplexity makes every paged list cost its effective page size × its items, related
+// lists ×10, and walks of the dependency graph GraphWalkCost. A page size above the maximum
+// counts as the maximum, so the resolver's own check answers it (BAD_USER_INPUT, saying the
+// maximum) rather than the complexity limit.
 func setComplexity(c *generated.ComplexityRoot) {
 	page := func(first, last *int) int {
 		switch {
 		case first != nil:
-			return max(*first, 1)
+			return model.PageSize(first, defaultPageSize, maxPageSize)
 		case last != nil:
-			return max(*last, 1)
+			return model.PageSize(last, defaultPageSize, maxPageSize)
 		}
 		return defaultPageSize
 	}
@@ -209,7 +220,28 @@ func setComplexity(c *generated.ComplexityRoot) {
 	c.Query.ProcessingErrors = func(child int, _ *string, _ *string, first *int, _ *ent.Cursor) int {
 		return 1 + child*page(first, nil)
 	}
-	c.Query.Nodes = func(child int, ids []int) int { return 1 + child*max(len(ids), 1) }
+	c.Query.Nodes = func(child int, ids []int) int { return 1 + child*min(max(len(ids), 1), maxPageSize) }
+
+	c.Query.Impact = func(child int, _ string, _ *int) int { return GraphWalkCost + child }
+	c.Query.Dependencies = func(child int, _ string, _ *int) int { return GraphWalkCost + child }
+	c.Query.Path = func(child int, _, _ string, _ *int) int { return GraphWalkCost + child }
+	c.Query.Graph = func(child int, _ string, _ *model.GraphDirection, _ []string, _ *int, maxNodes *int) int {
+		return GraphWalkCost + child*model.PageSize(maxNodes, defaultGraphNodes, maxGraphNodes)
+	}
+	// A list of scalars has no children: each item then costs 1.
+	list := func(child int, first *int) int {
+		return 1 + max(child, 1)*model.PageSize(first, model.DefaultListPage, model.MaxListPage)
+	}
+	c.Impact.Affected = func(child int, first *int, _ *string) int {
+		return 1 + max(child, 1)*model.PageSize(first, model.DefaultAffectedPage, model.MaxAffectedPage)
+	}
+	c.Impact.Owners = func(child int, first *int, _ *string) int { return list(child, first) }
+	c.Impact.Systems = func(child int, first *int, _ *string) int { return list(child, first) }
+	c.Impact.Domains = func(child int, first *int, _ *string) int { return list(child, first) }
+	c.ImpactedOwner.EntityRefs = func(child int, first *int, _ *string) int { return list(child, first) }
+	c.ImpactedContainer.EntityRefs = func(child int, first *int, _ *string) int { return list(child, first) }
+	c.Group.OwnedEntities = func(child int, _ *bool, first *int, _ *string) int { return list(child, first) }
+	c.User.OwnedEntities = func(child int, first *int, _ *string) int { return list(child, first) }
 	// Every kind's struct has the same list fields; set them all by name.
 	root := reflect.ValueOf(c).Elem()
 	for i := 0; i < root.NumField(); i++ {

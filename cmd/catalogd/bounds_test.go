@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -113,6 +114,78 @@ func TestRepeatedFieldsAreRefusedBeforeValidation(t *testing.T) {
 	s.noErrorLogged()
 }
 
+func TestAliasesOfLargeAnswersAreRefusedBeforeTheyRun(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := startServer(t, "--database", dbURL, "--demo")
+		one := `a0: impact(ref: "resource:postgres-main") { affected { ref depth path } }`
+		var ten []string
+		for i := range 10 {
+			ten = append(ten, strings.Replace(one, "a0", fmt.Sprintf("a%d", i), 1))
+		}
+		a := s.postQuery("{ " + strings.Join(ten, " ") + " }")
+		if a.code != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(string(a.body), `"data":null`) {
+			t.Errorf("10 aliases of the default affected page: %d %s %.200s", a.status, a.code, a.body)
+		}
+		if a := s.postQuery("{ " + one + " }"); a.status != 200 || a.code != "" {
+			t.Errorf("one alias: %d %s %q", a.status, a.code, a.message)
+		}
+		// Smaller pages are cheaper: ten aliases of a page of 100 pass.
+		small := strings.ReplaceAll("{ "+strings.Join(ten, " ")+" }", "affected {", "affected(first: 100) {")
+		if a := s.postQuery(small); a.status != 200 || a.code != "" {
+			t.Errorf("10 aliases of 100: %d %s %q", a.status, a.code, a.message)
+		}
+		s.noErrorLogged()
+	})
+}
+
+func TestAffectedIsPagedOverHTTP(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := startServer(t, "--database", dbURL, "--demo")
+		type item struct {
+			Ref, Cursor string
+			Depth       int
+		}
+		var all struct {
+			Impact struct {
+				TotalAffected int
+				Affected      []item
+			}
+		}
+		s.data(`{ impact(ref: "resource:postgres-main") { totalAffected affected { ref depth cursor } } }`, nil, &all)
+		if all.Impact.TotalAffected < 10 || len(all.Impact.Affected) != all.Impact.TotalAffected {
+			t.Fatalf("the default page is not the whole list: %d of %d", len(all.Impact.Affected), all.Impact.TotalAffected)
+		}
+		var walked []item
+		var after any
+		for range 100 {
+			var p struct {
+				Impact struct {
+					TotalAffected int
+					Affected      []item
+				}
+			}
+			s.data(`query($after: String) { impact(ref: "resource:postgres-main") { totalAffected affected(first: 3, after: $after) { ref depth cursor } } }`,
+				map[string]any{"after": after}, &p)
+			if p.Impact.TotalAffected != all.Impact.TotalAffected {
+				t.Errorf("totalAffected %d on a page, want %d", p.Impact.TotalAffected, all.Impact.TotalAffected)
+			}
+			walked = append(walked, p.Impact.Affected...)
+			if len(p.Impact.Affected) < 3 {
+				break
+			}
+			after = p.Impact.Affected[2].Cursor
+		}
+		if fmt.Sprint(walked) != fmt.Sprint(all.Impact.Affected) {
+			t.Errorf("walking pages of 3 gave\n%v\nwant\n%v", walked, all.Impact.Affected)
+		}
+		a := s.postQuery(`{ impact(ref: "resource:postgres-main") { affected(after: "nonsense") { ref } } }`)
+		if a.code != "BAD_USER_INPUT" || !strings.Contains(a.message, "after") {
+			t.Errorf("a bad cursor: %d %s %q", a.status, a.code, a.message)
+		}
+		s.noErrorLogged()
+	})
+}
+
 // repeatReader streams n bytes of b repeated, so a huge body costs no memory to send.
 type repeatReader struct {
 	b byte
@@ -149,6 +222,9 @@ func TestClientMistakesAreTheClients(t *testing.T) {
 		{"50 MB streamed is too large", "application/json", func() (io.Reader, int64) { return &repeatReader{' ', 50 << 20}, -1 }, 413, "PAYLOAD_TOO_LARGE", "larger than"},
 		{"a form is an unsupported media type", "application/x-www-form-urlencoded", str(`query={__typename}`), 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
 		{"no content type is an unsupported media type", "", str(`{"query": "{ __typename }"}`), 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
+		{"first above the maximum says the maximum", "application/json", str(`{"query": "{ entities(first: 1000000) { totalCount } }"}`), 200, "BAD_USER_INPUT", "between 0 and 500"},
+		{"first of affected above the maximum says the maximum", "application/json",
+			str(`{"query": "{ impact(ref: \"resource:postgres-main\") { affected(first: 1000000) { ref } } }"}`), 200, "BAD_USER_INPUT", "between 0 and 10000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body, size := tc.body()

@@ -236,7 +236,7 @@ type ComplexityRoot struct {
 		Metadata         func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Namespace        func(childComplexity int) int
-		OwnedEntities    func(childComplexity int, transitive *bool) int
+		OwnedEntities    func(childComplexity int, transitive *bool, first *int, after *string) int
 		Ownership        func(childComplexity int) int
 		Owns             func(childComplexity int) int
 		Parent           func(childComplexity int) int
@@ -253,21 +253,27 @@ type ComplexityRoot struct {
 	}
 
 	Impact struct {
-		Affected      func(childComplexity int) int
-		Domains       func(childComplexity int) int
-		Owners        func(childComplexity int) int
+		Affected      func(childComplexity int, first *int, after *string) int
+		Domains       func(childComplexity int, first *int, after *string) int
+		Owners        func(childComplexity int, first *int, after *string) int
 		Root          func(childComplexity int) int
-		Systems       func(childComplexity int) int
+		Systems       func(childComplexity int, first *int, after *string) int
 		TotalAffected func(childComplexity int) int
+		TotalDomains  func(childComplexity int) int
+		TotalOwners   func(childComplexity int) int
+		TotalSystems  func(childComplexity int) int
 	}
 
 	ImpactedContainer struct {
-		Entity     func(childComplexity int) int
-		EntityRefs func(childComplexity int) int
-		Ref        func(childComplexity int) int
+		Cursor      func(childComplexity int) int
+		Entity      func(childComplexity int) int
+		EntityCount func(childComplexity int) int
+		EntityRefs  func(childComplexity int, first *int, after *string) int
+		Ref         func(childComplexity int) int
 	}
 
 	ImpactedEntity struct {
+		Cursor func(childComplexity int) int
 		Depth  func(childComplexity int) int
 		Entity func(childComplexity int) int
 		Path   func(childComplexity int) int
@@ -275,11 +281,13 @@ type ComplexityRoot struct {
 	}
 
 	ImpactedOwner struct {
-		Contacts   func(childComplexity int) int
-		EntityRefs func(childComplexity int) int
-		Escalation func(childComplexity int) int
-		Owner      func(childComplexity int) int
-		Ref        func(childComplexity int) int
+		Contacts    func(childComplexity int) int
+		Cursor      func(childComplexity int) int
+		EntityCount func(childComplexity int) int
+		EntityRefs  func(childComplexity int, first *int, after *string) int
+		Escalation  func(childComplexity int) int
+		Owner       func(childComplexity int) int
+		Ref         func(childComplexity int) int
 	}
 
 	KeyValue struct {
@@ -512,7 +520,7 @@ type ComplexityRoot struct {
 		Metadata         func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Namespace        func(childComplexity int) int
-		OwnedEntities    func(childComplexity int) int
+		OwnedEntities    func(childComplexity int, first *int, after *string) int
 		Ownership        func(childComplexity int) int
 		Owns             func(childComplexity int) int
 		ProcessingErrors func(childComplexity int) int
@@ -1565,7 +1573,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Group.OwnedEntities(childComplexity, args["transitive"].(*bool)), true
+		return e.ComplexityRoot.Group.OwnedEntities(childComplexity, args["transitive"].(*bool), args["first"].(*int), args["after"].(*string)), true
 	case "Group.ownership":
 		if e.ComplexityRoot.Group.Ownership == nil {
 			break
@@ -1655,19 +1663,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Impact.Affected(childComplexity), true
+		args, err := ec.field_Impact_affected_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Impact.Affected(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Impact.domains":
 		if e.ComplexityRoot.Impact.Domains == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Impact.Domains(childComplexity), true
+		args, err := ec.field_Impact_domains_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Impact.Domains(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Impact.owners":
 		if e.ComplexityRoot.Impact.Owners == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Impact.Owners(childComplexity), true
+		args, err := ec.field_Impact_owners_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Impact.Owners(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Impact.root":
 		if e.ComplexityRoot.Impact.Root == nil {
 			break
@@ -1679,26 +1702,66 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Impact.Systems(childComplexity), true
+		args, err := ec.field_Impact_systems_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Impact.Systems(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Impact.totalAffected":
 		if e.ComplexityRoot.Impact.TotalAffected == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Impact.TotalAffected(childComplexity), true
+	case "Impact.totalDomains":
+		if e.ComplexityRoot.Impact.TotalDomains == nil {
+			break
+		}
 
+		return e.ComplexityRoot.Impact.TotalDomains(childComplexity), true
+	case "Impact.totalOwners":
+		if e.ComplexityRoot.Impact.TotalOwners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.TotalOwners(childComplexity), true
+	case "Impact.totalSystems":
+		if e.ComplexityRoot.Impact.TotalSystems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.TotalSystems(childComplexity), true
+
+	case "ImpactedContainer.cursor":
+		if e.ComplexityRoot.ImpactedContainer.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedContainer.Cursor(childComplexity), true
 	case "ImpactedContainer.entity":
 		if e.ComplexityRoot.ImpactedContainer.Entity == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ImpactedContainer.Entity(childComplexity), true
+	case "ImpactedContainer.entityCount":
+		if e.ComplexityRoot.ImpactedContainer.EntityCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedContainer.EntityCount(childComplexity), true
 	case "ImpactedContainer.entityRefs":
 		if e.ComplexityRoot.ImpactedContainer.EntityRefs == nil {
 			break
 		}
 
-		return e.ComplexityRoot.ImpactedContainer.EntityRefs(childComplexity), true
+		args, err := ec.field_ImpactedContainer_entityRefs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ImpactedContainer.EntityRefs(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "ImpactedContainer.ref":
 		if e.ComplexityRoot.ImpactedContainer.Ref == nil {
 			break
@@ -1706,6 +1769,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImpactedContainer.Ref(childComplexity), true
 
+	case "ImpactedEntity.cursor":
+		if e.ComplexityRoot.ImpactedEntity.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedEntity.Cursor(childComplexity), true
 	case "ImpactedEntity.depth":
 		if e.ComplexityRoot.ImpactedEntity.Depth == nil {
 			break
@@ -1737,12 +1806,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImpactedOwner.Contacts(childComplexity), true
+	case "ImpactedOwner.cursor":
+		if e.ComplexityRoot.ImpactedOwner.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.Cursor(childComplexity), true
+	case "ImpactedOwner.entityCount":
+		if e.ComplexityRoot.ImpactedOwner.EntityCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.EntityCount(childComplexity), true
 	case "ImpactedOwner.entityRefs":
 		if e.ComplexityRoot.ImpactedOwner.EntityRefs == nil {
 			break
 		}
 
-		return e.ComplexityRoot.ImpactedOwner.EntityRefs(childComplexity), true
+		args, err := ec.field_ImpactedOwner_entityRefs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ImpactedOwner.EntityRefs(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "ImpactedOwner.escalation":
 		if e.ComplexityRoot.ImpactedOwner.Escalation == nil {
 			break
@@ -2960,7 +3046,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.User.OwnedEntities(childComplexity), true
+		args, err := ec.field_User_ownedEntities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.OwnedEntities(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "User.ownership":
 		if e.ComplexityRoot.User.Ownership == nil {
 			break
@@ -3110,19 +3201,33 @@ var sources = []*ast.Source{
 # All are answered from an in-memory index of the relation graph (internal/depgraph), so each
 # costs a constant number of SQL statements whatever the size of the answer.
 
-"What fails, or is needed, around one entity."
+"""
+What fails, or is needed, around one entity.
+
+Its lists are paged: first is the page size, after the cursor of the last item of the previous
+page (the page starts after it). A page shorter than first is the last one.
+"""
 type Impact {
   root: Entity!
-  "Number of entities reached, not counting the root."
+  "Number of entities reached, not counting the root (all of them, whatever the page)."
   totalAffected: Int!
-  "Entities reached, each once at its smallest depth, ordered by depth then ref (root excluded)."
-  affected: [ImpactedEntity!]!
-  "Owners of the root and of every reached entity: whom to call."
-  owners: [ImpactedOwner!]!
-  "Systems that contain the root or a reached entity (via partOf)."
-  systems: [ImpactedContainer!]!
-  "Domains that contain them (via their systems and parent domains)."
-  domains: [ImpactedContainer!]!
+  """
+  Entities reached, each once at its smallest depth, ordered by depth then ref (root excluded).
+  first defaults to 10000 and may be at most 10000.
+  """
+  affected(first: Int, after: String): [ImpactedEntity!]!
+  "Owners of the root and of every reached entity: whom to call. first defaults to 100, at most 500."
+  owners(first: Int, after: String): [ImpactedOwner!]!
+  "Number of owners."
+  totalOwners: Int!
+  "Systems that contain the root or a reached entity (via partOf). first defaults to 100, at most 500."
+  systems(first: Int, after: String): [ImpactedContainer!]!
+  "Number of systems."
+  totalSystems: Int!
+  "Domains that contain them (via their systems and parent domains). first defaults to 100, at most 500."
+  domains(first: Int, after: String): [ImpactedContainer!]!
+  "Number of domains."
+  totalDomains: Int!
 }
 
 type ImpactedEntity {
@@ -3132,14 +3237,23 @@ type ImpactedEntity {
   depth: Int!
   "One shortest path of refs from the root to this entity, both ends included."
   path: [String!]!
+  "Opaque cursor: pass it as after to get the entities that follow this one."
+  cursor: String!
 }
 
 type ImpactedOwner {
   ref: String!
   "The owner (Group or User), or null when the owner ref names no entity."
   owner: Entity
-  "The root and reached refs it owns."
-  entityRefs: [String!]!
+  """
+  The root and reached refs it owns, in the order of affected. first defaults to 100 and may be
+  at most 500; after is the last ref of the previous page.
+  """
+  entityRefs(first: Int, after: String): [String!]!
+  "Number of refs in entityRefs, all pages."
+  entityCount: Int!
+  "Opaque cursor: pass it as after to get the owners that follow this one."
+  cursor: String!
   "The owner's parent groups, nearest first: the escalation path."
   escalation: [EscalationStep!]!
   "Profile email and the configured contact annotations (on-call, chat) of the owner."
@@ -3161,8 +3275,15 @@ type Contact {
 type ImpactedContainer {
   ref: String!
   entity: Entity
-  "The root and reached refs it contains."
-  entityRefs: [String!]!
+  """
+  The root and reached refs it contains. first defaults to 100 and may be at most 500; after
+  is the last ref of the previous page.
+  """
+  entityRefs(first: Int, after: String): [String!]!
+  "Number of refs in entityRefs, all pages."
+  entityCount: Int!
+  "Opaque cursor: pass it as after to get the containers that follow this one."
+  cursor: String!
 }
 
 type DependencyPath {
@@ -3237,7 +3358,7 @@ extend type Query {
   """
   The subgraph around ref: relations of the given types (forward or inverse names; all when
   absent) in the given direction, down to maxDepth (default 2, at most 10), at most maxNodes
-  nodes (default 500, at most 5000).
+  nodes (default 500, at most 5000). Its cost counts maxNodes for every field asked of it.
   """
   graph(ref: String!, direction: GraphDirection = BOTH, relationTypes: [String!], maxDepth: Int = 2, maxNodes: Int = 500): Graph!
 }
@@ -3582,8 +3703,12 @@ type Group implements Node & Entity {
   members: [User!]!
   "Entities the group owns directly (ownerOf)."
   owns: [Entity!]!
-  "Entities the group owns; with transitive, also those of its child groups, all the way down."
-  ownedEntities(transitive: Boolean = false): [Entity!]!
+  """
+  Entities the group owns; with transitive, also those of its child groups, all the way down.
+  Ordered by ref; first defaults to 100 and may be at most 500; after is the ref of the last
+  entity of the previous page.
+  """
+  ownedEntities(transitive: Boolean = false, first: Int, after: String): [Entity!]!
 }
 
 "A person."
@@ -3627,8 +3752,12 @@ type User implements Node & Entity {
   memberOf: [Group!]!
   "Entities the user owns directly (ownerOf)."
   owns: [Entity!]!
-  "Entities the user owns directly or through the groups they are a member of."
-  ownedEntities: [Entity!]!
+  """
+  Entities the user owns directly or through the groups they are a member of. Ordered by ref;
+  first defaults to 100 and may be at most 500; after is the ref of the last entity of the
+  previous page.
+  """
+  ownedEntities(first: Int, after: String): [Entity!]!
 }
 
 "A pointer to further descriptor files."
@@ -4333,10 +4462,16 @@ func (ec *executionContext) childFields_Impact(ctx context.Context, field graphq
 		return ec.fieldContext_Impact_affected(ctx, field)
 	case "owners":
 		return ec.fieldContext_Impact_owners(ctx, field)
+	case "totalOwners":
+		return ec.fieldContext_Impact_totalOwners(ctx, field)
 	case "systems":
 		return ec.fieldContext_Impact_systems(ctx, field)
+	case "totalSystems":
+		return ec.fieldContext_Impact_totalSystems(ctx, field)
 	case "domains":
 		return ec.fieldContext_Impact_domains(ctx, field)
+	case "totalDomains":
+		return ec.fieldContext_Impact_totalDomains(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Impact", field.Name)
 }
@@ -4349,6 +4484,10 @@ func (ec *executionContext) childFields_ImpactedContainer(ctx context.Context, f
 		return ec.fieldContext_ImpactedContainer_entity(ctx, field)
 	case "entityRefs":
 		return ec.fieldContext_ImpactedContainer_entityRefs(ctx, field)
+	case "entityCount":
+		return ec.fieldContext_ImpactedContainer_entityCount(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ImpactedContainer_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImpactedContainer", field.Name)
 }
@@ -4363,6 +4502,8 @@ func (ec *executionContext) childFields_ImpactedEntity(ctx context.Context, fiel
 		return ec.fieldContext_ImpactedEntity_depth(ctx, field)
 	case "path":
 		return ec.fieldContext_ImpactedEntity_path(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ImpactedEntity_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImpactedEntity", field.Name)
 }
@@ -4375,6 +4516,10 @@ func (ec *executionContext) childFields_ImpactedOwner(ctx context.Context, field
 		return ec.fieldContext_ImpactedOwner_owner(ctx, field)
 	case "entityRefs":
 		return ec.fieldContext_ImpactedOwner_entityRefs(ctx, field)
+	case "entityCount":
+		return ec.fieldContext_ImpactedOwner_entityCount(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ImpactedOwner_cursor(ctx, field)
 	case "escalation":
 		return ec.fieldContext_ImpactedOwner_escalation(ctx, field)
 	case "contacts":
@@ -4978,6 +5123,22 @@ func (ec *executionContext) field_Group_ownedEntities_args(ctx context.Context, 
 		return nil, err
 	}
 	args["transitive"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -4992,6 +5153,138 @@ func (ec *executionContext) field_Group_relations_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["type"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Impact_affected_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Impact_domains_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Impact_owners_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Impact_systems_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_ImpactedContainer_entityRefs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_ImpactedOwner_entityRefs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -5386,6 +5679,28 @@ func (ec *executionContext) field_User_annotation_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["key"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_User_ownedEntities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -9964,7 +10279,7 @@ func (ec *executionContext) _Group_ownedEntities(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.OwnedEntities(fc.Args["transitive"].(*bool))
+			return obj.OwnedEntities(fc.Args["transitive"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -10062,7 +10377,8 @@ func (ec *executionContext) _Impact_affected(ctx context.Context, field graphql.
 			return ec.fieldContext_Impact_affected(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Affected, nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Affected(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedEntity) graphql.Marshaler {
@@ -10072,15 +10388,26 @@ func (ec *executionContext) _Impact_affected(ctx context.Context, field graphql.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Impact_affected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Impact_affected(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ImpactedEntity(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Impact_affected_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -10094,7 +10421,8 @@ func (ec *executionContext) _Impact_owners(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Impact_owners(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Owners(), nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Owners(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedOwner) graphql.Marshaler {
@@ -10104,7 +10432,7 @@ func (ec *executionContext) _Impact_owners(ctx context.Context, field graphql.Co
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Impact_owners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Impact_owners(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
@@ -10114,7 +10442,41 @@ func (ec *executionContext) fieldContext_Impact_owners(_ context.Context, field 
 			return ec.childFields_ImpactedOwner(ctx, field)
 		},
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Impact_owners_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Impact_totalOwners(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_totalOwners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalOwners(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_totalOwners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, true, false, "Int")
 }
 
 func (ec *executionContext) _Impact_systems(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
@@ -10126,7 +10488,8 @@ func (ec *executionContext) _Impact_systems(ctx context.Context, field graphql.C
 			return ec.fieldContext_Impact_systems(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Systems(), nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Systems(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
@@ -10136,7 +10499,7 @@ func (ec *executionContext) _Impact_systems(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Impact_systems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Impact_systems(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
@@ -10146,7 +10509,41 @@ func (ec *executionContext) fieldContext_Impact_systems(_ context.Context, field
 			return ec.childFields_ImpactedContainer(ctx, field)
 		},
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Impact_systems_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Impact_totalSystems(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_totalSystems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalSystems(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_totalSystems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, true, false, "Int")
 }
 
 func (ec *executionContext) _Impact_domains(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
@@ -10158,7 +10555,8 @@ func (ec *executionContext) _Impact_domains(ctx context.Context, field graphql.C
 			return ec.fieldContext_Impact_domains(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Domains(), nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Domains(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImpactedContainer) graphql.Marshaler {
@@ -10168,7 +10566,7 @@ func (ec *executionContext) _Impact_domains(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Impact_domains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Impact_domains(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Impact",
 		Field:      field,
@@ -10178,7 +10576,41 @@ func (ec *executionContext) fieldContext_Impact_domains(_ context.Context, field
 			return ec.childFields_ImpactedContainer(ctx, field)
 		},
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Impact_domains_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Impact_totalDomains(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_totalDomains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalDomains(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_totalDomains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impact", field, true, false, "Int")
 }
 
 func (ec *executionContext) _ImpactedContainer_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedContainer) (ret graphql.Marshaler) {
@@ -10245,7 +10677,8 @@ func (ec *executionContext) _ImpactedContainer_entityRefs(ctx context.Context, f
 			return ec.fieldContext_ImpactedContainer_entityRefs(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.EntityRefs, nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.EntityRefs(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -10255,8 +10688,74 @@ func (ec *executionContext) _ImpactedContainer_entityRefs(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ImpactedContainer_entityRefs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ImpactedContainer", field, false, false, "String")
+func (ec *executionContext) fieldContext_ImpactedContainer_entityRefs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedContainer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ImpactedContainer_entityRefs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedContainer_entityCount(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedContainer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedContainer_entityCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityCount(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedContainer_entityCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedContainer", field, true, false, "Int")
+}
+
+func (ec *executionContext) _ImpactedContainer_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedContainer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedContainer_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedContainer_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedContainer", field, true, false, "String")
 }
 
 func (ec *executionContext) _ImpactedEntity_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
@@ -10360,6 +10859,29 @@ func (ec *executionContext) fieldContext_ImpactedEntity_path(_ context.Context, 
 	return graphql.NewScalarFieldContext("ImpactedEntity", field, false, false, "String")
 }
 
+func (ec *executionContext) _ImpactedEntity_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedEntity_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedEntity_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedEntity", field, true, false, "String")
+}
+
 func (ec *executionContext) _ImpactedOwner_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10424,7 +10946,8 @@ func (ec *executionContext) _ImpactedOwner_entityRefs(ctx context.Context, field
 			return ec.fieldContext_ImpactedOwner_entityRefs(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.EntityRefs, nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.EntityRefs(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -10434,8 +10957,74 @@ func (ec *executionContext) _ImpactedOwner_entityRefs(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ImpactedOwner_entityRefs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ImpactedOwner", field, false, false, "String")
+func (ec *executionContext) fieldContext_ImpactedOwner_entityRefs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedOwner",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ImpactedOwner_entityRefs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImpactedOwner_entityCount(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_entityCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityCount(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_entityCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedOwner", field, true, false, "Int")
+}
+
+func (ec *executionContext) _ImpactedOwner_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedOwner_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedOwner_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImpactedOwner", field, true, false, "String")
 }
 
 func (ec *executionContext) _ImpactedOwner_escalation(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
@@ -15825,7 +16414,8 @@ func (ec *executionContext) _User_ownedEntities(ctx context.Context, field graph
 			return ec.fieldContext_User_ownedEntities(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.OwnedEntities()
+			fc := graphql.GetFieldContext(ctx)
+			return obj.OwnedEntities(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Entity) graphql.Marshaler {
@@ -15835,7 +16425,7 @@ func (ec *executionContext) _User_ownedEntities(ctx context.Context, field graph
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_User_ownedEntities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_User_ownedEntities(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
@@ -15844,6 +16434,17 @@ func (ec *executionContext) fieldContext_User_ownedEntities(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_ownedEntities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -18546,13 +19147,28 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "totalOwners":
+			out.Values[i] = ec._Impact_totalOwners(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "systems":
 			out.Values[i] = ec._Impact_systems(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "totalSystems":
+			out.Values[i] = ec._Impact_totalSystems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "domains":
 			out.Values[i] = ec._Impact_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalDomains":
+			out.Values[i] = ec._Impact_totalDomains(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18596,6 +19212,16 @@ func (ec *executionContext) _ImpactedContainer(ctx context.Context, sel ast.Sele
 			}
 		case "entityRefs":
 			out.Values[i] = ec._ImpactedContainer_entityRefs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityCount":
+			out.Values[i] = ec._ImpactedContainer_entityCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ImpactedContainer_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18647,6 +19273,11 @@ func (ec *executionContext) _ImpactedEntity(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "cursor":
+			out.Values[i] = ec._ImpactedEntity_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18687,6 +19318,16 @@ func (ec *executionContext) _ImpactedOwner(ctx context.Context, sel ast.Selectio
 			}
 		case "entityRefs":
 			out.Values[i] = ec._ImpactedOwner_entityRefs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityCount":
+			out.Values[i] = ec._ImpactedOwner_entityCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ImpactedOwner_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -56,10 +56,12 @@ type Batch struct {
 	ancRefs *RefLoader
 	ancErr  error
 
-	ownedOnce [2]sync.Once // [transitive]
-	owned     [2]map[string][]string
-	ownedRefs [2]*RefLoader
-	ownedErr  [2]error
+	ownedOnce  [2]sync.Once // [transitive]
+	owned      [2]map[string][]string
+	ownedRefs  [2]*RefLoader
+	ownedErr   [2]error
+	ownedMu    sync.Mutex
+	ownedPages map[[2]int]bool // [transitive, first] pages wanted for the whole batch
 }
 
 // Wrap returns the GraphQL objects for rows loaded together, sharing one batch.
@@ -215,45 +217,64 @@ func loadRefs(ctx context.Context, deps *Deps, refs []string) (map[string]Entity
 	return out, nil
 }
 
-// RefLoader resolves a known set of refs to entities, all in one statement on first use.
+// RefLoader resolves refs to entities in batches: refs announced with Want are loaded
+// together, in one statement, by the first Get that needs one of them.
 type RefLoader struct {
-	ctx    context.Context
-	deps   *Deps
-	refs   []string
-	refsFn func() []string // when set, gives refs on first use
-	once   sync.Once
-	m      map[string]Entity
-	err    error
+	ctx     context.Context
+	deps    *Deps
+	mu      sync.Mutex
+	pending []string
+	m       map[string]Entity // loaded refs; nil where no entity has the ref
+	err     error
 }
 
-// NewRefLoader returns a loader for refs (duplicates allowed).
+// NewRefLoader returns a loader that loads refs (duplicates allowed) on first use.
 func NewRefLoader(ctx context.Context, deps *Deps, refs []string) *RefLoader {
-	seen := map[string]bool{}
-	var uniq []string
+	l := &RefLoader{ctx: ctx, deps: deps, m: map[string]Entity{}}
+	l.Want(refs...)
+	return l
+}
+
+// Want announces refs the next load should include.
+func (l *RefLoader) Want(refs ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, r := range refs {
-		if !seen[r] {
-			seen[r] = true
-			uniq = append(uniq, r)
+		if _, ok := l.m[r]; !ok {
+			l.pending = append(l.pending, r)
 		}
 	}
-	sort.Strings(uniq)
-	return &RefLoader{ctx: ctx, deps: deps, refs: uniq}
-}
-
-// newLazyRefLoader is NewRefLoader for refs that are only worked out if an entity is asked for.
-func newLazyRefLoader(ctx context.Context, deps *Deps, refs func() []string) *RefLoader {
-	return &RefLoader{ctx: ctx, deps: deps, refsFn: refs}
 }
 
 // Get returns the entity with ref, or nil when none has it.
 func (l *RefLoader) Get(ref string) (Entity, error) {
-	l.once.Do(func() {
-		if l.refsFn != nil {
-			l.refs = NewRefLoader(l.ctx, l.deps, l.refsFn()).refs
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.m[ref]; ok {
+		return e, nil
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	seen := map[string]bool{}
+	var refs []string
+	for _, r := range append(l.pending, ref) {
+		if _, done := l.m[r]; !done && !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
 		}
-		l.m, l.err = loadRefs(l.ctx, l.deps, l.refs)
-	})
-	return l.m[ref], l.err
+	}
+	l.pending = nil
+	sort.Strings(refs)
+	got, err := loadRefs(l.ctx, l.deps, refs)
+	if err != nil {
+		l.err = err
+		return nil, err
+	}
+	for _, r := range refs {
+		l.m[r] = got[r]
+	}
+	return l.m[ref], nil
 }
 
 // All returns the entities of refs that exist, in the order of refs.
@@ -300,9 +321,10 @@ func (b *Batch) ownerAncestors(ctx context.Context, owner string) ([]string, *Re
 	return b.anc[owner], b.ancRefs, b.ancErr
 }
 
-// ownedEntities returns what an owner of the batch owns (see depgraph.Snapshot.OwnedBy),
-// computed for every entity of the batch at once.
-func (b *Batch) ownedEntities(ctx context.Context, ref string, transitive bool) ([]Entity, error) {
+// ownedEntities returns a page of what an owner of the batch owns (see
+// depgraph.Snapshot.OwnedBy), working out the lists for every entity of the batch at once and
+// loading the same page of each in one statement.
+func (b *Batch) ownedEntities(ctx context.Context, ref string, transitive bool, first *int, after *string) ([]Entity, error) {
 	i := 0
 	if transitive {
 		i = 1
@@ -314,17 +336,44 @@ func (b *Batch) ownedEntities(ctx context.Context, ref string, transitive bool) 
 			b.ownedErr[i] = err
 			return
 		}
-		var all []string
 		for _, r := range b.refs {
 			if id, ok := snap.ID(r); ok {
 				b.owned[i][r] = snap.OwnedBy(id, transitive)
-				all = append(all, b.owned[i][r]...)
 			}
 		}
-		b.ownedRefs[i] = NewRefLoader(ctx, b.deps, all)
+		b.ownedRefs[i] = NewRefLoader(ctx, b.deps, nil)
 	})
 	if b.ownedErr[i] != nil {
 		return nil, b.ownedErr[i]
 	}
-	return b.ownedRefs[i].All(b.owned[i][ref])
+	refs, err := page(b.owned[i][ref], identity, first, after, DefaultListPage, MaxListPage, false)
+	if err != nil {
+		return nil, err
+	}
+	if after == nil {
+		// The first page of every owner of the batch loads together.
+		b.ownedMu.Lock()
+		key := [2]int{i, intOr(first, -1)}
+		if !b.ownedPages[key] {
+			if b.ownedPages == nil {
+				b.ownedPages = map[[2]int]bool{}
+			}
+			b.ownedPages[key] = true
+			for _, r := range b.refs {
+				if p, err := page(b.owned[i][r], identity, first, nil, DefaultListPage, MaxListPage, false); err == nil {
+					b.ownedRefs[i].Want(p...)
+				}
+			}
+		}
+		b.ownedMu.Unlock()
+	}
+	b.ownedRefs[i].Want(refs...)
+	return b.ownedRefs[i].All(refs)
+}
+
+func intOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
 }

@@ -2,19 +2,23 @@ package model
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"catalogd/internal/depgraph"
 )
 
-// Impact is the answer of impact and dependencies.
-// Owners, systems and domains are computed when first asked for, and the entities of the
-// answer loaded (in one statement) when the first one is asked for.
+// Impact is the answer of impact and dependencies. Its lists are paged. Owners, systems and
+// domains are computed when first asked for; the entities of the pages the query asks for are
+// loaded in one statement when the first one is needed.
 type Impact struct {
 	rootRef       string
 	loader        *RefLoader
 	TotalAffected int
-	Affected      []*ImpactedEntity
+	affected      []*ImpactedEntity
 
 	deps    *Deps
 	snap    *depgraph.Snapshot
@@ -36,27 +40,56 @@ func (i *Impact) containerGroups() ([]depgraph.Group, []depgraph.Group) {
 	return i.systems, i.domains
 }
 
-// Owners are the owners of the root and the reached entities.
-func (i *Impact) Owners() []*ImpactedOwner {
-	owners := i.ownerGroups()
-	out := make([]*ImpactedOwner, len(owners))
-	for k, o := range owners {
-		out[k] = &ImpactedOwner{Ref: o.Ref, EntityRefs: o.EntityRefs, escalation: o.Escalation, deps: i.deps, loader: i.loader}
+func groupRef(g depgraph.Group) string     { return g.Ref }
+func impactedRef(e *ImpactedEntity) string { return e.Ref }
+
+// Affected is a page of the reached entities.
+func (i *Impact) Affected(first *int, after *string) ([]*ImpactedEntity, error) {
+	p, err := page(i.affected, impactedRef, first, after, DefaultAffectedPage, MaxAffectedPage, true)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	for _, e := range p {
+		i.loader.Want(e.Ref)
+	}
+	return p, nil
 }
 
-// Systems contain the root or reached entities.
-func (i *Impact) Systems() []*ImpactedContainer {
+// Owners is a page of the owners of the root and the reached entities.
+func (i *Impact) Owners(first *int, after *string) ([]*ImpactedOwner, error) {
+	p, err := page(i.ownerGroups(), groupRef, first, after, DefaultListPage, MaxListPage, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ImpactedOwner, len(p))
+	for k, o := range p {
+		i.loader.Want(o.Ref)
+		i.loader.Want(o.Escalation...)
+		out[k] = &ImpactedOwner{Ref: o.Ref, entityRefs: o.EntityRefs, escalation: o.Escalation, deps: i.deps, loader: i.loader}
+	}
+	return out, nil
+}
+
+// TotalOwners is the number of owners.
+func (i *Impact) TotalOwners() int { return len(i.ownerGroups()) }
+
+// Systems is a page of the systems that contain the root or reached entities.
+func (i *Impact) Systems(first *int, after *string) ([]*ImpactedContainer, error) {
 	systems, _ := i.containerGroups()
-	return containers(systems, i.loader)
+	return containers(systems, first, after, i.loader)
 }
 
-// Domains contain them through their systems and parent domains.
-func (i *Impact) Domains() []*ImpactedContainer {
+// TotalSystems is the number of systems.
+func (i *Impact) TotalSystems() int { s, _ := i.containerGroups(); return len(s) }
+
+// Domains is a page of the domains that contain them through their systems and parent domains.
+func (i *Impact) Domains(first *int, after *string) ([]*ImpactedContainer, error) {
 	_, domains := i.containerGroups()
-	return containers(domains, i.loader)
+	return containers(domains, first, after, i.loader)
 }
+
+// TotalDomains is the number of domains.
+func (i *Impact) TotalDomains() int { _, d := i.containerGroups(); return len(d) }
 
 // Root is the entity the question was about.
 func (i *Impact) Root() (Entity, error) {
@@ -75,14 +108,28 @@ func (i *ImpactedEntity) Entity() (Entity, error) {
 	return i.loader.Get(i.Ref)
 }
 
+// Cursor is the opaque cursor of this entity in affected.
+func (i *ImpactedEntity) Cursor() string { return Cursor(i.Ref) }
+
 // ImpactedOwner is the owner of reached entities.
 type ImpactedOwner struct {
 	Ref        string
-	EntityRefs []string
+	entityRefs []string
 	escalation []string
 	deps       *Deps
 	loader     *RefLoader
 }
+
+// EntityRefs is a page of the refs the owner owns.
+func (o *ImpactedOwner) EntityRefs(first *int, after *string) ([]string, error) {
+	return page(o.entityRefs, identity, first, after, DefaultListPage, MaxListPage, false)
+}
+
+// EntityCount is the number of refs the owner owns.
+func (o *ImpactedOwner) EntityCount() int { return len(o.entityRefs) }
+
+// Cursor is the opaque cursor of this owner in owners.
+func (o *ImpactedOwner) Cursor() string { return Cursor(o.Ref) }
 
 func (o *ImpactedOwner) Owner() (Entity, error) {
 	return o.loader.Get(o.Ref)
@@ -126,46 +173,131 @@ func (s *EscalationStep) Contacts() ([]*Contact, error) {
 // ImpactedContainer is a system or domain that contains reached entities.
 type ImpactedContainer struct {
 	Ref        string
-	EntityRefs []string
+	entityRefs []string
 	loader     *RefLoader
 }
+
+// EntityRefs is a page of the refs the container contains.
+func (c *ImpactedContainer) EntityRefs(first *int, after *string) ([]string, error) {
+	return page(c.entityRefs, identity, first, after, DefaultListPage, MaxListPage, false)
+}
+
+// EntityCount is the number of refs the container contains.
+func (c *ImpactedContainer) EntityCount() int { return len(c.entityRefs) }
+
+// Cursor is the opaque cursor of this container in systems or domains.
+func (c *ImpactedContainer) Cursor() string { return Cursor(c.Ref) }
 
 func (c *ImpactedContainer) Entity() (Entity, error) {
 	return c.loader.Get(c.Ref)
 }
 
-// NewImpact builds the answer from a traversal (root first); every entity it names is loaded
-// in one statement when first asked for.
+// NewImpact builds the answer from a traversal (root first). The entities of the pages the
+// query selects (found by field collection, as entgql does) load in one statement when the
+// first is needed; a page the collection did not foresee loads with its own.
 func NewImpact(ctx context.Context, deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) *Impact {
 	out := &Impact{rootRef: reached[0].Ref, TotalAffected: len(reached) - 1,
-		Affected: make([]*ImpactedEntity, 0, len(reached)-1), deps: deps, snap: snap, reached: reached}
-	out.loader = newLazyRefLoader(ctx, deps, func() []string {
-		var refs []string
-		for _, r := range reached {
-			refs = append(refs, r.Ref)
-		}
-		for _, o := range out.ownerGroups() {
-			refs = append(refs, o.Ref)
-			refs = append(refs, o.Escalation...)
-		}
-		systems, domains := out.containerGroups()
-		for _, g := range append(systems, domains...) {
-			refs = append(refs, g.Ref)
-		}
-		return refs
-	})
+		affected: make([]*ImpactedEntity, 0, len(reached)-1), deps: deps, snap: snap, reached: reached,
+		loader: NewRefLoader(ctx, deps, []string{reached[0].Ref})}
 	for _, r := range reached[1:] {
-		out.Affected = append(out.Affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: out.loader})
+		out.affected = append(out.affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: out.loader})
 	}
+	out.prefetch(ctx)
 	return out
 }
 
-func containers(gs []depgraph.Group, loader *RefLoader) []*ImpactedContainer {
-	out := make([]*ImpactedContainer, len(gs))
-	for i, g := range gs {
-		out[i] = &ImpactedContainer{Ref: g.Ref, EntityRefs: g.EntityRefs, loader: loader}
+// prefetch announces to the loader the pages of the lists the query selects whose entities it
+// asks for.
+func (i *Impact) prefetch(ctx context.Context) {
+	if graphql.GetFieldContext(ctx) == nil || !graphql.HasOperationContext(ctx) {
+		return
 	}
-	return out
+	op := graphql.GetOperationContext(ctx)
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		var want []string
+		switch f.Name {
+		case "affected":
+			want = []string{"entity"}
+		case "owners":
+			want = []string{"owner", "contacts", "escalation"}
+		case "systems", "domains":
+			want = []string{"entity"}
+		default:
+			continue
+		}
+		if !selects(op, f, want) {
+			continue
+		}
+		args := f.ArgumentMap(op.Variables)
+		first, ok1 := intArg(args["first"])
+		after, ok2 := stringArg(args["after"])
+		if !ok1 || !ok2 {
+			continue
+		}
+		switch f.Name {
+		case "affected":
+			_, _ = i.Affected(first, after)
+		case "owners":
+			_, _ = i.Owners(first, after)
+		case "systems":
+			_, _ = i.Systems(first, after)
+		case "domains":
+			_, _ = i.Domains(first, after)
+		}
+	}
+}
+
+func selects(op *graphql.OperationContext, f graphql.CollectedField, names []string) bool {
+	for _, c := range graphql.CollectFields(op, f.Selections, nil) {
+		if slices.Contains(names, c.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func intArg(v any) (*int, bool) {
+	var n int64
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case int:
+		n = int64(v)
+	case int64:
+		n = v
+	case json.Number:
+		var err error
+		if n, err = v.Int64(); err != nil {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	k := int(n)
+	return &k, true
+}
+
+func stringArg(v any) (*string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case string:
+		return &v, true
+	}
+	return nil, false
+}
+
+func containers(gs []depgraph.Group, first *int, after *string, loader *RefLoader) ([]*ImpactedContainer, error) {
+	p, err := page(gs, groupRef, first, after, DefaultListPage, MaxListPage, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ImpactedContainer, len(p))
+	for i, g := range p {
+		loader.Want(g.Ref)
+		out[i] = &ImpactedContainer{Ref: g.Ref, entityRefs: g.EntityRefs, loader: loader}
+	}
+	return out, nil
 }
 
 // DependencyPath is a path between two entities.

@@ -45,15 +45,15 @@ func (b *Base) Ownership() (*Ownership, error) {
 }
 
 // OwnedEntities of a group: directly, or with its child groups' when transitive.
-func (g *Group) OwnedEntities(transitive *bool) ([]Entity, error) {
+func (g *Group) OwnedEntities(transitive *bool, first *int, after *string) ([]Entity, error) {
 	ctx := g.batch.ctx
-	return g.batch.ownedEntities(ctx, g.E.Ref, transitive != nil && *transitive)
+	return g.batch.ownedEntities(ctx, g.E.Ref, transitive != nil && *transitive, first, after)
 }
 
 // OwnedEntities of a user: directly and through the groups they are a member of.
-func (u *User) OwnedEntities() ([]Entity, error) {
+func (u *User) OwnedEntities(first *int, after *string) ([]Entity, error) {
 	ctx := u.batch.ctx
-	return u.batch.ownedEntities(ctx, u.E.Ref, false)
+	return u.batch.ownedEntities(ctx, u.E.Ref, false, first, after)
 }
 
 // Contacts returns how to reach the owner of an entity document: its profile email and the
