@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -115,6 +116,27 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	return srv
 }
 
+// The extensions.code values this package gives errors; README.md lists each with its HTTP
+// status.
+const (
+	CodeBadRequest      = "BAD_REQUEST"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeNotFound        = "NOT_FOUND"
+	CodeConflict        = "CONFLICT"
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeTimeout         = "TIMEOUT"
+	CodeInternal        = "INTERNAL"
+)
+
+// ErrorCodes are all the codes a GraphQL answer can carry: the presenter's and those of
+// gqlgen it passes through.
+func ErrorCodes() []string {
+	return []string{CodeBadRequest, CodeBadUserInput, CodeNotFound, CodeConflict, CodeUnauthenticated,
+		CodeForbidden, CodeTimeout, CodeInternal, errcode.ParseFailed, errcode.ValidationFailed,
+		"COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND"}
+}
+
 // presentError is the one place where errors become GraphQL errors with extensions.code.
 // Messages of internal errors are logged, never shown.
 func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Error {
@@ -132,20 +154,23 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 		}
 	case ent.IsNotFound(err):
 		gerr.Message = "not found"
-		setCode(gerr, "NOT_FOUND")
+		setCode(gerr, CodeNotFound)
 	case isInputError(ctx, err):
-		setCode(gerr, "BAD_USER_INPUT")
+		setCode(gerr, CodeBadUserInput)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		gerr.Message = "request cancelled or timed out"
-		setCode(gerr, "TIMEOUT")
+		setCode(gerr, CodeTimeout)
 	case ctx.Err() != nil:
 		// The request's deadline passed (or its client left): whatever failed, failed for that.
 		gerr.Message = "request cancelled or timed out"
-		setCode(gerr, "TIMEOUT")
+		setCode(gerr, CodeTimeout)
+	case isRequestError(ctx, err):
+		log.Debug("bad graphql request", "err", err)
+		setCode(gerr, CodeBadRequest)
 	default:
 		log.Error("internal error", "err", err, "path", gerr.Path.String())
 		gerr.Message = "internal error"
-		setCode(gerr, "INTERNAL")
+		setCode(gerr, CodeInternal)
 	}
 	return gerr
 }
@@ -153,17 +178,25 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 func transportCode(code string) string {
 	switch code {
 	case catalog.EINVALID:
-		return "BAD_USER_INPUT"
+		return CodeBadUserInput
 	case catalog.ENOTFOUND:
-		return "NOT_FOUND"
+		return CodeNotFound
 	case catalog.ECONFLICT:
-		return "CONFLICT"
+		return CodeConflict
 	case catalog.EUNAUTHENTICATED:
-		return "UNAUTHENTICATED"
+		return CodeUnauthenticated
 	case catalog.EFORBIDDEN:
-		return "FORBIDDEN"
+		return CodeForbidden
 	}
-	return "INTERNAL"
+	return CodeInternal
+}
+
+// isRequestError recognises what gqlgen reports about the request itself before executing it
+// without a code (an invalid persisted-query extension, a hash that does not match the
+// query): a GraphQL error outside any field. Resolvers' errors always have a field.
+func isRequestError(ctx context.Context, err error) bool {
+	var ge *gqlerror.Error
+	return errors.As(err, &ge) && len(ge.Path) == 0 && graphql.GetFieldContext(ctx) == nil
 }
 
 // isInputError recognises errors from decoding an argument (a malformed cursor, an ID that is

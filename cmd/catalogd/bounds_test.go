@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"catalogd/graph"
+	"catalogd/internal/server"
 	"catalogd/internal/testdb"
 )
 
@@ -222,6 +225,10 @@ func TestClientMistakesAreTheClients(t *testing.T) {
 		{"50 MB streamed is too large", "application/json", func() (io.Reader, int64) { return &repeatReader{' ', 50 << 20}, -1 }, 413, "PAYLOAD_TOO_LARGE", "larger than"},
 		{"a form is an unsupported media type", "application/x-www-form-urlencoded", str(`query={__typename}`), 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
 		{"no content type is an unsupported media type", "", str(`{"query": "{ __typename }"}`), 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
+		{"a persisted-query hash that does not match the query is a bad request", "application/json",
+			str(`{"query": "{ __typename }", "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "abc"}}}`), 200, "BAD_REQUEST", "hash does not match"},
+		{"an unknown persisted-query version is a bad request", "application/json",
+			str(`{"query": "{ __typename }", "extensions": {"persistedQuery": {"version": 2, "sha256Hash": "abc"}}}`), 200, "BAD_REQUEST", "unsupported APQ version"},
 		{"first above the maximum says the maximum", "application/json", str(`{"query": "{ entities(first: 1000000) { totalCount } }"}`), 200, "BAD_USER_INPUT", "between 0 and 500"},
 		{"first of affected above the maximum says the maximum", "application/json",
 			str(`{"query": "{ impact(ref: \"resource:postgres-main\") { affected(first: 1000000) { ref } } }"}`), 200, "BAD_USER_INPUT", "between 0 and 10000"},
@@ -265,4 +272,45 @@ func TestRequestDeadline(t *testing.T) {
 
 func str(s string) func() (io.Reader, int64) {
 	return func() (io.Reader, int64) { return strings.NewReader(s), int64(len(s)) }
+}
+
+// README.md lists every code an answer can carry, and only those.
+func TestREADMEListsEveryErrorCode(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "### Errors\n")
+	if !ok {
+		t.Fatal("README.md has no Errors section")
+	}
+	documented := map[string]bool{}
+	inTable := false
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			if inTable {
+				break // the table ends
+			}
+			continue
+		}
+		inTable = true
+		if first, ok := strings.CutPrefix(line, "| `"); ok {
+			cell, _, _ := strings.Cut(first, " |")
+			for _, c := range strings.Split(cell, ", ") {
+				documented[strings.Trim(c, "`")] = true
+			}
+		}
+	}
+	emitted := map[string]bool{}
+	for _, c := range append(graph.ErrorCodes(), server.ErrorCodes()...) {
+		emitted[c] = true
+		if !documented[c] {
+			t.Errorf("code %s is not in README.md's table", c)
+		}
+	}
+	for c := range documented {
+		if !emitted[c] {
+			t.Errorf("README.md documents %s, which no answer carries", c)
+		}
+	}
 }

@@ -253,7 +253,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	gqlProxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := gql.Load()
 		if h == nil {
-			http.Error(w, "starting: database migration has not finished", http.StatusServiceUnavailable)
+			server.WriteError(w, http.StatusServiceUnavailable, server.CodeUnavailable, "starting: database migration has not finished")
 			return
 		}
 		(*h).ServeHTTP(w, r)

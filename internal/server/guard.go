@@ -12,13 +12,20 @@ import (
 )
 
 // The HTTP-level error codes of the GraphQL endpoint: mistakes in the request itself, found
-// before GraphQL sees it. README.md lists them with every other code.
+// before GraphQL sees it, and the endpoint not being ready yet. README.md lists them with
+// every other code.
 const (
 	codeBadRequest       = "BAD_REQUEST"
 	codePayloadTooLarge  = "PAYLOAD_TOO_LARGE"
 	codeUnsupportedMedia = "UNSUPPORTED_MEDIA_TYPE"
 	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	CodeUnavailable      = "UNAVAILABLE"
 )
+
+// ErrorCodes are the codes this package answers with.
+func ErrorCodes() []string {
+	return []string{codeBadRequest, codePayloadTooLarge, codeUnsupportedMedia, codeMethodNotAllowed, CodeUnavailable}
+}
 
 // guardGraphQL checks what gqlgen's transports would otherwise answer as internal errors or
 // echo back whole: the method, the content type, the body's size, and that a POST body is one
@@ -28,7 +35,7 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reject := func(status int, code, msg string) {
 			log.Debug("graphql request rejected", "status", status, "code", code, "reason", msg, "remote", r.RemoteAddr)
-			writeError(w, status, code, msg)
+			WriteError(w, status, code, msg)
 		}
 		switch r.Method {
 		case http.MethodGet:
@@ -122,8 +129,8 @@ func excerpt(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// writeError writes a GraphQL-shaped error answer.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// WriteError writes a GraphQL-shaped error answer: a JSON body with errors[0].extensions.code.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
