@@ -270,3 +270,41 @@ func TestComplexityCountsPages(t *testing.T) {
 		})
 	}
 }
+
+// introspectionQuery is what GraphiQL 4 sends (graphql-js getIntrospectionQuery with every
+// option on): the largest legitimate query there is, and it must pass the field limit.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind }
+    mutationType { name kind }
+    subscriptionType { name kind }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL isOneOf
+  fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}`
+
+func TestGraphiQLIntrospectionPassesTheLimits(t *testing.T) {
+	g := newGraphEnv(t, testdb.SQLite(t))
+	var resp map[string]map[string]any
+	if err := g.c.Post(introspectionQuery, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if types, _ := resp["__schema"]["types"].([]any); len(types) < 20 {
+		t.Errorf("introspection found %d types", len(types))
+	}
+}
