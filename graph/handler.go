@@ -82,7 +82,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(queryCache[*ast.QueryDocument](1000))
 	tokens := opts.ParserTokenLimit
 	if tokens <= 0 {
 		tokens = DefaultParserTokenLimit
@@ -91,13 +91,13 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	if !opts.DisableIntrospection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](100), func(_, q string) int { return len(q) }}})
 	fields := opts.MaxFields
 	if fields <= 0 {
 		fields = DefaultMaxFields
 	}
 	// After the persisted-query extension, so a query it fills in is counted too.
-	srv.Use(&fieldLimit{max: fields, tokens: tokens, ok: lru.New[struct{}](1000)})
+	srv.Use(&fieldLimit{max: fields, tokens: tokens, ok: queryCache[struct{}](1000)})
 	limit := opts.ComplexityLimit
 	if limit <= 0 {
 		limit = DefaultComplexityLimit

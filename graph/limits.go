@@ -17,7 +17,7 @@ import (
 // and stops at the token limit, and accepted queries are remembered so they are parsed once.
 type fieldLimit struct {
 	max, tokens int
-	ok          *lru.LRU[struct{}]
+	ok          graphql.Cache[struct{}]
 }
 
 var (
@@ -110,4 +110,27 @@ func deadline(timeout time.Duration) graphql.RootFieldMiddleware {
 		defer cancel() // the field and everything below it are resolved when next returns
 		return next(ctx)
 	}
+}
+
+// maxCachedQuery is the longest query the caches keep (the introspection query GraphiQL sends
+// is about 2 KB). The caches are bounded by count, not size: without this, a thousand
+// distinct queries of 1 MiB (one long string argument is one token) would pin a gigabyte.
+const maxCachedQuery = 16 << 10
+
+// smallOnly keeps only entries whose query is at most maxCachedQuery bytes; size gives the
+// query's length from the key and the value.
+type smallOnly[T any] struct {
+	graphql.Cache[T]
+	size func(key string, v T) int
+}
+
+func (c smallOnly[T]) Add(ctx context.Context, key string, v T) {
+	if c.size(key, v) <= maxCachedQuery {
+		c.Cache.Add(ctx, key, v)
+	}
+}
+
+// queryCache is keyed by the query.
+func queryCache[T any](n int) graphql.Cache[T] {
+	return smallOnly[T]{lru.New[T](n), func(key string, _ T) int { return len(key) }}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -306,5 +307,30 @@ func TestGraphiQLIntrospectionPassesTheLimits(t *testing.T) {
 	}
 	if types, _ := resp["__schema"]["types"].([]any); len(types) < 20 {
 		t.Errorf("introspection found %d types", len(types))
+	}
+}
+
+// The query caches are bounded by count; long queries must not be kept, or a thousand
+// distinct queries of nearly 1 MiB (one long string is one token) would pin a gigabyte.
+func TestLongQueriesAreNotCached(t *testing.T) {
+	g := newGraphEnv(t, testdb.SQLite(t))
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	long := strings.Repeat("a", 900<<10)
+	for i := range 100 {
+		var resp any
+		if err := g.c.Post(fmt.Sprintf(`{ entity(ref: "component:%d%s") { ref } }`, i, long), &resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grew := int64(heap()) - int64(before)
+	runtime.KeepAlive(g.c) // the handler and its caches
+	if grew > 30<<20 {
+		t.Errorf("100 distinct queries of 900 KB left the heap %d MB larger", grew>>20)
 	}
 }
