@@ -29,6 +29,8 @@ type Options struct {
 	// Introspection is on unless disabled (frontends and GraphiQL rely on it).
 	DisableIntrospection bool
 	Log                  *slog.Logger
+	// PersistedQueries, when set, serves registered queries by hash (and only them in Only mode).
+	PersistedQueries *PersistedQueries
 }
 
 // DefaultComplexityLimit admits a full page of 500 entities with their relations' targets.
@@ -61,7 +63,12 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	if !opts.DisableIntrospection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	if opts.PersistedQueries != nil {
+		srv.Use(opts.PersistedQueries)
+	}
+	if opts.PersistedQueries == nil || !opts.PersistedQueries.Only {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	}
 	limit := opts.ComplexityLimit
 	if limit <= 0 {
 		limit = DefaultComplexityLimit

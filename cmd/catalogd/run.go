@@ -23,6 +23,7 @@ import (
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/server"
+	"catalogd/internal/service"
 	"catalogd/internal/store"
 	"catalogd/schema"
 )
@@ -128,6 +129,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var interval time.Duration
 	var demoFlag bool
 	var contacts []string
+	var af authFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -157,7 +159,16 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if !cmd.Flags().Changed("contact-annotation") && getenv("CATALOGD_CONTACT_ANNOTATIONS") == "" {
 				contacts = nil // the defaults
 			}
-			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts}, log, stdout)
+			as, err := newAuthSetup(&af)
+			if err != nil {
+				return err
+			}
+			pq, err := af.persisted()
+			if err != nil {
+				return err
+			}
+			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
+				auth: as, persisted: pq}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -175,6 +186,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().StringArrayVar(&contacts, "contact-annotation", envContacts,
 		"annotation key reported as an owner contact by impact queries; repeatable (env CATALOGD_CONTACT_ANNOTATIONS, comma-separated; default "+strings.Join(graph.DefaultContactAnnotations, ", ")+")")
+	af.add(cmd, getenv)
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -185,9 +197,18 @@ type serveConfig struct {
 	database  string
 	providers []ingest.Provider
 	interval  time.Duration
+	auth      *authSetup
+	persisted *graph.PersistedQueries
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
+	if err := cfg.auth.checkExposure(cfg.addr, log); err != nil {
+		return err
+	}
+	authn, err := cfg.auth.authenticator(ctx, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -204,7 +225,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		(*h).ServeHTTP(w, r)
 	})
 	srv := &http.Server{
-		Handler:           server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log}),
+		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
+			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	srvErr := make(chan error, 1)
@@ -217,8 +239,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer st.Close()
+	cfg.auth.dir.set(service.Directory{Client: st.Client})
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log})
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, PersistedQueries: cfg.persisted})
 	gql.Store(&h)
 	ready.Migrated()
 
