@@ -310,6 +310,9 @@ func TestServeWithOIDC(t *testing.T) {
 			if v := s.viewer("Bearer " + before); v.Kind != "user" {
 				t.Fatalf("viewer = %+v", v)
 			}
+			// Signed under the old key but not presented yet (presented tokens are remembered
+			// as verified for up to a minute).
+			unused := iss.Sign(t, map[string]any{"sub": "u1", "email": "jane@example.com", "aud": "catalogd", "jti": "unused"})
 			oldKid := iss.KeyID()
 			iss.Rotate()
 			if iss.KeyID() == oldKid {
@@ -322,7 +325,7 @@ func TestServeWithOIDC(t *testing.T) {
 				t.Errorf("viewer with a client-credentials token under the new key = %+v", v)
 			}
 			// The old key left the issuer's JWKS: tokens signed with it no longer pass.
-			if a := s.post("Bearer "+before, `{ viewer { kind } }`, nil); a.status != http.StatusUnauthorized {
+			if a := s.post("Bearer "+unused, `{ viewer { kind } }`, nil); a.status != http.StatusUnauthorized {
 				t.Errorf("token under the retired key: status %d", a.status)
 			}
 		})

@@ -13,9 +13,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/go-jose/go-jose/v4"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"catalogd/internal/catalog"
 )
@@ -70,7 +71,20 @@ type Authenticator struct {
 	services map[string]ServicePrincipal
 	dir      Directory
 	log      *slog.Logger
+	verified *lru.Cache[[sha256.Size]byte, verifiedToken] // nil: no cache
 }
+
+// verifiedToken is what a successful verification found, remembered until expires (the
+// token's exp, at most tokenCacheTTL after verification).
+type verifiedToken struct {
+	iss, sub string
+	claims   map[string]any
+	expires  time.Time
+}
+
+// tokenCacheTTL bounds how long a verified token is trusted without checking its signature
+// again, e.g. after its key left the issuer's JWKS.
+const tokenCacheTTL = time.Minute
 
 type issuer struct {
 	verifier  *oidc.IDTokenVerifier
@@ -97,6 +111,12 @@ func New(ctx context.Context, cfg Config, dir Directory, httpClient *http.Client
 	}
 	a := &Authenticator{cfg: cfg, policy: NewPolicy(roles, cfg.AllowAnonymousRead), issuers: map[string]*issuer{},
 		services: map[string]ServicePrincipal{}, dir: dir, log: log}
+	if n := cfg.VerifiedTokenCache; n >= 0 {
+		if n == 0 {
+			n = 10_000
+		}
+		a.verified, _ = lru.New[[sha256.Size]byte, verifiedToken](n)
+	}
 	for _, sp := range cfg.ServicePrincipals {
 		a.services[sp.ClientID] = sp
 	}
@@ -174,15 +194,16 @@ func invalid(desc string, err error) *CredentialError {
 func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, error) {
 	// Choose the issuer from the unverified iss claim; the verifier then checks it again
 	// with the signature.
+	var key [sha256.Size]byte
+	if a.verified != nil {
+		key = sha256.Sum256([]byte(token))
+		if v, ok := a.verified.Get(key); ok && time.Now().Before(v.expires) {
+			return a.principal(ctx, v.iss, v.sub, v.claims)
+		}
+	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nil, invalid("malformed token: not a JWT", nil)
-	}
-	if _, err := jose.ParseSigned(token, joseAlgs); err != nil {
-		if strings.Contains(err.Error(), "unexpected signature algorithm") {
-			return nil, invalid("signature algorithm not accepted", err)
-		}
-		return nil, invalid("malformed token", err)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
@@ -204,6 +225,10 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, e
 		switch {
 		case errors.As(err, &exp):
 			return nil, invalid("token expired", err)
+		case strings.Contains(err.Error(), "unexpected signature algorithm"):
+			return nil, invalid("signature algorithm not accepted", err)
+		case strings.Contains(err.Error(), "malformed jwt"):
+			return nil, invalid("malformed token", err)
 		case strings.Contains(err.Error(), "nbf"):
 			return nil, invalid("token not yet valid", err)
 		case strings.Contains(err.Error(), "signature"), strings.Contains(err.Error(), "fetching keys"):
@@ -218,16 +243,15 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, e
 	if err := idt.Claims(&claims); err != nil {
 		return nil, invalid("malformed token: claims", err)
 	}
+	if a.verified != nil {
+		expires := time.Now().Add(tokenCacheTTL)
+		if idt.Expiry.Before(expires) {
+			expires = idt.Expiry
+		}
+		a.verified.Add(key, verifiedToken{iss: idt.Issuer, sub: idt.Subject, claims: claims, expires: expires})
+	}
 	return a.principal(ctx, idt.Issuer, idt.Subject, claims)
 }
-
-var joseAlgs = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(asymmetricAlgs))
-	for i, a := range asymmetricAlgs {
-		out[i] = jose.SignatureAlgorithm(a)
-	}
-	return out
-}()
 
 // principal maps verified claims to a principal: a User entity when the user claim names one;
 // else a configured service principal when client_id, azp or sub names one; else a user

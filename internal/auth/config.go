@@ -34,6 +34,10 @@ type Config struct {
 	RoleBindings []RoleBinding
 	// AllowAnonymousRead lets callers without credentials read.
 	AllowAnonymousRead bool
+	// VerifiedTokenCache is how many verified tokens are remembered (for at most a minute
+	// and never past their expiry), so a client reusing its token is not verified again on
+	// every request. 0 means 10,000; negative means none.
+	VerifiedTokenCache int
 }
 
 // Issuer is one trusted OIDC issuer and the audiences its tokens must name (one of them).
