@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -382,4 +384,60 @@ func mustRequest(t *testing.T, method, u string) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+func TestServeWithAPIKeysAndOnlyPersistedQueries(t *testing.T) {
+	dir := t.TempDir()
+	key := "ck_5f0e7c1d2b3a49687766554433221100"
+	keys := filepath.Join(dir, "keys")
+	writeFile(t, keys, "# name:roles:sha256 of the key\nci:editor:"+auth.HashAPIKey(key)+"\n")
+	registered := `{ viewer { kind name roles } }`
+	sum := sha256.Sum256([]byte(registered))
+	hash := hex.EncodeToString(sum[:])
+	pq := filepath.Join(dir, "queries.json")
+	j, _ := json.Marshal(map[string]string{hash: registered})
+	writeFile(t, pq, string(j))
+	s, _ := startServerEnv(t, map[string]string{"CATALOGD_API_KEY_FILE": keys},
+		"--persisted-queries", pq, "--only-persisted-queries", "--addr", "localhost:0")
+
+	byHash := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+	a := s.post("Bearer "+key, "", byHash)
+	var v struct{ Viewer viewer }
+	json.Unmarshal(a.body.Data, &v)
+	if a.status != http.StatusOK || v.Viewer.Kind != "service" || v.Viewer.Name != "ci" || !slices.Equal(v.Viewer.Roles, []string{"editor"}) {
+		t.Errorf("registered query by hash: status %d, %s", a.status, a.raw)
+	}
+	if a := s.post("Bearer "+key, registered, nil); a.status != http.StatusOK || len(a.body.Errors) > 0 {
+		t.Errorf("registered query by text: status %d, %s", a.status, a.raw)
+	}
+	if a := s.post("Bearer "+key, `{ entities { totalCount } }`, nil); code(a) != "PERSISTED_QUERY_REQUIRED" || len(a.body.Data) > 0 && string(a.body.Data) != "null" {
+		t.Errorf("unregistered query: %s", a.raw)
+	}
+	other := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.Repeat("0", 64)}}
+	if a := s.post("Bearer "+key, "", other); code(a) != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Errorf("unknown hash: %s", a.raw)
+	}
+	// A query sent with its hash cannot register itself (no automatic persisted queries).
+	sneaky := `{ entities { totalCount } }`
+	ss := sha256.Sum256([]byte(sneaky))
+	if a := s.post("Bearer "+key, sneaky, map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(ss[:])}}); code(a) != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Errorf("self-registering query: %s", a.raw)
+	}
+	for _, h := range []string{"", "Bearer " + key + "0", "Bearer " + auth.HashAPIKey(key)} {
+		if a := s.post(h, "", byHash); a.status != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: status %d", h, a.status)
+		}
+	}
+}
+
+func TestServeWithAnonymousReading(t *testing.T) {
+	iss := oidctest.Start(t)
+	s, _ := startServerEnv(t, nil, "--oidc-issuer", iss.URL, "--oidc-audience", "catalogd", "--allow-anonymous-read")
+	if v := s.viewer(""); v.Kind != auth.KindAnonymous || len(v.Roles) != 0 {
+		t.Errorf("viewer without a token = %+v", v)
+	}
+	// A bad token is refused even though no token would be admitted.
+	if a := s.post("Bearer "+iss.Sign(t, map[string]any{"sub": "x", "aud": "other"}), `{ viewer { kind } }`, nil); a.status != http.StatusUnauthorized {
+		t.Errorf("bad token with anonymous reading on: status %d", a.status)
+	}
 }
