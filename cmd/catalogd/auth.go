@@ -174,6 +174,12 @@ func newAuthSetup(f *authFlags) (*authSetup, error) {
 // checkExposure refuses to serve a non-loopback address without authentication.
 func (s *authSetup) checkExposure(addr string, log *slog.Logger) error {
 	if s.cfg.Enabled() {
+		issuers := make([]string, len(s.cfg.Issuers))
+		for i, is := range s.cfg.Issuers {
+			issuers[i] = is.URL
+		}
+		log.Info("authentication required", "oidc_issuers", issuers, "api_keys", len(s.cfg.APIKeys),
+			"service_principals", len(s.cfg.ServicePrincipals), "anonymous_read", s.cfg.AllowAnonymousRead)
 		return nil
 	}
 	if s.flags.insecure {
