@@ -2,12 +2,19 @@ package auth_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"catalogd/internal/auth"
 	"catalogd/internal/auth/oidctest"
@@ -196,5 +203,54 @@ func TestARememberedTokenIsNotTrustedPastItsExpiry(t *testing.T) {
 	var ce *auth.CredentialError
 	if _, err := a.Authenticate(r); !errors.As(err, &ce) || ce.Description != "token expired" {
 		t.Errorf("expired remembered token: err = %v, want token expired", err)
+	}
+}
+
+// Each token whose key is not among the cached ones could make catalogd fetch the issuer's
+// JWKS: hostile tokens must not turn catalogd into a load generator against its provider.
+func TestHostileTokensCannotMakeItHammerTheIssuersKeys(t *testing.T) {
+	iss := oidctest.Start(t)
+	a, err := auth.New(context.Background(), auth.Config{VerifiedTokenCache: -1,
+		Issuers: []auth.Issuer{{URL: iss.URL, Audiences: []string{"catalogd"}}}}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := iss.Sign(t, map[string]any{"sub": "u1", "aud": "catalogd"})
+	if _, err := a.Authenticate(request("Bearer " + good)); err != nil {
+		t.Fatal(err)
+	}
+	before := iss.KeyFetches()
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	parts := strings.Split(good, ".")
+	for i := range 100 {
+		var tok string
+		if i%2 == 0 { // a key nobody published, under a fresh kid
+			s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: other}, (&jose.SignerOptions{}).WithHeader("kid", fmt.Sprint("k", i)))
+			tok, _ = jwt.Signed(s).Claims(map[string]any{"iss": iss.URL, "sub": "x", "aud": "catalogd", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
+		} else { // the issuer's kid, a forged signature
+			tok = parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprint("forged", i)))
+		}
+		if _, err := a.Authenticate(request("Bearer " + tok)); err == nil {
+			t.Fatalf("hostile token %d accepted", i)
+		}
+	}
+	if n := iss.KeyFetches() - before; n > 5 {
+		t.Errorf("100 hostile tokens made %d JWKS requests", n)
+	}
+	// The issuer rotates: a token under the new key is accepted once a refetch is allowed again.
+	iss.Rotate()
+	fresh := request("Bearer " + iss.Sign(t, map[string]any{"sub": "u1", "aud": "catalogd"}))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := a.Authenticate(fresh); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("a token under the rotated key is still refused: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// And the good token's key is gone.
+	if _, err := a.Authenticate(request("Bearer " + good)); err == nil {
+		t.Error("a token under the retired key is accepted")
 	}
 }

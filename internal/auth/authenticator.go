@@ -92,8 +92,8 @@ type issuer struct {
 }
 
 // New validates cfg and, for each issuer, fetches its discovery document (the JWKS is fetched
-// on first use and again whenever a token names a key it has not seen, so keys rotate without
-// a restart). httpClient is used for discovery and JWKS (nil: http.DefaultClient).
+// on first use and again, at a limited rate, when a token's key is not among the fetched
+// ones, so keys rotate without a restart). httpClient is used for discovery and JWKS (nil: http.DefaultClient).
 func New(ctx context.Context, cfg Config, dir Directory, httpClient *http.Client, log *slog.Logger) (*Authenticator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -123,15 +123,20 @@ func New(ctx context.Context, cfg Config, dir Directory, httpClient *http.Client
 	if httpClient != nil {
 		ctx = oidc.ClientContext(ctx, httpClient)
 	}
-	// The provider's key set keeps using this context for its fetches: it must outlive start-up.
-	ctx = context.WithoutCancel(ctx)
 	for _, is := range cfg.Issuers {
 		p, err := oidc.NewProvider(ctx, is.URL)
 		if err != nil {
 			return nil, fmt.Errorf("OIDC issuer %s: discovery: %w", is.URL, err)
 		}
+		var disc struct {
+			JWKSURI string `json:"jwks_uri"`
+		}
+		if err := p.Claims(&disc); err != nil || disc.JWKSURI == "" {
+			return nil, fmt.Errorf("OIDC issuer %s: discovery document names no jwks_uri", is.URL)
+		}
+		ks := newKeySet(disc.JWKSURI, httpClient)
 		a.issuers[is.URL] = &issuer{
-			verifier:  p.Verifier(&oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: asymmetricAlgs}),
+			verifier:  oidc.NewVerifier(is.URL, ks, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: asymmetricAlgs}),
 			audiences: is.Audiences,
 		}
 	}
@@ -231,7 +236,7 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, e
 			return nil, invalid("malformed token", err)
 		case strings.Contains(err.Error(), "nbf"):
 			return nil, invalid("token not yet valid", err)
-		case strings.Contains(err.Error(), "signature"), strings.Contains(err.Error(), "fetching keys"):
+		case errors.Is(err, errNoKey), strings.Contains(err.Error(), "signature"):
 			return nil, invalid("signature not verified (unknown or wrong key)", err)
 		}
 		return nil, invalid("token not accepted", err)

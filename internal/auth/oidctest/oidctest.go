@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +27,9 @@ import (
 
 // Issuer is a running OpenID Provider.
 type Issuer struct {
-	URL string
-	st  *store
+	URL        string
+	st         *store
+	keyFetches atomic.Int64
 }
 
 // Start runs a provider on a free 127.0.0.1 port until the test ends.
@@ -46,11 +48,21 @@ func Start(t testing.TB) *Issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: provider, ReadHeaderTimeout: 5 * time.Second}
+	iss := &Issuer{URL: url, st: st}
+	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/keys" {
+			iss.keyFetches.Add(1)
+		}
+		provider.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: count, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &Issuer{URL: url, st: st}
+	return iss
 }
+
+// KeyFetches counts the requests for the provider's JWKS so far.
+func (i *Issuer) KeyFetches() int64 { return i.keyFetches.Load() }
 
 // Rotate replaces the signing key: the JWKS then publishes only the new key, and every token
 // issued afterwards names it.
