@@ -217,7 +217,7 @@ type lateDirectory struct {
 	d atomic.Pointer[service.Directory]
 }
 
-func (l *lateDirectory) set(d service.Directory) { l.d.Store(&d) }
+func (l *lateDirectory) set(d *service.Directory) { l.d.Store(d) }
 
 func (l *lateDirectory) LookupUser(ctx context.Context, match, value string) (string, []string, error) {
 	d := l.d.Load()

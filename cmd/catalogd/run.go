@@ -239,7 +239,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer st.Close()
-	cfg.auth.dir.set(service.Directory{Client: st.Client})
+	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, PersistedQueries: cfg.persisted})
 	gql.Store(&h)

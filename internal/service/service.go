@@ -9,12 +9,12 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
-
-	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
+	"sync"
+	"sync/atomic"
 
 	"catalogd/ent"
 	"catalogd/ent/entity"
@@ -83,46 +83,114 @@ func (c *Catalog) RefreshEntity(ctx context.Context, p *auth.Principal, ref stri
 	return c.engine.Refresh(ctx, prov)
 }
 
-// Directory finds User entities and their groups in the catalog's database.
-type Directory struct{ Client *ent.Client }
+// Directory finds User entities and their groups. It answers from an in-memory index of the
+// catalog's users, rebuilt when the catalog's generation moves (any replica's write moves
+// it), so a lookup costs one single-row statement however many users there are: matching
+// spec.profile.email in SQL reads every User's document.
+type Directory struct {
+	st   *store.Store
+	mu   sync.Mutex // serialises rebuilds
+	snap atomic.Pointer[userIndex]
+}
 
-var _ auth.Directory = Directory{}
+// NewDirectory returns the directory over st.
+func NewDirectory(st *store.Store) *Directory { return &Directory{st: st} }
 
-// LookupUser implements auth.Directory. Matching is case-insensitive; a value that matches
-// more than one User matches none (the catalog must say who is who unambiguously).
-func (d Directory) LookupUser(ctx context.Context, match, value string) (string, []string, error) {
-	q := d.Client.Entity.Query().Where(entity.KindEQ("user"))
-	switch {
-	case match == "email":
-		q = q.Where(func(s *sql.Selector) {
-			col := s.C(entity.FieldDocument)
-			s.Where(sql.P(func(b *sql.Builder) {
-				if b.Dialect() == dialect.Postgres {
-					b.WriteString("lower(" + col + " -> 'spec' -> 'profile' ->> 'email') = ").Arg(strings.ToLower(value))
-					return
-				}
-				b.WriteString("lower(json_extract(" + col + ", '$.spec.profile.email')) = ").Arg(strings.ToLower(value))
-			}))
-		})
-	case match == "name":
-		q = q.Where(entity.NameEqualFold(value))
-	case strings.HasPrefix(match, "annotation:"):
-		q = q.Where(store.JSONObjectHas(entity.FieldAnnotations, strings.TrimPrefix(match, "annotation:"), &value))
-	default:
-		return "", nil, fmt.Errorf("unknown user match %q", match)
-	}
-	refs, err := q.Limit(2).Select(entity.FieldRef).Strings(ctx)
-	if err != nil || len(refs) != 1 {
-		return "", nil, err
-	}
-	groups, err := d.Client.Relation.Query().
-		Where(relation.SourceRefEQ(refs[0]), relation.TypeEQ(catalog.RelMemberOf)).
-		Limit(1000).Select(relation.FieldTargetRef).Strings(ctx)
+var _ auth.Directory = (*Directory)(nil)
+
+type userIndex struct {
+	generation int64
+	byEmail    map[string][]string // lower-case email -> user refs
+	byName     map[string][]string // lower-case name -> user refs
+	byAnn      map[string][]string // key "\x00" value -> user refs
+	groups     map[string][]string // user ref -> group refs, sorted
+}
+
+// LookupUser implements auth.Directory. Matching is case-insensitive (annotation values
+// exactly); a value that matches more than one User matches none (the catalog must say who
+// is who unambiguously).
+func (d *Directory) LookupUser(ctx context.Context, match, value string) (string, []string, error) {
+	ix, err := d.current(ctx)
 	if err != nil {
 		return "", nil, err
 	}
-	slices.Sort(groups)
-	return refs[0], slices.Compact(groups), nil
+	var refs []string
+	switch {
+	case match == "email":
+		refs = ix.byEmail[strings.ToLower(value)]
+	case match == "name":
+		refs = ix.byName[strings.ToLower(value)]
+	case strings.HasPrefix(match, "annotation:"):
+		refs = ix.byAnn[strings.TrimPrefix(match, "annotation:")+"\x00"+value]
+	default:
+		return "", nil, fmt.Errorf("unknown user match %q", match)
+	}
+	if len(refs) != 1 {
+		return "", nil, nil
+	}
+	return refs[0], slices.Clone(ix.groups[refs[0]]), nil
+}
+
+func (d *Directory) current(ctx context.Context) (*userIndex, error) {
+	gen, err := d.st.Generation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog generation: %w", err)
+	}
+	if ix := d.snap.Load(); ix != nil && ix.generation == gen {
+		return ix, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ix := d.snap.Load(); ix != nil && ix.generation == gen {
+		return ix, nil
+	}
+	ix, err := buildUserIndex(ctx, d.st.Client, gen)
+	if err != nil {
+		return nil, err
+	}
+	d.snap.Store(ix)
+	return ix, nil
+}
+
+func buildUserIndex(ctx context.Context, client *ent.Client, gen int64) (*userIndex, error) {
+	ix := &userIndex{generation: gen, byEmail: map[string][]string{}, byName: map[string][]string{},
+		byAnn: map[string][]string{}, groups: map[string][]string{}}
+	users, err := client.Entity.Query().Where(entity.KindEQ("user")).
+		Select(entity.FieldRef, entity.FieldName, entity.FieldAnnotations, entity.FieldDocument).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	for _, u := range users {
+		var doc struct {
+			Spec struct {
+				Profile struct {
+					Email string `json:"email"`
+				} `json:"profile"`
+			} `json:"spec"`
+		}
+		if json.Unmarshal(u.Document, &doc) == nil && doc.Spec.Profile.Email != "" {
+			k := strings.ToLower(doc.Spec.Profile.Email)
+			ix.byEmail[k] = append(ix.byEmail[k], u.Ref)
+		}
+		k := strings.ToLower(u.Name)
+		ix.byName[k] = append(ix.byName[k], u.Ref)
+		for ak, av := range u.Annotations {
+			ix.byAnn[ak+"\x00"+av] = append(ix.byAnn[ak+"\x00"+av], u.Ref)
+		}
+	}
+	rels, err := client.Relation.Query().Where(relation.TypeEQ(catalog.RelMemberOf)).
+		Select(relation.FieldSourceRef, relation.FieldTargetRef).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read memberships: %w", err)
+	}
+	for _, r := range rels {
+		ix.groups[r.SourceRef] = append(ix.groups[r.SourceRef], r.TargetRef)
+	}
+	for ref, gs := range ix.groups {
+		slices.Sort(gs)
+		ix.groups[ref] = slices.Compact(gs)
+	}
+	return ix, nil
 }
 
 func short(s string) string {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,9 +61,10 @@ spec: {type: service, lifecycle: production, owner: group:default/team-b}
 
 type fixture struct {
 	svc  *service.Catalog
-	dir  service.Directory
+	dir  *service.Directory
 	prov ingest.Provider
 	eng  *ingest.Engine
+	path string
 }
 
 func setup(t *testing.T, dbURL string, policy *auth.Policy) fixture {
@@ -80,7 +82,7 @@ func setup(t *testing.T, dbURL string, policy *auth.Policy) fixture {
 	if _, err := eng.Refresh(context.Background(), prov); err != nil {
 		t.Fatal(err)
 	}
-	return fixture{svc: service.NewCatalog(policy, eng, []ingest.Provider{prov}), dir: service.Directory{Client: st.Client}, prov: prov, eng: eng}
+	return fixture{svc: service.NewCatalog(policy, eng, []ingest.Provider{prov}), dir: service.NewDirectory(st), prov: prov, eng: eng, path: path}
 }
 
 func TestDirectoryFindsUsersAndTheirGroups(t *testing.T) {
@@ -102,6 +104,21 @@ func TestDirectoryFindsUsersAndTheirGroups(t *testing.T) {
 			if err != nil || ref != tc.ref || (tc.groups == "") != (len(groups) == 0) || (tc.groups != "" && !slices.Equal(groups, []string{tc.groups})) {
 				t.Errorf("LookupUser(%s, %q) = %q, %v, %v; want %q, [%s]", tc.match, tc.value, ref, groups, err, tc.ref, tc.groups)
 			}
+		}
+		// A change to the catalog is seen by the next lookup.
+		changed := strings.Replace(org, "Alice@Example.com}, memberOf: [team-a]", "alice@new.example}, memberOf: [team-a, team-b]", 1)
+		if err := os.WriteFile(f.path, []byte(changed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.eng.Refresh(context.Background(), f.prov); err != nil {
+			t.Fatal(err)
+		}
+		if ref, _, _ := f.dir.LookupUser(context.Background(), "email", "alice@example.com"); ref != "" {
+			t.Errorf("the old email still finds %s", ref)
+		}
+		ref, groups, err := f.dir.LookupUser(context.Background(), "email", "alice@new.example")
+		if ref != "user:default/alice" || !slices.Equal(groups, []string{"group:default/team-a", "group:default/team-b"}) {
+			t.Errorf("after the change: %q %v %v", ref, groups, err)
 		}
 	})
 }
