@@ -89,7 +89,7 @@ func (f *authFlags) config() (auth.Config, error) {
 		return c, fmt.Errorf("--oidc-audience needs --oidc-issuer")
 	}
 	for _, is := range f.issuers {
-		c.Issuers = append(c.Issuers, auth.Issuer{URL: strings.TrimRight(is, "/"), Audiences: f.audiences})
+		c.Issuers = append(c.Issuers, auth.Issuer{URL: strings.TrimSpace(is), Audiences: f.audiences})
 	}
 	for _, s := range f.servicePrincipals {
 		sp, err := auth.ParseServicePrincipal(s)
