@@ -39,6 +39,8 @@ type Options struct {
 	// RequestTimeout is the deadline of an operation's resolvers, from its start (0: none).
 	RequestTimeout time.Duration
 	Log            *slog.Logger
+	// PersistedQueries, when set, serves registered queries by hash (and only them in Only mode).
+	PersistedQueries *PersistedQueries
 }
 
 // DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
@@ -91,7 +93,12 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	if !opts.DisableIntrospection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](100), func(_, q string) int { return len(q) }}})
+	if opts.PersistedQueries != nil {
+		srv.Use(opts.PersistedQueries)
+	}
+	if opts.PersistedQueries == nil || !opts.PersistedQueries.Only {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{lru.New[string](100), func(_, q string) int { return len(q) }}})
+	}
 	fields := opts.MaxFields
 	if fields <= 0 {
 		fields = DefaultMaxFields
@@ -134,7 +141,7 @@ const (
 func ErrorCodes() []string {
 	return []string{CodeBadRequest, CodeBadUserInput, CodeNotFound, CodeConflict, CodeUnauthenticated,
 		CodeForbidden, CodeTimeout, CodeInternal, errcode.ParseFailed, errcode.ValidationFailed,
-		"COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND"}
+		"COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_REQUIRED"}
 }
 
 // presentError is the one place where errors become GraphQL errors with extensions.code.

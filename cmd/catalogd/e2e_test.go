@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,11 +44,23 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // waits until /readyz says ready. The server stops when the test ends.
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
+	s, _ := startServerEnv(t, nil, args...)
+	return s
+}
+
+// startServerEnv is startServer with an environment (getenv reads env), also returning the
+// server's log. Without --database (or CATALOGD_DATABASE_URL) the server gets a new SQLite
+// database in the test's temp dir, never the default catalogd.db in the package directory.
+func startServerEnv(t *testing.T, env map[string]string, args ...string) (*testServer, *syncBuffer) {
+	t.Helper()
+	if !slices.Contains(args, "--database") && env["CATALOGD_DATABASE_URL"] == "" {
+		args = append(args, "--database", testdb.SQLite(t))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, stdout, stderr)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, stdout, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -82,7 +95,7 @@ func startServer(t *testing.T, args ...string) *testServer {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return s, stderr
 			}
 		}
 		if time.Now().After(deadline) {

@@ -23,6 +23,7 @@ import (
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/reading"
 	"catalogd/internal/server"
+	"catalogd/internal/service"
 	"catalogd/internal/store"
 	"catalogd/schema"
 )
@@ -164,6 +165,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var demoFlag bool
 	var contacts []string
 	var requestTimeout time.Duration
+	var af authFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -199,8 +201,16 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if requestTimeout <= 0 {
 				return fmt.Errorf("--request-timeout must be positive, got %s", requestTimeout)
 			}
+			as, err := newAuthSetup(&af)
+			if err != nil {
+				return err
+			}
+			pq, err := af.persisted()
+			if err != nil {
+				return err
+			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
-				read: c.read, requestTimeout: requestTimeout}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -226,6 +236,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
+	af.add(cmd, getenv)
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -240,9 +251,18 @@ type serveConfig struct {
 	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
 	// room after it for the answer to be written.
 	requestTimeout time.Duration
+	auth           *authSetup
+	persisted      *graph.PersistedQueries
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
+	if err := cfg.auth.checkExposure(cfg.addr, log); err != nil {
+		return err
+	}
+	authn, err := cfg.auth.authenticator(ctx, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -259,7 +279,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		(*h).ServeHTTP(w, r)
 	})
 	srv := &http.Server{
-		Handler:           server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log}),
+		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
+			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A body of at most 1 MiB has this long to arrive; an answer this long to be written
 		// after its deadline; an idle keep-alive connection is closed after IdleTimeout.
@@ -277,8 +298,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer st.Close()
+	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout})
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted})
 	gql.Store(&h)
 	ready.Migrated()
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"catalogd/internal/auth"
 )
 
 // Deps are what the server needs; they are built in cmd/.
@@ -16,6 +18,10 @@ type Deps struct {
 	Log       *slog.Logger
 	// MaxBodyBytes limits a GraphQL request body (0: 1 MiB).
 	MaxBodyBytes int64
+	// Auth authenticates GraphQL callers; nil makes every caller the local admin.
+	Auth *auth.Authenticator
+	// CORSOrigins may call /graphql from a browser (none: no CORS headers).
+	CORSOrigins []string
 }
 
 // NewServer returns the root handler.
@@ -30,6 +36,8 @@ func NewServer(d Deps) http.Handler {
 		d.Readiness = NewReadiness(0)
 		d.Readiness.Migrated()
 	}
+	// Every GraphQL request is authenticated; browsers on the configured origins may make them.
+	d.GraphQL = withCORS(d.CORSOrigins, authenticate(d.Auth, d.GraphQL))
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
 	return logRequests(d.Log, mux)
