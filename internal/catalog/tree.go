@@ -12,6 +12,10 @@ type Tree struct {
 	FS   fs.FS
 	Root string
 	URL  func(path string) string
+	// Revision names the version of the source this tree is (a git commit hash, an ETag, …);
+	// "" when the provider cannot tell. Two reads with one non-empty revision hold the same
+	// files, so the engine may skip processing the second.
+	Revision string
 }
 
 // LocationSpec identifies a configured location, as Backstage's LocationSpec does.
