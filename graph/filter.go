@@ -116,7 +116,7 @@ func entityPredicates(f *model.EntityFilter) ([]predicate.Entity, error) {
 	}
 	if f.Text != nil && strings.TrimSpace(*f.Text) != "" {
 		t := strings.TrimSpace(*f.Text)
-		ps = append(ps, entity.Or(entity.NameContainsFold(t), entity.TitleContainsFold(t), entity.DescriptionContainsFold(t)))
+		ps = append(ps, predicate.Entity(store.TextMatch(t)))
 	}
 	return ps, nil
 }

@@ -176,17 +176,20 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	}
 	// The statements that made them, as SQLite keeps them: rebuilding from these keeps the
 	// indexes exactly as the migration created them, whatever the schema says today.
-	rows, err := w.tx.QueryContext(ctx, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", table)
+	// The text index's triggers (see textindex.go) go too: one FTS5 rebuild at the end
+	// replaces an index insert per row.
+	rows, err := w.tx.QueryContext(ctx, "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = ? AND sql IS NOT NULL", table)
 	if err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
-	var names, defs []string
+	var types, names, defs []string
 	for rows.Next() {
-		var name, def string
-		if err := rows.Scan(&name, &def); err != nil {
+		var typ, name, def string
+		if err := rows.Scan(&typ, &name, &def); err != nil {
 			rows.Close()
 			return fmt.Errorf("list indexes of %s: %w", table, err)
 		}
+		types = append(types, typ)
 		names = append(names, name)
 		defs = append(defs, def)
 	}
@@ -194,11 +197,16 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
+	rebuild := false
 	for i, name := range names {
-		if _, err := w.tx.ExecContext(ctx, "DROP INDEX "+quoteIdent(name)); err != nil {
-			return fmt.Errorf("drop index %s: %w", name, err)
+		if _, err := w.tx.ExecContext(ctx, "DROP "+strings.ToUpper(types[i])+" "+quoteIdent(name)); err != nil {
+			return fmt.Errorf("drop %s %s: %w", types[i], name, err)
 		}
 		w.deferred = append(w.deferred, defs[i])
+		rebuild = rebuild || (types[i] == "trigger" && strings.HasPrefix(name, textTable+"_"))
+	}
+	if rebuild {
+		w.deferred = append(w.deferred, rebuildTextIndex)
 	}
 	return nil
 }

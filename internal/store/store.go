@@ -130,6 +130,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.Client.Schema.Create(ctx, migrate.WithForeignKeys(false)); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
+	if err := s.migrateTextIndex(ctx); err != nil {
+		return err
+	}
 	n, err := s.Client.CatalogState.Query().Count(ctx)
 	if err != nil {
 		return err

@@ -1,0 +1,179 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"catalogd/ent/entity"
+	"catalogd/ent/predicate"
+	"catalogd/internal/store"
+	"catalogd/internal/testdb"
+)
+
+// textMatches asks the database which refs the text filter matches.
+func textMatches(t *testing.T, st *store.Store, text string) []string {
+	t.Helper()
+	refs, err := st.Client.Entity.Query().Where(predicate.Entity(store.TextMatch(text))).Select(entity.FieldRef).Strings(context.Background())
+	if err != nil {
+		t.Fatalf("text %q: %v", text, err)
+	}
+	sort.Strings(refs)
+	return refs
+}
+
+// scanMatches is the filter's meaning, computed here: text is a substring of name, title or
+// description, ignoring case.
+func scanMatches(st *store.Store, recs []store.EntityRecord, text string) []string {
+	var out []string
+	fold := strings.ToLower
+	for _, r := range recs {
+		for _, v := range []string{r.Name, r.Title, r.Description} {
+			if strings.Contains(fold(v), fold(text)) {
+				out = append(out, r.Ref)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func textRecords(n int) []store.EntityRecord {
+	recs := records(n, "t")
+	words := []string{"Payments Gateway", "ledger-writer", "50% off_sale", `say "hi"`, "Straße", "NIGHTLY batch", "a_b%c", "x", "ab", "abc"}
+	for i := range recs {
+		recs[i].Title = words[i%len(words)] + fmt.Sprintf(" %d", i%13)
+		recs[i].Description = "serves the " + words[(i*7)%len(words)] + " for " + tricky[i%len(tricky)]
+	}
+	return recs
+}
+
+func TestTextFilterMatchesExactlyTheSubstrings(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := testdb.Open(t, dbURL)
+		recs := textRecords(300)
+		if _, err := st.Apply(context.Background(), locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"pay", "PAYMENTS", "ments gate", "ledger-w", "50%", "% off", "off_s", "_", "%", `"hi"`, `y "h`,
+			"straße", "STRASSE", "nightly", "tly ba", "a_b%c", "b%c", "x", "ab", "abc", "t-0001", "t-00", "12", "serves the",
+			"no such words", "tab\th", "\\slash", "ünïc", "✓", "<&>"} {
+			got, want := textMatches(t, st, q), scanMatches(st, recs, q)
+			if !slices.Equal(got, want) {
+				t.Errorf("text %q: matched %d refs, want %d\n got: %.5q\nwant: %.5q", q, len(got), len(want), got, want)
+			}
+		}
+	})
+}
+
+func TestTextIndexFollowsEveryWrite(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		// Large enough for the first apply to build the index at the end (SQLite).
+		recs := textRecords(5200)
+		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := textMatches(t, st, "ledger-w"), scanMatches(st, recs, "ledger-w"); !slices.Equal(got, want) || len(got) == 0 {
+			t.Fatalf("after a large first apply: %d matches, want %d", len(got), len(want))
+		}
+		// Change one title, remove one entity, add one.
+		recs[1].Title, recs[1].Hash = "Quokka Service", "changed"
+		removed := recs[2]
+		recs = slices.Delete(recs, 2, 3)
+		added := textRecords(1)[0]
+		added.Ref, added.Name, added.Title = "component:default/new-one", "new-one", "Wombat Tracker"
+		recs = append(recs, added)
+		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"quokka", "wombat", removed.Name, "ledger-w", "payments gate"} {
+			if got, want := textMatches(t, st, q), scanMatches(st, recs, q); !slices.Equal(got, want) {
+				t.Errorf("text %q after changes: %d matches %.3q, want %d %.3q", q, len(got), got, len(want), want)
+			}
+		}
+		if got := textMatches(t, st, removed.Name); len(got) != 0 {
+			t.Errorf("the removed entity %s is still found: %q", removed.Ref, got)
+		}
+	})
+}
+
+// TestTextFilterUsesTheIndex checks the plans: the filter must not scan the table.
+func TestTextFilterUsesTheIndex(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(textRecords(200))}); err != nil {
+			t.Fatal(err)
+		}
+		sel := entsql.Dialect(st.Dialect).Select("id").From(entsql.Table(entity.Table))
+		store.TextMatch("ledger")(sel)
+		query, args := sel.Query()
+		conn, err := st.DB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		explain := "EXPLAIN QUERY PLAN "
+		want := "VIRTUAL TABLE INDEX"
+		if st.Dialect == dialect.Postgres {
+			// A table this small is cheaper to scan; forbid that to see whether the index can serve.
+			if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
+				t.Fatal(err)
+			}
+			defer conn.ExecContext(ctx, "RESET enable_seqscan")
+			explain, want = "EXPLAIN ", "_trgm"
+		}
+		rows, err := conn.QueryContext(ctx, explain+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var plan strings.Builder
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(&plan, vals...)
+		}
+		if !strings.Contains(plan.String(), want) {
+			t.Fatalf("plan of %s does not use the text index (%q):\n%s", query, want, plan.String())
+		}
+	})
+}
+
+// TestTextIndexIsBuiltForExistingRows: a database from before the index gets it filled.
+func TestTextIndexIsBuiltForExistingRows(t *testing.T) {
+	dbURL := testdb.SQLite(t)
+	ctx := context.Background()
+	st := testdb.Open(t, dbURL)
+	recs := textRecords(50)
+	if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"DROP TRIGGER entity_text_insert", "DROP TRIGGER entity_text_delete", "DROP TRIGGER entity_text_update", "DROP TABLE entity_text"} {
+		if _, err := st.DB.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := textMatches(t, st, "payments"), scanMatches(st, recs, "payments"); !slices.Equal(got, want) || len(got) == 0 {
+		t.Fatalf("after migrating an old database: %d matches, want %d", len(got), len(want))
+	}
+}
