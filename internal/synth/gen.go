@@ -26,14 +26,43 @@ package synth
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 )
 
 // Config controls the generated catalog.
 type Config struct {
-	N    int   // total number of entities, approximately (±1%)
-	Seed int64 // same Config → byte-identical files
+	N     int   // total number of entities, approximately (±1%)
+	Seed  int64 // same Config → byte-identical files
+	Shape Shape // the mix of kinds and the density of relations
+}
+
+// Shape selects the mix of kinds and how densely components are connected.
+type Shape string
+
+const (
+	// ShapeDefault: 51 % components, 15 % each of APIs, resources and users, 2 % systems
+	// and groups, 0.2 % domains; about 8 stored relations per entity.
+	ShapeDefault Shape = ""
+	// ShapeDense imitates a larger organisation's catalog measured against Backstage: 55 %
+	// components, 20 % APIs, 9 % resources, 8 % users, 5 % systems, 2 % groups, 1 % domains,
+	// and more dependencies and consumed APIs per component: about 9.4 stored relations per
+	// entity (both directions counted, as the relations table holds them).
+	ShapeDense Shape = "dense"
+)
+
+// shape holds a Shape's parameters: shares of the kinds (components take the rest), the
+// number of consumed APIs drawn per component (0..consume-1) and dependencies added to the
+// drawn count.
+type shape struct {
+	domains, systems, groups, users, resources, apis float64
+	consume, extraDeps                               int
+}
+
+var shapes = map[Shape]shape{
+	ShapeDefault: {0.002, 0.02, 0.02, 0.15, 0.15, 0.15, 5, 0},
+	ShapeDense:   {0.01, 0.05, 0.02, 0.08, 0.09, 0.20, 10, 1},
 }
 
 // Stats describes a generated catalog.
@@ -171,8 +200,9 @@ func (c *catalog) entities() int {
 }
 
 type gen struct {
-	r *rand.Rand
-	c *catalog
+	r  *rand.Rand
+	c  *catalog
+	sh shape
 }
 
 func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
@@ -191,17 +221,22 @@ func generate(cfg Config) (*catalog, error) {
 	if cfg.N < 100 {
 		return nil, errors.New("synth: N must be at least 100")
 	}
+	sh, ok := shapes[cfg.Shape]
+	if !ok {
+		return nil, fmt.Errorf("synth: unknown shape %q (want %q or %q)", cfg.Shape, ShapeDefault, ShapeDense)
+	}
 	g := &gen{
-		r: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
-		c: &catalog{},
+		r:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
+		c:  &catalog{},
+		sh: sh,
 	}
 	n := cfg.N
-	nDomains := pct(n, 0.002, 1)
-	nSystems := pct(n, 0.02, nDomains)
-	nGroups := pct(n, 0.02, 4)
-	nUsers := pct(n, 0.15, 1)
-	nResources := pct(n, 0.15, 2)
-	nAPIs := pct(n, 0.15, 1)
+	nDomains := pct(n, sh.domains, 1)
+	nSystems := pct(n, sh.systems, nDomains)
+	nGroups := pct(n, sh.groups, 4)
+	nUsers := pct(n, sh.users, 1)
+	nResources := pct(n, sh.resources, 2)
+	nAPIs := pct(n, sh.apis, 1)
 	nComps := n - 1 - nDomains - nSystems - nGroups - nUsers - nResources - nAPIs
 
 	g.groups(nGroups)
@@ -440,7 +475,7 @@ func (g *gen) componentDeps(i int) {
 		}
 		return false
 	}
-	k := g.nDeps()
+	k := g.nDeps() + g.sh.extraDeps
 	if cp.typ == "library" {
 		k = min(k, 2)
 	}
@@ -603,7 +638,7 @@ func (g *gen) consumers() {
 		if cp.typ == "library" {
 			continue
 		}
-		k := g.r.IntN(5)
+		k := g.r.IntN(g.sh.consume)
 		for range k {
 			a, ok := g.pickAPI(i)
 			if !ok {

@@ -369,3 +369,32 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestDenseShape: the dense shape has the mix of kinds and the relation density of the
+// catalog measured against Backstage (see ShapeDense), and stays valid (the same checks as
+// the default shape's, through scan).
+func TestDenseShape(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Write(dir, Config{N: 20000, Seed: 3, Shape: ShapeDense})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"Component": 0.55, "API": 0.20, "Resource": 0.09, "User": 0.08, "System": 0.05, "Group": 0.02, "Domain": 0.01}
+	for kind, share := range want {
+		got := float64(st.ByKind[kind]) / float64(st.Entities)
+		if got < share-0.005 || got > share+0.005 {
+			t.Errorf("%s: %.3f of the entities, want %.2f", kind, got, share)
+		}
+	}
+	// Stored relations: every declared one in both directions.
+	if perEntity := 2 * float64(st.DeclaredRelations) / float64(st.Entities); perEntity < 9.2 || perEntity > 9.7 {
+		t.Errorf("%.2f stored relations per entity, want about 9.4", perEntity)
+	}
+	sc := scan(t, dir)
+	if len(sc.entities) != st.Entities {
+		t.Errorf("read back %d entities, Stats says %d", len(sc.entities), st.Entities)
+	}
+	if _, err := Write(t.TempDir(), Config{N: 1000, Shape: "sparse"}); err == nil || !strings.Contains(err.Error(), "unknown shape") {
+		t.Errorf("an unknown shape: err = %v", err)
+	}
+}

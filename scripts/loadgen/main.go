@@ -59,6 +59,7 @@ var (
 	flagKeep        = flag.Bool("keep", false, "keep temp dirs (catalog, database, logs) and postgres databases")
 	flagBinary      = flag.String("catalogd", "catalogd", "path of the catalogd binary")
 	flagSeed        = flag.Int64("seed", 1, "seed of the synthetic catalogs")
+	flagShape       = flag.String("shape", "", "shape of the synthetic catalogs: \"\" (default) or dense (see internal/synth)")
 	flagOut         = flag.String("out", "bench-results", "directory for the markdown report (empty: don't write one)")
 	flagReady       = flag.Duration("ready-timeout", 3*time.Minute, "how long to wait for /readyz")
 )
@@ -187,7 +188,7 @@ func (r *run) do() {
 
 	// 1. Generate the catalog.
 	t0 := time.Now()
-	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed})
+	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed, Shape: synth.Shape(*flagShape)})
 	if err != nil {
 		r.fail("generate", err)
 		return
