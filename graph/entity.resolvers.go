@@ -67,7 +67,7 @@ func (r *queryResolver) Entities(ctx context.Context, filter *model.EntityFilter
 	if err != nil {
 		return nil, err
 	}
-	preds, err := entityPredicates(filter)
+	preds, err := entityPredicates(ctx, r.Store, filter)
 	if err != nil {
 		return nil, err
 	}

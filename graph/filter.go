@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"strings"
 
 	"entgo.io/ent/dialect/sql"
@@ -51,7 +52,7 @@ func lowerAll(vs []string) []string {
 
 // entityPredicates turns an EntityFilter into ent predicates. Lists match any of their values,
 // and every condition given must hold.
-func entityPredicates(f *model.EntityFilter) ([]predicate.Entity, error) {
+func entityPredicates(ctx context.Context, st *store.Store, f *model.EntityFilter) ([]predicate.Entity, error) {
 	if f == nil {
 		return nil, nil
 	}
@@ -116,7 +117,11 @@ func entityPredicates(f *model.EntityFilter) ([]predicate.Entity, error) {
 	}
 	if f.Text != nil && strings.TrimSpace(*f.Text) != "" {
 		t := strings.TrimSpace(*f.Text)
-		ps = append(ps, predicate.Entity(store.TextMatch(t)))
+		match, err := st.TextMatch(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, predicate.Entity(match))
 	}
 	return ps, nil
 }

@@ -304,14 +304,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	gql.Store(&h)
 	ready.Migrated()
 
-	// Build the dependency-graph index now and after every change this process writes, so
-	// questions do not wait for it. (Changes written by other replicas are picked up by the
+	// Build the dependency-graph index (and a stale text index) now and after every change
+	// this process writes, so questions do not wait for them. (Changes written by other replicas are picked up by the
 	// first question after them.)
 	warm := make(chan struct{}, 1)
 	go func() {
 		for {
 			if _, err := resolver.Index.Current(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("building the dependency graph index", "err", err)
+			}
+			// A large first ingest leaves SQLite's text index to be built here, after its
+			// commit; the text filter scans until then.
+			t0 := time.Now()
+			if rebuilt, err := st.RebuildTextIndex(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("building the text index", "err", err)
+			} else if rebuilt {
+				log.Info("built the text index", "took", time.Since(t0).Round(time.Millisecond))
 			}
 			select {
 			case <-ctx.Done():

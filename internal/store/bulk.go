@@ -176,8 +176,8 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	}
 	// The statements that made them, as SQLite keeps them: rebuilding from these keeps the
 	// indexes exactly as the migration created them, whatever the schema says today.
-	// The text index's triggers (see textindex.go) go too: one FTS5 rebuild at the end
-	// replaces an index insert per row.
+	// The text index's triggers (see textindex.go) go too, and the index is left stale for
+	// RebuildTextIndex, after the commit: building it here would lengthen the ingest by half.
 	rows, err := w.tx.QueryContext(ctx, "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = ? AND sql IS NOT NULL", table)
 	if err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
@@ -197,16 +197,19 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
-	rebuild := false
+	stale := false
 	for i, name := range names {
 		if _, err := w.tx.ExecContext(ctx, "DROP "+strings.ToUpper(types[i])+" "+quoteIdent(name)); err != nil {
 			return fmt.Errorf("drop %s %s: %w", types[i], name, err)
 		}
+		if types[i] == "trigger" && strings.HasPrefix(name, textTable+"_") {
+			stale = true // RebuildTextIndex brings them back with the index
+			continue
+		}
 		w.deferred = append(w.deferred, defs[i])
-		rebuild = rebuild || (types[i] == "trigger" && strings.HasPrefix(name, textTable+"_"))
 	}
-	if rebuild {
-		w.deferred = append(w.deferred, rebuildTextIndex)
+	if stale {
+		w.deferred = append(w.deferred, markTextStale)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	stdsql "database/sql"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -22,13 +23,28 @@ import (
 //     planner uses the indexes (a BitmapOr of the three).
 //
 // A search shorter than a trigram cannot use either index and falls back to the scan.
+//
+// Building the FTS5 index row by row, or all at once, costs a large first ingest into SQLite
+// about as much time again as writing its rows, so that ingest drops the triggers and marks
+// the index stale (text_index_state) instead. While it is stale the filter scans, so answers
+// stay right; RebuildTextIndex (serve runs it in the background, at start and after its own
+// writes) fills it and brings the triggers back in one transaction.
 const (
 	textTable     = "entity_text"
 	minTrigramLen = 3
 )
 
-var sqliteTextIndex = []string{
-	`CREATE VIRTUAL TABLE IF NOT EXISTS entity_text USING fts5(name, title, description, content='entities', content_rowid='id', tokenize='trigram')`,
+const (
+	createTextTable = `CREATE VIRTUAL TABLE IF NOT EXISTS entity_text USING fts5(name, title, description, content='entities', content_rowid='id', tokenize='trigram')`
+	createTextState = `CREATE TABLE IF NOT EXISTS text_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL)`
+	// markTextStale is run by an apply that leaves the index behind its rows.
+	markTextStale = `UPDATE text_index_state SET stale = 1`
+)
+
+// textTriggers keep entity_text in step with the entities table's rows. They exist exactly
+// while the index is not stale: while it is, the rebuild will read every row anyway, and an
+// FTS5 'delete' of a row the index never held would damage the index until then.
+var textTriggers = []string{
 	`CREATE TRIGGER IF NOT EXISTS entity_text_insert AFTER INSERT ON entities BEGIN
   INSERT INTO entity_text(rowid, name, title, description) VALUES (new.id, new.name, new.title, new.description);
 END`,
@@ -44,32 +60,99 @@ END`,
 // rebuildTextIndex fills entity_text from the entities table (SQLite).
 const rebuildTextIndex = `INSERT INTO entity_text(entity_text) VALUES ('rebuild')`
 
-// migrateTextIndex creates the text index when it is missing, filling it from the rows a
-// database created before it already holds.
+// migrateTextIndex creates the text index when it is missing. A database from before it, with
+// rows, gets it marked stale, to be filled by RebuildTextIndex.
 func (s *Store) migrateTextIndex(ctx context.Context) error {
 	if s.Dialect == dialect.Postgres {
 		return s.migrateTrigramPostgres(ctx)
-	}
-	var n int
-	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = ?", textTable).Scan(&n); err != nil {
-		return fmt.Errorf("text index: %w", err)
 	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, stmt := range sqliteTextIndex {
+	var tables int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = ?", textTable).Scan(&tables); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	for _, stmt := range []string{createTextTable, createTextState, `INSERT OR IGNORE INTO text_index_state (id, stale) VALUES (1, 0)`} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("text index: %w", err)
 		}
 	}
-	if n == 0 {
-		if _, err := tx.ExecContext(ctx, rebuildTextIndex); err != nil {
+	stale, err := textIndexStale(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if tables == 0 {
+		var rows int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1)").Scan(&rows); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
+		if rows > 0 {
+			if _, err := tx.ExecContext(ctx, markTextStale); err != nil {
+				return fmt.Errorf("text index: %w", err)
+			}
+			stale = true
+		}
+	}
+	if !stale {
+		if err := execAll(ctx, tx, textTriggers); err != nil {
 			return fmt.Errorf("text index: %w", err)
 		}
 	}
 	return tx.Commit()
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *stdsql.Row
+}
+
+func textIndexStale(ctx context.Context, q querier) (bool, error) {
+	var stale bool
+	if err := q.QueryRowContext(ctx, "SELECT stale FROM text_index_state WHERE id = 1").Scan(&stale); err != nil {
+		return false, fmt.Errorf("text index state: %w", err)
+	}
+	return stale, nil
+}
+
+func execAll(ctx context.Context, tx *stdsql.Tx, stmts []string) error {
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RebuildTextIndex fills a stale text index from the rows and brings its triggers back, in one
+// transaction (SQLite; on PostgreSQL the index is never stale). It reports whether it rebuilt.
+func (s *Store) RebuildTextIndex(ctx context.Context) (bool, error) {
+	if s.Dialect == dialect.Postgres {
+		return false, nil
+	}
+	if stale, err := textIndexStale(ctx, s.DB); err != nil || !stale {
+		return false, err
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	// Checked again under the write lock: another process may have rebuilt it meanwhile.
+	if stale, err := textIndexStale(ctx, tx); err != nil || !stale {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, rebuildTextIndex); err != nil {
+		return false, fmt.Errorf("rebuild text index: %w", err)
+	}
+	if err := execAll(ctx, tx, textTriggers); err != nil {
+		return false, fmt.Errorf("rebuild text index: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE text_index_state SET stale = 0"); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
 }
 
 // migrateTrigramPostgres installs pg_trgm (into the public schema, where every schema's
@@ -96,11 +179,24 @@ func (s *Store) migrateTrigramPostgres(ctx context.Context) error {
 	return nil
 }
 
-// TextMatch matches rows of the entities table whose name, title or description contains
-// text, ignoring case, from the trigram index where the text is long enough to use it.
-func TextMatch(text string) func(*sql.Selector) {
+// TextMatch returns the predicate of the text filter: rows of the entities table whose name,
+// title or description contains text, ignoring case; from the trigram index where the text is
+// long enough to use it and the index is not stale.
+func (s *Store) TextMatch(ctx context.Context, text string) (func(*sql.Selector), error) {
+	useIndex := s.Dialect == dialect.SQLite && utf8.RuneCountInString(text) >= minTrigramLen
+	if useIndex {
+		stale, err := textIndexStale(ctx, s.DB)
+		if err != nil {
+			return nil, err
+		}
+		useIndex = !stale
+	}
+	return textMatch(text, useIndex), nil
+}
+
+func textMatch(text string, useIndex bool) func(*sql.Selector) {
 	return func(s *sql.Selector) {
-		if s.Dialect() != dialect.SQLite || utf8.RuneCountInString(text) < minTrigramLen {
+		if !useIndex {
 			s.Where(sql.Or(sql.ContainsFold(s.C("name"), text), sql.ContainsFold(s.C("title"), text), sql.ContainsFold(s.C("description"), text)))
 			return
 		}

@@ -20,7 +20,11 @@ import (
 // textMatches asks the database which refs the text filter matches.
 func textMatches(t *testing.T, st *store.Store, text string) []string {
 	t.Helper()
-	refs, err := st.Client.Entity.Query().Where(predicate.Entity(store.TextMatch(text))).Select(entity.FieldRef).Strings(context.Background())
+	match, err := st.TextMatch(context.Background(), text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := st.Client.Entity.Query().Where(predicate.Entity(match)).Select(entity.FieldRef).Strings(context.Background())
 	if err != nil {
 		t.Fatalf("text %q: %v", text, err)
 	}
@@ -82,8 +86,23 @@ func TestTextIndexFollowsEveryWrite(t *testing.T) {
 		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
 			t.Fatal(err)
 		}
+		// The large first apply left the index stale (SQLite): the filter scans meanwhile.
 		if got, want := textMatches(t, st, "ledger-w"), scanMatches(st, recs, "ledger-w"); !slices.Equal(got, want) || len(got) == 0 {
 			t.Fatalf("after a large first apply: %d matches, want %d", len(got), len(want))
+		}
+		rebuilt, err := st.RebuildTextIndex(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rebuilt != (st.Dialect == dialect.SQLite) {
+			t.Fatalf("RebuildTextIndex after a large first apply: rebuilt = %v", rebuilt)
+		}
+		if again, err := st.RebuildTextIndex(ctx); err != nil || again {
+			t.Fatalf("a second RebuildTextIndex: %v, %v; want nothing to do", again, err)
+		}
+		checkUsesIndex(t, st, "ledger-w")
+		if got, want := textMatches(t, st, "ledger-w"), scanMatches(st, recs, "ledger-w"); !slices.Equal(got, want) || len(got) == 0 {
+			t.Fatalf("after the rebuild: %d matches, want %d", len(got), len(want))
 		}
 		// Change one title, remove one entity, add one.
 		recs[1].Title, recs[1].Hash = "Quokka Service", "changed"
@@ -109,51 +128,61 @@ func TestTextIndexFollowsEveryWrite(t *testing.T) {
 // TestTextFilterUsesTheIndex checks the plans: the filter must not scan the table.
 func TestTextFilterUsesTheIndex(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		ctx := context.Background()
 		st := testdb.Open(t, dbURL)
-		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(textRecords(200))}); err != nil {
+		if _, err := st.Apply(context.Background(), locSpec("t"), &store.Batch{Parts: parts(textRecords(200))}); err != nil {
 			t.Fatal(err)
 		}
-		sel := entsql.Dialect(st.Dialect).Select("id").From(entsql.Table(entity.Table))
-		store.TextMatch("ledger")(sel)
-		query, args := sel.Query()
-		conn, err := st.DB.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		explain := "EXPLAIN QUERY PLAN "
-		want := "VIRTUAL TABLE INDEX"
-		if st.Dialect == dialect.Postgres {
-			// A table this small is cheaper to scan; forbid that to see whether the index can serve.
-			if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
-				t.Fatal(err)
-			}
-			defer conn.ExecContext(ctx, "RESET enable_seqscan")
-			explain, want = "EXPLAIN ", "_trgm"
-		}
-		rows, err := conn.QueryContext(ctx, explain+query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		var plan strings.Builder
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintln(&plan, vals...)
-		}
-		if !strings.Contains(plan.String(), want) {
-			t.Fatalf("plan of %s does not use the text index (%q):\n%s", query, want, plan.String())
-		}
+		checkUsesIndex(t, st, "ledger")
 	})
+}
+
+// checkUsesIndex fails unless the plan of the text filter for text uses the trigram index.
+func checkUsesIndex(t *testing.T, st *store.Store, text string) {
+	t.Helper()
+	ctx := context.Background()
+	match, err := st.TextMatch(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := entsql.Dialect(st.Dialect).Select("id").From(entsql.Table(entity.Table))
+	match(sel)
+	query, args := sel.Query()
+	conn, err := st.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	explain := "EXPLAIN QUERY PLAN "
+	want := "VIRTUAL TABLE INDEX"
+	if st.Dialect == dialect.Postgres {
+		// A table this small is cheaper to scan; forbid that to see whether the index can serve.
+		if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.ExecContext(ctx, "RESET enable_seqscan")
+		explain, want = "EXPLAIN ", "_trgm"
+	}
+	rows, err := conn.QueryContext(ctx, explain+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var plan strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(&plan, vals...)
+	}
+	if !strings.Contains(plan.String(), want) {
+		t.Fatalf("plan of %s does not use the text index (%q):\n%s", query, want, plan.String())
+	}
 }
 
 // TestTextIndexIsBuiltForExistingRows: a database from before the index gets it filled.
@@ -175,5 +204,47 @@ func TestTextIndexIsBuiltForExistingRows(t *testing.T) {
 	}
 	if got, want := textMatches(t, st, "payments"), scanMatches(st, recs, "payments"); !slices.Equal(got, want) || len(got) == 0 {
 		t.Fatalf("after migrating an old database: %d matches, want %d", len(got), len(want))
+	}
+	if rebuilt, err := st.RebuildTextIndex(ctx); err != nil || !rebuilt {
+		t.Fatalf("RebuildTextIndex of an old database: %v, %v", rebuilt, err)
+	}
+	checkUsesIndex(t, st, "payments")
+	if got, want := textMatches(t, st, "payments"), scanMatches(st, recs, "payments"); !slices.Equal(got, want) || len(got) == 0 {
+		t.Fatalf("after the rebuild: %d matches, want %d", len(got), len(want))
+	}
+}
+
+// TestWritesWhileTheTextIndexIsStale: applies between a large first apply and the rebuild
+// change rows the index does not hold; the rebuild must still leave a sound index.
+func TestWritesWhileTheTextIndexIsStale(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.Open(t, testdb.SQLite(t))
+	recs := textRecords(5200)
+	if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	recs[7].Title, recs[7].Hash = "Platypus Queue", "changed"
+	recs = slices.Delete(recs, 8, 20)
+	if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := textMatches(t, st, "platypus"), scanMatches(st, recs, "platypus"); !slices.Equal(got, want) || len(got) != 1 {
+		t.Fatalf("while stale: %q, want %q", got, want)
+	}
+	if rebuilt, err := st.RebuildTextIndex(ctx); err != nil || !rebuilt {
+		t.Fatalf("RebuildTextIndex: %v, %v", rebuilt, err)
+	}
+	recs[9].Title, recs[9].Hash = "Echidna Cache", "changed again"
+	recs = slices.Delete(recs, 30, 40)
+	if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB.Exec("INSERT INTO entity_text(entity_text, rank) VALUES ('integrity-check', 1)"); err != nil {
+		t.Fatalf("the text index does not match its rows: %v", err)
+	}
+	for _, q := range []string{"platypus", "echidna", "ledger-w", "payments gate"} {
+		if got, want := textMatches(t, st, q), scanMatches(st, recs, q); !slices.Equal(got, want) {
+			t.Errorf("text %q: %d matches, want %d", q, len(got), len(want))
+		}
 	}
 }
