@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -571,4 +572,71 @@ func bfs(adj map[string][]string, root string, maxDepth int) map[string]int {
 	}
 	delete(depth, root)
 	return depth
+}
+
+// TestImpactReportsTheAffectedEntitiesOwnContacts: the on-call annotation normally sits on the
+// component itself, not on its owner; impact reports it with the entity (and the root's with
+// the root), in the same constant number of statements.
+func TestImpactReportsTheAffectedEntitiesOwnContacts(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		g := newGraphEnv(t, dbURL)
+		yaml := `apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata: {name: db, annotations: {pagerduty.com/service-id: PDB}}
+spec: {type: database, owner: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc, annotations: {pagerduty.com/service-id: PSVC, slack.com/channel: "#svc"}}
+spec: {type: service, lifecycle: production, owner: team, dependsOn: [resource:db]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: quiet}
+spec: {type: service, lifecycle: production, owner: team, dependsOn: [component:svc, component:ghost]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team}
+spec: {type: team, children: []}
+`
+		if err := os.WriteFile(filepath.Join(g.dir, "catalog.yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := g.eng.Refresh(context.Background(), g.p); err != nil || res.Errors > 0 {
+			t.Fatalf("ingest: %+v %v", res, err)
+		}
+		var resp struct {
+			Impact struct {
+				RootContacts []struct{ Type, Value string }
+				Affected     []struct {
+					Ref      string
+					Contacts []struct{ Type, Value string }
+				}
+			}
+		}
+		g.n.Store(0)
+		if err := g.c.Post(`{ impact(ref: "resource:db") { rootContacts { type value } affected(first: 1000) { ref contacts { type value } } } }`, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if n := g.n.Load(); n > 3 {
+			t.Errorf("%d statements, want at most 3", n)
+		}
+		got := map[string]string{}
+		for _, a := range resp.Impact.Affected {
+			var cs []string
+			for _, c := range a.Contacts {
+				cs = append(cs, c.Type+"="+c.Value)
+			}
+			got[a.Ref] = strings.Join(cs, ",")
+		}
+		// Only the configured contact annotations count (slack.com/channel is not configured here).
+		want := map[string]string{"component:default/svc": "pagerduty.com/service-id=PSVC", "component:default/quiet": ""}
+		if !maps.Equal(got, want) {
+			t.Errorf("affected contacts %v, want %v", got, want)
+		}
+		if c := resp.Impact.RootContacts; len(c) != 1 || c[0].Value != "PDB" {
+			t.Errorf("root contacts %+v, want the resource's own PagerDuty service", c)
+		}
+	})
 }

@@ -68,7 +68,7 @@ var listFields = map[string]bool{
 	"ProvidesApis": true, "ConsumesApis": true, "Providers": true, "Consumers": true,
 	"Parts": true, "Components": true, "Apis": true, "Resources": true, "Subdomains": true,
 	"Systems": true, "Children": true, "Members": true, "MemberOf": true, "Owns": true,
-	"ProcessingErrors": true, "Escalation": true, "Contacts": true, "Ancestors": true,
+	"ProcessingErrors": true, "Escalation": true, "Ancestors": true,
 }
 
 // NewHandler builds the GraphQL HTTP handler: POST and GET transports only, query cache,
@@ -79,7 +79,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := generated.Config{Resolvers: r}
-	setComplexity(&cfg.Complexity)
+	setComplexity(&cfg.Complexity, len(r.deps.ContactAnnotations))
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -244,7 +244,7 @@ func setCode(e *gqlerror.Error, code string) {
 // lists ×10, and walks of the dependency graph GraphWalkCost. A page size above the maximum
 // counts as the maximum, so the resolver's own check answers it (BAD_USER_INPUT, saying the
 // maximum) rather than the complexity limit.
-func setComplexity(c *generated.ComplexityRoot) {
+func setComplexity(c *generated.ComplexityRoot, contactKeys int) {
 	page := func(first, last *int) int {
 		switch {
 		case first != nil:
@@ -282,6 +282,12 @@ func setComplexity(c *generated.ComplexityRoot) {
 	c.ImpactedContainer.EntityRefs = func(child int, first *int, _ *string) int { return list(child, first) }
 	c.Group.OwnedEntities = func(child int, _ *bool, first *int, _ *string) int { return list(child, first) }
 	c.User.OwnedEntities = func(child int, first *int, _ *string) int { return list(child, first) }
+	// A list of contacts holds at most one per configured contact annotation, and a profile email.
+	contacts := func(child int) int { return 1 + child*(contactKeys+1) }
+	c.ImpactedEntity.Contacts = contacts
+	c.Impact.RootContacts = contacts
+	c.ImpactedOwner.Contacts = contacts
+	c.EscalationStep.Contacts = contacts
 	// Every kind's struct has the same list fields; set them all by name.
 	root := reflect.ValueOf(c).Elem()
 	for i := 0; i < root.NumField(); i++ {

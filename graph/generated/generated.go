@@ -257,6 +257,7 @@ type ComplexityRoot struct {
 		Domains       func(childComplexity int, first *int, after *string) int
 		Owners        func(childComplexity int, first *int, after *string) int
 		Root          func(childComplexity int) int
+		RootContacts  func(childComplexity int) int
 		Systems       func(childComplexity int, first *int, after *string) int
 		TotalAffected func(childComplexity int) int
 		TotalDomains  func(childComplexity int) int
@@ -273,11 +274,12 @@ type ComplexityRoot struct {
 	}
 
 	ImpactedEntity struct {
-		Cursor func(childComplexity int) int
-		Depth  func(childComplexity int) int
-		Entity func(childComplexity int) int
-		Path   func(childComplexity int) int
-		Ref    func(childComplexity int) int
+		Contacts func(childComplexity int) int
+		Cursor   func(childComplexity int) int
+		Depth    func(childComplexity int) int
+		Entity   func(childComplexity int) int
+		Path     func(childComplexity int) int
+		Ref      func(childComplexity int) int
 	}
 
 	ImpactedOwner struct {
@@ -1707,6 +1709,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Impact.Root(childComplexity), true
+	case "Impact.rootContacts":
+		if e.ComplexityRoot.Impact.RootContacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.RootContacts(childComplexity), true
 	case "Impact.systems":
 		if e.ComplexityRoot.Impact.Systems == nil {
 			break
@@ -1779,6 +1787,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImpactedContainer.Ref(childComplexity), true
 
+	case "ImpactedEntity.contacts":
+		if e.ComplexityRoot.ImpactedEntity.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImpactedEntity.Contacts(childComplexity), true
 	case "ImpactedEntity.cursor":
 		if e.ComplexityRoot.ImpactedEntity.Cursor == nil {
 			break
@@ -3277,6 +3291,11 @@ page (the page starts after it). A page shorter than first is the last one.
 """
 type Impact {
   root: Entity!
+  """
+  The root's own contacts: the configured contact annotations on it (its on-call service,
+  chat channel, …), whoever owns it.
+  """
+  rootContacts: [Contact!]!
   "Number of entities reached, not counting the root (all of them, whatever the page)."
   totalAffected: Int!
   """
@@ -3307,6 +3326,11 @@ type ImpactedEntity {
   path: [String!]!
   "Opaque cursor: pass it as after to get the entities that follow this one."
   cursor: String!
+  """
+  The entity's own contacts: the configured contact annotations on it (e.g.
+  pagerduty.com/service-id on a Component), beside its owner's in owners.
+  """
+  contacts: [Contact!]!
 }
 
 type ImpactedOwner {
@@ -4524,6 +4548,8 @@ func (ec *executionContext) childFields_Impact(ctx context.Context, field graphq
 	switch field.Name {
 	case "root":
 		return ec.fieldContext_Impact_root(ctx, field)
+	case "rootContacts":
+		return ec.fieldContext_Impact_rootContacts(ctx, field)
 	case "totalAffected":
 		return ec.fieldContext_Impact_totalAffected(ctx, field)
 	case "affected":
@@ -4572,6 +4598,8 @@ func (ec *executionContext) childFields_ImpactedEntity(ctx context.Context, fiel
 		return ec.fieldContext_ImpactedEntity_path(ctx, field)
 	case "cursor":
 		return ec.fieldContext_ImpactedEntity_cursor(ctx, field)
+	case "contacts":
+		return ec.fieldContext_ImpactedEntity_contacts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImpactedEntity", field.Name)
 }
@@ -10429,6 +10457,38 @@ func (ec *executionContext) fieldContext_Impact_root(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _Impact_rootContacts(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impact_rootContacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RootContacts()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚕᚖcatalogdᚋgraphᚋmodelᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impact_rootContacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Impact_totalAffected(ctx context.Context, field graphql.CollectedField, obj *model.Impact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10964,6 +11024,38 @@ func (ec *executionContext) _ImpactedEntity_cursor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ImpactedEntity_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ImpactedEntity", field, true, false, "String")
+}
+
+func (ec *executionContext) _ImpactedEntity_contacts(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImpactedEntity_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚕᚖcatalogdᚋgraphᚋmodelᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImpactedEntity_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImpactedEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ImpactedOwner_ref(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedOwner) (ret graphql.Marshaler) {
@@ -19363,6 +19455,11 @@ func (ec *executionContext) _Impact(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rootContacts":
+			out.Values[i] = ec._Impact_rootContacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "totalAffected":
 			out.Values[i] = ec._Impact_totalAffected(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19506,6 +19603,11 @@ func (ec *executionContext) _ImpactedEntity(ctx context.Context, sel ast.Selecti
 			}
 		case "cursor":
 			out.Values[i] = ec._ImpactedEntity_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._ImpactedEntity_contacts(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

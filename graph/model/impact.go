@@ -96,16 +96,35 @@ func (i *Impact) Root() (Entity, error) {
 	return i.loader.Get(i.rootRef)
 }
 
+// RootContacts are the root's own contact annotations.
+func (i *Impact) RootContacts() ([]*Contact, error) {
+	e, err := i.loader.Get(i.rootRef)
+	if err != nil {
+		return nil, err
+	}
+	return annotationContacts(e, i.deps.ContactAnnotations), nil
+}
+
 // ImpactedEntity is one reached entity; its entity loads with all others of the answer.
 type ImpactedEntity struct {
 	Ref    string
 	Depth  int
 	Path   []string
 	loader *RefLoader
+	deps   *Deps
 }
 
 func (i *ImpactedEntity) Entity() (Entity, error) {
 	return i.loader.Get(i.Ref)
+}
+
+// Contacts are the entity's own contact annotations (none for a dangling ref).
+func (i *ImpactedEntity) Contacts() ([]*Contact, error) {
+	e, err := i.loader.Get(i.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return annotationContacts(e, i.deps.ContactAnnotations), nil
 }
 
 // Cursor is the opaque cursor of this entity in affected.
@@ -200,7 +219,7 @@ func NewImpact(ctx context.Context, deps *Deps, snap *depgraph.Snapshot, reached
 		affected: make([]*ImpactedEntity, 0, len(reached)-1), deps: deps, snap: snap, reached: reached,
 		loader: NewRefLoader(ctx, deps, []string{reached[0].Ref})}
 	for _, r := range reached[1:] {
-		out.affected = append(out.affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: out.loader})
+		out.affected = append(out.affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: out.loader, deps: deps})
 	}
 	out.prefetch(ctx)
 	return out
@@ -217,7 +236,7 @@ func (i *Impact) prefetch(ctx context.Context) {
 		var want []string
 		switch f.Name {
 		case "affected":
-			want = []string{"entity"}
+			want = []string{"entity", "contacts"}
 		case "owners":
 			want = []string{"owner", "contacts", "escalation"}
 		case "systems", "domains":

@@ -69,6 +69,16 @@ func contacts(e Entity, keys []string) []*Contact {
 			out = append(out, &Contact{Type: "email", Value: email})
 		}
 	}
+	return append(out, annotationContacts(e, keys)...)
+}
+
+// annotationContacts are the values of the configured contact annotations on e.
+func annotationContacts(e Entity, keys []string) []*Contact {
+	out := []*Contact{}
+	if e == nil {
+		return out
+	}
+	b := e.base()
 	for _, k := range keys {
 		if v, ok := b.E.Annotations[k]; ok && v != "" {
 			out = append(out, &Contact{Type: k, Value: v})
