@@ -46,7 +46,16 @@ const (
 	listQuery   = `query($owner:String){ entities(filter:{kind:["Component"], owner:$owner}, first:50){ totalCount pageInfo{hasNextPage endCursor} edges{ cursor node { ref name title ... on Component { lifecycle owner { ref } } } } } }`
 	impactQuery = `query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth } owners{ ref entityRefs } } }`
 	depsQuery   = `query($ref:String!){ dependencies(ref:$ref){ totalAffected affected{ ref depth } owners{ ref entityRefs } } }`
-	postgresEnv = "CATALOGD_BENCH_POSTGRES"
+
+	// The query-path issue's set: what Backstage's REST answer carries for an entity
+	// (ref kind apiVersion metadata spec relations), one by name and 50 of one owner; the text
+	// filter; and the impact of the largest of the first 30 resources.
+	wholeEntityQuery = `query($ref:String!){ entity(ref:$ref){ ref kind apiVersion metadata spec relations { type targetRef } } }`
+	wholeListQuery   = `query($owner:String){ entities(filter:{kind:["Component"], owner:$owner}, first:50){ edges{ node { ref kind apiVersion metadata spec relations { type targetRef } } } } }`
+	textQuery        = `query($text:String){ entities(filter:{text:$text}, first:50){ totalCount edges{ node { ref title } } } }`
+	resourcesQuery   = `{ entities(filter:{kind:["Resource"]}, first:30, orderBy:{field: REF, direction: ASC}){ edges{ node { ref } } } }`
+	largestQuery     = `query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth path } } }`
+	postgresEnv      = "CATALOGD_BENCH_POSTGRES"
 )
 
 var (
@@ -242,13 +251,33 @@ func (r *run) do() {
 	}
 	endpoint := srv.base + "/graphql"
 	comps, owners := st.SampleComponents, st.SampleOwners
+	words := textSamples(comps)
 	phases := []phase{
 		{name: "entity", query: entityQuery, vars: func(k int) map[string]any {
+			return map[string]any{"ref": comps[k%len(comps)]}
+		}, check: nullCheck("entity")},
+		{name: "whole entity", query: wholeEntityQuery, vars: func(k int) map[string]any {
 			return map[string]any{"ref": comps[k%len(comps)]}
 		}, check: nullCheck("entity")},
 		{name: "list 50 by owner", query: listQuery, vars: func(k int) map[string]any {
 			return map[string]any{"owner": owners[k%len(owners)]}
 		}, check: emptyPageCheck},
+		{name: "list 50 whole", query: wholeListQuery, vars: func(k int) map[string]any {
+			return map[string]any{"owner": owners[k%len(owners)]}
+		}, check: emptyPageCheck},
+		{name: "text filter", query: textQuery, vars: func(k int) map[string]any {
+			return map[string]any{"text": words[k%len(words)]}
+		}, check: emptyPageCheck, note: fmt.Sprintf("%d words such as %q", len(words), words[0])},
+	}
+	if *flagImpact {
+		ref, total, err := largestImpact(client, endpoint)
+		if err != nil {
+			r.fail("impact largest of 30", err)
+		} else {
+			phases = append(phases, phase{name: "impact largest of 30", query: largestQuery,
+				vars:  func(int) map[string]any { return map[string]any{"ref": ref} },
+				check: totalCheck("impact"), note: fmt.Sprintf("%s: %d affected", ref, total)})
+		}
 	}
 	if *flagImpact {
 		for _, p := range []struct{ field, query string }{{"impact", impactQuery}, {"dependencies", depsQuery}} {
@@ -745,4 +774,64 @@ func redactArgs(args []string) []string {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "loadgen:", err)
 	os.Exit(2)
+}
+
+// textSamples are text-filter searches: the middle parts of sample component names (a word
+// and the next word's start, e.g. "ledger-w"), as someone types into a search box.
+func textSamples(comps []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, ref := range comps {
+		_, name, _ := strings.Cut(ref, "/")
+		parts := strings.Split(name, "-")
+		if len(parts) < 2 || len(parts[0]) < 3 {
+			continue
+		}
+		w := parts[0] + "-" + parts[1][:min(1, len(parts[1]))]
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"service"}
+	}
+	return out
+}
+
+// largestImpact finds the resource with the most affected entities among the first 30 by ref,
+// as the query-path issue measured it.
+func largestImpact(client *http.Client, endpoint string) (string, int, error) {
+	var list struct {
+		Entities struct {
+			Edges []struct{ Node struct{ Ref string } }
+		}
+	}
+	if err := query(client, endpoint, resourcesQuery, nil, &list); err != nil {
+		return "", 0, err
+	}
+	best, bestN := "", -1
+	for _, e := range list.Entities.Edges {
+		var imp struct{ Impact struct{ TotalAffected int } }
+		if err := query(client, endpoint, `query($ref:String!){ impact(ref:$ref){ totalAffected } }`, map[string]any{"ref": e.Node.Ref}, &imp); err != nil {
+			return "", 0, err
+		}
+		if imp.Impact.TotalAffected > bestN {
+			best, bestN = e.Node.Ref, imp.Impact.TotalAffected
+		}
+	}
+	if best == "" {
+		return "", 0, fmt.Errorf("no resources")
+	}
+	return best, bestN, nil
+}
+
+// query posts one GraphQL query and decodes its data into out.
+func query(client *http.Client, endpoint, q string, vars map[string]any, out any) error {
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+	data, err := post(client, endpoint, body)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, out)
 }
