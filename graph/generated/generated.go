@@ -6263,8 +6263,8 @@ func (ec *executionContext) _API_metadata(ctx context.Context, field graphql.Col
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6286,8 +6286,8 @@ func (ec *executionContext) _API_spec(ctx context.Context, field graphql.Collect
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7076,8 +7076,8 @@ func (ec *executionContext) _Component_metadata(ctx context.Context, field graph
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7099,8 +7099,8 @@ func (ec *executionContext) _Component_spec(ctx context.Context, field graphql.C
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8095,8 +8095,8 @@ func (ec *executionContext) _Domain_metadata(ctx context.Context, field graphql.
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8118,8 +8118,8 @@ func (ec *executionContext) _Domain_spec(ctx context.Context, field graphql.Coll
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9091,8 +9091,8 @@ func (ec *executionContext) _GenericEntity_metadata(ctx context.Context, field g
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9114,8 +9114,8 @@ func (ec *executionContext) _GenericEntity_spec(ctx context.Context, field graph
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9964,8 +9964,8 @@ func (ec *executionContext) _Group_metadata(ctx context.Context, field graphql.C
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9987,8 +9987,8 @@ func (ec *executionContext) _Group_spec(ctx context.Context, field graphql.Colle
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11764,8 +11764,8 @@ func (ec *executionContext) _Location_metadata(ctx context.Context, field graphq
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11787,8 +11787,8 @@ func (ec *executionContext) _Location_spec(ctx context.Context, field graphql.Co
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13945,8 +13945,8 @@ func (ec *executionContext) _Resource_metadata(ctx context.Context, field graphq
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13968,8 +13968,8 @@ func (ec *executionContext) _Resource_spec(ctx context.Context, field graphql.Co
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14712,8 +14712,8 @@ func (ec *executionContext) _System_metadata(ctx context.Context, field graphql.
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14735,8 +14735,8 @@ func (ec *executionContext) _System_spec(ctx context.Context, field graphql.Coll
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -15543,8 +15543,8 @@ func (ec *executionContext) _Template_metadata(ctx context.Context, field graphq
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -15566,8 +15566,8 @@ func (ec *executionContext) _Template_spec(ctx context.Context, field graphql.Co
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -16283,8 +16283,8 @@ func (ec *executionContext) _User_metadata(ctx context.Context, field graphql.Co
 			return obj.Metadata(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -16306,8 +16306,8 @@ func (ec *executionContext) _User_spec(ctx context.Context, field graphql.Collec
 			return obj.Spec(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
-			return ec.marshalNJSON2interface(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
 		},
 		true,
 		true,
@@ -22045,22 +22045,18 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
-func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
-	res, err := graphql.UnmarshalAny(v)
+func (ec *executionContext) unmarshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx context.Context, v any) (model.RawJSON, error) {
+	var res model.RawJSON
+	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+func (ec *executionContext) marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx context.Context, sel ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "JSON!")
 		return graphql.Null
 	}
-	_ = sel
-	res := graphql.MarshalAny(v)
-	if res == graphql.Null {
-		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
-	}
-	return res
+	return v
 }
 
 func (ec *executionContext) marshalNKeyValue2ᚕᚖcatalogdᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {

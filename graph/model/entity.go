@@ -25,6 +25,8 @@ type Base struct {
 
 	docOnce sync.Once
 	doc     map[string]any
+	rawOnce sync.Once
+	raw     map[string]json.RawMessage
 }
 
 func (b *Base) base() *Base { return b }
@@ -46,6 +48,34 @@ func (b *Base) Document() map[string]any {
 		}
 	})
 	return b.doc
+}
+
+// rawDocument is the stored descriptor's top-level values as stored, split once: metadata and
+// spec are written from these bytes, without decoding them into maps and encoding them again.
+func (b *Base) rawDocument() map[string]json.RawMessage {
+	b.rawOnce.Do(func() {
+		if len(b.E.Document) > 0 {
+			_ = json.Unmarshal(b.E.Document, &b.raw)
+		}
+	})
+	return b.raw
+}
+
+// rawString is a top-level string of the stored descriptor, or "".
+func (b *Base) rawString(key string) string {
+	var s string
+	if v := b.rawDocument()[key]; len(v) > 0 && v[0] == '"' {
+		_ = json.Unmarshal(v, &s)
+	}
+	return s
+}
+
+// rawObject is a top-level object of the stored descriptor as stored, or {}.
+func (b *Base) rawObject(key string) RawJSON {
+	if v := b.rawDocument()[key]; len(v) > 0 && v[0] == '{' {
+		return RawJSON(v)
+	}
+	return RawJSON("{}")
 }
 
 func (b *Base) metadataMap() map[string]any {
@@ -84,14 +114,14 @@ func (b *Base) UpdatedAt() time.Time { return b.E.UpdatedAt }
 
 // Kind is the kind as declared (the ref holds it in lower case).
 func (b *Base) Kind() string {
-	if k, ok := b.Document()["kind"].(string); ok {
+	if k := b.rawString("kind"); k != "" {
 		return k
 	}
 	return b.E.Kind
 }
 
 func (b *Base) APIVersion() string {
-	if v, ok := b.Document()["apiVersion"].(string); ok {
+	if v := b.rawString("apiVersion"); v != "" {
 		return v
 	}
 	return b.E.APIVersion
@@ -138,8 +168,8 @@ func (b *Base) Links() []*Link {
 	return out
 }
 
-func (b *Base) Metadata() any { return orEmpty(b.metadataMap()) }
-func (b *Base) Spec() any     { return b.specMap() }
+func (b *Base) Metadata() RawJSON { return b.rawObject("metadata") }
+func (b *Base) Spec() RawJSON     { return b.rawObject("spec") }
 
 // Relations are the entity's relations, optionally of one type, ordered by type and target.
 func (b *Base) Relations(ctx context.Context, typeArg *string) ([]*Relation, error) {
@@ -266,13 +296,6 @@ func optString(m map[string]any, key string) *string {
 		return &s
 	}
 	return nil
-}
-
-func orEmpty(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
-	return m
 }
 
 func keyValues(m map[string]string) []*KeyValue {
