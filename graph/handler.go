@@ -41,6 +41,9 @@ type Options struct {
 	Log            *slog.Logger
 	// PersistedQueries, when set, serves registered queries by hash (and only them in Only mode).
 	PersistedQueries *PersistedQueries
+	// Websocket configures GraphQL over websocket; without Websocket.Authenticate every
+	// connection is refused.
+	Websocket WebsocketOptions
 }
 
 // DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
@@ -71,7 +74,7 @@ var listFields = map[string]bool{
 	"ProcessingErrors": true, "Escalation": true, "Ancestors": true,
 }
 
-// NewHandler builds the GraphQL HTTP handler: POST and GET transports only, query cache,
+// NewHandler builds the GraphQL HTTP handler: websocket, POST and GET transports, query cache,
 // complexity limit, a recover func that logs the stack, and the error presenter.
 func NewHandler(r *Resolver, opts Options) *handler.Server {
 	log := opts.Log
@@ -81,6 +84,11 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	cfg := generated.Config{Resolvers: r}
 	setComplexity(&cfg.Complexity, len(r.deps.ContactAnnotations))
 	srv := handler.New(generated.NewExecutableSchema(cfg))
+	// First: gqlgen gives a request to the first transport that supports it, and the HTTP
+	// layer lets every request with an Upgrade header through to authenticate here, in
+	// connection_init.
+	srv.AddTransport(websocketTransport(opts.Websocket, log))
+	srv.AroundOperations(limitOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -141,7 +149,7 @@ const (
 func ErrorCodes() []string {
 	return []string{CodeBadRequest, CodeBadUserInput, CodeNotFound, CodeConflict, CodeUnauthenticated,
 		CodeForbidden, CodeTimeout, CodeInternal, errcode.ParseFailed, errcode.ValidationFailed,
-		"COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_REQUIRED"}
+		"COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_REQUIRED", CodeTooManyOperations}
 }
 
 // presentError is the one place where errors become GraphQL errors with extensions.code.

@@ -270,11 +270,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	ready := server.NewReadiness(len(cfg.providers))
 	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
 	var gql atomic.Pointer[http.Handler]
+	wsCtx, endWebsockets := context.WithCancel(context.Background())
+	defer endWebsockets()
 	gqlProxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := gql.Load()
 		if h == nil {
 			server.WriteError(w, http.StatusServiceUnavailable, server.CodeUnavailable, "starting: database migration has not finished")
 			return
+		}
+		if r.Header.Get("Upgrade") != "" {
+			// A websocket outlives Shutdown, which does not wait for hijacked connections:
+			// it ends with it.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			defer context.AfterFunc(wsCtx, cancel)()
+			r = r.WithContext(ctx)
 		}
 		(*h).ServeHTTP(w, r)
 	})
@@ -288,6 +298,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		WriteTimeout: cfg.requestTimeout + 30*time.Second,
 		IdleTimeout:  2 * time.Minute,
 	}
+	srv.RegisterOnShutdown(endWebsockets)
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "catalogd listening on http://%s (GraphiQL at /graphql)\n", ln.Addr())
@@ -300,7 +311,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	defer st.Close()
 	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted})
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
+		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})
 	gql.Store(&h)
 	ready.Migrated()
 

@@ -154,10 +154,17 @@ func (a *Authenticator) Enabled() bool { return a.cfg.Enabled() }
 // and otherwise the principal its bearer token or API key names. Refused credentials give a
 // *CredentialError.
 func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
+	return a.AuthenticateCredentials(r.Context(), r.Header.Get("Authorization"))
+}
+
+// AuthenticateCredentials is Authenticate for credentials that did not come in a request's
+// header (a websocket's connection_init): authorization is what an Authorization header would
+// hold ("Bearer <token>"), "" for none.
+func (a *Authenticator) AuthenticateCredentials(ctx context.Context, authorization string) (*Principal, error) {
 	if !a.Enabled() {
 		return Local(), nil
 	}
-	h := r.Header.Get("Authorization")
+	h := authorization
 	if h == "" {
 		if a.cfg.AllowAnonymousRead {
 			return Anonymous(), nil
@@ -175,7 +182,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	if strings.Count(token, ".") != 2 && len(a.cfg.APIKeys) > 0 {
 		return a.apiKey(token)
 	}
-	return a.verify(r.Context(), token)
+	return a.verify(ctx, token)
 }
 
 func (a *Authenticator) apiKey(key string) (*Principal, error) {
@@ -316,16 +323,17 @@ func (a *Authenticator) rolesOf(p *Principal) []string {
 }
 
 // LogRefusal logs why credentials were refused: the reason, never the token.
-func (a *Authenticator) LogRefusal(r *http.Request, err error) {
+// remote is the caller's address.
+func (a *Authenticator) LogRefusal(remote string, err error) {
 	var ce *CredentialError
 	if errors.As(err, &ce) {
 		if ce.Code == "" {
 			return // no credentials: not worth a line
 		}
-		a.log.Info("credentials refused", "reason", ce.Description, "detail", errString(ce.Err), "remote", r.RemoteAddr)
+		a.log.Info("credentials refused", "reason", ce.Description, "detail", errString(ce.Err), "remote", remote)
 		return
 	}
-	a.log.Error("authentication failed", "err", err, "remote", r.RemoteAddr)
+	a.log.Error("authentication failed", "err", err, "remote", remote)
 }
 
 func errString(err error) string {

@@ -37,7 +37,10 @@ func NewServer(d Deps) http.Handler {
 		d.Readiness.Migrated()
 	}
 	// Every GraphQL request is authenticated; browsers on the configured origins may make them.
-	d.GraphQL = withCORS(d.CORSOrigins, authenticate(d.Auth, d.GraphQL))
+	// Websocket handshakes are checked for origin and subprotocol, and authenticate later, in
+	// their connection_init.
+	c := newCORS(d.CORSOrigins)
+	d.GraphQL = withCORS(c, guardWebsocket(c, d.Log, authenticate(d.Auth, d.GraphQL)))
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
 	return logRequests(d.Log, mux)
@@ -79,6 +82,9 @@ type statusRecorder struct {
 }
 
 func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController and the websocket handshake reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
