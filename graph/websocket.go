@@ -59,6 +59,7 @@ const CodeTooManyOperations = "TOO_MANY_OPERATIONS"
 
 // Close codes of graphql-transport-ws.
 const (
+	closeBadRequest   = 4400
 	closeUnauthorized = 4401
 	closeForbidden    = 4403
 	closeInitTimeout  = 4408
@@ -179,7 +180,8 @@ func limitOperations(ctx context.Context, next graphql.OperationHandler) graphql
 
 // initGate closes a connection whose first message is not connection_init (4401
 // Unauthorized) or that sends none within timeout (4408), as graphql-transport-ws asks;
-// gqlgen would close both with 1002.
+// gqlgen would close both with 1002. A connection_init whose payload is not an object is
+// closed with 4400.
 type initGate struct {
 	impl    transport.WebsocketImplementation
 	timeout time.Duration
@@ -224,16 +226,27 @@ func (c *gatedConn) NextReader() (int, io.Reader, error) {
 		return typ, nil, err
 	}
 	var m struct {
-		Type string `json:"type"`
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
 	}
 	if json.Unmarshal(data, &m) != nil || m.Type != "connection_init" {
 		c.WebsocketConn.WriteClose(closeUnauthorized, "Unauthorized")
+		return typ, nil, errBeforeInit
+	}
+	// gqlgen would drop the connection without closing it.
+	if p := bytes.TrimSpace(m.Payload); len(p) > 0 && p[0] != '{' && string(p) != "null" {
+		c.WebsocketConn.WriteClose(closeBadRequest, "Bad Request: the connection_init payload must be an object")
 		return typ, nil, errBeforeInit
 	}
 	if !c.state.CompareAndSwap(waiting, initialised) {
 		return typ, nil, errBeforeInit // timed out meanwhile
 	}
 	return typ, bytes.NewReader(data), nil
+}
+
+func (c *gatedConn) Close() error {
+	c.timer.Stop()
+	return c.WebsocketConn.Close()
 }
 
 // SetReadLimit and SetReadDeadline pass on what gqlgen asks of the connection.

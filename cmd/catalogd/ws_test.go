@@ -252,6 +252,21 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 		}
 	})
 
+	t.Run("a connection_init payload that is not an object closes the connection with 4400", func(t *testing.T) {
+		for _, payload := range []string{`"Bearer x"`, `[1]`, `42`} {
+			w, _, err := s.dialWS(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			w.c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":`+payload+`}`))
+			cancel()
+			if code, _ := w.closedWith(10 * time.Second); code != 4400 {
+				t.Errorf("payload %s: closed with %d, want 4400", payload, code)
+			}
+		}
+	})
+
 	t.Run("a page on another origin cannot open a websocket; the configured and the same origin can", func(t *testing.T) {
 		_, resp, err := s.dialWS(http.Header{"Origin": {"https://evil.example.com"}})
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
@@ -326,5 +341,33 @@ func TestWebsocketWithoutConnectionInitIsClosed(t *testing.T) {
 	}
 	if d := time.Since(start); d < 5*time.Second {
 		t.Errorf("closed after %s, before the init timeout", d)
+	}
+}
+
+func TestWebsocketsEndWithTheServer(t *testing.T) {
+	var c *websocket.Conn
+	// Registered before the server's: runs after it has stopped.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				if ctx.Err() != nil {
+					t.Errorf("the websocket is still open after the server stopped")
+				}
+				return
+			}
+		}
+	})
+	s, _ := startServerEnv(t, nil)
+	var err error
+	c, _, err = websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(s.base, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wsConn{t: t, c: c}
+	if err := w.init(nil); err != nil {
+		t.Fatal(err)
 	}
 }
