@@ -31,8 +31,8 @@ type wsConn struct {
 
 // dialWS opens a websocket to the server's /graphql offering graphql-transport-ws, with the
 // headers given (an Origin, say).
-func (s *testServer) dialWS(header http.Header, subprotocols ...string) (*wsConn, *http.Response, error) {
-	s.t.Helper()
+func (s *testServer) dialWS(t *testing.T, header http.Header, subprotocols ...string) (*wsConn, *http.Response, error) {
+	t.Helper()
 	if subprotocols == nil {
 		subprotocols = []string{"graphql-transport-ws"}
 	}
@@ -43,8 +43,8 @@ func (s *testServer) dialWS(header http.Header, subprotocols ...string) (*wsConn
 	if err != nil {
 		return nil, resp, err
 	}
-	s.t.Cleanup(func() { c.CloseNow() })
-	return &wsConn{t: s.t, c: c}, resp, nil
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsConn{t: t, c: c}, resp, nil
 }
 
 func (w *wsConn) send(m any) {
@@ -170,7 +170,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 			{"authorization": "Bearer " + jane()},
 			{"token": jane()},
 		} {
-			w, _, err := s.dialWS(nil)
+			w, _, err := s.dialWS(t, nil)
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
@@ -193,7 +193,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 	})
 
 	t.Run("an API key in connection_init answers as its service principal", func(t *testing.T) {
-		w, _, err := s.dialWS(nil)
+		w, _, err := s.dialWS(t, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 			"another audience":       {"token": iss.Sign(t, map[string]any{"sub": "u1", "aud": "other"})},
 			"an empty Authorization": {"Authorization": ""},
 		} {
-			w, _, err := s.dialWS(nil)
+			w, _, err := s.dialWS(t, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +242,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 	})
 
 	t.Run("an operation before connection_init closes the connection with 4401", func(t *testing.T) {
-		w, _, err := s.dialWS(nil)
+		w, _, err := s.dialWS(t, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +254,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 
 	t.Run("a connection_init payload that is not an object closes the connection with 4400", func(t *testing.T) {
 		for _, payload := range []string{`"Bearer x"`, `[1]`, `42`} {
-			w, _, err := s.dialWS(nil)
+			w, _, err := s.dialWS(t, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,16 +268,16 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 	})
 
 	t.Run("a page on another origin cannot open a websocket; the configured and the same origin can", func(t *testing.T) {
-		_, resp, err := s.dialWS(http.Header{"Origin": {"https://evil.example.com"}})
+		_, resp, err := s.dialWS(t, http.Header{"Origin": {"https://evil.example.com"}})
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("dial from another origin: err %v, response %v", err, resp)
 		}
 		// Scheme matters: the configured origin is https.
-		if _, resp, err := s.dialWS(http.Header{"Origin": {"http://ui.example.com"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		if _, resp, err := s.dialWS(t, http.Header{"Origin": {"http://ui.example.com"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("dial from the configured host over http: err %v", err)
 		}
 		for _, origin := range []string{"https://ui.example.com", s.base} {
-			w, _, err := s.dialWS(http.Header{"Origin": {origin}})
+			w, _, err := s.dialWS(t, http.Header{"Origin": {origin}})
 			if err != nil {
 				t.Fatalf("dial from %s: %v", origin, err)
 			}
@@ -292,7 +292,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 
 	t.Run("a handshake without graphql-transport-ws is refused", func(t *testing.T) {
 		for _, protos := range [][]string{{}, {"graphql-ws"}} {
-			if _, resp, err := s.dialWS(nil, protos...); err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			if _, resp, err := s.dialWS(t, nil, protos...); err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 				t.Errorf("subprotocols %v: err %v", protos, err)
 			}
 		}
@@ -312,7 +312,7 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 
 func TestWebsocketWithoutAuthIsTheLocalAdmin(t *testing.T) {
 	s, _ := startServerEnv(t, nil)
-	w, _, err := s.dialWS(nil)
+	w, _, err := s.dialWS(t, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -323,7 +323,7 @@ func TestWebsocketWithoutAuthIsTheLocalAdmin(t *testing.T) {
 		t.Errorf("viewer = %+v, want the local admin", v)
 	}
 	// The local admin is a reason more to keep other origins' pages out.
-	if _, resp, err := s.dialWS(http.Header{"Origin": {"https://evil.example.com"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+	if _, resp, err := s.dialWS(t, http.Header{"Origin": {"https://evil.example.com"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("dial from another origin: err %v", err)
 	}
 }
@@ -331,7 +331,7 @@ func TestWebsocketWithoutAuthIsTheLocalAdmin(t *testing.T) {
 func TestWebsocketWithoutConnectionInitIsClosed(t *testing.T) {
 	t.Parallel()
 	s, _ := startServerEnv(t, nil)
-	w, _, err := s.dialWS(nil)
+	w, _, err := s.dialWS(t, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

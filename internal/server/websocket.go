@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/rs/cors"
 )
@@ -46,11 +45,6 @@ func guardWebsocket(c *cors.Cors, log *slog.Logger, next http.Handler) http.Hand
 			reject(http.StatusBadRequest, codeBadRequest, "offer the websocket subprotocol "+WebsocketSubprotocol+" (Sec-WebSocket-Protocol)")
 			return
 		}
-		// The server's read and write timeouts bound requests; a websocket lives while it
-		// answers pings.
-		rc := http.NewResponseController(w)
-		rc.SetReadDeadline(time.Time{})
-		rc.SetWriteDeadline(time.Time{})
 		next.ServeHTTP(w, r)
 	})
 }
