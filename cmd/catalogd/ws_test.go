@@ -303,7 +303,8 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 			req := mustRequest(t, http.MethodGet, s.base+"/graphql?query=%7Bviewer%7Bkind%7D%7D")
 			req.Header.Set("Upgrade", up)
 			req.Header.Set("Connection", "Upgrade")
-			if a := s.sendAs(req); a.status == http.StatusOK || strings.Contains(a.raw, `"data"`) {
+			// Refused as a malformed handshake, in the GraphQL error shape.
+			if a := s.sendAs(req); a.status != http.StatusBadRequest || code(a) != "BAD_REQUEST" || strings.Contains(a.raw, `"data"`) {
 				t.Errorf("Upgrade %s: status %d, %s", up, a.status, a.raw)
 			}
 		}

@@ -33,8 +33,11 @@ func guardWebsocket(c *cors.Cors, log *slog.Logger, next http.Handler) http.Hand
 			log.Debug("websocket handshake rejected", "status", status, "reason", msg, "remote", r.RemoteAddr)
 			WriteError(w, status, code, msg)
 		}
-		if r.Method != http.MethodGet || !hasToken(r.Header, "Upgrade", "websocket") {
-			reject(http.StatusBadRequest, codeBadRequest, "the only upgrade served is a websocket handshake: GET with Upgrade: websocket")
+		// A handshake the websocket library would refuse is refused here, with our error
+		// shape (gqlgen would log each refusal through the standard logger).
+		if r.Method != http.MethodGet || !hasToken(r.Header, "Upgrade", "websocket") || !hasToken(r.Header, "Connection", "upgrade") ||
+			r.Header.Get("Sec-WebSocket-Version") != "13" || len(r.Header.Values("Sec-WebSocket-Key")) != 1 {
+			reject(http.StatusBadRequest, codeBadRequest, "the only upgrade served is a websocket handshake (RFC 6455, version 13)")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(r, origin) && (c == nil || !c.OriginAllowed(r)) {
