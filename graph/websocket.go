@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"catalogd/internal/auth"
 	"catalogd/internal/catalog"
 )
 
@@ -82,6 +83,7 @@ func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocke
 	if o.MaxOperations <= 0 {
 		o.MaxOperations = DefaultWebsocketMaxOperations
 	}
+	conns := &sync.Map{}
 	return transport.Websocket{
 		Implementation: initGate{
 			impl: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
@@ -89,8 +91,11 @@ func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocke
 				OriginPatterns: o.Origins,
 			}},
 			timeout: o.InitTimeout,
+			conns:   conns,
 		},
-		InitFunc:         o.init,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return o.init(ctx, p, conns)
+		},
 		PingPongInterval: o.PingInterval,
 		PayloadReadLimit: &o.ReadLimit,
 		ErrorFunc: func(ctx context.Context, err error) {
@@ -99,9 +104,10 @@ func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocke
 	}
 }
 
-// init authenticates a connection from its connection_init payload and gives it its
-// operation slots.
-func (o WebsocketOptions) init(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+// init authenticates a connection from its connection_init payload, gives it its operation
+// slots and, when its credentials expire, closes it then (4401). conns finds the connection
+// by its request's context, which gqlgen passes to init.
+func (o WebsocketOptions) init(ctx context.Context, payload transport.InitPayload, conns *sync.Map) (context.Context, *transport.InitPayload, error) {
 	authz, err := initCredentials(payload)
 	if err == nil && o.Authenticate == nil {
 		err = catalog.Errorf(catalog.EUNAUTHENTICATED, "websocket connections are not enabled")
@@ -109,6 +115,11 @@ func (o WebsocketOptions) init(ctx context.Context, payload transport.InitPayloa
 	if err == nil {
 		var actx context.Context
 		if actx, err = o.Authenticate(ctx, authz); err == nil {
+			if p := auth.FromContext(actx); p != nil && !p.Expires.IsZero() {
+				if c, ok := conns.Load(ctx); ok {
+					c.(*gatedConn).expireAt(p.Expires)
+				}
+			}
 			return context.WithValue(actx, slotsKey{}, make(chan struct{}, o.MaxOperations)), nil, nil
 		}
 	}
@@ -185,6 +196,7 @@ func limitOperations(ctx context.Context, next graphql.OperationHandler) graphql
 type initGate struct {
 	impl    transport.WebsocketImplementation
 	timeout time.Duration
+	conns   *sync.Map // request context → *gatedConn, while the connection lasts
 }
 
 func (g initGate) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
@@ -197,6 +209,13 @@ func (g initGate) Accept(w http.ResponseWriter, r *http.Request, o transport.Web
 		if gc.state.CompareAndSwap(waiting, timedOut) {
 			c.WriteClose(closeInitTimeout, "Connection initialisation timeout")
 		}
+	})
+	key := r.Context()
+	g.conns.Store(key, gc)
+	// The request's context ends when gqlgen is done with the connection, however it ended.
+	context.AfterFunc(key, func() {
+		g.conns.Delete(key)
+		gc.stopTimers()
 	})
 	return gc, nil
 }
@@ -211,6 +230,27 @@ type gatedConn struct {
 	transport.WebsocketConn
 	timer *time.Timer
 	state atomic.Int32
+
+	mu     sync.Mutex
+	expiry *time.Timer
+}
+
+// expireAt closes the connection at t, when the credentials it was opened with expire.
+func (c *gatedConn) expireAt(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expiry = time.AfterFunc(time.Until(t), func() {
+		c.WebsocketConn.WriteClose(closeUnauthorized, "Unauthorized: token expired")
+	})
+}
+
+func (c *gatedConn) stopTimers() {
+	c.timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 }
 
 var errBeforeInit = errors.New("message before connection_init")
@@ -245,7 +285,7 @@ func (c *gatedConn) NextReader() (int, io.Reader, error) {
 }
 
 func (c *gatedConn) Close() error {
-	c.timer.Stop()
+	c.stopTimers()
 	return c.WebsocketConn.Close()
 }
 

@@ -241,6 +241,28 @@ func TestWebsocketAuthenticatesInConnectionInit(t *testing.T) {
 		}
 	})
 
+	t.Run("a connection ends with 4401 when its token expires", func(t *testing.T) {
+		w, _, err := s.dialWS(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := time.Now().Add(3 * time.Second)
+		if err := w.init(map[string]any{"token": iss.Sign(t, map[string]any{"sub": "u1", "email": "jane@example.com", "aud": "catalogd", "exp": exp.Unix()})}); err != nil {
+			t.Fatal(err)
+		}
+		if v := w.viewer(); v.Kind != "user" {
+			t.Fatalf("viewer = %+v", v)
+		}
+		code, reason := w.closedWith(15 * time.Second)
+		if code != 4401 || reason != "Unauthorized: token expired" {
+			t.Errorf("closed with %d %q, want 4401 Unauthorized: token expired", code, reason)
+		}
+		// exp has a resolution of a second.
+		if early := time.Until(exp.Truncate(time.Second)); early > 0 {
+			t.Errorf("closed %s before the token expired", early)
+		}
+	})
+
 	t.Run("an operation before connection_init closes the connection with 4401", func(t *testing.T) {
 		w, _, err := s.dialWS(t, nil)
 		if err != nil {

@@ -9,6 +9,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // Kinds of principal.
@@ -34,6 +35,9 @@ type Principal struct {
 	Roles []string
 	// Issuer and Subject identify an OIDC principal's token; empty for API keys and local.
 	Issuer, Subject string
+	// Expires is when the token that proved the principal expires; zero for API keys and
+	// local. A connection authenticated once (a websocket) ends then.
+	Expires time.Time
 }
 
 // HasRole reports whether p has the role.

@@ -80,6 +80,7 @@ type verifiedToken struct {
 	iss, sub string
 	claims   map[string]any
 	expires  time.Time
+	exp      time.Time // the token's own
 }
 
 // tokenCacheTTL bounds how long a verified token is trusted without checking its signature
@@ -210,7 +211,7 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, e
 	if a.verified != nil {
 		key = sha256.Sum256([]byte(token))
 		if v, ok := a.verified.Get(key); ok && time.Now().Before(v.expires) {
-			return a.principal(ctx, v.iss, v.sub, v.claims)
+			return a.tokenPrincipal(ctx, v.iss, v.sub, v.claims, v.exp)
 		}
 	}
 	parts := strings.Split(token, ".")
@@ -260,9 +261,18 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Principal, e
 		if idt.Expiry.Before(expires) {
 			expires = idt.Expiry
 		}
-		a.verified.Add(key, verifiedToken{iss: idt.Issuer, sub: idt.Subject, claims: claims, expires: expires})
+		a.verified.Add(key, verifiedToken{iss: idt.Issuer, sub: idt.Subject, claims: claims, expires: expires, exp: idt.Expiry})
 	}
-	return a.principal(ctx, idt.Issuer, idt.Subject, claims)
+	return a.tokenPrincipal(ctx, idt.Issuer, idt.Subject, claims, idt.Expiry)
+}
+
+// tokenPrincipal is the principal of a verified token that expires at exp.
+func (a *Authenticator) tokenPrincipal(ctx context.Context, iss, sub string, claims map[string]any, exp time.Time) (*Principal, error) {
+	p, err := a.principal(ctx, iss, sub, claims)
+	if p != nil {
+		p.Expires = exp
+	}
+	return p, err
 }
 
 // principal maps verified claims to a principal: a User entity when the user claim names one;
