@@ -228,6 +228,26 @@ func TestServeWithOIDC(t *testing.T) {
 			}
 		})
 
+		t.Run("a browser opening /graphql without a token gets GraphiQL with 401, and 200 with one", func(t *testing.T) {
+			page := func(authz string) authAnswer {
+				req := mustRequest(t, http.MethodGet, s.base+"/graphql")
+				req.Header.Set("Accept", "text/html,application/xhtml+xml")
+				if authz != "" {
+					req.Header.Set("Authorization", authz)
+				}
+				return s.sendAs(req)
+			}
+			a := page("")
+			if a.status != http.StatusUnauthorized || a.header.Get("WWW-Authenticate") != `Bearer realm="catalogd"` ||
+				!strings.Contains(a.raw, `id="graphiql"`) || strings.Contains(a.raw, "https://") {
+				t.Errorf("without a token: status %d, WWW-Authenticate %q, body %.200s", a.status, a.header.Get("WWW-Authenticate"), a.raw)
+			}
+			a = page("Bearer " + iss.Sign(t, map[string]any{"sub": "u1", "email": "jane@example.com", "aud": "catalogd"}))
+			if a.status != http.StatusOK || !strings.Contains(a.raw, `id="graphiql"`) {
+				t.Errorf("with a token: status %d, body %.200s", a.status, a.raw)
+			}
+		})
+
 		t.Run("a user token maps to the User entity by email, with its groups and bound roles", func(t *testing.T) {
 			v := s.viewer("Bearer " + iss.Sign(t, map[string]any{"sub": "u1", "email": "jane@example.COM", "aud": []string{"other", "catalogd"}}))
 			if v.Kind != "user" || v.Name != "jane@example.COM" || v.Ref == nil || *v.Ref != "user:default/jane" ||

@@ -26,6 +26,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A browser opening /graphql gets GraphiQL; GET with ?query= is a GraphQL request.
 		if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			// The page holds no data, and a browser opening it cannot send a bearer token.
+			// Without valid credentials it still gets the page (whose requests then carry the
+			// token put in its headers pane), but with the refusal's status and challenge:
+			// every /graphql request without a valid token answers 401.
+			if _, ref := check(r.Context(), d.Auth, r.Header.Get("Authorization"), r.RemoteAddr); ref != nil {
+				if ref.challenge != "" {
+					w.Header().Set("WWW-Authenticate", ref.challenge)
+				}
+				w = &statusOverride{ResponseWriter: w, status: ref.status}
+			}
 			graphiql.servePage(w, r)
 			return
 		}
@@ -34,4 +44,27 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/graphql", http.StatusFound)
 	})
+}
+
+// statusOverride answers status where the handler answers 200 (other statuses, such as 304,
+// pass through).
+type statusOverride struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+func (s *statusOverride) WriteHeader(code int) {
+	if !s.written && code == http.StatusOK {
+		code = s.status
+	}
+	s.written = true
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusOverride) Write(b []byte) (int, error) {
+	if !s.written {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(b)
 }
