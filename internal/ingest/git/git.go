@@ -277,6 +277,12 @@ func (p *Provider) fetch(ctx context.Context) (string, error) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
+	if commit, ok := p.unchanged(fctx, src); ok {
+		return commit, nil
+	}
+	if fctx.Err() != nil && ctx.Err() == nil {
+		return "", fmt.Errorf("ls-remote %s: timed out after %s", src, p.cfg.Timeout)
+	}
 	args := []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
 		"--depth=" + strconv.Itoa(p.cfg.Depth), "--", p.cfg.Target, "+" + src + ":" + p.refName}
 	if _, err := p.git(fctx, p.remoteEnv(), args...); err != nil {
@@ -296,6 +302,40 @@ func (p *Provider) fetch(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("the repository takes %d bytes, more than the limit of %d (maxRepoBytes)", size, p.cfg.MaxRepoBytes)
 	}
 	return commit, nil
+}
+
+// unchanged asks the remote (git ls-remote, one round trip) whether the ref still names what
+// the last fetch brought, and if so returns its commit: a shallow fetch would send the tip's
+// whole tree again even when nothing changed.
+func (p *Provider) unchanged(ctx context.Context, src string) (string, bool) {
+	local, err := p.git(ctx, nil, "rev-parse", "--verify", "--quiet", "--end-of-options", p.refName)
+	if err != nil {
+		return "", false
+	}
+	out, err := p.git(ctx, p.remoteEnv(), "ls-remote", "--", p.cfg.Target, src)
+	if err != nil {
+		return "", false // the fetch will say what is wrong
+	}
+	want := strings.TrimSpace(string(local))
+	matched := false
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		oid, name, ok := strings.Cut(line, "\t")
+		if !ok || strings.HasSuffix(name, "^{}") {
+			continue
+		}
+		if oid != want {
+			return "", false
+		}
+		matched = true
+	}
+	if !matched {
+		return "", false
+	}
+	commit, err := p.git(ctx, nil, "rev-parse", "--verify", "--end-of-options", p.refName+"^{commit}")
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(commit)), true
 }
 
 // ensureRepo creates the bare repository if it is not there yet (in a temp dir renamed into

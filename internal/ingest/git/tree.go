@@ -30,7 +30,7 @@ type index struct {
 	dirs    map[string]bool
 	listing map[string][]fs.DirEntry // directory -> matched files and directories leading to them
 	names   []string                 // every file and directory, sorted (for Glob)
-	matched int
+	matched []blob                   // the descriptor files, read together on the first read of one
 }
 
 type blob struct {
@@ -83,7 +83,9 @@ func (p *Provider) buildIndex(ctx context.Context, commit string) (*index, error
 			}
 		}
 	}
-	idx.matched = len(matches)
+	for _, m := range matches {
+		idx.matched = append(idx.matched, idx.files[m])
+	}
 	listed := map[string]bool{}
 	for _, m := range matches {
 		idx.listing[path.Dir(m)] = append(idx.listing[path.Dir(m)], dirEntry{name: path.Base(m), b: idx.files[m]})
@@ -264,7 +266,7 @@ func (f *blobFile) Read(p []byte) (int, error) {
 		if f.b.size > f.t.maxFile {
 			return 0, &fs.PathError{Op: "read", Path: f.name, Err: fmt.Errorf("file is larger than the limit of %d bytes (maxFileBytes)", f.t.maxFile)}
 		}
-		data, err := f.t.objects.read(f.b.oid, f.b.size)
+		data, err := f.t.objects.read(f.b.oid, f.b.size, f.t.idx.matched)
 		if err != nil {
 			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
 		}
@@ -276,16 +278,19 @@ func (f *blobFile) Read(p []byte) (int, error) {
 // objectReader reads blobs through one `git cat-file --batch`, started on the first read and
 // stopped by close (the tree's release function).
 type objectReader struct {
-	p      *Provider
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	out    *bufio.Reader
-	closed bool
-	err    error
+	p  *Provider
+	mu sync.Mutex
+	// descriptors holds the descriptor files, read in one stream on the first read (one
+	// request and answer per file through the pipe costs far more).
+	descriptors map[string][]byte
+	cmd         *exec.Cmd
+	in          io.WriteCloser
+	out         *bufio.Reader
+	closed      bool
+	err         error
 }
 
-func (o *objectReader) read(oid string, size int64) ([]byte, error) {
+func (o *objectReader) read(oid string, size int64, prefetch []blob) ([]byte, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -293,6 +298,16 @@ func (o *objectReader) read(oid string, size int64) ([]byte, error) {
 	}
 	if o.err != nil {
 		return nil, o.err
+	}
+	if o.descriptors == nil {
+		o.descriptors = map[string][]byte{}
+		if err := o.prefetch(prefetch); err != nil {
+			o.err = err
+			return nil, err
+		}
+	}
+	if data, ok := o.descriptors[oid]; ok {
+		return data, nil
 	}
 	if o.cmd == nil {
 		if err := o.start(); err != nil {
@@ -306,6 +321,66 @@ func (o *objectReader) read(oid string, size int64) ([]byte, error) {
 		o.stop()
 	}
 	return data, err
+}
+
+// prefetchBudget bounds what the descriptor prefetch holds in memory; larger files are read
+// one by one when opened.
+const prefetchBudget = 256 << 20
+
+// prefetch reads the given blobs through one `git cat-file --batch`, writing the requests
+// while it reads the answers.
+func (o *objectReader) prefetch(blobs []blob) error {
+	var want []blob
+	var total int64
+	seen := map[string]bool{}
+	for _, b := range blobs {
+		if b.size > o.p.cfg.MaxFileBytes || seen[b.oid] || total+b.size > prefetchBudget {
+			continue
+		}
+		seen[b.oid] = true
+		total += b.size
+		want = append(want, b)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	cmd := exec.Command("git", "--git-dir="+o.p.repoDir, "cat-file", "--batch")
+	cmd.Env = append(cmd.Environ(), "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("git cat-file: %w", err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	go func() {
+		w := bufio.NewWriterSize(in, 64<<10)
+		for _, b := range want {
+			if _, err := w.WriteString(b.oid + "\n"); err != nil {
+				break
+			}
+		}
+		w.Flush()
+		in.Close()
+	}()
+	r := &objectReader{out: bufio.NewReaderSize(out, 256<<10)}
+	for _, b := range want {
+		data, err := r.readAnswer(b.oid, b.size)
+		if err != nil {
+			return err
+		}
+		o.descriptors[b.oid] = data
+	}
+	return nil
 }
 
 func (o *objectReader) start() error {
@@ -331,6 +406,11 @@ func (o *objectReader) readLocked(oid string, size int64) ([]byte, error) {
 	if _, err := io.WriteString(o.in, oid+"\n"); err != nil {
 		return nil, fmt.Errorf("git cat-file: %w", err)
 	}
+	return o.readAnswer(oid, size)
+}
+
+// readAnswer reads cat-file's answer for one blob: a header line, the content and a newline.
+func (o *objectReader) readAnswer(oid string, size int64) ([]byte, error) {
 	header, err := o.out.ReadString('\n')
 	if err != nil {
 		return nil, fmt.Errorf("git cat-file: %w", err)
