@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -126,7 +128,7 @@ func (r *repo) daemon() (url string, stop func()) {
 func (r *repo) httpBackend(wrap func(http.Handler) http.Handler) *httptest.Server {
 	r.t.Helper()
 	exe := filepath.Join(run(r.t, "", "--exec-path"), "git-http-backend")
-	var h http.Handler = &cgi.Handler{Path: exe, Env: []string{"GIT_PROJECT_ROOT=" + r.root, "GIT_HTTP_EXPORT_ALL=1"}}
+	var h http.Handler = &cgi.Handler{Path: exe, Stderr: io.Discard, Env: []string{"GIT_PROJECT_ROOT=" + r.root, "GIT_HTTP_EXPORT_ALL=1"}}
 	if wrap != nil {
 		h = wrap(h)
 	}
@@ -403,7 +405,7 @@ func TestTokenIsSentAndNeverShown(t *testing.T) {
 	r := newRepo(t)
 	r.commit(map[string]string{"catalog-info.yaml": "a: 1\n"})
 	const token = "s3cr3t-token-value"
-	var sawAuth bool
+	var sawAuth atomic.Bool
 	srv := r.httpBackend(func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			user, pass, ok := req.BasicAuth()
@@ -412,13 +414,13 @@ func TestTokenIsSentAndNeverShown(t *testing.T) {
 				http.Error(w, "no "+token, http.StatusUnauthorized)
 				return
 			}
-			sawAuth = true
+			sawAuth.Store(true)
 			h.ServeHTTP(w, req)
 		})
 	})
 	p := newProvider(t, git.Config{Target: srv.URL + "/r.git", Token: token})
-	if files, _ := snapshot(t, p); len(files) != 1 || !sawAuth {
-		t.Fatalf("files %v, authenticated %v", files, sawAuth)
+	if files, _ := snapshot(t, p); len(files) != 1 || !sawAuth.Load() {
+		t.Fatalf("files %v, authenticated %v", files, sawAuth.Load())
 	}
 	bad := newProvider(t, git.Config{Target: "http://user:" + token + "@" + strings.TrimPrefix(srv.URL, "http://") + "/nope.git", Token: token})
 	_, _, err := bad.Read(context.Background())
