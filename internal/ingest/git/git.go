@@ -57,7 +57,7 @@ type Config struct {
 	// ssh's own). Host keys are always checked.
 	SSHKey     string `yaml:"sshKey"`
 	KnownHosts string `yaml:"knownHosts"`
-	// Timeout bounds one fetch (default 2m). Depth is the fetch depth (default 1).
+	// Timeout bounds one fetch (default 2m). Depth is the depth of the first fetch (default 1).
 	Timeout time.Duration `yaml:"timeout"`
 	Depth   int           `yaml:"depth"`
 	// Bounds: the bare repository's packed size after a fetch (default 2 GiB), the total size
@@ -283,8 +283,14 @@ func (p *Provider) fetch(ctx context.Context) (string, error) {
 	if fctx.Err() != nil && ctx.Err() == nil {
 		return "", fmt.Errorf("ls-remote %s: timed out after %s", src, p.cfg.Timeout)
 	}
-	args := []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
-		"--depth=" + strconv.Itoa(p.cfg.Depth), "--", p.cfg.Target, "+" + src + ":" + p.refName}
+	args := []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules"}
+	if _, err := p.git(ctx, nil, "rev-parse", "--verify", "--quiet", "--end-of-options", p.refName); err != nil {
+		// The first fetch is shallow. Later ones are not: a shallow fetch sends the new tip's
+		// whole tree again, while a plain one sends only the commits since the last (a
+		// rewritten history may bring more, within the timeout and maxRepoBytes).
+		args = append(args, "--depth="+strconv.Itoa(p.cfg.Depth))
+	}
+	args = append(args, "--", p.cfg.Target, "+"+src+":"+p.refName)
 	if _, err := p.git(fctx, p.remoteEnv(), args...); err != nil {
 		if fctx.Err() != nil && ctx.Err() == nil {
 			return "", fmt.Errorf("fetch %s: timed out after %s", src, p.cfg.Timeout)
