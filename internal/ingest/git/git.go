@@ -187,6 +187,9 @@ func checkURL(raw string) (string, error) {
 	default:
 		return "", fmt.Errorf("target %q: scheme %q is not read (https, http, ssh, git and file are)", catalog.Excerpt(raw, 100), u.Scheme)
 	}
+	if strings.HasPrefix(u.Host, "-") || strings.HasPrefix(u.User.Username(), "-") {
+		return "", fmt.Errorf("target %q: a host or user may not start with '-'", catalog.Excerpt(raw, 100))
+	}
 	if u.Scheme == "file" && u.Path == "" {
 		return "", fmt.Errorf("target %q: a file URL needs a path", catalog.Excerpt(raw, 100))
 	}

@@ -312,7 +312,7 @@ func TestRefusesDangerousRefsAndURLs(t *testing.T) {
 			t.Errorf("ref %q accepted", ref)
 		}
 	}
-	for _, u := range []string{"", "-uhttps://x", "ext::sh -c touch% /tmp/pwned", "ext::sh", "fd::3", "/srv/repo", "ftp://x/r.git"} {
+	for _, u := range []string{"", "-uhttps://x", "ext::sh -c touch% /tmp/pwned", "ext::sh", "fd::3", "/srv/repo", "ftp://x/r.git", "ssh://-oProxyCommand=touch%20x/r.git", "ssh://-u@host/r.git"} {
 		if _, err := git.New(git.Config{Target: u}); err == nil {
 			t.Errorf("target %q accepted", u)
 		}

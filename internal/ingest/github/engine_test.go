@@ -21,7 +21,7 @@ func TestEngineIngestsAGitHubOrganisation(t *testing.T) {
 		st := testdb.Open(t, dbURL)
 		eng := testdb.Engine(t, st)
 		f := acme(t)
-		p := newProvider(t, f, github.Config{Teams: true, Retries: -1})
+		p := newProvider(t, f, github.Config{Teams: true, Retries: -1, MaxFileBytes: 4096})
 		refs := func() []string {
 			t.Helper()
 			out, err := st.Client.Entity.Query().Order(ent.Asc("ref")).Select("ref").Strings(ctx)
@@ -55,6 +55,29 @@ func TestEngineIngestsAGitHubOrganisation(t *testing.T) {
 			if !slices.Contains(rels, r) {
 				t.Errorf("relation %q missing from %v", r, rels)
 			}
+		}
+
+		// A descriptor that cannot be used is an error of its file: its entities stay, the
+		// rest of the organisation is read.
+		f.setRepo("billing", false, map[string]string{"catalog-info.yaml": component("billing") + "# " + strings.Repeat("x", 5000) + "\n"})
+		f.setRepo("web", false, map[string]string{"catalog-info.yaml": ""})
+		if _, err := eng.Refresh(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := refs(); !slices.Contains(got, "component:default/billing") || slices.Contains(got, "component:default/web") {
+			t.Fatalf("after an oversized descriptor: entities %v", got)
+		}
+		perrs, err := st.Client.ProcessingError.Query().All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(perrs) != 1 || !strings.Contains(perrs[0].Message, "maxFileBytes") || !strings.Contains(perrs[0].Source, "/acme/billing/blob/main/catalog-info.yaml") {
+			t.Errorf("processing errors: %+v", perrs)
+		}
+		f.setRepo("billing", false, map[string]string{"catalog-info.yaml": component("billing")})
+		f.setRepo("web", false, map[string]string{"catalog-info.yaml": component("web")})
+		if _, err := eng.Refresh(ctx, p); err != nil {
+			t.Fatal(err)
 		}
 
 		// A failing read changes nothing.

@@ -96,7 +96,14 @@ type repoState struct {
 	branch   string
 	htmlURL  string
 	content  []byte // nil: no descriptor
+	problem  string // the descriptor is there but cannot be used (too large, not a file, …)
 }
+
+// contentError is a descriptor that is there but cannot be used: a problem of that
+// repository's data, recorded against its file (its entities kept), not a failed read.
+type contentError struct{ msg string }
+
+func (e *contentError) Error() string { return e.msg }
 
 var namePart = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 
@@ -235,12 +242,16 @@ func (p *Provider) read(ctx context.Context) (catalog.Tree, error) {
 			return catalog.Tree{}, err
 		}
 		states[r.FullName] = st
-		fmt.Fprintf(rev, "repo %s %s %s %x\n", r.FullName, st.branch, st.pushedAt, sha256.Sum256(st.content))
-		if st.content == nil {
+		fmt.Fprintf(rev, "repo %s %s %s %x %q\n", r.FullName, st.branch, st.pushedAt, sha256.Sum256(st.content), st.problem)
+		if st.content == nil && st.problem == "" {
 			continue
 		}
 		dir := "repos/" + r.FullName
-		fsys.files[dir+"/"+p.cfg.Path] = st.content
+		if st.problem != "" {
+			fsys.broken[dir+"/"+p.cfg.Path] = errors.New(st.problem)
+		} else {
+			fsys.files[dir+"/"+p.cfg.Path] = st.content
+		}
 		fsys.repos[dir] = repoRef{fullName: r.FullName, branch: st.branch, htmlURL: st.htmlURL}
 		urls[dir] = st.htmlURL + "/blob/" + escapePath(st.branch) + "/"
 	}
@@ -346,6 +357,11 @@ func (p *Provider) readRepo(ctx context.Context, r ghRepo) (repoState, error) {
 	if isNotFound(err) {
 		return st, nil // no descriptor in this repository
 	}
+	var ce *contentError
+	if errors.As(err, &ce) {
+		st.problem = ce.msg
+		return st, nil
+	}
 	if err != nil {
 		return st, err
 	}
@@ -366,21 +382,21 @@ func (p *Provider) contents(ctx context.Context, fullName, branch, file string) 
 	if _, err := p.c.getJSON(ctx, u, &c); err != nil {
 		return nil, err
 	}
-	where := fullName + ":" + catalog.Excerpt(file, 200)
+	bad := func(format string, args ...any) error { return &contentError{fmt.Sprintf(format, args...)} }
 	switch {
 	case c.Type != "file":
-		return nil, fmt.Errorf("%s: not a file (%s)", where, catalog.Excerpt(c.Type, 20))
+		return nil, bad("not a file (%s)", catalog.Excerpt(c.Type, 20))
 	case c.Size > p.cfg.MaxFileBytes:
-		return nil, fmt.Errorf("%s: larger than the limit of %d bytes (maxFileBytes)", where, p.cfg.MaxFileBytes)
+		return nil, bad("file is larger than the limit of %d bytes (maxFileBytes)", p.cfg.MaxFileBytes)
 	case c.Encoding != "base64":
-		return nil, fmt.Errorf("%s: content encoded as %q, not base64 (too large for the contents API?)", where, catalog.Excerpt(c.Encoding, 20))
+		return nil, bad("content encoded as %q, not base64 (too large for the contents API?)", catalog.Excerpt(c.Encoding, 20))
 	}
 	data, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(c.Content, "\n", ""))
 	if err != nil {
-		return nil, fmt.Errorf("%s: content is not valid base64", where)
+		return nil, bad("content is not valid base64")
 	}
 	if int64(len(data)) != c.Size {
-		return nil, fmt.Errorf("%s: content is %d bytes, the answer said %d", where, len(data), c.Size)
+		return nil, bad("content is %d bytes, the answer said %d", len(data), c.Size)
 	}
 	return data, nil
 }

@@ -25,6 +25,7 @@ type repoRef struct{ fullName, branch, htmlURL string }
 type memFS struct {
 	ctx      context.Context
 	files    map[string][]byte
+	broken   map[string]error   // descriptors that are there but cannot be read: opening works, reading fails
 	repos    map[string]repoRef // repos/<owner>/<repo> -> where it was read
 	listing  map[string][]fs.DirEntry
 	dirs     map[string]bool
@@ -41,15 +42,22 @@ type extraFile struct {
 }
 
 func newMemFS() *memFS {
-	return &memFS{files: map[string][]byte{}, repos: map[string]repoRef{}, extra: map[string]extraFile{}}
+	return &memFS{files: map[string][]byte{}, broken: map[string]error{}, repos: map[string]repoRef{}, extra: map[string]extraFile{}}
 }
 
 // index builds the directory listings of the files read.
 func (m *memFS) index() {
 	m.listing = map[string][]fs.DirEntry{}
 	m.dirs = map[string]bool{".": true}
+	sizes := map[string]int64{}
 	for name, data := range m.files {
-		m.listing[path.Dir(name)] = append(m.listing[path.Dir(name)], info{name: path.Base(name), size: int64(len(data))})
+		sizes[name] = int64(len(data))
+	}
+	for name := range m.broken {
+		sizes[name] = 0
+	}
+	for name, size := range sizes {
+		m.listing[path.Dir(name)] = append(m.listing[path.Dir(name)], info{name: path.Base(name), size: size})
 		for d := path.Dir(name); d != "." && !m.dirs[d]; d = path.Dir(d) {
 			m.dirs[d] = true
 			m.listing[path.Dir(d)] = append(m.listing[path.Dir(d)], info{name: path.Base(d), dir: true})
@@ -101,6 +109,9 @@ func (m *memFS) Open(name string) (fs.File, error) {
 	if m.dirs[name] {
 		return &dir{info: info{name: path.Base(name), dir: true}, entries: m.listing[name]}, nil
 	}
+	if err, ok := m.broken[name]; ok {
+		return &brokenFile{info: info{name: path.Base(name)}, err: err}, nil
+	}
 	data, err := m.file("open", name)
 	if err != nil {
 		return nil, err
@@ -114,6 +125,9 @@ func (m *memFS) Stat(name string) (fs.FileInfo, error) {
 	}
 	if m.dirs[name] {
 		return info{name: path.Base(name), dir: true}, nil
+	}
+	if _, ok := m.broken[name]; ok {
+		return info{name: path.Base(name)}, nil
 	}
 	data, err := m.file("stat", name)
 	if err != nil {
@@ -157,6 +171,17 @@ type file struct {
 func (f *file) Stat() (fs.FileInfo, error) { return f.info, nil }
 func (f *file) Read(p []byte) (int, error) { return f.r.Read(p) }
 func (f *file) Close() error               { return nil }
+
+// brokenFile is a descriptor whose content could not be used: reading it fails with why, so
+// the engine records that against the file and keeps what it held.
+type brokenFile struct {
+	info
+	err error
+}
+
+func (f *brokenFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *brokenFile) Read([]byte) (int, error)   { return 0, f.err }
+func (f *brokenFile) Close() error               { return nil }
 
 type dir struct {
 	info
