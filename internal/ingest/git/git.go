@@ -509,3 +509,42 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		}
 	}
 }
+
+// MatchesPush reports whether a push to branch of the repository known by cloneURLs (as a
+// push webhook names them: https, ssh, git) concerns this location: one of the URLs names the
+// same repository (host and path, ignoring scheme, user, a trailing .git and case) and the
+// branch is the location's ref, or the location follows the remote's HEAD (whose branch is
+// not known here: a refresh that finds nothing new costs one ls-remote).
+func (p *Provider) MatchesPush(cloneURLs []string, branch string) bool {
+	ref := strings.TrimPrefix(p.cfg.Ref, "refs/heads/")
+	if ref != "" && ref != branch {
+		return false
+	}
+	mine := repoID(p.cfg.Target)
+	if mine == "" {
+		return false
+	}
+	for _, u := range cloneURLs {
+		if repoID(u) == mine {
+			return true
+		}
+	}
+	return false
+}
+
+// repoID reduces a git URL to host/path, lower case, without a trailing .git.
+func repoID(raw string) string {
+	var host, p string
+	if scpLike.MatchString(raw) && !strings.Contains(raw, "://") {
+		_, rest, _ := strings.Cut(raw, "@")
+		host, p, _ = strings.Cut(rest, ":")
+	} else {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		host, p = u.Hostname(), u.Path
+	}
+	p = strings.TrimSuffix(strings.Trim(p, "/"), ".git")
+	return strings.ToLower(host + "/" + p)
+}

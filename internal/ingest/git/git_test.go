@@ -454,3 +454,26 @@ func TestDecodeNamesTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchesPush(t *testing.T) {
+	urls := []string{"https://github.com/Acme/Payments.git", "git@github.com:Acme/Payments.git", "git://github.com/Acme/Payments.git"}
+	for _, tc := range []struct {
+		target, ref, branch string
+		want                bool
+	}{
+		{"https://github.com/acme/payments", "", "main", true},
+		{"git@github.com:acme/payments.git", "main", "main", true},
+		{"ssh://git@github.com/acme/payments.git", "refs/heads/main", "main", true},
+		{"https://github.com/acme/payments.git", "dev", "main", false},
+		{"https://github.com/acme/payments-ui.git", "", "main", false},
+		{"https://gitlab.com/acme/payments.git", "", "main", false},
+	} {
+		p, err := git.New(git.Config{Target: tc.target, Ref: tc.ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.MatchesPush(urls, tc.branch); got != tc.want {
+			t.Errorf("%s@%s, push to %s: %v, want %v", tc.target, tc.ref, tc.branch, got, tc.want)
+		}
+	}
+}

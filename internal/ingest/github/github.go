@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -417,4 +418,40 @@ func escapePath(p string) string {
 		parts[i] = url.PathEscape(s)
 	}
 	return strings.Join(parts, "/")
+}
+
+// MatchesPush reports whether a push to branch of repoFullName ("owner/repo", as a push
+// webhook names it) concerns this location: the repository is one it reads (case-insensitive,
+// as GitHub's names are) and the branch is the configured one, or — without one — the
+// repository's default branch as the last read found it (any branch before a first read).
+func (p *Provider) MatchesPush(repoFullName, branch string) bool {
+	owner, _, ok := strings.Cut(repoFullName, "/")
+	if !ok {
+		return false
+	}
+	switch {
+	case len(p.cfg.Repos) > 0:
+		if !slices.ContainsFunc(p.cfg.Repos, func(r string) bool { return strings.EqualFold(r, repoFullName) }) {
+			return false
+		}
+	case p.cfg.repo != "":
+		if !strings.EqualFold(p.cfg.Target, repoFullName) {
+			return false
+		}
+	default:
+		if !strings.EqualFold(p.cfg.owner, owner) {
+			return false
+		}
+	}
+	if p.cfg.Branch != "" {
+		return branch == p.cfg.Branch
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, st := range p.repos {
+		if strings.EqualFold(name, repoFullName) {
+			return st.branch == branch
+		}
+	}
+	return true
 }

@@ -415,3 +415,30 @@ func TestDecodeNamesTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchesPush(t *testing.T) {
+	f := acme(t)
+	org := newProvider(t, f, github.Config{})
+	if !org.MatchesPush("Acme/web", "feature") {
+		t.Error("before a read, any branch of the organisation's repositories matches")
+	}
+	files(t, org)
+	for _, tc := range []struct {
+		p            *github.Provider
+		repo, branch string
+		want         bool
+	}{
+		{org, "acme/web", "main", true},
+		{org, "ACME/web", "main", true},
+		{org, "acme/web", "feature", false},
+		{org, "other/web", "main", false},
+		{newProvider(t, f, github.Config{Repos: []string{"web"}, Branch: "release"}), "acme/web", "release", true},
+		{newProvider(t, f, github.Config{Repos: []string{"web"}, Branch: "release"}), "acme/billing", "release", false},
+		{newProvider(t, f, github.Config{Target: "acme/web", Branch: "main"}), "acme/web", "main", true},
+		{newProvider(t, f, github.Config{Target: "acme/web", Branch: "main"}), "acme/webx", "main", false},
+	} {
+		if got := tc.p.MatchesPush(tc.repo, tc.branch); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.repo, tc.branch, got, tc.want)
+		}
+	}
+}
