@@ -22,7 +22,8 @@ import (
 )
 
 // RefreshFunc is called (asynchronously) for a push: the repository's full name
-// ("owner/repo"), its clone URLs (https, ssh, git) and the pushed branch ("main").
+// ("owner/repo"), its clone URLs (https, ssh, git) and the pushed branch ("main"). Its ctx
+// carries the request's values but no deadline: the callee bounds its own work.
 type RefreshFunc func(ctx context.Context, repoFullName string, cloneURLs []string, branch string)
 
 // GitHubConfig configures the GitHub push webhook.

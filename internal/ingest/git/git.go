@@ -540,7 +540,7 @@ func repoID(raw string) string {
 		host, p, _ = strings.Cut(rest, ":")
 	} else {
 		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
+		if err != nil || u.Host == "" && u.Scheme != "file" {
 			return ""
 		}
 		host, p = u.Hostname(), u.Path

@@ -456,6 +456,13 @@ func TestDecodeNamesTheKey(t *testing.T) {
 }
 
 func TestMatchesPush(t *testing.T) {
+	local, err := git.New(git.Config{Target: "file:///srv/git/r.git"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !local.MatchesPush([]string{"file:///srv/git/r.git"}, "main") || local.MatchesPush([]string{"file:///srv/git/other.git"}, "main") {
+		t.Error("file URLs are not matched by their path")
+	}
 	urls := []string{"https://github.com/Acme/Payments.git", "git@github.com:Acme/Payments.git", "git://github.com/Acme/Payments.git"}
 	for _, tc := range []struct {
 		target, ref, branch string
