@@ -52,15 +52,42 @@ type Engine struct {
 	URLs *reading.Reader
 	// Changed, when set, is called after an apply that changed entities (e.g. to rebuild caches).
 	Changed func()
+	// Interval is how often a location is read when its configuration does not say (0: one minute).
+	Interval time.Duration
+	// MaxRemovalShare is the share of a location's entities one read may remove before the
+	// guard refuses it (0: DefaultMaxRemovalShare).
+	MaxRemovalShare float64
 
 	applyMu sync.Mutex
+	sched   scheduler
 }
 
 // Refresh reads one location and applies what it holds.
 func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, error) {
+	return e.RefreshWith(ctx, p, RefreshOptions{})
+}
+
+// RefreshOptions modify one refresh.
+type RefreshOptions struct {
+	// Force applies a snapshot the guards would refuse (an operator's decision), and
+	// processes a revision that was applied already.
+	Force bool
+}
+
+// RefreshWith reads one location and applies what it holds. A read that fails changes no
+// entity (the error is recorded); a read whose revision is the one applied last costs no
+// processing and only records that the location was observed.
+func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOptions) (store.ApplyResult, error) {
 	started := time.Now()
 	loc := p.Location()
 	tree, release, err := p.Read(ctx)
+	if err == nil && tree.Revision != "" && !opts.Force {
+		same, n, serr := e.Store.Observe(ctx, loc, tree.Revision, started)
+		if serr == nil && same {
+			release()
+			return store.ApplyResult{Unchanged: n}, nil
+		}
+	}
 	// Applies from this process take turns (SQLite would serialise them anyway, but a writer
 	// waiting on SQLite's lock gives up after its busy timeout). The lock is taken before
 	// processing starts because processing streams into the apply.
@@ -72,8 +99,11 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 	} else {
 		defer release()
 		b = e.Process(ctx, loc, tree)
+		b.Revision = tree.Revision
 	}
 	b.Started = started
+	b.Force = opts.Force
+	b.MaxRemovalShare = e.MaxRemovalShare
 	res, aerr := e.Store.Apply(ctx, loc, b)
 	if b.Parts != nil {
 		for range b.Parts {
@@ -95,36 +125,19 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 // Run refreshes every provider now and then every interval until ctx ends. firstDone is called
 // once per provider after its first refresh, whether it worked or not.
 func (e *Engine) Run(ctx context.Context, providers []Provider, interval time.Duration, firstDone func(catalog.LocationSpec)) {
-	var wg sync.WaitGroup
-	for _, p := range providers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			loc := p.Location()
-			first := true
-			for {
-				t0 := time.Now()
-				res, err := e.Refresh(ctx, p)
-				if err != nil && ctx.Err() == nil {
-					e.log().Error("refresh failed", "location", loc.Key, "err", err)
-				} else if err == nil {
-					e.log().Info("refreshed", "location", loc.Key, "result", res.String(), "took", time.Since(t0).Round(time.Millisecond))
-				}
-				if first {
-					first = false
-					if firstDone != nil {
-						firstDone(loc)
-					}
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(interval):
-				}
-			}
-		}()
+	if interval > 0 {
+		e.Interval = interval
 	}
-	wg.Wait()
+	for _, p := range providers {
+		e.Add(LocationConfig{Type: p.Location().Provider, Target: p.Location().Target}, p, func(err error) {
+			if firstDone != nil {
+				firstDone(p.Location())
+			}
+		})
+	}
+	e.Start(ctx)
+	<-ctx.Done()
+	e.Wait()
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -143,6 +156,7 @@ type fileResult struct {
 	keepRefs []string
 	keepFile bool     // the file or one of its documents could not be read
 	targets  []string // paths of further descriptor files named by Location entities
+	optional []string // those of targets whose Location says spec.presence: optional
 }
 
 // Process reads every descriptor file reachable from the tree's root and returns the batch to
@@ -159,7 +173,7 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 		return b
 	}
 	parts := make(chan []store.EntityRecord, 2)
-	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession()}
+	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
 	go func() {
 		defer close(parts)
 		e.walk(ctx, rd, level, b, parts)
@@ -243,6 +257,9 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 				b.KeepSources = append(b.KeepSources, r.url)
 			}
 			level = append(level, r.targets...)
+			for _, o := range r.optional {
+				rd.optional[o] = true // read only by the next level's workers
+			}
 			results[i] = fileResult{} // let the part be freed once written
 		}
 	}
@@ -251,6 +268,9 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 // rootFiles lists the descriptor files of the root: the file itself, or every .yaml/.yml file
 // under the directory (hidden directories skipped), sorted.
 func (e *Engine) rootFiles(tree catalog.Tree) ([]string, error) {
+	if reading.IsURL(tree.Root) {
+		return []string{tree.Root}, nil
+	}
 	st, err := fs.Stat(tree.FS, tree.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tree.URL(tree.Root), unwrapPathError(err))
@@ -300,9 +320,10 @@ func (e *Engine) maxFile() int64 {
 
 // read is one read of a location: its tree and the URL session that fetches each URL once.
 type read struct {
-	loc  catalog.LocationSpec
-	tree catalog.Tree
-	urls *reading.Session
+	loc      catalog.LocationSpec
+	tree     catalog.Tree
+	urls     *reading.Session
+	optional map[string]bool // targets whose Location says spec.presence: optional
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.
@@ -317,13 +338,23 @@ func (e *Engine) processFile(ctx context.Context, rd *read, p string) fileResult
 	var data []byte
 	var err error
 	if reading.IsURL(p) {
-		// A target of a url-type Location (bounded by the URL reader's size limit).
+		// A target of a url-type Location (bounded by the URL reader's size limit), or the
+		// root of a url location, which its provider fetched already.
 		r.url = "url:" + p
-		data, err = rd.urls.Fetch(ctx, p)
+		if p == rd.tree.Root && rd.tree.FS != nil {
+			data, err = readLimited(rd.tree.FS, p, e.maxFile())
+		} else {
+			data, err = rd.urls.Fetch(ctx, p)
+		}
 	} else {
 		data, err = readLimited(rd.tree.FS, p, e.maxFile())
 	}
 	if err != nil {
+		if p != rd.tree.Root && errors.Is(err, fs.ErrNotExist) && rd.optional[p] {
+			// A target a Location marks spec.presence: optional is allowed to be missing: what
+			// it held is gone, and that is no error.
+			return r
+		}
 		r.keepFile = true
 		r.errors = append(r.errors, errorRecord(r.url, 0, 0, "", "", err.Error()))
 		return r
@@ -418,6 +449,9 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 	if strings.EqualFold(ent.Kind, "Location") {
 		targets, problems := locationTargets(rd, r.path, ent)
 		r.targets = append(r.targets, targets...)
+		if presence, _ := ent.Spec()["presence"].(string); strings.EqualFold(presence, "optional") {
+			r.optional = append(r.optional, targets...)
+		}
 		for _, pr := range problems {
 			r.errors = append(r.errors, errorRecord(r.url, doc.Index, doc.Line, ref, pr.Path, pr.String()))
 		}
@@ -728,7 +762,7 @@ func byteSize(n int64) string {
 // Check processes the tree's root file alone, without following Locations or touching the
 // store, and returns its problems: what `catalogd validate` prints.
 func (e *Engine) Check(ctx context.Context, tree catalog.Tree) []store.ErrorRecord {
-	rd := &read{loc: catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree: tree, urls: e.URLs.NewSession()}
+	rd := &read{loc: catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
 	r := e.processFile(ctx, rd, tree.Root)
 	return r.errors
 }
