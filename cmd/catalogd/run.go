@@ -21,6 +21,7 @@ import (
 	"catalogd/internal/catalog"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
+	urlprov "catalogd/internal/ingest/url"
 	"catalogd/internal/reading"
 	"catalogd/internal/server"
 	"catalogd/internal/service"
@@ -46,6 +47,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return err
+}
+
+// envDuration reads a duration from the environment: unset gives def, a value that is not a
+// positive duration is an error (never a silent default).
+func envDuration(getenv func(string) string, key string, def time.Duration) (time.Duration, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q is not a duration (write e.g. 30s, 5m, 1h)", key, excerpt(v))
+	}
+	if d <= 0 {
+		return def, fmt.Errorf("%s=%s: must be positive", key, d)
+	}
+	return d, nil
+}
+
+func excerpt(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -130,6 +155,25 @@ func newEngine(st *store.Store, log *slog.Logger, rf readFlags) (*ingest.Engine,
 	return eng, nil
 }
 
+// newRegistry is what catalogd can read: the provider factories by type, and the routes
+// that send runtime target strings to them.
+func newRegistry(eng *ingest.Engine, allowDirs []string) *ingest.Registry {
+	reg := ingest.NewRegistry()
+	reg.Register("file", func(cfg ingest.LocationConfig) (ingest.Provider, error) {
+		if len(cfg.Options) > 0 {
+			return nil, fmt.Errorf("the file provider has no options")
+		}
+		return file.New(cfg.Target, allowDirs...)
+	})
+	reg.Register("url", func(cfg ingest.LocationConfig) (ingest.Provider, error) {
+		if len(cfg.Options) > 0 {
+			return nil, fmt.Errorf("the url provider has no options")
+		}
+		return urlprov.New(cfg.Target, eng.URLs)
+	})
+	return reg
+}
+
 func providers(paths, allowDirs []string) ([]ingest.Provider, error) {
 	var ps []ingest.Provider
 	for _, p := range paths {
@@ -166,12 +210,19 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var contacts []string
 	var requestTimeout time.Duration
 	var af authFlags
+	var envErr, envErr2 error // environment values that are not durations
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := errors.Join(envErr, envErr2); err != nil {
+				return err
+			}
+			if interval <= 0 {
+				return fmt.Errorf("--refresh-interval must be positive, got %s (a location is re-read every interval)", interval)
+			}
 			log, err := newLogger(c.logLevel, stderr)
 			if err != nil {
 				return err
@@ -215,12 +266,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	c.add(cmd, getenv)
 	cmd.Flags().StringVar(&addr, "addr", envOr(getenv, "CATALOGD_ADDR", "127.0.0.1:8080"), "listen address (env CATALOGD_ADDR)")
-	def := time.Minute
-	if v := getenv("CATALOGD_REFRESH_INTERVAL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
+	def, err := envDuration(getenv, "CATALOGD_REFRESH_INTERVAL", ingest.DefaultInterval)
+	envErr = err
 	cmd.Flags().DurationVar(&interval, "refresh-interval", def, "how often locations are re-read (env CATALOGD_REFRESH_INTERVAL)")
 	var envContacts []string
 	if v := getenv("CATALOGD_CONTACT_ANNOTATIONS"); v != "" {
@@ -228,12 +275,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().StringArrayVar(&contacts, "contact-annotation", envContacts,
 		"annotation key reported as an owner contact by impact queries; repeatable (env CATALOGD_CONTACT_ANNOTATIONS, comma-separated; default "+strings.Join(graph.DefaultContactAnnotations, ", ")+")")
-	defTimeout := 30 * time.Second
-	if v := getenv("CATALOGD_REQUEST_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			defTimeout = d
-		}
-	}
+	defTimeout, err := envDuration(getenv, "CATALOGD_REQUEST_TIMEOUT", 30*time.Second)
+	envErr2 = err
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
 	af.add(cmd, getenv)
@@ -247,7 +290,9 @@ type serveConfig struct {
 	database  string
 	providers []ingest.Provider
 	interval  time.Duration
-	read      readFlags
+	// maxRemovalShare is the guard's share (0: the default).
+	maxRemovalShare float64
+	read            readFlags
 	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
 	// room after it for the answer to be written.
 	requestTimeout time.Duration
@@ -300,9 +345,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	defer st.Close()
 	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted})
-	gql.Store(&h)
-	ready.Migrated()
 
 	// Build the dependency-graph index now and after every change this process writes, so
 	// questions do not wait for it. (Changes written by other replicas are picked up by the
@@ -326,17 +368,28 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		srv.Close()
 		return err
 	}
+	eng.Interval = cfg.interval
+	eng.MaxRemovalShare = cfg.maxRemovalShare
 	eng.Changed = func() {
 		select {
 		case warm <- struct{}{}:
 		default:
 		}
 	}
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		eng.Run(ctx, cfg.providers, cfg.interval, func(catalog.LocationSpec) { ready.LocationDone() })
-	}()
+	reg := newRegistry(eng, cfg.read.allowDirs)
+	retired, err := startLocations(ctx, st, eng, reg, cfg.providers, ready, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted})
+	gql.Store(&h)
+	ready.Migrated()
+
+	eng.Start(ctx)
+	go removeRetired(ctx, st, eng, retired, ready, log)
+	defer eng.Wait()
 
 	select {
 	case <-ctx.Done():
@@ -346,7 +399,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	<-runDone
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -383,6 +435,7 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 				return err
 			}
 			failed := false
+			rejected := 0
 			for _, p := range ps {
 				t0 := time.Now()
 				res, err := eng.Refresh(ctx, p)
@@ -393,6 +446,7 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 					continue
 				}
 				fmt.Fprintf(stdout, "%s: %s in %s\n", loc.Key, res, time.Since(t0).Round(time.Millisecond))
+				rejected += res.Errors
 				if res.Errors > 0 {
 					if err := printErrors(ctx, st, loc.Key, stdout); err != nil {
 						return err
@@ -407,9 +461,91 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 			if failed {
 				return errSilent
 			}
+			if rejected > 0 {
+				fmt.Fprintf(stdout, "%d processing error(s): documents were rejected\n", rejected)
+				return errRejected
+			}
 			return nil
 		},
 	}
 	c.add(cmd, getenv)
 	return cmd
+}
+
+// startLocations makes the locations table what the configuration says: every configured
+// location recorded (origin config), those no longer configured retired (their entities may
+// be adopted; removeRetired removes the rest), and the locations registered at run time
+// built again. It adds them all to the engine and returns the retired keys.
+func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry,
+	configured []ingest.Provider, ready *server.Readiness, log *slog.Logger) ([]string, error) {
+	keys := make([]string, 0, len(configured))
+	isConfigured := map[string]bool{}
+	for _, p := range configured {
+		loc := p.Location()
+		if err := st.UpsertLocation(ctx, store.LocationRecord{Spec: loc, Origin: store.OriginConfig}); err != nil {
+			return nil, fmt.Errorf("record location %s: %w", loc.Key, err)
+		}
+		keys = append(keys, loc.Key)
+		isConfigured[loc.Key] = true
+	}
+	retired, err := st.RetireUnconfigured(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("retire locations: %w", err)
+	}
+	eng.OnRead = func(key string, err error) {
+		var guard *store.GuardError
+		if isConfigured[key] && !errors.As(err, &guard) {
+			ready.LocationRead(key, err)
+		}
+	}
+	for _, p := range configured {
+		loc := p.Location()
+		eng.Add(ingest.LocationConfig{Type: loc.Provider, Target: loc.Target}, p, func(error) { ready.LocationDone() })
+	}
+	runtime, err := st.RuntimeLocations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read registered locations: %w", err)
+	}
+	for _, r := range runtime {
+		if isConfigured[r.Spec.Key] {
+			continue
+		}
+		cfg := ingest.LocationConfig{Type: r.Spec.Provider, Target: r.Spec.Target, Options: r.Options}
+		p, err := reg.New(cfg)
+		if err != nil {
+			// Say so, and keep what it holds: an operator may have narrowed the allow-lists.
+			log.Error("a location registered at run time cannot be read any more; its entities stay", "location", r.Spec.Key, "err", err)
+			continue
+		}
+		eng.Add(cfg, p, nil)
+	}
+	return retired, nil
+}
+
+// removeRetired removes the locations no longer configured once every configured location
+// was read once (so a location that took over their entities has adopted them first). The
+// removal goes through the guard: one that still holds entities is refused and recorded
+// until an operator forces it (refreshLocation(target, force: true)).
+func removeRetired(ctx context.Context, st *store.Store, eng *ingest.Engine, retired []string, ready *server.Readiness, log *slog.Logger) {
+	if len(retired) == 0 {
+		return
+	}
+	for !ready.FirstReadsDone() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, key := range retired {
+		res, err := st.RemoveLocation(ctx, key, "location no longer configured", false)
+		if err != nil {
+			log.Warn("a location no longer configured keeps its entities", "location", key, "err", err)
+			continue
+		}
+		log.Info("removed a location no longer configured", "location", key, "removed", res.Removed)
+		if res.Changed() && eng.Changed != nil {
+			eng.Changed()
+		}
+	}
 }

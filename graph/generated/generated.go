@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	GenericEntity() GenericEntityResolver
 	Group() GroupResolver
 	Location() LocationResolver
+	Mutation() MutationResolver
 	Query() QueryResolver
 	Resource() ResourceResolver
 	System() SystemResolver
@@ -331,17 +332,43 @@ type ComplexityRoot struct {
 		UpdatedAt        func(childComplexity int) int
 	}
 
+	LocationProcessingError struct {
+		Document  func(childComplexity int) int
+		EntityRef func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Path      func(childComplexity int) int
+		Source    func(childComplexity int) int
+	}
+
+	LocationResult struct {
+		EntityRefs       func(childComplexity int) int
+		ProcessingErrors func(childComplexity int) int
+		Target           func(childComplexity int) int
+	}
+
 	LocationStatus struct {
-		DurationMs    func(childComplexity int) int
-		Entities      func(childComplexity int) int
-		Errors        func(childComplexity int) int
-		Key           func(childComplexity int) int
-		LastChangeAt  func(childComplexity int) int
-		LastError     func(childComplexity int) int
-		LastReadAt    func(childComplexity int) int
-		LastSuccessAt func(childComplexity int) int
-		Provider      func(childComplexity int) int
-		Target        func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		DurationMs     func(childComplexity int) int
+		Entities       func(childComplexity int) int
+		Errors         func(childComplexity int) int
+		Key            func(childComplexity int) int
+		LastChangeAt   func(childComplexity int) int
+		LastError      func(childComplexity int) int
+		LastObservedAt func(childComplexity int) int
+		LastReadAt     func(childComplexity int) int
+		LastSuccessAt  func(childComplexity int) int
+		Origin         func(childComplexity int) int
+		Provider       func(childComplexity int) int
+		RegisteredBy   func(childComplexity int) int
+		Revision       func(childComplexity int) int
+		Target         func(childComplexity int) int
+	}
+
+	Mutation struct {
+		RefreshEntity      func(childComplexity int, ref string) int
+		RefreshLocation    func(childComplexity int, target string, force *bool) int
+		RegisterLocation   func(childComplexity int, target string, dryRun *bool) int
+		UnregisterLocation func(childComplexity int, target string) int
 	}
 
 	Ownership struct {
@@ -565,6 +592,12 @@ type GroupResolver interface {
 }
 type LocationResolver interface {
 	Relations(ctx context.Context, obj *model.Location, typeArg *string) ([]*model.Relation, error)
+}
+type MutationResolver interface {
+	RegisterLocation(ctx context.Context, target string, dryRun *bool) (*model.LocationResult, error)
+	UnregisterLocation(ctx context.Context, target string) (bool, error)
+	RefreshLocation(ctx context.Context, target string, force *bool) (*ent.LocationState, error)
+	RefreshEntity(ctx context.Context, ref string) (bool, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (model.Node, error)
@@ -2063,6 +2096,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Location.UpdatedAt(childComplexity), true
 
+	case "LocationProcessingError.document":
+		if e.ComplexityRoot.LocationProcessingError.Document == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Document(childComplexity), true
+	case "LocationProcessingError.entityRef":
+		if e.ComplexityRoot.LocationProcessingError.EntityRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.EntityRef(childComplexity), true
+	case "LocationProcessingError.message":
+		if e.ComplexityRoot.LocationProcessingError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Message(childComplexity), true
+	case "LocationProcessingError.path":
+		if e.ComplexityRoot.LocationProcessingError.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Path(childComplexity), true
+	case "LocationProcessingError.source":
+		if e.ComplexityRoot.LocationProcessingError.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Source(childComplexity), true
+
+	case "LocationResult.entityRefs":
+		if e.ComplexityRoot.LocationResult.EntityRefs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationResult.EntityRefs(childComplexity), true
+	case "LocationResult.processingErrors":
+		if e.ComplexityRoot.LocationResult.ProcessingErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationResult.ProcessingErrors(childComplexity), true
+	case "LocationResult.target":
+		if e.ComplexityRoot.LocationResult.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationResult.Target(childComplexity), true
+
+	case "LocationStatus.createdAt":
+		if e.ComplexityRoot.LocationStatus.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.CreatedAt(childComplexity), true
 	case "LocationStatus.durationMs":
 		if e.ComplexityRoot.LocationStatus.DurationMs == nil {
 			break
@@ -2099,6 +2188,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LocationStatus.LastError(childComplexity), true
+	case "LocationStatus.lastObservedAt":
+		if e.ComplexityRoot.LocationStatus.LastObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.LastObservedAt(childComplexity), true
 	case "LocationStatus.lastReadAt":
 		if e.ComplexityRoot.LocationStatus.LastReadAt == nil {
 			break
@@ -2111,18 +2206,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LocationStatus.LastSuccessAt(childComplexity), true
+	case "LocationStatus.origin":
+		if e.ComplexityRoot.LocationStatus.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.Origin(childComplexity), true
 	case "LocationStatus.provider":
 		if e.ComplexityRoot.LocationStatus.Provider == nil {
 			break
 		}
 
 		return e.ComplexityRoot.LocationStatus.Provider(childComplexity), true
+	case "LocationStatus.registeredBy":
+		if e.ComplexityRoot.LocationStatus.RegisteredBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.RegisteredBy(childComplexity), true
+	case "LocationStatus.revision":
+		if e.ComplexityRoot.LocationStatus.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.Revision(childComplexity), true
 	case "LocationStatus.target":
 		if e.ComplexityRoot.LocationStatus.Target == nil {
 			break
 		}
 
 		return e.ComplexityRoot.LocationStatus.Target(childComplexity), true
+
+	case "Mutation.refreshEntity":
+		if e.ComplexityRoot.Mutation.RefreshEntity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshEntity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshEntity(childComplexity, args["ref"].(string)), true
+	case "Mutation.refreshLocation":
+		if e.ComplexityRoot.Mutation.RefreshLocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshLocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshLocation(childComplexity, args["target"].(string), args["force"].(*bool)), true
+	case "Mutation.registerLocation":
+		if e.ComplexityRoot.Mutation.RegisterLocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerLocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterLocation(childComplexity, args["target"].(string), args["dryRun"].(*bool)), true
+	case "Mutation.unregisterLocation":
+		if e.ComplexityRoot.Mutation.UnregisterLocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unregisterLocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnregisterLocation(childComplexity, args["target"].(string)), true
 
 	case "Ownership.ancestors":
 		if e.ComplexityRoot.Ownership.Ancestors == nil {
@@ -3218,6 +3376,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 			return &response
 		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -4121,6 +4294,62 @@ extend type Query {
   locations: [LocationStatus!]!
 }
 `, BuiltIn: false},
+	{Name: "../locations.graphqls", Input: `# Locations at run time: registering, unregistering and refreshing them. Every mutation is
+# performed by internal/service on the caller's behalf, after the policy allowed it.
+
+"What a location holds after registering it (or would hold, for a dry run)."
+type LocationResult {
+  "Key of the location, e.g. file:/srv/catalog or url:https://…"
+  target: String!
+  "Refs of the entities the location holds (at most 10,000)."
+  entityRefs: [String!]!
+  "Problems found reading it (at most 1,000)."
+  processingErrors: [LocationProcessingError!]!
+}
+
+"A problem found reading a location."
+type LocationProcessingError {
+  "URL of the file."
+  source: String!
+  "1-based document in the file; 0 for the whole file."
+  document: Int!
+  "The entity concerned; empty when the document did not name one."
+  entityRef: String!
+  "JSON pointer of the offending field; empty for the whole document or file."
+  path: String!
+  message: String!
+}
+
+extend type LocationStatus {
+  "config (flags or configuration file) or runtime (registered through registerLocation)."
+  origin: String!
+  "Who registered a runtime location."
+  registeredBy: String!
+  "Revision of the source at the last applied read (a commit, a content hash); empty when the provider has none."
+  revision: String!
+  "Last time a read confirmed the location's content."
+  lastObservedAt: Time
+  createdAt: Time
+}
+
+type Mutation {
+  """
+  Register a location at run time: "file:/abs/path" (under a directory the operator allowed),
+  "url:https://…" (through the URL allow-list) or a git URL. It is read at once and kept across
+  restarts. With dryRun, it is read and processed but nothing is stored.
+  """
+  registerLocation(target: String!, dryRun: Boolean): LocationResult!
+  "Stop reading a location registered at run time and remove its entities (recorded in the change log)."
+  unregisterLocation(target: String!): Boolean!
+  """
+  Read a location now. force applies a snapshot the guards refused (an empty one, or one that
+  removes more than the allowed share of the location's entities).
+  """
+  refreshLocation(target: String!, force: Boolean): LocationStatus!
+  "Read the location that holds an entity now. Allowed to the entity's owners."
+  refreshEntity(ref: String!): Boolean!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Shared types of catalogd's GraphQL API. Each domain has its own .graphqls file beside this one.
 
 "An RFC 3339 timestamp."
@@ -4620,6 +4849,34 @@ func (ec *executionContext) childFields_Link(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Link", field.Name)
 }
 
+func (ec *executionContext) childFields_LocationProcessingError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_LocationProcessingError_source(ctx, field)
+	case "document":
+		return ec.fieldContext_LocationProcessingError_document(ctx, field)
+	case "entityRef":
+		return ec.fieldContext_LocationProcessingError_entityRef(ctx, field)
+	case "path":
+		return ec.fieldContext_LocationProcessingError_path(ctx, field)
+	case "message":
+		return ec.fieldContext_LocationProcessingError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LocationProcessingError", field.Name)
+}
+
+func (ec *executionContext) childFields_LocationResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_LocationResult_target(ctx, field)
+	case "entityRefs":
+		return ec.fieldContext_LocationResult_entityRefs(ctx, field)
+	case "processingErrors":
+		return ec.fieldContext_LocationResult_processingErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LocationResult", field.Name)
+}
+
 func (ec *executionContext) childFields_LocationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -4642,6 +4899,16 @@ func (ec *executionContext) childFields_LocationStatus(ctx context.Context, fiel
 		return ec.fieldContext_LocationStatus_errors(ctx, field)
 	case "durationMs":
 		return ec.fieldContext_LocationStatus_durationMs(ctx, field)
+	case "origin":
+		return ec.fieldContext_LocationStatus_origin(ctx, field)
+	case "registeredBy":
+		return ec.fieldContext_LocationStatus_registeredBy(ctx, field)
+	case "revision":
+		return ec.fieldContext_LocationStatus_revision(ctx, field)
+	case "lastObservedAt":
+		return ec.fieldContext_LocationStatus_lastObservedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LocationStatus_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LocationStatus", field.Name)
 }
@@ -5397,6 +5664,78 @@ func (ec *executionContext) field_Location_relations_args(ctx context.Context, r
 		return nil, err
 	}
 	args["type"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshEntity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshLocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_registerLocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unregisterLocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
 	return args, nil
 }
 
@@ -11998,6 +12337,199 @@ func (ec *executionContext) fieldContext_Location_presence(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Location", field, true, false, "String")
 }
 
+func (ec *executionContext) _LocationProcessingError_source(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_document(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_document(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Document, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_document(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LocationProcessingError_entityRef(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_entityRef(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityRef, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_entityRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_path(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_message(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationResult_target(ctx context.Context, field graphql.CollectedField, obj *model.LocationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationResult_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationResult_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationResult_entityRefs(ctx context.Context, field graphql.CollectedField, obj *model.LocationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationResult_entityRefs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityRefs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationResult_entityRefs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationResult_processingErrors(ctx context.Context, field graphql.CollectedField, obj *model.LocationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationResult_processingErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProcessingErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.LocationProcessingError) graphql.Marshaler {
+			return ec.marshalNLocationProcessingError2ᚕᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationResult_processingErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LocationResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LocationProcessingError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _LocationStatus_key(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12226,6 +12758,297 @@ func (ec *executionContext) _LocationStatus_durationMs(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_LocationStatus_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LocationStatus_origin(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationStatus_registeredBy(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_registeredBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegisteredBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_registeredBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationStatus_revision(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationStatus_lastObservedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_lastObservedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_lastObservedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LocationStatus_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Mutation_registerLocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_registerLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RegisterLocation(ctx, fc.Args["target"].(string), fc.Args["dryRun"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LocationResult) graphql.Marshaler {
+			return ec.marshalNLocationResult2ᚖcatalogdᚋgraphᚋmodelᚐLocationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_registerLocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LocationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_registerLocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unregisterLocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unregisterLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnregisterLocation(ctx, fc.Args["target"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unregisterLocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unregisterLocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshLocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshLocation(ctx, fc.Args["target"].(string), fc.Args["force"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LocationState) graphql.Marshaler {
+			return ec.marshalNLocationStatus2ᚖcatalogdᚋentᚐLocationState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshLocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LocationStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshLocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshEntity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshEntity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshEntity(ctx, fc.Args["ref"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshEntity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshEntity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Ownership_ownerRef(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
@@ -19834,6 +20657,102 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var locationProcessingErrorImplementors = []string{"LocationProcessingError"}
+
+func (ec *executionContext) _LocationProcessingError(ctx context.Context, sel ast.SelectionSet, obj *model.LocationProcessingError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, locationProcessingErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LocationProcessingError")
+		case "source":
+			out.Values[i] = ec._LocationProcessingError_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "document":
+			out.Values[i] = ec._LocationProcessingError_document(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityRef":
+			out.Values[i] = ec._LocationProcessingError_entityRef(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "path":
+			out.Values[i] = ec._LocationProcessingError_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._LocationProcessingError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var locationResultImplementors = []string{"LocationResult"}
+
+func (ec *executionContext) _LocationResult(ctx context.Context, sel ast.SelectionSet, obj *model.LocationResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, locationResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LocationResult")
+		case "target":
+			out.Values[i] = ec._LocationResult_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityRefs":
+			out.Values[i] = ec._LocationResult_entityRefs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processingErrors":
+			out.Values[i] = ec._LocationResult_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var locationStatusImplementors = []string{"LocationStatus"}
 
 func (ec *executionContext) _LocationStatus(ctx context.Context, sel ast.SelectionSet, obj *ent.LocationState) graphql.Marshaler {
@@ -19892,6 +20811,95 @@ func (ec *executionContext) _LocationStatus(ctx context.Context, sel ast.Selecti
 			}
 		case "durationMs":
 			out.Values[i] = ec._LocationStatus_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "origin":
+			out.Values[i] = ec._LocationStatus_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "registeredBy":
+			out.Values[i] = ec._LocationStatus_registeredBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revision":
+			out.Values[i] = ec._LocationStatus_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastObservedAt":
+			out.Values[i] = ec._LocationStatus_lastObservedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._LocationStatus_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "registerLocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_registerLocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unregisterLocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unregisterLocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshLocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshLocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshEntity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshEntity(ctx, field)
+			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22012,6 +23020,38 @@ func (ec *executionContext) marshalNLink2ᚖcatalogdᚋgraphᚋmodelᚐLink(ctx 
 		return graphql.Null
 	}
 	return ec._Link(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLocationProcessingError2ᚕᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LocationProcessingError) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLocationProcessingError2ᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLocationProcessingError2ᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingError(ctx context.Context, sel ast.SelectionSet, v *model.LocationProcessingError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LocationProcessingError!")
+		return graphql.Null
+	}
+	return ec._LocationProcessingError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLocationResult2ᚖcatalogdᚋgraphᚋmodelᚐLocationResult(ctx context.Context, sel ast.SelectionSet, v *model.LocationResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LocationResult!")
+		return graphql.Null
+	}
+	return ec._LocationResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNLocationStatus2ᚕᚖcatalogdᚋentᚐLocationStateᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LocationState) graphql.Marshaler {

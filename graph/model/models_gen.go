@@ -47,6 +47,32 @@ type KeyValueFilter struct {
 	Value *string `json:"value,omitempty"`
 }
 
+// A problem found reading a location.
+type LocationProcessingError struct {
+	// URL of the file.
+	Source string `json:"source"`
+	// 1-based document in the file; 0 for the whole file.
+	Document int `json:"document"`
+	// The entity concerned; empty when the document did not name one.
+	EntityRef string `json:"entityRef"`
+	// JSON pointer of the offending field; empty for the whole document or file.
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// What a location holds after registering it (or would hold, for a dry run).
+type LocationResult struct {
+	// Key of the location, e.g. file:/srv/catalog or url:https://…
+	Target string `json:"target"`
+	// Refs of the entities the location holds (at most 10,000).
+	EntityRefs []string `json:"entityRefs"`
+	// Problems found reading it (at most 1,000).
+	ProcessingErrors []*LocationProcessingError `json:"processingErrors"`
+}
+
+type Mutation struct {
+}
+
 type Query struct {
 }
 

@@ -57,6 +57,8 @@ type Engine struct {
 	// MaxRemovalShare is the share of a location's entities one read may remove before the
 	// guard refuses it (0: DefaultMaxRemovalShare).
 	MaxRemovalShare float64
+	// OnRead, when set, is called after every scheduled read with its error (nil when it worked).
+	OnRead func(key string, err error)
 
 	applyMu sync.Mutex
 	sched   scheduler
@@ -764,5 +766,39 @@ func byteSize(n int64) string {
 func (e *Engine) Check(ctx context.Context, tree catalog.Tree) []store.ErrorRecord {
 	rd := &read{loc: catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
 	r := e.processFile(ctx, rd, tree.Root)
-	return r.errors
+	errs := r.errors
+	first := map[string]int{}
+	for _, ent := range r.entities {
+		if doc, dup := first[ent.Ref]; dup {
+			errs = append(errs, errorRecord(r.url, ent.DocIndex, ent.DocLine, ent.Ref, "",
+				fmt.Sprintf("entity %s is defined twice in this file (first in document %d; refs are case-insensitive); this copy would be ignored", ent.Ref, doc)))
+			continue
+		}
+		first[ent.Ref] = ent.DocIndex
+	}
+	return errs
+}
+
+// DryRun reads and processes a location as Refresh would, and returns the refs of the
+// entities it would hold (at most maxRefs) and its processing errors. Nothing is stored.
+func (e *Engine) DryRun(ctx context.Context, p Provider, maxRefs int) ([]string, []store.ErrorRecord, error) {
+	tree, release, err := p.Read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	b := e.Process(ctx, p.Location(), tree)
+	refs := []string{}
+	for part := range b.Parts {
+		for _, r := range part {
+			if len(refs) < maxRefs {
+				refs = append(refs, r.Ref)
+			}
+		}
+	}
+	if b.Failed != nil {
+		return nil, nil, b.Failed
+	}
+	sort.Strings(refs)
+	return refs, b.Errors, nil
 }

@@ -161,6 +161,9 @@ func (e *Engine) loop(ctx context.Context, l *scheduled) {
 		} else {
 			e.log().Info("refreshed", "location", key, "result", res.String(), "took", time.Since(t0).Round(time.Millisecond))
 		}
+		if e.OnRead != nil {
+			e.OnRead(key, err)
+		}
 		if first {
 			first = false
 			if l.first != nil {

@@ -140,3 +140,23 @@ func (s *Store) RemoveLocation(ctx context.Context, key, reason string, force bo
 	_, err = s.Client.LocationState.Delete().Where(locationstate.Key(key)).Exec(ctx)
 	return res, err
 }
+
+// LocationRefs lists the refs of the entities a location holds (at most limit), sorted.
+func (s *Store) LocationRefs(ctx context.Context, key string, limit int) ([]string, error) {
+	return s.Client.Entity.Query().Where(entity.Location(key)).Order(entity.ByRef()).Limit(limit).
+		Select(entity.FieldRef).Strings(ctx)
+}
+
+// LocationErrors lists the processing errors recorded for a location (at most limit).
+func (s *Store) LocationErrors(ctx context.Context, key string, limit int) ([]ErrorRecord, error) {
+	rows, err := s.Client.ProcessingError.Query().Where(processingerror.Location(key)).
+		Order(processingerror.ByID()).Limit(limit).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ErrorRecord, len(rows))
+	for i, r := range rows {
+		out[i] = ErrorRecord{Source: r.Source, Document: r.Document, Line: r.Line, EntityRef: r.EntityRef, Path: r.Path, Message: r.Message}
+	}
+	return out, nil
+}
