@@ -337,3 +337,39 @@ func TestValidateChecksTheFilesBelowADirectoryAndCaseDuplicates(t *testing.T) {
 		t.Errorf("a clean directory: %v\n%s", err, out)
 	}
 }
+
+func TestEntitiesCarryTheirFreshnessAndCanBeFilteredByIt(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		dir := t.TempDir()
+		root := "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: root}\nspec:\n  targets: [./a.yaml, ./b.yaml]\n"
+		writeFile(t, filepath.Join(dir, "root.yaml"), root)
+		writeFile(t, filepath.Join(dir, "a.yaml"), group("a"))
+		writeFile(t, filepath.Join(dir, "b.yaml"), group("b"))
+		s := startServer(t, "--database", dbURL, "--location", filepath.Join(dir, "root.yaml"), "--refresh-interval", "1h")
+		type fresh struct {
+			Provider, Location, Revision string
+			FirstSeenAt, LastChangedAt   time.Time
+			LastObservedAt               *time.Time
+		}
+		var got struct{ Entity struct{ Freshness fresh } }
+		s.data(`{ entity(ref: "group:a") { freshness { provider location revision firstSeenAt lastObservedAt lastChangedAt } } }`, nil, &got)
+		f := got.Entity.Freshness
+		if f.Provider != "file" || f.Location != "file:"+filepath.ToSlash(filepath.Join(dir, "root.yaml")) || f.LastObservedAt == nil || f.FirstSeenAt.IsZero() {
+			t.Fatalf("freshness = %+v", f)
+		}
+		mark := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		writeFile(t, filepath.Join(dir, "b.yaml"), "key: [broken\n")
+		s.data(`mutation($t: String!) { refreshLocation(target: $t) { key } }`, map[string]any{"t": f.Location}, &struct{}{})
+		var stale struct {
+			Entities struct {
+				Edges []struct{ Node struct{ Ref string } }
+			}
+		}
+		s.data(`query($t: Time!) { entities(filter: {notObservedSince: $t}) { edges { node { ref } } } }`,
+			map[string]any{"t": mark.UTC().Format(time.RFC3339Nano)}, &stale)
+		if len(stale.Entities.Edges) != 1 || stale.Entities.Edges[0].Node.Ref != "group:default/b" {
+			t.Errorf("not observed since the mark: %+v, want only the entity whose file broke", stale)
+		}
+	})
+}

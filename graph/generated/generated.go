@@ -57,6 +57,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		Definition       func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -91,6 +92,7 @@ type ComplexityRoot struct {
 		DependencyOf     func(childComplexity int) int
 		DependsOn        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -134,6 +136,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -170,6 +173,15 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	EntityFreshness struct {
+		FirstSeenAt    func(childComplexity int) int
+		LastChangedAt  func(childComplexity int) int
+		LastObservedAt func(childComplexity int) int
+		Location       func(childComplexity int) int
+		Provider       func(childComplexity int) int
+		Revision       func(childComplexity int) int
+	}
+
 	EscalationStep struct {
 		Contacts func(childComplexity int) int
 		Entity   func(childComplexity int) int
@@ -182,6 +194,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -228,6 +241,7 @@ type ComplexityRoot struct {
 		Children         func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -309,6 +323,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -446,6 +461,7 @@ type ComplexityRoot struct {
 		DependencyOf     func(childComplexity int) int
 		DependsOn        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -478,6 +494,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
 		Domain           func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -508,6 +525,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -539,6 +557,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -690,6 +709,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.API.Description(childComplexity), true
+	case "API.freshness":
+		if e.ComplexityRoot.API.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.API.Freshness(childComplexity), true
 	case "API.id":
 		if e.ComplexityRoot.API.ID == nil {
 			break
@@ -887,6 +912,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.Description(childComplexity), true
+	case "Component.freshness":
+		if e.ComplexityRoot.Component.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.Freshness(childComplexity), true
 	case "Component.id":
 		if e.ComplexityRoot.Component.ID == nil {
 			break
@@ -1104,6 +1135,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Domain.Description(childComplexity), true
+	case "Domain.freshness":
+		if e.ComplexityRoot.Domain.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.Freshness(childComplexity), true
 	case "Domain.id":
 		if e.ComplexityRoot.Domain.ID == nil {
 			break
@@ -1280,6 +1317,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EntityEdge.Node(childComplexity), true
 
+	case "EntityFreshness.firstSeenAt":
+		if e.ComplexityRoot.EntityFreshness.FirstSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.FirstSeenAt(childComplexity), true
+	case "EntityFreshness.lastChangedAt":
+		if e.ComplexityRoot.EntityFreshness.LastChangedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.LastChangedAt(childComplexity), true
+	case "EntityFreshness.lastObservedAt":
+		if e.ComplexityRoot.EntityFreshness.LastObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.LastObservedAt(childComplexity), true
+	case "EntityFreshness.location":
+		if e.ComplexityRoot.EntityFreshness.Location == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.Location(childComplexity), true
+	case "EntityFreshness.provider":
+		if e.ComplexityRoot.EntityFreshness.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.Provider(childComplexity), true
+	case "EntityFreshness.revision":
+		if e.ComplexityRoot.EntityFreshness.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.Revision(childComplexity), true
+
 	case "EscalationStep.contacts":
 		if e.ComplexityRoot.EscalationStep.Contacts == nil {
 			break
@@ -1334,6 +1408,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GenericEntity.Description(childComplexity), true
+	case "GenericEntity.freshness":
+		if e.ComplexityRoot.GenericEntity.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GenericEntity.Freshness(childComplexity), true
 	case "GenericEntity.id":
 		if e.ComplexityRoot.GenericEntity.ID == nil {
 			break
@@ -1552,6 +1632,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.Description(childComplexity), true
+	case "Group.freshness":
+		if e.ComplexityRoot.Group.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Freshness(childComplexity), true
 	case "Group.id":
 		if e.ComplexityRoot.Group.ID == nil {
 			break
@@ -1964,6 +2050,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Location.Description(childComplexity), true
+	case "Location.freshness":
+		if e.ComplexityRoot.Location.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Location.Freshness(childComplexity), true
 	case "Location.id":
 		if e.ComplexityRoot.Location.ID == nil {
 			break
@@ -2624,6 +2716,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Resource.Description(childComplexity), true
+	case "Resource.freshness":
+		if e.ComplexityRoot.Resource.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Resource.Freshness(childComplexity), true
 	case "Resource.id":
 		if e.ComplexityRoot.Resource.ID == nil {
 			break
@@ -2809,6 +2907,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.System.Domain(childComplexity), true
+	case "System.freshness":
+		if e.ComplexityRoot.System.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.Freshness(childComplexity), true
 	case "System.id":
 		if e.ComplexityRoot.System.ID == nil {
 			break
@@ -2982,6 +3086,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Template.Description(childComplexity), true
+	case "Template.freshness":
+		if e.ComplexityRoot.Template.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Freshness(childComplexity), true
 	case "Template.id":
 		if e.ComplexityRoot.Template.ID == nil {
 			break
@@ -3161,6 +3271,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Description(childComplexity), true
+	case "User.freshness":
+		if e.ComplexityRoot.User.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Freshness(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -3646,6 +3762,8 @@ interface Entity implements Node {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
 }
 
 "A piece of software: a service, website, library, job…"
@@ -3685,6 +3803,8 @@ type Component implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   lifecycle: String!
   "The owner (spec.owner) when it exists."
@@ -3740,6 +3860,8 @@ type API implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   lifecycle: String!
   "The owner (spec.owner) when it exists."
@@ -3792,6 +3914,8 @@ type Resource implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3839,6 +3963,8 @@ type System implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3889,6 +4015,8 @@ type Domain implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3937,6 +4065,8 @@ type Group implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   profile: Profile
   parent: Group
@@ -3989,6 +4119,8 @@ type User implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   profile: Profile
   memberOf: [Group!]!
   "Entities the user owns directly (ownerOf)."
@@ -4038,6 +4170,8 @@ type Location implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String
   target: String
   targets: [String!]!
@@ -4081,6 +4215,8 @@ type Template implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -4130,6 +4266,8 @@ type GenericEntity implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
 }
 
 "A relation from an entity to another, possibly not (yet) existing, entity."
@@ -4193,6 +4331,8 @@ input EntityFilter {
   ref: [String!]
   "With true, only entities whose owner ref names no entity (a finding); with false, the others."
   ownerMissing: Boolean
+  "Only entities no source confirmed since this time (their location failed, or their file did)."
+  notObservedSince: Time
 }
 
 enum EntityOrderField {
@@ -4349,6 +4489,22 @@ type Mutation {
   "Read the location that holds an entity now. Allowed to the entity's owners."
   refreshEntity(ref: String!): Boolean!
 }
+
+"Where an entity comes from and how fresh it is."
+type EntityFreshness {
+  "Provider type of its location (file, url, git, github, …)."
+  provider: String!
+  "Key of the location that manages it."
+  location: String!
+  "Revision of the source at its location's last applied read; empty when the provider has none."
+  revision: String!
+  "When catalogd first stored it."
+  firstSeenAt: Time!
+  "Last time a source confirmed it (a read that held it, or found the same revision again)."
+  lastObservedAt: Time
+  "Last time its content changed."
+  lastChangedAt: Time!
+}
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Shared types of catalogd's GraphQL API. Each domain has its own .graphqls file beside this one.
 
@@ -4437,6 +4593,8 @@ func (ec *executionContext) childFields_API(ctx context.Context, field graphql.C
 		return ec.fieldContext_API_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_API_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_API_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_API_type(ctx, field)
 	case "lifecycle":
@@ -4503,6 +4661,8 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Component_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Component_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Component_type(ctx, field)
 	case "lifecycle":
@@ -4595,6 +4755,8 @@ func (ec *executionContext) childFields_Domain(ctx context.Context, field graphq
 		return ec.fieldContext_Domain_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Domain_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Domain_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Domain_type(ctx, field)
 	case "owner":
@@ -4631,6 +4793,24 @@ func (ec *executionContext) childFields_EntityEdge(ctx context.Context, field gr
 		return ec.fieldContext_EntityEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EntityEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EntityFreshness(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_EntityFreshness_provider(ctx, field)
+	case "location":
+		return ec.fieldContext_EntityFreshness_location(ctx, field)
+	case "revision":
+		return ec.fieldContext_EntityFreshness_revision(ctx, field)
+	case "firstSeenAt":
+		return ec.fieldContext_EntityFreshness_firstSeenAt(ctx, field)
+	case "lastObservedAt":
+		return ec.fieldContext_EntityFreshness_lastObservedAt(ctx, field)
+	case "lastChangedAt":
+		return ec.fieldContext_EntityFreshness_lastChangedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntityFreshness", field.Name)
 }
 
 func (ec *executionContext) childFields_EscalationStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4731,6 +4911,8 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Group_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Group_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Group_type(ctx, field)
 	case "profile":
@@ -5065,6 +5247,8 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 		return ec.fieldContext_Resource_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Resource_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Resource_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Resource_type(ctx, field)
 	case "owner":
@@ -5127,6 +5311,8 @@ func (ec *executionContext) childFields_System(ctx context.Context, field graphq
 		return ec.fieldContext_System_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_System_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_System_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_System_type(ctx, field)
 	case "owner":
@@ -5193,6 +5379,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_User_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_User_freshness(ctx, field)
 	case "profile":
 		return ec.fieldContext_User_profile(ctx, field)
 	case "memberOf":
@@ -6808,6 +6996,38 @@ func (ec *executionContext) fieldContext_API_ownership(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _API_freshness(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_API_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_API_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "API",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _API_type(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7616,6 +7836,38 @@ func (ec *executionContext) fieldContext_Component_ownership(_ context.Context, 
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Component_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Component_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Component",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8640,6 +8892,38 @@ func (ec *executionContext) fieldContext_Domain_ownership(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Domain_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Domain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Domain_type(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8954,6 +9238,144 @@ func (ec *executionContext) fieldContext_EntityEdge_node(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EntityFreshness_provider(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntityFreshness_location(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_location(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Location, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntityFreshness_revision(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntityFreshness_firstSeenAt(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_firstSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_firstSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EntityFreshness_lastObservedAt(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_lastObservedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_lastObservedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EntityFreshness_lastChangedAt(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_lastChangedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastChangedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_lastChangedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "Time")
 }
 
 func (ec *executionContext) _EscalationStep_ref(ctx context.Context, field graphql.CollectedField, obj *model.EscalationStep) (ret graphql.Marshaler) {
@@ -9631,6 +10053,38 @@ func (ec *executionContext) fieldContext_GenericEntity_ownership(_ context.Conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GenericEntity_freshness(ctx context.Context, field graphql.CollectedField, obj *model.GenericEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GenericEntity_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GenericEntity_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GenericEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10504,6 +10958,38 @@ func (ec *executionContext) fieldContext_Group_ownership(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12240,6 +12726,38 @@ func (ec *executionContext) fieldContext_Location_ownership(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Location_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Location) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Location_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Location_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Location",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14910,6 +15428,38 @@ func (ec *executionContext) fieldContext_Resource_ownership(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Resource_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Resource_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Resource_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Resource",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Resource_type(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15672,6 +16222,38 @@ func (ec *executionContext) fieldContext_System_ownership(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _System_freshness(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_System_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "System",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -16508,6 +17090,38 @@ func (ec *executionContext) fieldContext_Template_ownership(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Template_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Template",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Template_type(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17243,6 +17857,38 @@ func (ec *executionContext) fieldContext_User_ownership(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_freshness(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -18587,7 +19233,7 @@ func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"kind", "namespace", "owner", "type", "lifecycle", "tag", "label", "annotation", "system", "text", "ref", "ownerMissing"}
+	fieldsInOrder := [...]string{"kind", "namespace", "owner", "type", "lifecycle", "tag", "label", "annotation", "system", "text", "ref", "ownerMissing", "notObservedSince"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18678,6 +19324,13 @@ func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj 
 				return it, err
 			}
 			it.OwnerMissing = data
+		case "notObservedSince":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notObservedSince"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotObservedSince = data
 		}
 	}
 	return it, nil
@@ -19098,6 +19751,11 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._API_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._API_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19274,6 +19932,11 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 			}
 		case "ownership":
 			out.Values[i] = ec._Component_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._Component_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19547,6 +20210,11 @@ func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Domain_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Domain_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -19655,6 +20323,64 @@ func (ec *executionContext) _EntityEdge(ctx context.Context, sel ast.SelectionSe
 			}
 		case "node":
 			out.Values[i] = ec._EntityEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entityFreshnessImplementors = []string{"EntityFreshness"}
+
+func (ec *executionContext) _EntityFreshness(ctx context.Context, sel ast.SelectionSet, obj *model.EntityFreshness) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entityFreshnessImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntityFreshness")
+		case "provider":
+			out.Values[i] = ec._EntityFreshness_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "location":
+			out.Values[i] = ec._EntityFreshness_location(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revision":
+			out.Values[i] = ec._EntityFreshness_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSeenAt":
+			out.Values[i] = ec._EntityFreshness_firstSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastObservedAt":
+			out.Values[i] = ec._EntityFreshness_lastObservedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastChangedAt":
+			out.Values[i] = ec._EntityFreshness_lastChangedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19837,6 +20563,11 @@ func (ec *executionContext) _GenericEntity(ctx context.Context, sel ast.Selectio
 			}
 		case "ownership":
 			out.Values[i] = ec._GenericEntity_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._GenericEntity_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20115,6 +20846,11 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "ownership":
 			out.Values[i] = ec._Group_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._Group_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20617,6 +21353,11 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "ownership":
 			out.Values[i] = ec._Location_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._Location_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21527,6 +22268,11 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Resource_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Resource_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21693,6 +22439,11 @@ func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "ownership":
 			out.Values[i] = ec._System_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._System_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21875,6 +22626,11 @@ func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Template_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Template_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -22041,6 +22797,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "ownership":
 			out.Values[i] = ec._User_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._User_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22680,6 +23441,14 @@ func (ec *executionContext) marshalNEntityEdge2ᚖcatalogdᚋgraphᚋmodelᚐEnt
 		return graphql.Null
 	}
 	return ec._EntityEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx context.Context, sel ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntityFreshness!")
+		return graphql.Null
+	}
+	return ec._EntityFreshness(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNEntityOrderField2ᚖcatalogdᚋentᚐEntityOrderField(ctx context.Context, v any) (*ent.EntityOrderField, error) {

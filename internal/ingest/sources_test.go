@@ -360,3 +360,36 @@ func TestRefreshWhereTriggersMatchingLocationsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestFreshnessIsTheLocationsUnlessAReadKeptTheEntityUnconfirmed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		e := newEnv(t, dbURL)
+		e.write(map[string]string{
+			"root.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: root}\nspec:\n  targets: [./a.yaml, ./b.yaml]\n",
+			"a.yaml":    doc(component, "a", "team"),
+			"b.yaml":    doc(component, "b", "team"),
+		})
+		e.refresh("root.yaml")
+		key := e.provider("root.yaml").Location().Key
+		st1, _ := e.st.GetLocation(ctx, key)
+		if b := e.entity("component:default/b"); b.ObservedAt != nil {
+			t.Fatalf("a confirmed entity carries its own observation: %v", b.ObservedAt)
+		}
+		e.write(map[string]string{"b.yaml": "key: [broken\n"})
+		time.Sleep(5 * time.Millisecond)
+		e.refresh("root.yaml")
+		b := e.entity("component:default/b")
+		if b == nil || b.ObservedAt == nil || !b.ObservedAt.Equal(*st1.LastObservedAt) {
+			t.Fatalf("kept entity: observed %v, want the read before (%v)", b.ObservedAt, st1.LastObservedAt)
+		}
+		if a := e.entity("component:default/a"); a.ObservedAt != nil {
+			t.Errorf("a confirmed entity carries its own observation: %v", a.ObservedAt)
+		}
+		e.write(map[string]string{"b.yaml": doc(component, "b", "team")})
+		e.refresh("root.yaml")
+		if b := e.entity("component:default/b"); b.ObservedAt != nil {
+			t.Errorf("confirmed again but still marked: %v", b.ObservedAt)
+		}
+	})
+}
