@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout))
+	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout), configCmd(getenv, stdout))
 	err := root.ExecuteContext(ctx)
 	if err != nil && err != errSilent {
 		return err
@@ -210,16 +211,41 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var contacts []string
 	var requestTimeout time.Duration
 	var af authFlags
-	var envErr, envErr2 error // environment values that are not durations
+	var envErr, envErr2, envErr3 error // environment values that are not what they must be
+	var configPath string
+	var maxShare float64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if err := errors.Join(envErr, envErr2); err != nil {
+			var fc *fileConfig
+			if configPath != "" {
+				var problems []string
+				var err error
+				if fc, problems, err = loadConfig(configPath, getenv); err != nil {
+					return err
+				}
+				if len(problems) > 0 {
+					return fmt.Errorf("config %s:\n  %s", configPath, strings.Join(problems, "\n  "))
+				}
+				if err := applyConfig(cmd, fc, getenv); err != nil {
+					return err
+				}
+			} else {
+				fc = &fileConfig{}
+			}
+			if err := errors.Join(envErr, envErr2, envErr3); err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
+				maxShare = *fc.Guards.MaxRemovalShare
+			}
+			if maxShare <= 0 || maxShare > 1 {
+				return fmt.Errorf("--max-removal-share must be above 0 and at most 1, got %v", maxShare)
+			}
+			webhookSecret := envOr(getenv, "CATALOGD_GITHUB_WEBHOOK_SECRET", fc.Webhooks.GitHub.Secret)
 			if interval <= 0 {
 				return fmt.Errorf("--refresh-interval must be positive, got %s (a location is re-read every interval)", interval)
 			}
@@ -261,6 +287,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 				return err
 			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
+				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
 				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
 		},
 	}
@@ -280,6 +307,18 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
 	af.add(cmd, getenv)
+	cmd.Flags().StringVar(&configPath, "config", getenv("CATALOGD_CONFIG"),
+		"YAML configuration file (see catalogd.example.yaml); flags and environment override it (env CATALOGD_CONFIG)")
+	defShare := store.DefaultMaxRemovalShare
+	if v := getenv("CATALOGD_MAX_REMOVAL_SHARE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			envErr3 = fmt.Errorf("CATALOGD_MAX_REMOVAL_SHARE=%q is not a number", excerpt(v))
+		}
+		defShare = f
+	}
+	cmd.Flags().Float64Var(&maxShare, "max-removal-share", defShare,
+		"share of a location's entities one read may remove before the guard refuses it until forced (env CATALOGD_MAX_REMOVAL_SHARE)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -292,6 +331,10 @@ type serveConfig struct {
 	interval  time.Duration
 	// maxRemovalShare is the guard's share (0: the default).
 	maxRemovalShare float64
+	// locations are those of the configuration file (built once the engine exists).
+	locations []ingest.LocationConfig
+	// githubWebhookSecret verifies POST /webhooks/github (webhooks.github.secret).
+	githubWebhookSecret string
 	read            readFlags
 	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
 	// room after it for the answer to be written.
@@ -312,7 +355,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	ready := server.NewReadiness(len(cfg.providers))
+	ready := server.NewReadiness(len(cfg.providers) + len(cfg.locations))
 	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
 	var gql atomic.Pointer[http.Handler]
 	gqlProxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -377,7 +420,19 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}
 	reg := newRegistry(eng, cfg.read.allowDirs)
-	retired, err := startLocations(ctx, st, eng, reg, cfg.providers, ready, log)
+	configured := make([]configuredLocation, 0, len(cfg.providers)+len(cfg.locations))
+	for _, p := range cfg.providers {
+		configured = append(configured, configuredLocation{ingest.LocationConfig{Type: p.Location().Provider, Target: p.Location().Target}, p})
+	}
+	for i, lc := range cfg.locations {
+		p, err := reg.New(lc)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("config: locations[%d]: %w", i, err)
+		}
+		configured = append(configured, configuredLocation{lc, p})
+	}
+	retired, err := startLocations(ctx, st, eng, reg, configured, ready, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -476,13 +531,19 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 // location recorded (origin config), those no longer configured retired (their entities may
 // be adopted; removeRetired removes the rest), and the locations registered at run time
 // built again. It adds them all to the engine and returns the retired keys.
+// configuredLocation is a location of the flags or the configuration file.
+type configuredLocation struct {
+	cfg ingest.LocationConfig
+	p   ingest.Provider
+}
+
 func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry,
-	configured []ingest.Provider, ready *server.Readiness, log *slog.Logger) ([]string, error) {
+	configured []configuredLocation, ready *server.Readiness, log *slog.Logger) ([]string, error) {
 	keys := make([]string, 0, len(configured))
 	isConfigured := map[string]bool{}
-	for _, p := range configured {
-		loc := p.Location()
-		if err := st.UpsertLocation(ctx, store.LocationRecord{Spec: loc, Origin: store.OriginConfig}); err != nil {
+	for _, c := range configured {
+		loc := c.p.Location()
+		if err := st.UpsertLocation(ctx, store.LocationRecord{Spec: loc, Options: c.cfg.Options, Origin: store.OriginConfig}); err != nil {
 			return nil, fmt.Errorf("record location %s: %w", loc.Key, err)
 		}
 		keys = append(keys, loc.Key)
@@ -498,9 +559,8 @@ func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, re
 			ready.LocationRead(key, err)
 		}
 	}
-	for _, p := range configured {
-		loc := p.Location()
-		eng.Add(ingest.LocationConfig{Type: loc.Provider, Target: loc.Target}, p, func(error) { ready.LocationDone() })
+	for _, c := range configured {
+		eng.Add(c.cfg, c.p, func(error) { ready.LocationDone() })
 	}
 	runtime, err := st.RuntimeLocations(ctx)
 	if err != nil {
