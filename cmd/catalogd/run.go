@@ -335,7 +335,7 @@ type serveConfig struct {
 	locations []ingest.LocationConfig
 	// githubWebhookSecret verifies POST /webhooks/github (webhooks.github.secret).
 	githubWebhookSecret string
-	read            readFlags
+	read                readFlags
 	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
 	// room after it for the answer to be written.
 	requestTimeout time.Duration
