@@ -463,17 +463,11 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 			return fmt.Errorf("replace relations: %w", err)
 		}
 	}
+	if err := w.updateEntities(ctx, updates, updateIDs); err != nil {
+		return err
+	}
 	for i, e := range updates {
-		id := updateIDs[i]
-		if err := tx.Entity.UpdateOneID(id).
-			SetKind(e.Kind).SetNamespace(e.Namespace).SetName(e.Name).SetAPIVersion(e.APIVersion).
-			SetTitle(e.Title).SetDescription(e.Description).SetType(e.Type).SetLifecycle(e.Lifecycle).
-			SetOwnerRef(e.OwnerRef).SetSystemRef(e.SystemRef).SetTags(nonNil(e.Tags)).
-			SetLabels(e.Labels).SetAnnotations(e.Annotations).SetDocument(e.Document).
-			SetHash(e.Hash).SetSource(e.Source).SetLocation(loc.Key).SetUpdatedAt(w.now).Exec(ctx); err != nil {
-			return fmt.Errorf("update %s: %w", e.Ref, err)
-		}
-		w.addRelations(id, e.Relations)
+		w.addRelations(updateIDs[i], e.Relations)
 	}
 	res.Updated += len(updates)
 	res.Added += len(inserts)
