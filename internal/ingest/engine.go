@@ -62,6 +62,45 @@ type Engine struct {
 
 	applyMu sync.Mutex
 	sched   scheduler
+
+	memoMu sync.Mutex
+	memo   map[string]map[string]*fileMemo // location key -> file path -> what it produced
+}
+
+// fileMemo is what one descriptor file produced at the last applied read of its location,
+// kept so a file whose bytes did not change is not parsed again: its entities are handed to
+// the store as stubs (ref and hash), which it checks against what it holds.
+type fileMemo struct {
+	sum      [sha256.Size]byte
+	entities []memoEntity
+	errors   []store.ErrorRecord
+	keepRefs []string
+	targets  []string
+	optional []string
+}
+
+type memoEntity struct {
+	ref, hash         string
+	docIndex, docLine int
+}
+
+func (e *Engine) memoOf(key string) map[string]*fileMemo {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	return e.memo[key]
+}
+
+func (e *Engine) setMemo(key string, m map[string]*fileMemo) {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	if e.memo == nil {
+		e.memo = map[string]map[string]*fileMemo{}
+	}
+	if m == nil {
+		delete(e.memo, key)
+		return
+	}
+	e.memo[key] = m
 }
 
 // Refresh reads one location and applies what it holds.
@@ -95,14 +134,27 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 	// processing starts because processing streams into the apply.
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	var b *store.Batch
 	if err != nil {
-		b = &store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err)}
-	} else {
-		defer release()
-		b = e.Process(ctx, loc, tree)
-		b.Revision = tree.Revision
+		b := &store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err), Started: started}
+		if _, aerr := e.Store.Apply(ctx, loc, b); aerr != nil {
+			return store.ApplyResult{}, fmt.Errorf("apply %s: %w", loc.Key, aerr)
+		}
+		return store.ApplyResult{Errors: 1}, b.Failed
 	}
+	defer release()
+	res, err := e.apply(ctx, loc, tree, opts, started, true)
+	if errors.Is(err, store.ErrStaleMemo) {
+		// The store no longer holds what the memo says (another writer changed it): parse
+		// everything.
+		e.setMemo(loc.Key, nil)
+		res, err = e.apply(ctx, loc, tree, opts, started, false)
+	}
+	return res, err
+}
+
+func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, opts RefreshOptions, started time.Time, memo bool) (store.ApplyResult, error) {
+	b, next := e.process(ctx, loc, tree, memo)
+	b.Revision = tree.Revision
 	b.Started = started
 	b.Force = opts.Force
 	b.MaxRemovalShare = e.MaxRemovalShare
@@ -113,7 +165,13 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 		}
 	}
 	if aerr != nil {
+		if errors.Is(aerr, store.ErrStaleMemo) {
+			return res, aerr
+		}
 		return res, fmt.Errorf("apply %s: %w", loc.Key, aerr)
+	}
+	if b.Failed == nil && ctx.Err() == nil {
+		e.setMemo(loc.Key, next)
 	}
 	if res.Changed() && e.Changed != nil {
 		e.Changed()
@@ -159,6 +217,9 @@ type fileResult struct {
 	keepFile bool     // the file or one of its documents could not be read
 	targets  []string // paths of further descriptor files named by Location entities
 	optional []string // those of targets whose Location says spec.presence: optional
+	// external is set when a document read a placeholder: its content depends on more than
+	// the file's bytes, so the file is never memoised.
+	external bool
 }
 
 // Process reads every descriptor file reachable from the tree's root and returns the batch to
@@ -167,15 +228,25 @@ type fileResult struct {
 // order, breadth-first by Location and then by path, so the first of two documents defining
 // one entity is always the same one: it wins, the other is reported.
 func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree) *store.Batch {
+	b, _ := e.process(ctx, loc, tree, false)
+	return b
+}
+
+// process is Process; with memo, files whose bytes are those of the last applied read are
+// not parsed again, and it also returns what this read's files produced, for the next read.
+func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, memo bool) (*store.Batch, map[string]*fileMemo) {
 	b := &store.Batch{}
 	level, err := e.rootFiles(tree)
 	if err != nil {
 		b.Failed = err
 		b.Parts = store.Entities(nil)
-		return b
+		return b, nil
 	}
 	parts := make(chan []store.EntityRecord, 2)
 	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
+	if memo {
+		rd.memo, rd.next = e.memoOf(loc.Key), map[string]*fileMemo{}
+	}
 	go func() {
 		defer close(parts)
 		e.walk(ctx, rd, level, b, parts)
@@ -187,7 +258,7 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 			}
 		}
 	}
-	return b
+	return b, rd.next
 }
 
 // Collect drains a batch's parts into one slice (for callers that want them all at once).
@@ -326,6 +397,12 @@ type read struct {
 	tree     catalog.Tree
 	urls     *reading.Session
 	optional map[string]bool // targets whose Location says spec.presence: optional
+
+	// memo is what the files produced at the last applied read (nil: parse everything);
+	// next collects what this read's files produced, for the next read.
+	memo   map[string]*fileMemo
+	nextMu sync.Mutex
+	next   map[string]*fileMemo
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.
@@ -335,8 +412,8 @@ func errorRecord(source string, doc, line int, ref, path, msg string) store.Erro
 		Message: catalog.Excerpt(msg, 4*catalog.MaxExcerpt)}
 }
 
-func (e *Engine) processFile(ctx context.Context, rd *read, p string) fileResult {
-	r := fileResult{path: p, url: rd.tree.URL(p)}
+func (e *Engine) processFile(ctx context.Context, rd *read, p string) (r fileResult) {
+	r = fileResult{path: p, url: rd.tree.URL(p)}
 	var data []byte
 	var err error
 	if reading.IsURL(p) {
@@ -360,6 +437,19 @@ func (e *Engine) processFile(ctx context.Context, rd *read, p string) fileResult
 		r.keepFile = true
 		r.errors = append(r.errors, errorRecord(r.url, 0, 0, "", "", err.Error()))
 		return r
+	}
+	var sum [sha256.Size]byte
+	if rd.next != nil {
+		sum = sha256.Sum256(data)
+		if m := rd.memo[p]; m != nil && m.sum == sum {
+			rd.remember(p, m)
+			return m.result(r)
+		}
+		defer func() {
+			if !r.keepFile && !r.external && ctx.Err() == nil {
+				rd.remember(p, newFileMemo(sum, &r))
+			}
+		}()
 	}
 	for _, doc := range catalog.ParseDocuments(data, e.MaxDocumentBytes) {
 		if ctx.Err() != nil {
@@ -421,6 +511,7 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 	ref := guessRef(doc.Value)
 	budget := e.maxPlaceholder()
 	if problems := catalog.ResolvePlaceholders(doc.Value, func(target string) ([]byte, error) {
+		r.external = true
 		data, err := e.readPlaceholder(ctx, rd, r.path, target, budget)
 		if err != nil {
 			return nil, err
@@ -451,6 +542,9 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 	if strings.EqualFold(ent.Kind, "Location") {
 		targets, problems := locationTargets(rd, r.path, ent)
 		r.targets = append(r.targets, targets...)
+		if hasGlob(ent) {
+			r.external = true // what a glob matches changes without this file changing
+		}
 		if presence, _ := ent.Spec()["presence"].(string); strings.EqualFold(presence, "optional") {
 			r.optional = append(r.optional, targets...)
 		}
@@ -801,4 +895,44 @@ func (e *Engine) DryRun(ctx context.Context, p Provider, maxRefs int) ([]string,
 	}
 	sort.Strings(refs)
 	return refs, b.Errors, nil
+}
+
+func (rd *read) remember(p string, m *fileMemo) {
+	rd.nextMu.Lock()
+	rd.next[p] = m
+	rd.nextMu.Unlock()
+}
+
+func newFileMemo(sum [sha256.Size]byte, r *fileResult) *fileMemo {
+	m := &fileMemo{sum: sum, errors: r.errors, keepRefs: r.keepRefs, targets: r.targets, optional: r.optional,
+		entities: make([]memoEntity, len(r.entities))}
+	for i, e := range r.entities {
+		m.entities[i] = memoEntity{ref: e.Ref, hash: e.Hash, docIndex: e.DocIndex, docLine: e.DocLine}
+	}
+	return m
+}
+
+// result is the file's result from the memo: its entities as stubs.
+func (m *fileMemo) result(r fileResult) fileResult {
+	r.errors, r.keepRefs, r.targets, r.optional = m.errors, m.keepRefs, m.targets, m.optional
+	r.entities = make([]store.EntityRecord, len(m.entities))
+	for i, e := range m.entities {
+		r.entities[i] = store.EntityRecord{Ref: e.ref, Hash: e.hash, Source: r.url, DocIndex: e.docIndex, DocLine: e.docLine, Stub: true}
+	}
+	return r
+}
+
+// hasGlob reports whether a Location entity names a target by a glob.
+func hasGlob(e *catalog.Entity) bool {
+	spec := e.Spec()
+	ts, _ := spec["targets"].([]any)
+	if t, ok := spec["target"].(string); ok {
+		ts = append(ts, t)
+	}
+	for _, t := range ts {
+		if s, ok := t.(string); ok && strings.ContainsAny(s, "*?[") {
+			return true
+		}
+	}
+	return false
 }

@@ -393,3 +393,39 @@ func TestFreshnessIsTheLocationsUnlessAReadKeptTheEntityUnconfirmed(t *testing.T
 		}
 	})
 }
+
+func TestUnchangedFilesAreNotParsedAgainButTheStoreIsTrusted(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		e := newEnv(t, dbURL)
+		e.write(map[string]string{
+			"root.yaml":    "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: root}\nspec:\n  targets: [./teams/*.yaml, ./c.yaml]\n",
+			"teams/a.yaml": doc(group, "a"),
+			"c.yaml":       doc(component, "svc", "a"),
+		})
+		e.refresh("root.yaml")
+		if res := e.refresh("root.yaml"); res.Unchanged != 3 || res.Changed() {
+			t.Fatalf("unchanged re-read: %+v", res)
+		}
+		// Another writer changed the stored row: the unchanged file is processed again.
+		if _, err := e.st.Client.Entity.Update().SetHash("tampered").Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if res := e.refresh("root.yaml"); res.Updated != 3 {
+			t.Errorf("after the store changed underneath: %+v", res)
+		}
+		if got := e.entity("component:default/svc"); got.Hash == "tampered" {
+			t.Error("the stale row was kept")
+		}
+		// A file a glob now matches is read although the Location's file did not change.
+		e.write(map[string]string{"teams/b.yaml": doc(group, "b")})
+		if res := e.refresh("root.yaml"); res.Added != 1 || e.entity("group:default/b") == nil {
+			t.Errorf("new file under a glob: %+v", res)
+		}
+		// A file whose bytes changed is parsed again.
+		e.write(map[string]string{"c.yaml": doc(component, "svc", "b")})
+		if res := e.refresh("root.yaml"); res.Updated != 1 || e.entity("component:default/svc").OwnerRef != "group:default/b" {
+			t.Errorf("changed file: %+v", res)
+		}
+	})
+}

@@ -38,7 +38,15 @@ type EntityRecord struct {
 	Source                string // URL of the file it came from
 	DocIndex, DocLine     int    // where in the file, for error records
 	Relations             []catalog.Relation
+	// Stub marks a record of an entity whose file is byte for byte what the last applied read
+	// had: only Ref, Hash, Source and the position are set. The store must hold exactly that
+	// entity (same hash and source, same location); if not, Apply fails with ErrStaleMemo and
+	// the producer processes the file again.
+	Stub bool
 }
+
+// ErrStaleMemo is Apply's answer to a stub record that does not match what the store holds.
+var ErrStaleMemo = errors.New("the store no longer holds what an unchanged file produced before")
 
 // ErrorRecord is one processing error of a location.
 type ErrorRecord struct {
@@ -431,6 +439,20 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 		e := &part[i]
 		if seen[e.Ref] {
 			continue // the producer should have dropped it; never write a ref twice
+		}
+		if e.Stub {
+			if other, ok := taken[e.Ref]; ok {
+				res.Conflicts++
+				*conflicts = append(*conflicts, ErrorRecord{Source: e.Source, Document: e.DocIndex, Line: e.DocLine, EntityRef: e.Ref,
+					Message: fmt.Sprintf("entity %s is already managed by location %s; this copy is ignored until that location drops it", e.Ref, other)})
+				continue
+			}
+			if old, ok := existing[e.Ref]; !ok || old.adopted || old.hash != e.Hash || old.source != e.Source {
+				return ErrStaleMemo
+			}
+			seen[e.Ref] = true
+			res.Unchanged++
+			continue
 		}
 		if other, ok := taken[e.Ref]; ok {
 			res.Conflicts++
