@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"net/url"
 	"path"
@@ -154,6 +155,15 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 
 func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, opts RefreshOptions, started time.Time, memo bool) (store.ApplyResult, error) {
 	b, next := e.process(ctx, loc, tree, memo)
+	if memo && e.memoOf(loc.Key) != nil {
+		// A re-read: finish processing (placeholder fetches included) before the write
+		// transaction, and PostgreSQL's apply lock, are taken. Only a first read, which
+		// writes a location's entities from nothing, streams into the transaction; so
+		// does what passes the budget.
+		var stop func()
+		b.Parts, stop = prefetch(b.Parts, prefetchBudget)
+		defer stop()
+	}
 	b.Revision = tree.Revision
 	b.Started = started
 	b.Force = opts.Force
@@ -935,4 +945,43 @@ func hasGlob(e *catalog.Entity) bool {
 		}
 	}
 	return false
+}
+
+// prefetchBudget bounds what a re-read holds in memory before it writes (documents' bytes).
+const prefetchBudget = 64 << 20
+
+// prefetch drains parts until they end or hold more than budget bytes of documents, and
+// returns a sequence of what it read followed by the rest.
+func prefetch(parts iter.Seq[[]store.EntityRecord], budget int) (iter.Seq[[]store.EntityRecord], func()) {
+	next, stop := iter.Pull(parts)
+	var held [][]store.EntityRecord
+	size, done := 0, false
+	for size <= budget {
+		p, ok := next()
+		if !ok {
+			done = true
+			break
+		}
+		held = append(held, p)
+		for i := range p {
+			size += len(p[i].Document)
+		}
+	}
+	return func(yield func([]store.EntityRecord) bool) {
+		for i, p := range held {
+			held[i] = nil
+			if !yield(p) {
+				return
+			}
+		}
+		if done {
+			return
+		}
+		for {
+			p, ok := next()
+			if !ok || !yield(p) {
+				return
+			}
+		}
+	}, stop
 }

@@ -429,3 +429,41 @@ func TestUnchangedFilesAreNotParsedAgainButTheStoreIsTrusted(t *testing.T) {
 		}
 	})
 }
+
+func TestAReReadFetchesPlaceholdersBeforeTheWriteTransactionOpens(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		var underLock atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Is a write transaction open? A write of our own must wait for it.
+			ctx, cancel := context.WithTimeout(r.Context(), 300*time.Millisecond)
+			defer cancel()
+			if e.st.Dialect == "postgres" {
+				// PostgreSQL: the apply lock (store's applyLockKey) is free.
+				var free bool
+				if err := e.st.DB.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", 0x63617461).Scan(&free); err != nil || !free {
+					underLock.Add(1)
+				} else {
+					e.st.DB.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", 0x63617461)
+				}
+			} else if err := e.st.Client.CatalogState.Update().AddGeneration(0).Exec(ctx); err != nil {
+				underLock.Add(1)
+			}
+			w.Write([]byte("openapi: 3.0.0\n"))
+		}))
+		defer srv.Close()
+		e.eng.URLs = urlReader(t, strings.TrimPrefix(srv.URL, "http://"))
+		api := "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: %s}\nspec:\n  type: openapi\n  lifecycle: production\n  owner: team\n  definition:\n    $text: " + srv.URL + "/%s.yaml\n"
+		e.write(map[string]string{"a.yaml": doc(api, "a", "a"), "b.yaml": doc(component, "b", "team")})
+		e.write(map[string]string{"root.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: root}\nspec:\n  targets: [./a.yaml, ./b.yaml]\n"})
+		e.refresh("root.yaml")
+		underLock.Store(0)
+		e.write(map[string]string{"b.yaml": doc(component, "b", "other-team")})
+		if res := e.refresh("root.yaml"); res.Updated != 1 {
+			t.Fatalf("re-read: %+v, errors %v", res, e.errors())
+		}
+		if n := underLock.Load(); n != 0 {
+			t.Errorf("%d placeholder fetches happened while the write transaction was open", n)
+		}
+	})
+}
