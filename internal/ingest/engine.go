@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"catalogd/internal/catalog"
@@ -64,8 +65,24 @@ type Engine struct {
 	applyMu sync.Mutex
 	sched   scheduler
 
-	memoMu sync.Mutex
-	memo   map[string]map[string]*fileMemo // location key -> file path -> what it produced
+	memoMu    sync.Mutex
+	memo      map[string]map[string]*fileMemo // location key -> file path -> what it produced
+	memoDirty map[string]bool                 // the last applied read left conflicts
+}
+
+func (e *Engine) memoClean(key string) bool {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	return !e.memoDirty[key]
+}
+
+func (e *Engine) setMemoClean(key string, clean bool) {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	if e.memoDirty == nil {
+		e.memoDirty = map[string]bool{}
+	}
+	e.memoDirty[key] = !clean
 }
 
 // fileMemo is what one descriptor file produced at the last applied read of its location,
@@ -154,15 +171,25 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 }
 
 func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, opts RefreshOptions, started time.Time, memo bool) (store.ApplyResult, error) {
-	b, next := e.process(ctx, loc, tree, memo)
-	if memo && e.memoOf(loc.Key) != nil {
+	b, rd := e.process(ctx, loc, tree, memo)
+	next := rd.next
+	if prev := e.memoOf(loc.Key); memo && prev != nil {
 		// A re-read: finish processing (placeholder fetches included) before the write
 		// transaction, and PostgreSQL's apply lock, are taken. Only a first read, which
 		// writes a location's entities from nothing, streams into the transaction; so
 		// does what passes the budget.
 		var stop func()
-		b.Parts, stop = prefetch(b.Parts, prefetchBudget)
+		var done bool
+		b.Parts, done, stop = prefetch(b.Parts, prefetchBudget)
 		defer stop()
+		// Every file is byte for byte what the last applied read had (and that read left
+		// no conflict to resolve): the store holds this read already. Record the
+		// observation only.
+		if done && b.Failed == nil && rd.misses.Load() == 0 && len(next) == len(prev) && e.memoClean(loc.Key) && ctx.Err() == nil {
+			if same, n, err := e.Store.Observe(ctx, loc, tree.Revision, started); err == nil && same {
+				return store.ApplyResult{Unchanged: n}, nil
+			}
+		}
 	}
 	b.Revision = tree.Revision
 	b.Started = started
@@ -182,6 +209,7 @@ func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catal
 	}
 	if b.Failed == nil && ctx.Err() == nil {
 		e.setMemo(loc.Key, next)
+		e.setMemoClean(loc.Key, res.Conflicts == 0)
 	}
 	if res.Changed() && e.Changed != nil {
 		e.Changed()
@@ -244,13 +272,13 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 
 // process is Process; with memo, files whose bytes are those of the last applied read are
 // not parsed again, and it also returns what this read's files produced, for the next read.
-func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, memo bool) (*store.Batch, map[string]*fileMemo) {
+func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, memo bool) (*store.Batch, *read) {
 	b := &store.Batch{}
 	level, err := e.rootFiles(tree)
 	if err != nil {
 		b.Failed = err
 		b.Parts = store.Entities(nil)
-		return b, nil
+		return b, &read{}
 	}
 	parts := make(chan []store.EntityRecord, 2)
 	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
@@ -268,7 +296,7 @@ func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree cat
 			}
 		}
 	}
-	return b, rd.next
+	return b, rd
 }
 
 // Collect drains a batch's parts into one slice (for callers that want them all at once).
@@ -413,6 +441,7 @@ type read struct {
 	memo   map[string]*fileMemo
 	nextMu sync.Mutex
 	next   map[string]*fileMemo
+	misses atomic.Int32 // files processed in full (not from memo)
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.
@@ -439,6 +468,7 @@ func (e *Engine) processFile(ctx context.Context, rd *read, p string) (r fileRes
 		data, err = readLimited(rd.tree.FS, p, e.maxFile())
 	}
 	if err != nil {
+		rd.misses.Add(1)
 		if p != rd.tree.Root && errors.Is(err, fs.ErrNotExist) && rd.optional[p] {
 			// A target a Location marks spec.presence: optional is allowed to be missing: what
 			// it held is gone, and that is no error.
@@ -455,6 +485,7 @@ func (e *Engine) processFile(ctx context.Context, rd *read, p string) (r fileRes
 			rd.remember(p, m)
 			return m.result(r)
 		}
+		rd.misses.Add(1)
 		defer func() {
 			if !r.keepFile && !r.external && ctx.Err() == nil {
 				rd.remember(p, newFileMemo(sum, &r))
@@ -952,7 +983,7 @@ const prefetchBudget = 64 << 20
 
 // prefetch drains parts until they end or hold more than budget bytes of documents, and
 // returns a sequence of what it read followed by the rest.
-func prefetch(parts iter.Seq[[]store.EntityRecord], budget int) (iter.Seq[[]store.EntityRecord], func()) {
+func prefetch(parts iter.Seq[[]store.EntityRecord], budget int) (iter.Seq[[]store.EntityRecord], bool, func()) {
 	next, stop := iter.Pull(parts)
 	var held [][]store.EntityRecord
 	size, done := 0, false
@@ -983,5 +1014,5 @@ func prefetch(parts iter.Seq[[]store.EntityRecord], budget int) (iter.Seq[[]stor
 				return
 			}
 		}
-	}, stop
+	}, done, stop
 }
