@@ -78,7 +78,8 @@ const maxConfigBytes = 1 << 20
 
 // loadConfig reads, expands (${ENV}) and checks a configuration file. Every problem is
 // returned, each naming its key path.
-func loadConfig(path string, getenv func(string) string) (*fileConfig, []string, error) {
+// types, when given, are the provider types a location may name.
+func loadConfig(path string, getenv func(string) string, types []string) (*fileConfig, []string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
@@ -91,13 +92,13 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, []string,
 	if len(data) > maxConfigBytes {
 		return nil, nil, fmt.Errorf("config %s: larger than %d bytes", path, maxConfigBytes)
 	}
-	cfg, problems := parseConfig(data, getenv)
+	cfg, problems := parseConfig(data, getenv, types)
 	return cfg, problems, nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-func parseConfig(data []byte, getenv func(string) string) (*fileConfig, []string) {
+func parseConfig(data []byte, getenv func(string) string, types []string) (*fileConfig, []string) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, []string{fmt.Sprintf("not YAML: %v", err)}
@@ -152,6 +153,9 @@ func parseConfig(data []byte, getenv func(string) string) (*fileConfig, []string
 	}
 	if err := configSchema().Validate(inst); err != nil {
 		problems = append(problems, schemaProblems(err)...)
+	}
+	if types != nil {
+		problems = append(problems, locationTypeProblems(doc, types)...)
 	}
 	if len(problems) > 0 {
 		return nil, problems
@@ -302,7 +306,7 @@ func configCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 		Short: "Check a configuration file; print each problem with its key path and exit 1 if there are any",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, problems, err := loadConfig(args[0], getenv)
+			_, problems, err := loadConfig(args[0], getenv, newRegistry(&ingest.Engine{}, nil).Types())
 			if err != nil {
 				return err
 			}
@@ -372,4 +376,18 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("persisted-queries", "CATALOGD_PERSISTED_QUERIES", str(a.PersistedQueries)...),
 		set("only-persisted-queries", "CATALOGD_ONLY_PERSISTED_QUERIES", boolean(a.OnlyPersistedQueries)...),
 	)
+}
+
+// locationTypeProblems names the locations whose type no registered provider reads.
+func locationTypeProblems(doc any, types []string) []string {
+	m, _ := doc.(map[string]any)
+	locs, _ := m["locations"].([]any)
+	var out []string
+	for i, l := range locs {
+		lm, _ := l.(map[string]any)
+		if t, ok := lm["type"].(string); ok && !slices.Contains(types, t) {
+			out = append(out, fmt.Sprintf("locations[%d].type: %q is not a provider type (known: %s)", i, excerpt(t), strings.Join(types, ", ")))
+		}
+	}
+	return out
 }

@@ -38,6 +38,8 @@ locations:
     target: /srv/c
     interval: banana
   - target: /srv/d
+  - type: ftp
+    target: x
 `)
 	var out syncBuffer
 	err := run(t.Context(), []string{"config", "check", path}, func(string) string { return "" }, &out, &out)
@@ -56,6 +58,7 @@ locations:
 		"webhooks.github.secret: ${NOT_SET_ANYWHERE} is not set in the environment",
 		`locations[2].interval: "banana" is not a duration`,
 		"locations[3].type: is required",
+		`locations[4].type: "ftp" is not a provider type (known: file, url)`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -224,7 +224,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if configPath != "" {
 				var problems []string
 				var err error
-				if fc, problems, err = loadConfig(configPath, getenv); err != nil {
+				if fc, problems, err = loadConfig(configPath, getenv, nil); err != nil {
 					return err
 				}
 				if len(problems) > 0 {
