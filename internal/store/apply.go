@@ -385,7 +385,7 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		}
 	}
 	res.Removed = len(removeIDs)
-	if err := log.write(ctx, tx, w); err != nil {
+	if err := log.write(ctx, w); err != nil {
 		return res, nil, err
 	}
 	return res, conflicts, nil

@@ -2,13 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/lib/pq"
 
-	"catalogd/ent"
 	"catalogd/ent/change"
 )
 
@@ -31,7 +32,7 @@ func (l *changeLog) add(typ, ref, reason string) {
 	l.entries = append(l.entries, changeEntry{typ, ref, reason})
 }
 
-func (l *changeLog) write(ctx context.Context, tx *ent.Client, w *bulkWriter) error {
+func (l *changeLog) write(ctx context.Context, w *bulkWriter) error {
 	now := time.Now().UTC()
 	if w.s.Dialect == dialect.Postgres && len(l.entries) > 0 {
 		// COPY, as for new entities: a first read of 100,000 entities logs as many additions.
@@ -51,13 +52,35 @@ func (l *changeLog) write(ctx context.Context, tx *ent.Client, w *bulkWriter) er
 		}
 		return nil
 	}
-	for _, part := range chunks(l.entries, 1000) {
-		builders := make([]*ent.ChangeCreate, len(part))
-		for i, c := range part {
-			builders[i] = tx.Change.Create().SetAt(now).SetType(c.typ).SetRef(c.ref).
-				SetLocation(l.loc).SetRevision(l.revision).SetReason(c.reason)
+	// SQLite: multi-row INSERTs through one prepared statement per chunk size (a first
+	// read logs an addition per entity).
+	const chunk = 500
+	cols := "(" + strings.Join([]string{change.FieldLocation, change.FieldRevision, change.FieldAt, change.FieldType, change.FieldRef, change.FieldReason}, ", ") + ")"
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
 		}
-		if err := tx.Change.CreateBulk(builders...).Exec(ctx); err != nil {
+	}()
+	args := make([]any, 0, chunk*6)
+	for _, part := range chunks(l.entries, chunk) {
+		args = args[:0]
+		for _, c := range part {
+			args = append(args, l.loc, l.revision, now, c.typ, c.ref, c.reason)
+		}
+		q := "INSERT INTO " + quoteIdent(change.Table) + " " + cols + " VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(part)), ", ")
+		var err error
+		if len(part) == chunk {
+			if full == nil {
+				if full, err = w.tx.PrepareContext(ctx, q); err != nil {
+					return fmt.Errorf("record changes: %w", err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = w.tx.ExecContext(ctx, q, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("record changes: %w", err)
 		}
 	}
