@@ -598,7 +598,11 @@ func removeRetired(ctx context.Context, st *store.Store, eng *ingest.Engine, ret
 		}
 	}
 	for _, key := range retired {
-		res, err := st.RemoveLocation(ctx, key, "location no longer configured", false)
+		var res store.ApplyResult
+		err := eng.Exclusive(func() (err error) {
+			res, err = st.RemoveLocation(ctx, key, "location no longer configured", false)
+			return err
+		})
 		if err != nil {
 			log.Warn("a location no longer configured keeps its entities", "location", key, "err", err)
 			continue

@@ -373,3 +373,41 @@ func TestEntitiesCarryTheirFreshnessAndCanBeFilteredByIt(t *testing.T) {
 		}
 	})
 }
+
+func TestALocationNoLongerConfiguredGoesThroughTheGuardUntilForced(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+		writeFile(t, a, groups("one", "two", "three"))
+		writeFile(t, b, groups("other"))
+		s := startServer(t, "--database", dbURL, "--location", a)
+		s.stop()
+		s = startServer(t, "--database", dbURL, "--location", b)
+		keyA := "file:" + filepath.ToSlash(a)
+		type loc struct{ Key, LastError string }
+		var got struct{ Locations []loc }
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.data(`{ locations { key lastError } }`, nil, &got)
+			refused := slices.ContainsFunc(got.Locations, func(l loc) bool { return l.Key == keyA && strings.Contains(l.LastError, "refused") })
+			if refused || time.Now().After(deadline) {
+				if !refused {
+					t.Fatalf("the old location's removal was not refused: %+v", got)
+				}
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var one struct{ Entity *struct{ Ref string } }
+		s.data(`{ entity(ref: "group:one") { ref } }`, nil, &one)
+		if one.Entity == nil {
+			t.Fatal("the old location's entities were removed without force")
+		}
+		s.data(`mutation($t: String!) { refreshLocation(target: $t, force: true) { key } }`, map[string]any{"t": keyA}, &struct{}{})
+		s.data(`{ entity(ref: "group:one") { ref } }`, nil, &one)
+		s.data(`{ locations { key lastError } }`, nil, &got)
+		if one.Entity != nil || len(got.Locations) != 1 {
+			t.Errorf("after forcing: entity %+v, locations %+v", one.Entity, got.Locations)
+		}
+	})
+}

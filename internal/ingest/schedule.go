@@ -189,3 +189,11 @@ func jittered(key string, d time.Duration) time.Duration {
 	frac := float64(h.Sum32()%1000)/1000 - 0.5 // [-0.5, 0.5)
 	return d + time.Duration(frac*0.2*float64(d))
 }
+
+// Exclusive runs fn while no read of this engine is being applied (e.g. removing a
+// location's entities, so that a read of it still in flight cannot write them back).
+func (e *Engine) Exclusive(fn func() error) error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	return fn()
+}

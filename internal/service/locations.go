@@ -76,7 +76,10 @@ func (c *Catalog) UnregisterLocation(ctx context.Context, p *auth.Principal, tar
 	}
 	c.engine.Remove(key)
 	// Unregistering is the operator's decision to drop what the location holds: forced.
-	if _, err := c.store.RemoveLocation(ctx, key, "location unregistered by "+principalName(p), true); err != nil {
+	if err := c.engine.Exclusive(func() error {
+		_, err := c.store.RemoveLocation(ctx, key, "location unregistered by "+principalName(p), true)
+		return err
+	}); err != nil {
 		return false, err
 	}
 	if c.engine.Changed != nil {
@@ -109,7 +112,10 @@ func (c *Catalog) RefreshLocationTarget(ctx context.Context, p *auth.Principal, 
 			return nil, catalog.Errorf(catalog.ENOTFOUND, "no location %q", short(key))
 		}
 		// A location no longer configured, whose removal the guard refused.
-		if _, err := c.store.RemoveLocation(ctx, key, "location no longer configured", force); err != nil && !isReadOrGuard(err) {
+		if err := c.engine.Exclusive(func() error {
+			_, err := c.store.RemoveLocation(ctx, key, "location no longer configured", force)
+			return err
+		}); err != nil && !isReadOrGuard(err) {
 			return nil, err
 		}
 		if row, err = c.store.GetLocation(ctx, key); row == nil && err == nil {
