@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"catalogd/internal/auth"
+	"catalogd/internal/auth/oidctest"
 	"catalogd/internal/testdb"
 )
 
@@ -408,6 +409,48 @@ func TestALocationNoLongerConfiguredGoesThroughTheGuardUntilForced(t *testing.T)
 		s.data(`{ locations { key lastError } }`, nil, &got)
 		if one.Entity != nil || len(got.Locations) != 1 {
 			t.Errorf("after forcing: entity %+v, locations %+v", one.Entity, got.Locations)
+		}
+	})
+}
+
+func TestOwnersMayRefreshTheirEntitiesAndNothingElse(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		iss := oidctest.Start(t)
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "c.yaml"), groups("team-a", "team-b")+`---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: bob}
+spec: {profile: {email: bob@example.com}, memberOf: [team-b]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc-a}
+spec: {type: service, lifecycle: production, owner: team-a}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc-b}
+spec: {type: service, lifecycle: production, owner: team-b}
+`)
+		s, _ := startServerEnv(t, nil, "--database", dbURL, "--location", filepath.Join(dir, "c.yaml"),
+			"--oidc-issuer", iss.URL, "--oidc-audience", "catalogd", "--read-allow-dir", dir)
+		bob := "Bearer " + iss.Sign(t, map[string]any{"sub": "b", "email": "bob@example.com", "aud": "catalogd"})
+		for _, tc := range []struct{ q, want string }{
+			{`mutation { refreshEntity(ref: "svc-b") }`, ""},
+			{`mutation { refreshEntity(ref: "svc-a") }`, "FORBIDDEN"},
+			{`mutation { refreshLocation(target: "file:` + filepath.Join(dir, "c.yaml") + `") { key } }`, "FORBIDDEN"},
+			{`mutation { registerLocation(target: "file:` + filepath.Join(dir, "c.yaml") + `", dryRun: true) { target } }`, "FORBIDDEN"},
+			{`mutation { unregisterLocation(target: "file:` + filepath.Join(dir, "c.yaml") + `") }`, "FORBIDDEN"},
+		} {
+			a := s.postAs(bob, tc.q, nil)
+			got := ""
+			if len(a.body.Errors) > 0 {
+				got, _ = a.body.Errors[0].Extensions["code"].(string)
+			}
+			if got != tc.want {
+				t.Errorf("%s: code %q, want %q: %s", tc.q, got, tc.want, a.raw)
+			}
 		}
 	})
 }
