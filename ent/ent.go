@@ -4,6 +4,7 @@ package ent
 
 import (
 	"catalogd/ent/catalogstate"
+	"catalogd/ent/change"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
@@ -78,6 +79,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			catalogstate.Table:    catalogstate.ValidColumn,
+			change.Table:          change.ValidColumn,
 			entity.Table:          entity.ValidColumn,
 			locationstate.Table:   locationstate.ValidColumn,
 			processingerror.Table: processingerror.ValidColumn,

@@ -54,8 +54,10 @@ type Entity struct {
 	Location string `json:"location,omitempty"`
 	// URL of the file the entity was read from
 	Source string `json:"source,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// first seen
 	CreatedAt time.Time `json:"created_at,omitempty"`
+	// set only while a read keeps the entity without confirming it (its file failed): when a source last confirmed it; NULL means its location's last_observed_at
+	ObservedAt *time.Time `json:"observed_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -95,7 +97,7 @@ func (*Entity) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case entity.FieldRef, entity.FieldKind, entity.FieldNamespace, entity.FieldName, entity.FieldAPIVersion, entity.FieldTitle, entity.FieldDescription, entity.FieldType, entity.FieldLifecycle, entity.FieldOwnerRef, entity.FieldSystemRef, entity.FieldHash, entity.FieldLocation, entity.FieldSource:
 			values[i] = new(sql.NullString)
-		case entity.FieldCreatedAt, entity.FieldUpdatedAt:
+		case entity.FieldCreatedAt, entity.FieldObservedAt, entity.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -240,6 +242,13 @@ func (_m *Entity) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedAt = value.Time
 			}
+		case entity.FieldObservedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field observed_at", values[i])
+			} else if value.Valid {
+				_m.ObservedAt = new(time.Time)
+				*_m.ObservedAt = value.Time
+			}
 		case entity.FieldUpdatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field updated_at", values[i])
@@ -343,6 +352,11 @@ func (_m *Entity) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.ObservedAt; v != nil {
+		builder.WriteString("observed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("updated_at=")
 	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))

@@ -194,6 +194,20 @@ func (_c *EntityCreate) SetNillableCreatedAt(v *time.Time) *EntityCreate {
 	return _c
 }
 
+// SetObservedAt sets the "observed_at" field.
+func (_c *EntityCreate) SetObservedAt(v time.Time) *EntityCreate {
+	_c.mutation.SetObservedAt(v)
+	return _c
+}
+
+// SetNillableObservedAt sets the "observed_at" field if the given value is not nil.
+func (_c *EntityCreate) SetNillableObservedAt(v *time.Time) *EntityCreate {
+	if v != nil {
+		_c.SetObservedAt(*v)
+	}
+	return _c
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_c *EntityCreate) SetUpdatedAt(v time.Time) *EntityCreate {
 	_c.mutation.SetUpdatedAt(v)
@@ -476,6 +490,10 @@ func (_c *EntityCreate) createSpec() (*Entity, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(entity.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
+	}
+	if value, ok := _c.mutation.ObservedAt(); ok {
+		_spec.SetField(entity.FieldObservedAt, field.TypeTime, value)
+		_node.ObservedAt = &value
 	}
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(entity.FieldUpdatedAt, field.TypeTime, value)
@@ -762,6 +780,24 @@ func (u *EntityUpsert) SetSource(v string) *EntityUpsert {
 // UpdateSource sets the "source" field to the value that was provided on create.
 func (u *EntityUpsert) UpdateSource() *EntityUpsert {
 	u.SetExcluded(entity.FieldSource)
+	return u
+}
+
+// SetObservedAt sets the "observed_at" field.
+func (u *EntityUpsert) SetObservedAt(v time.Time) *EntityUpsert {
+	u.Set(entity.FieldObservedAt, v)
+	return u
+}
+
+// UpdateObservedAt sets the "observed_at" field to the value that was provided on create.
+func (u *EntityUpsert) UpdateObservedAt() *EntityUpsert {
+	u.SetExcluded(entity.FieldObservedAt)
+	return u
+}
+
+// ClearObservedAt clears the value of the "observed_at" field.
+func (u *EntityUpsert) ClearObservedAt() *EntityUpsert {
+	u.SetNull(entity.FieldObservedAt)
 	return u
 }
 
@@ -1071,6 +1107,27 @@ func (u *EntityUpsertOne) SetSource(v string) *EntityUpsertOne {
 func (u *EntityUpsertOne) UpdateSource() *EntityUpsertOne {
 	return u.Update(func(s *EntityUpsert) {
 		s.UpdateSource()
+	})
+}
+
+// SetObservedAt sets the "observed_at" field.
+func (u *EntityUpsertOne) SetObservedAt(v time.Time) *EntityUpsertOne {
+	return u.Update(func(s *EntityUpsert) {
+		s.SetObservedAt(v)
+	})
+}
+
+// UpdateObservedAt sets the "observed_at" field to the value that was provided on create.
+func (u *EntityUpsertOne) UpdateObservedAt() *EntityUpsertOne {
+	return u.Update(func(s *EntityUpsert) {
+		s.UpdateObservedAt()
+	})
+}
+
+// ClearObservedAt clears the value of the "observed_at" field.
+func (u *EntityUpsertOne) ClearObservedAt() *EntityUpsertOne {
+	return u.Update(func(s *EntityUpsert) {
+		s.ClearObservedAt()
 	})
 }
 
@@ -1548,6 +1605,27 @@ func (u *EntityUpsertBulk) SetSource(v string) *EntityUpsertBulk {
 func (u *EntityUpsertBulk) UpdateSource() *EntityUpsertBulk {
 	return u.Update(func(s *EntityUpsert) {
 		s.UpdateSource()
+	})
+}
+
+// SetObservedAt sets the "observed_at" field.
+func (u *EntityUpsertBulk) SetObservedAt(v time.Time) *EntityUpsertBulk {
+	return u.Update(func(s *EntityUpsert) {
+		s.SetObservedAt(v)
+	})
+}
+
+// UpdateObservedAt sets the "observed_at" field to the value that was provided on create.
+func (u *EntityUpsertBulk) UpdateObservedAt() *EntityUpsertBulk {
+	return u.Update(func(s *EntityUpsert) {
+		s.UpdateObservedAt()
+	})
+}
+
+// ClearObservedAt clears the value of the "observed_at" field.
+func (u *EntityUpsertBulk) ClearObservedAt() *EntityUpsertBulk {
+	return u.Update(func(s *EntityUpsert) {
+		s.ClearObservedAt()
 	})
 }
 

@@ -264,6 +264,26 @@ func (_u *EntityUpdate) SetNillableSource(v *string) *EntityUpdate {
 	return _u
 }
 
+// SetObservedAt sets the "observed_at" field.
+func (_u *EntityUpdate) SetObservedAt(v time.Time) *EntityUpdate {
+	_u.mutation.SetObservedAt(v)
+	return _u
+}
+
+// SetNillableObservedAt sets the "observed_at" field if the given value is not nil.
+func (_u *EntityUpdate) SetNillableObservedAt(v *time.Time) *EntityUpdate {
+	if v != nil {
+		_u.SetObservedAt(*v)
+	}
+	return _u
+}
+
+// ClearObservedAt clears the value of the "observed_at" field.
+func (_u *EntityUpdate) ClearObservedAt() *EntityUpdate {
+	_u.mutation.ClearObservedAt()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *EntityUpdate) SetUpdatedAt(v time.Time) *EntityUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -452,6 +472,12 @@ func (_u *EntityUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Source(); ok {
 		_spec.SetField(entity.FieldSource, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ObservedAt(); ok {
+		_spec.SetField(entity.FieldObservedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ObservedAtCleared() {
+		_spec.ClearField(entity.FieldObservedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(entity.FieldUpdatedAt, field.TypeTime, value)
@@ -755,6 +781,26 @@ func (_u *EntityUpdateOne) SetNillableSource(v *string) *EntityUpdateOne {
 	return _u
 }
 
+// SetObservedAt sets the "observed_at" field.
+func (_u *EntityUpdateOne) SetObservedAt(v time.Time) *EntityUpdateOne {
+	_u.mutation.SetObservedAt(v)
+	return _u
+}
+
+// SetNillableObservedAt sets the "observed_at" field if the given value is not nil.
+func (_u *EntityUpdateOne) SetNillableObservedAt(v *time.Time) *EntityUpdateOne {
+	if v != nil {
+		_u.SetObservedAt(*v)
+	}
+	return _u
+}
+
+// ClearObservedAt clears the value of the "observed_at" field.
+func (_u *EntityUpdateOne) ClearObservedAt() *EntityUpdateOne {
+	_u.mutation.ClearObservedAt()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *EntityUpdateOne) SetUpdatedAt(v time.Time) *EntityUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
@@ -973,6 +1019,12 @@ func (_u *EntityUpdateOne) sqlSave(ctx context.Context) (_node *Entity, err erro
 	}
 	if value, ok := _u.mutation.Source(); ok {
 		_spec.SetField(entity.FieldSource, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ObservedAt(); ok {
+		_spec.SetField(entity.FieldObservedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ObservedAtCleared() {
+		_spec.ClearField(entity.FieldObservedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(entity.FieldUpdatedAt, field.TypeTime, value)

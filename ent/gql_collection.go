@@ -280,6 +280,31 @@ func (_q *LocationStateQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, locationstate.FieldDurationMs)
 				fieldSeen[locationstate.FieldDurationMs] = struct{}{}
 			}
+		case "origin":
+			if _, ok := fieldSeen[locationstate.FieldOrigin]; !ok {
+				selectedFields = append(selectedFields, locationstate.FieldOrigin)
+				fieldSeen[locationstate.FieldOrigin] = struct{}{}
+			}
+		case "registeredBy":
+			if _, ok := fieldSeen[locationstate.FieldRegisteredBy]; !ok {
+				selectedFields = append(selectedFields, locationstate.FieldRegisteredBy)
+				fieldSeen[locationstate.FieldRegisteredBy] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[locationstate.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, locationstate.FieldCreatedAt)
+				fieldSeen[locationstate.FieldCreatedAt] = struct{}{}
+			}
+		case "revision":
+			if _, ok := fieldSeen[locationstate.FieldRevision]; !ok {
+				selectedFields = append(selectedFields, locationstate.FieldRevision)
+				fieldSeen[locationstate.FieldRevision] = struct{}{}
+			}
+		case "lastObservedAt":
+			if _, ok := fieldSeen[locationstate.FieldLastObservedAt]; !ok {
+				selectedFields = append(selectedFields, locationstate.FieldLastObservedAt)
+				fieldSeen[locationstate.FieldLastObservedAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

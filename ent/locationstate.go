@@ -4,6 +4,7 @@ package ent
 
 import (
 	"catalogd/ent/locationstate"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -36,8 +37,22 @@ type LocationState struct {
 	// Errors holds the value of the "errors" field.
 	Errors int `json:"errors,omitempty"`
 	// DurationMs holds the value of the "duration_ms" field.
-	DurationMs   int64 `json:"duration_ms,omitempty"`
-	selectValues sql.SelectValues
+	DurationMs int64 `json:"duration_ms,omitempty"`
+	// the provider's own keys
+	Options map[string]interface{} `json:"options,omitempty"`
+	// config (from flags or the configuration file) or runtime (registered through the API)
+	Origin string `json:"origin,omitempty"`
+	// principal that registered a runtime location
+	RegisteredBy string `json:"registered_by,omitempty"`
+	// CreatedAt holds the value of the "created_at" field.
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	// no longer configured: its entities may be adopted by another location, the rest are removed
+	Retired bool `json:"retired,omitempty"`
+	// revision of the source at the last applied read
+	Revision string `json:"revision,omitempty"`
+	// last read that confirmed the location's content (applied, or the same revision again)
+	LastObservedAt *time.Time `json:"last_observed_at,omitempty"`
+	selectValues   sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -45,11 +60,15 @@ func (*LocationState) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case locationstate.FieldOptions:
+			values[i] = new([]byte)
+		case locationstate.FieldRetired:
+			values[i] = new(sql.NullBool)
 		case locationstate.FieldID, locationstate.FieldEntities, locationstate.FieldErrors, locationstate.FieldDurationMs:
 			values[i] = new(sql.NullInt64)
-		case locationstate.FieldKey, locationstate.FieldProvider, locationstate.FieldTarget, locationstate.FieldLastError:
+		case locationstate.FieldKey, locationstate.FieldProvider, locationstate.FieldTarget, locationstate.FieldLastError, locationstate.FieldOrigin, locationstate.FieldRegisteredBy, locationstate.FieldRevision:
 			values[i] = new(sql.NullString)
-		case locationstate.FieldLastReadAt, locationstate.FieldLastSuccessAt, locationstate.FieldLastChangeAt:
+		case locationstate.FieldLastReadAt, locationstate.FieldLastSuccessAt, locationstate.FieldLastChangeAt, locationstate.FieldCreatedAt, locationstate.FieldLastObservedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -135,6 +154,52 @@ func (_m *LocationState) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.DurationMs = value.Int64
 			}
+		case locationstate.FieldOptions:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field options", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Options); err != nil {
+					return fmt.Errorf("unmarshal field options: %w", err)
+				}
+			}
+		case locationstate.FieldOrigin:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field origin", values[i])
+			} else if value.Valid {
+				_m.Origin = value.String
+			}
+		case locationstate.FieldRegisteredBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field registered_by", values[i])
+			} else if value.Valid {
+				_m.RegisteredBy = value.String
+			}
+		case locationstate.FieldCreatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field created_at", values[i])
+			} else if value.Valid {
+				_m.CreatedAt = new(time.Time)
+				*_m.CreatedAt = value.Time
+			}
+		case locationstate.FieldRetired:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field retired", values[i])
+			} else if value.Valid {
+				_m.Retired = value.Bool
+			}
+		case locationstate.FieldRevision:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field revision", values[i])
+			} else if value.Valid {
+				_m.Revision = value.String
+			}
+		case locationstate.FieldLastObservedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_observed_at", values[i])
+			} else if value.Valid {
+				_m.LastObservedAt = new(time.Time)
+				*_m.LastObservedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -206,6 +271,31 @@ func (_m *LocationState) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("duration_ms=")
 	builder.WriteString(fmt.Sprintf("%v", _m.DurationMs))
+	builder.WriteString(", ")
+	builder.WriteString("options=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Options))
+	builder.WriteString(", ")
+	builder.WriteString("origin=")
+	builder.WriteString(_m.Origin)
+	builder.WriteString(", ")
+	builder.WriteString("registered_by=")
+	builder.WriteString(_m.RegisteredBy)
+	builder.WriteString(", ")
+	if v := _m.CreatedAt; v != nil {
+		builder.WriteString("created_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("retired=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Retired))
+	builder.WriteString(", ")
+	builder.WriteString("revision=")
+	builder.WriteString(_m.Revision)
+	builder.WriteString(", ")
+	if v := _m.LastObservedAt; v != nil {
+		builder.WriteString("last_observed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -138,6 +138,96 @@ func (_c *LocationStateCreate) SetNillableDurationMs(v *int64) *LocationStateCre
 	return _c
 }
 
+// SetOptions sets the "options" field.
+func (_c *LocationStateCreate) SetOptions(v map[string]interface{}) *LocationStateCreate {
+	_c.mutation.SetOptions(v)
+	return _c
+}
+
+// SetOrigin sets the "origin" field.
+func (_c *LocationStateCreate) SetOrigin(v string) *LocationStateCreate {
+	_c.mutation.SetOrigin(v)
+	return _c
+}
+
+// SetNillableOrigin sets the "origin" field if the given value is not nil.
+func (_c *LocationStateCreate) SetNillableOrigin(v *string) *LocationStateCreate {
+	if v != nil {
+		_c.SetOrigin(*v)
+	}
+	return _c
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (_c *LocationStateCreate) SetRegisteredBy(v string) *LocationStateCreate {
+	_c.mutation.SetRegisteredBy(v)
+	return _c
+}
+
+// SetNillableRegisteredBy sets the "registered_by" field if the given value is not nil.
+func (_c *LocationStateCreate) SetNillableRegisteredBy(v *string) *LocationStateCreate {
+	if v != nil {
+		_c.SetRegisteredBy(*v)
+	}
+	return _c
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (_c *LocationStateCreate) SetCreatedAt(v time.Time) *LocationStateCreate {
+	_c.mutation.SetCreatedAt(v)
+	return _c
+}
+
+// SetNillableCreatedAt sets the "created_at" field if the given value is not nil.
+func (_c *LocationStateCreate) SetNillableCreatedAt(v *time.Time) *LocationStateCreate {
+	if v != nil {
+		_c.SetCreatedAt(*v)
+	}
+	return _c
+}
+
+// SetRetired sets the "retired" field.
+func (_c *LocationStateCreate) SetRetired(v bool) *LocationStateCreate {
+	_c.mutation.SetRetired(v)
+	return _c
+}
+
+// SetNillableRetired sets the "retired" field if the given value is not nil.
+func (_c *LocationStateCreate) SetNillableRetired(v *bool) *LocationStateCreate {
+	if v != nil {
+		_c.SetRetired(*v)
+	}
+	return _c
+}
+
+// SetRevision sets the "revision" field.
+func (_c *LocationStateCreate) SetRevision(v string) *LocationStateCreate {
+	_c.mutation.SetRevision(v)
+	return _c
+}
+
+// SetNillableRevision sets the "revision" field if the given value is not nil.
+func (_c *LocationStateCreate) SetNillableRevision(v *string) *LocationStateCreate {
+	if v != nil {
+		_c.SetRevision(*v)
+	}
+	return _c
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (_c *LocationStateCreate) SetLastObservedAt(v time.Time) *LocationStateCreate {
+	_c.mutation.SetLastObservedAt(v)
+	return _c
+}
+
+// SetNillableLastObservedAt sets the "last_observed_at" field if the given value is not nil.
+func (_c *LocationStateCreate) SetNillableLastObservedAt(v *time.Time) *LocationStateCreate {
+	if v != nil {
+		_c.SetLastObservedAt(*v)
+	}
+	return _c
+}
+
 // Mutation returns the LocationStateMutation object of the builder.
 func (_c *LocationStateCreate) Mutation() *LocationStateMutation {
 	return _c.mutation
@@ -189,6 +279,22 @@ func (_c *LocationStateCreate) defaults() {
 		v := locationstate.DefaultDurationMs
 		_c.mutation.SetDurationMs(v)
 	}
+	if _, ok := _c.mutation.Origin(); !ok {
+		v := locationstate.DefaultOrigin
+		_c.mutation.SetOrigin(v)
+	}
+	if _, ok := _c.mutation.RegisteredBy(); !ok {
+		v := locationstate.DefaultRegisteredBy
+		_c.mutation.SetRegisteredBy(v)
+	}
+	if _, ok := _c.mutation.Retired(); !ok {
+		v := locationstate.DefaultRetired
+		_c.mutation.SetRetired(v)
+	}
+	if _, ok := _c.mutation.Revision(); !ok {
+		v := locationstate.DefaultRevision
+		_c.mutation.SetRevision(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -213,6 +319,18 @@ func (_c *LocationStateCreate) check() error {
 	}
 	if _, ok := _c.mutation.DurationMs(); !ok {
 		return &ValidationError{Name: "duration_ms", err: errors.New(`ent: missing required field "LocationState.duration_ms"`)}
+	}
+	if _, ok := _c.mutation.Origin(); !ok {
+		return &ValidationError{Name: "origin", err: errors.New(`ent: missing required field "LocationState.origin"`)}
+	}
+	if _, ok := _c.mutation.RegisteredBy(); !ok {
+		return &ValidationError{Name: "registered_by", err: errors.New(`ent: missing required field "LocationState.registered_by"`)}
+	}
+	if _, ok := _c.mutation.Retired(); !ok {
+		return &ValidationError{Name: "retired", err: errors.New(`ent: missing required field "LocationState.retired"`)}
+	}
+	if _, ok := _c.mutation.Revision(); !ok {
+		return &ValidationError{Name: "revision", err: errors.New(`ent: missing required field "LocationState.revision"`)}
 	}
 	return nil
 }
@@ -280,6 +398,34 @@ func (_c *LocationStateCreate) createSpec() (*LocationState, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.DurationMs(); ok {
 		_spec.SetField(locationstate.FieldDurationMs, field.TypeInt64, value)
 		_node.DurationMs = value
+	}
+	if value, ok := _c.mutation.Options(); ok {
+		_spec.SetField(locationstate.FieldOptions, field.TypeJSON, value)
+		_node.Options = value
+	}
+	if value, ok := _c.mutation.Origin(); ok {
+		_spec.SetField(locationstate.FieldOrigin, field.TypeString, value)
+		_node.Origin = value
+	}
+	if value, ok := _c.mutation.RegisteredBy(); ok {
+		_spec.SetField(locationstate.FieldRegisteredBy, field.TypeString, value)
+		_node.RegisteredBy = value
+	}
+	if value, ok := _c.mutation.CreatedAt(); ok {
+		_spec.SetField(locationstate.FieldCreatedAt, field.TypeTime, value)
+		_node.CreatedAt = &value
+	}
+	if value, ok := _c.mutation.Retired(); ok {
+		_spec.SetField(locationstate.FieldRetired, field.TypeBool, value)
+		_node.Retired = value
+	}
+	if value, ok := _c.mutation.Revision(); ok {
+		_spec.SetField(locationstate.FieldRevision, field.TypeString, value)
+		_node.Revision = value
+	}
+	if value, ok := _c.mutation.LastObservedAt(); ok {
+		_spec.SetField(locationstate.FieldLastObservedAt, field.TypeTime, value)
+		_node.LastObservedAt = &value
 	}
 	return _node, _spec
 }
@@ -486,6 +632,108 @@ func (u *LocationStateUpsert) UpdateDurationMs() *LocationStateUpsert {
 // AddDurationMs adds v to the "duration_ms" field.
 func (u *LocationStateUpsert) AddDurationMs(v int64) *LocationStateUpsert {
 	u.Add(locationstate.FieldDurationMs, v)
+	return u
+}
+
+// SetOptions sets the "options" field.
+func (u *LocationStateUpsert) SetOptions(v map[string]interface{}) *LocationStateUpsert {
+	u.Set(locationstate.FieldOptions, v)
+	return u
+}
+
+// UpdateOptions sets the "options" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateOptions() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldOptions)
+	return u
+}
+
+// ClearOptions clears the value of the "options" field.
+func (u *LocationStateUpsert) ClearOptions() *LocationStateUpsert {
+	u.SetNull(locationstate.FieldOptions)
+	return u
+}
+
+// SetOrigin sets the "origin" field.
+func (u *LocationStateUpsert) SetOrigin(v string) *LocationStateUpsert {
+	u.Set(locationstate.FieldOrigin, v)
+	return u
+}
+
+// UpdateOrigin sets the "origin" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateOrigin() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldOrigin)
+	return u
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (u *LocationStateUpsert) SetRegisteredBy(v string) *LocationStateUpsert {
+	u.Set(locationstate.FieldRegisteredBy, v)
+	return u
+}
+
+// UpdateRegisteredBy sets the "registered_by" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateRegisteredBy() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldRegisteredBy)
+	return u
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (u *LocationStateUpsert) SetCreatedAt(v time.Time) *LocationStateUpsert {
+	u.Set(locationstate.FieldCreatedAt, v)
+	return u
+}
+
+// UpdateCreatedAt sets the "created_at" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateCreatedAt() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldCreatedAt)
+	return u
+}
+
+// ClearCreatedAt clears the value of the "created_at" field.
+func (u *LocationStateUpsert) ClearCreatedAt() *LocationStateUpsert {
+	u.SetNull(locationstate.FieldCreatedAt)
+	return u
+}
+
+// SetRetired sets the "retired" field.
+func (u *LocationStateUpsert) SetRetired(v bool) *LocationStateUpsert {
+	u.Set(locationstate.FieldRetired, v)
+	return u
+}
+
+// UpdateRetired sets the "retired" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateRetired() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldRetired)
+	return u
+}
+
+// SetRevision sets the "revision" field.
+func (u *LocationStateUpsert) SetRevision(v string) *LocationStateUpsert {
+	u.Set(locationstate.FieldRevision, v)
+	return u
+}
+
+// UpdateRevision sets the "revision" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateRevision() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldRevision)
+	return u
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (u *LocationStateUpsert) SetLastObservedAt(v time.Time) *LocationStateUpsert {
+	u.Set(locationstate.FieldLastObservedAt, v)
+	return u
+}
+
+// UpdateLastObservedAt sets the "last_observed_at" field to the value that was provided on create.
+func (u *LocationStateUpsert) UpdateLastObservedAt() *LocationStateUpsert {
+	u.SetExcluded(locationstate.FieldLastObservedAt)
+	return u
+}
+
+// ClearLastObservedAt clears the value of the "last_observed_at" field.
+func (u *LocationStateUpsert) ClearLastObservedAt() *LocationStateUpsert {
+	u.SetNull(locationstate.FieldLastObservedAt)
 	return u
 }
 
@@ -708,6 +956,125 @@ func (u *LocationStateUpsertOne) AddDurationMs(v int64) *LocationStateUpsertOne 
 func (u *LocationStateUpsertOne) UpdateDurationMs() *LocationStateUpsertOne {
 	return u.Update(func(s *LocationStateUpsert) {
 		s.UpdateDurationMs()
+	})
+}
+
+// SetOptions sets the "options" field.
+func (u *LocationStateUpsertOne) SetOptions(v map[string]interface{}) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetOptions(v)
+	})
+}
+
+// UpdateOptions sets the "options" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateOptions() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateOptions()
+	})
+}
+
+// ClearOptions clears the value of the "options" field.
+func (u *LocationStateUpsertOne) ClearOptions() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.ClearOptions()
+	})
+}
+
+// SetOrigin sets the "origin" field.
+func (u *LocationStateUpsertOne) SetOrigin(v string) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetOrigin(v)
+	})
+}
+
+// UpdateOrigin sets the "origin" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateOrigin() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateOrigin()
+	})
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (u *LocationStateUpsertOne) SetRegisteredBy(v string) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetRegisteredBy(v)
+	})
+}
+
+// UpdateRegisteredBy sets the "registered_by" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateRegisteredBy() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateRegisteredBy()
+	})
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (u *LocationStateUpsertOne) SetCreatedAt(v time.Time) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetCreatedAt(v)
+	})
+}
+
+// UpdateCreatedAt sets the "created_at" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateCreatedAt() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateCreatedAt()
+	})
+}
+
+// ClearCreatedAt clears the value of the "created_at" field.
+func (u *LocationStateUpsertOne) ClearCreatedAt() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.ClearCreatedAt()
+	})
+}
+
+// SetRetired sets the "retired" field.
+func (u *LocationStateUpsertOne) SetRetired(v bool) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetRetired(v)
+	})
+}
+
+// UpdateRetired sets the "retired" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateRetired() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateRetired()
+	})
+}
+
+// SetRevision sets the "revision" field.
+func (u *LocationStateUpsertOne) SetRevision(v string) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetRevision(v)
+	})
+}
+
+// UpdateRevision sets the "revision" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateRevision() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateRevision()
+	})
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (u *LocationStateUpsertOne) SetLastObservedAt(v time.Time) *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetLastObservedAt(v)
+	})
+}
+
+// UpdateLastObservedAt sets the "last_observed_at" field to the value that was provided on create.
+func (u *LocationStateUpsertOne) UpdateLastObservedAt() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateLastObservedAt()
+	})
+}
+
+// ClearLastObservedAt clears the value of the "last_observed_at" field.
+func (u *LocationStateUpsertOne) ClearLastObservedAt() *LocationStateUpsertOne {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.ClearLastObservedAt()
 	})
 }
 
@@ -1094,6 +1461,125 @@ func (u *LocationStateUpsertBulk) AddDurationMs(v int64) *LocationStateUpsertBul
 func (u *LocationStateUpsertBulk) UpdateDurationMs() *LocationStateUpsertBulk {
 	return u.Update(func(s *LocationStateUpsert) {
 		s.UpdateDurationMs()
+	})
+}
+
+// SetOptions sets the "options" field.
+func (u *LocationStateUpsertBulk) SetOptions(v map[string]interface{}) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetOptions(v)
+	})
+}
+
+// UpdateOptions sets the "options" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateOptions() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateOptions()
+	})
+}
+
+// ClearOptions clears the value of the "options" field.
+func (u *LocationStateUpsertBulk) ClearOptions() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.ClearOptions()
+	})
+}
+
+// SetOrigin sets the "origin" field.
+func (u *LocationStateUpsertBulk) SetOrigin(v string) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetOrigin(v)
+	})
+}
+
+// UpdateOrigin sets the "origin" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateOrigin() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateOrigin()
+	})
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (u *LocationStateUpsertBulk) SetRegisteredBy(v string) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetRegisteredBy(v)
+	})
+}
+
+// UpdateRegisteredBy sets the "registered_by" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateRegisteredBy() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateRegisteredBy()
+	})
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (u *LocationStateUpsertBulk) SetCreatedAt(v time.Time) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetCreatedAt(v)
+	})
+}
+
+// UpdateCreatedAt sets the "created_at" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateCreatedAt() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateCreatedAt()
+	})
+}
+
+// ClearCreatedAt clears the value of the "created_at" field.
+func (u *LocationStateUpsertBulk) ClearCreatedAt() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.ClearCreatedAt()
+	})
+}
+
+// SetRetired sets the "retired" field.
+func (u *LocationStateUpsertBulk) SetRetired(v bool) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetRetired(v)
+	})
+}
+
+// UpdateRetired sets the "retired" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateRetired() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateRetired()
+	})
+}
+
+// SetRevision sets the "revision" field.
+func (u *LocationStateUpsertBulk) SetRevision(v string) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetRevision(v)
+	})
+}
+
+// UpdateRevision sets the "revision" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateRevision() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateRevision()
+	})
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (u *LocationStateUpsertBulk) SetLastObservedAt(v time.Time) *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.SetLastObservedAt(v)
+	})
+}
+
+// UpdateLastObservedAt sets the "last_observed_at" field to the value that was provided on create.
+func (u *LocationStateUpsertBulk) UpdateLastObservedAt() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.UpdateLastObservedAt()
+	})
+}
+
+// ClearLastObservedAt clears the value of the "last_observed_at" field.
+func (u *LocationStateUpsertBulk) ClearLastObservedAt() *LocationStateUpsertBulk {
+	return u.Update(func(s *LocationStateUpsert) {
+		s.ClearLastObservedAt()
 	})
 }
 

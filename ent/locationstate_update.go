@@ -208,6 +208,114 @@ func (_u *LocationStateUpdate) AddDurationMs(v int64) *LocationStateUpdate {
 	return _u
 }
 
+// SetOptions sets the "options" field.
+func (_u *LocationStateUpdate) SetOptions(v map[string]interface{}) *LocationStateUpdate {
+	_u.mutation.SetOptions(v)
+	return _u
+}
+
+// ClearOptions clears the value of the "options" field.
+func (_u *LocationStateUpdate) ClearOptions() *LocationStateUpdate {
+	_u.mutation.ClearOptions()
+	return _u
+}
+
+// SetOrigin sets the "origin" field.
+func (_u *LocationStateUpdate) SetOrigin(v string) *LocationStateUpdate {
+	_u.mutation.SetOrigin(v)
+	return _u
+}
+
+// SetNillableOrigin sets the "origin" field if the given value is not nil.
+func (_u *LocationStateUpdate) SetNillableOrigin(v *string) *LocationStateUpdate {
+	if v != nil {
+		_u.SetOrigin(*v)
+	}
+	return _u
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (_u *LocationStateUpdate) SetRegisteredBy(v string) *LocationStateUpdate {
+	_u.mutation.SetRegisteredBy(v)
+	return _u
+}
+
+// SetNillableRegisteredBy sets the "registered_by" field if the given value is not nil.
+func (_u *LocationStateUpdate) SetNillableRegisteredBy(v *string) *LocationStateUpdate {
+	if v != nil {
+		_u.SetRegisteredBy(*v)
+	}
+	return _u
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (_u *LocationStateUpdate) SetCreatedAt(v time.Time) *LocationStateUpdate {
+	_u.mutation.SetCreatedAt(v)
+	return _u
+}
+
+// SetNillableCreatedAt sets the "created_at" field if the given value is not nil.
+func (_u *LocationStateUpdate) SetNillableCreatedAt(v *time.Time) *LocationStateUpdate {
+	if v != nil {
+		_u.SetCreatedAt(*v)
+	}
+	return _u
+}
+
+// ClearCreatedAt clears the value of the "created_at" field.
+func (_u *LocationStateUpdate) ClearCreatedAt() *LocationStateUpdate {
+	_u.mutation.ClearCreatedAt()
+	return _u
+}
+
+// SetRetired sets the "retired" field.
+func (_u *LocationStateUpdate) SetRetired(v bool) *LocationStateUpdate {
+	_u.mutation.SetRetired(v)
+	return _u
+}
+
+// SetNillableRetired sets the "retired" field if the given value is not nil.
+func (_u *LocationStateUpdate) SetNillableRetired(v *bool) *LocationStateUpdate {
+	if v != nil {
+		_u.SetRetired(*v)
+	}
+	return _u
+}
+
+// SetRevision sets the "revision" field.
+func (_u *LocationStateUpdate) SetRevision(v string) *LocationStateUpdate {
+	_u.mutation.SetRevision(v)
+	return _u
+}
+
+// SetNillableRevision sets the "revision" field if the given value is not nil.
+func (_u *LocationStateUpdate) SetNillableRevision(v *string) *LocationStateUpdate {
+	if v != nil {
+		_u.SetRevision(*v)
+	}
+	return _u
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (_u *LocationStateUpdate) SetLastObservedAt(v time.Time) *LocationStateUpdate {
+	_u.mutation.SetLastObservedAt(v)
+	return _u
+}
+
+// SetNillableLastObservedAt sets the "last_observed_at" field if the given value is not nil.
+func (_u *LocationStateUpdate) SetNillableLastObservedAt(v *time.Time) *LocationStateUpdate {
+	if v != nil {
+		_u.SetLastObservedAt(*v)
+	}
+	return _u
+}
+
+// ClearLastObservedAt clears the value of the "last_observed_at" field.
+func (_u *LocationStateUpdate) ClearLastObservedAt() *LocationStateUpdate {
+	_u.mutation.ClearLastObservedAt()
+	return _u
+}
+
 // Mutation returns the LocationStateMutation object of the builder.
 func (_u *LocationStateUpdate) Mutation() *LocationStateMutation {
 	return _u.mutation
@@ -302,6 +410,36 @@ func (_u *LocationStateUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.AddedDurationMs(); ok {
 		_spec.AddField(locationstate.FieldDurationMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Options(); ok {
+		_spec.SetField(locationstate.FieldOptions, field.TypeJSON, value)
+	}
+	if _u.mutation.OptionsCleared() {
+		_spec.ClearField(locationstate.FieldOptions, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Origin(); ok {
+		_spec.SetField(locationstate.FieldOrigin, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RegisteredBy(); ok {
+		_spec.SetField(locationstate.FieldRegisteredBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CreatedAt(); ok {
+		_spec.SetField(locationstate.FieldCreatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CreatedAtCleared() {
+		_spec.ClearField(locationstate.FieldCreatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Retired(); ok {
+		_spec.SetField(locationstate.FieldRetired, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Revision(); ok {
+		_spec.SetField(locationstate.FieldRevision, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.LastObservedAt(); ok {
+		_spec.SetField(locationstate.FieldLastObservedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastObservedAtCleared() {
+		_spec.ClearField(locationstate.FieldLastObservedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -504,6 +642,114 @@ func (_u *LocationStateUpdateOne) AddDurationMs(v int64) *LocationStateUpdateOne
 	return _u
 }
 
+// SetOptions sets the "options" field.
+func (_u *LocationStateUpdateOne) SetOptions(v map[string]interface{}) *LocationStateUpdateOne {
+	_u.mutation.SetOptions(v)
+	return _u
+}
+
+// ClearOptions clears the value of the "options" field.
+func (_u *LocationStateUpdateOne) ClearOptions() *LocationStateUpdateOne {
+	_u.mutation.ClearOptions()
+	return _u
+}
+
+// SetOrigin sets the "origin" field.
+func (_u *LocationStateUpdateOne) SetOrigin(v string) *LocationStateUpdateOne {
+	_u.mutation.SetOrigin(v)
+	return _u
+}
+
+// SetNillableOrigin sets the "origin" field if the given value is not nil.
+func (_u *LocationStateUpdateOne) SetNillableOrigin(v *string) *LocationStateUpdateOne {
+	if v != nil {
+		_u.SetOrigin(*v)
+	}
+	return _u
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (_u *LocationStateUpdateOne) SetRegisteredBy(v string) *LocationStateUpdateOne {
+	_u.mutation.SetRegisteredBy(v)
+	return _u
+}
+
+// SetNillableRegisteredBy sets the "registered_by" field if the given value is not nil.
+func (_u *LocationStateUpdateOne) SetNillableRegisteredBy(v *string) *LocationStateUpdateOne {
+	if v != nil {
+		_u.SetRegisteredBy(*v)
+	}
+	return _u
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (_u *LocationStateUpdateOne) SetCreatedAt(v time.Time) *LocationStateUpdateOne {
+	_u.mutation.SetCreatedAt(v)
+	return _u
+}
+
+// SetNillableCreatedAt sets the "created_at" field if the given value is not nil.
+func (_u *LocationStateUpdateOne) SetNillableCreatedAt(v *time.Time) *LocationStateUpdateOne {
+	if v != nil {
+		_u.SetCreatedAt(*v)
+	}
+	return _u
+}
+
+// ClearCreatedAt clears the value of the "created_at" field.
+func (_u *LocationStateUpdateOne) ClearCreatedAt() *LocationStateUpdateOne {
+	_u.mutation.ClearCreatedAt()
+	return _u
+}
+
+// SetRetired sets the "retired" field.
+func (_u *LocationStateUpdateOne) SetRetired(v bool) *LocationStateUpdateOne {
+	_u.mutation.SetRetired(v)
+	return _u
+}
+
+// SetNillableRetired sets the "retired" field if the given value is not nil.
+func (_u *LocationStateUpdateOne) SetNillableRetired(v *bool) *LocationStateUpdateOne {
+	if v != nil {
+		_u.SetRetired(*v)
+	}
+	return _u
+}
+
+// SetRevision sets the "revision" field.
+func (_u *LocationStateUpdateOne) SetRevision(v string) *LocationStateUpdateOne {
+	_u.mutation.SetRevision(v)
+	return _u
+}
+
+// SetNillableRevision sets the "revision" field if the given value is not nil.
+func (_u *LocationStateUpdateOne) SetNillableRevision(v *string) *LocationStateUpdateOne {
+	if v != nil {
+		_u.SetRevision(*v)
+	}
+	return _u
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (_u *LocationStateUpdateOne) SetLastObservedAt(v time.Time) *LocationStateUpdateOne {
+	_u.mutation.SetLastObservedAt(v)
+	return _u
+}
+
+// SetNillableLastObservedAt sets the "last_observed_at" field if the given value is not nil.
+func (_u *LocationStateUpdateOne) SetNillableLastObservedAt(v *time.Time) *LocationStateUpdateOne {
+	if v != nil {
+		_u.SetLastObservedAt(*v)
+	}
+	return _u
+}
+
+// ClearLastObservedAt clears the value of the "last_observed_at" field.
+func (_u *LocationStateUpdateOne) ClearLastObservedAt() *LocationStateUpdateOne {
+	_u.mutation.ClearLastObservedAt()
+	return _u
+}
+
 // Mutation returns the LocationStateMutation object of the builder.
 func (_u *LocationStateUpdateOne) Mutation() *LocationStateMutation {
 	return _u.mutation
@@ -628,6 +874,36 @@ func (_u *LocationStateUpdateOne) sqlSave(ctx context.Context) (_node *LocationS
 	}
 	if value, ok := _u.mutation.AddedDurationMs(); ok {
 		_spec.AddField(locationstate.FieldDurationMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Options(); ok {
+		_spec.SetField(locationstate.FieldOptions, field.TypeJSON, value)
+	}
+	if _u.mutation.OptionsCleared() {
+		_spec.ClearField(locationstate.FieldOptions, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Origin(); ok {
+		_spec.SetField(locationstate.FieldOrigin, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RegisteredBy(); ok {
+		_spec.SetField(locationstate.FieldRegisteredBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CreatedAt(); ok {
+		_spec.SetField(locationstate.FieldCreatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CreatedAtCleared() {
+		_spec.ClearField(locationstate.FieldCreatedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Retired(); ok {
+		_spec.SetField(locationstate.FieldRetired, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Revision(); ok {
+		_spec.SetField(locationstate.FieldRevision, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.LastObservedAt(); ok {
+		_spec.SetField(locationstate.FieldLastObservedAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastObservedAtCleared() {
+		_spec.ClearField(locationstate.FieldLastObservedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &LocationState{config: _u.config}

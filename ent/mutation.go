@@ -4,6 +4,7 @@ package ent
 
 import (
 	"catalogd/ent/catalogstate"
+	"catalogd/ent/change"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/predicate"
@@ -30,6 +31,7 @@ const (
 
 	// Node types.
 	TypeCatalogState    = "CatalogState"
+	TypeChange          = "Change"
 	TypeEntity          = "Entity"
 	TypeLocationState   = "LocationState"
 	TypeProcessingError = "ProcessingError"
@@ -398,6 +400,701 @@ func (m *CatalogStateMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown CatalogState edge %s", name)
 }
 
+// ChangeMutation represents an operation that mutates the Change nodes in the graph.
+type ChangeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	at            *time.Time
+	_type         *string
+	ref           *string
+	location      *string
+	revision      *string
+	reason        *string
+	fields        *json.RawMessage
+	appendfields  json.RawMessage
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Change, error)
+	predicates    []predicate.Change
+}
+
+var _ ent.Mutation = (*ChangeMutation)(nil)
+
+// changeOption allows management of the mutation configuration using functional options.
+type changeOption func(*ChangeMutation)
+
+// newChangeMutation creates new mutation for the Change entity.
+func newChangeMutation(c config, op Op, opts ...changeOption) *ChangeMutation {
+	m := &ChangeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeChange,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withChangeID sets the ID field of the mutation.
+func withChangeID(id int64) changeOption {
+	return func(m *ChangeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Change
+		)
+		m.oldValue = func(ctx context.Context) (*Change, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Change.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withChange sets the old Change of the mutation.
+func withChange(node *Change) changeOption {
+	return func(m *ChangeMutation) {
+		m.oldValue = func(context.Context) (*Change, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ChangeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ChangeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Change entities.
+func (m *ChangeMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ChangeMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ChangeMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Change.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAt sets the "at" field.
+func (m *ChangeMutation) SetAt(t time.Time) {
+	m.at = &t
+}
+
+// At returns the value of the "at" field in the mutation.
+func (m *ChangeMutation) At() (r time.Time, exists bool) {
+	v := m.at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAt returns the old "at" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAt: %w", err)
+	}
+	return oldValue.At, nil
+}
+
+// ResetAt resets all changes to the "at" field.
+func (m *ChangeMutation) ResetAt() {
+	m.at = nil
+}
+
+// SetType sets the "type" field.
+func (m *ChangeMutation) SetType(s string) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *ChangeMutation) GetType() (r string, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *ChangeMutation) ResetType() {
+	m._type = nil
+}
+
+// SetRef sets the "ref" field.
+func (m *ChangeMutation) SetRef(s string) {
+	m.ref = &s
+}
+
+// Ref returns the value of the "ref" field in the mutation.
+func (m *ChangeMutation) Ref() (r string, exists bool) {
+	v := m.ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRef returns the old "ref" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRef: %w", err)
+	}
+	return oldValue.Ref, nil
+}
+
+// ResetRef resets all changes to the "ref" field.
+func (m *ChangeMutation) ResetRef() {
+	m.ref = nil
+}
+
+// SetLocation sets the "location" field.
+func (m *ChangeMutation) SetLocation(s string) {
+	m.location = &s
+}
+
+// Location returns the value of the "location" field in the mutation.
+func (m *ChangeMutation) Location() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocation returns the old "location" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldLocation(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocation: %w", err)
+	}
+	return oldValue.Location, nil
+}
+
+// ResetLocation resets all changes to the "location" field.
+func (m *ChangeMutation) ResetLocation() {
+	m.location = nil
+}
+
+// SetRevision sets the "revision" field.
+func (m *ChangeMutation) SetRevision(s string) {
+	m.revision = &s
+}
+
+// Revision returns the value of the "revision" field in the mutation.
+func (m *ChangeMutation) Revision() (r string, exists bool) {
+	v := m.revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevision returns the old "revision" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldRevision(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevision: %w", err)
+	}
+	return oldValue.Revision, nil
+}
+
+// ResetRevision resets all changes to the "revision" field.
+func (m *ChangeMutation) ResetRevision() {
+	m.revision = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *ChangeMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ChangeMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ChangeMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetFields sets the "fields" field.
+func (m *ChangeMutation) SetFields(jm json.RawMessage) {
+	m.fields = &jm
+	m.appendfields = nil
+}
+
+// GetFields returns the value of the "fields" field in the mutation.
+func (m *ChangeMutation) GetFields() (r json.RawMessage, exists bool) {
+	v := m.fields
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFields returns the old "fields" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldFields(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFields is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFields requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFields: %w", err)
+	}
+	return oldValue.Fields, nil
+}
+
+// AppendFields adds jm to the "fields" field.
+func (m *ChangeMutation) AppendFields(jm json.RawMessage) {
+	m.appendfields = append(m.appendfields, jm...)
+}
+
+// AppendedFields returns the list of values that were appended to the "fields" field in this mutation.
+func (m *ChangeMutation) AppendedFields() (json.RawMessage, bool) {
+	if len(m.appendfields) == 0 {
+		return nil, false
+	}
+	return m.appendfields, true
+}
+
+// ClearFields clears the value of the "fields" field.
+func (m *ChangeMutation) ClearFields() {
+	m.fields = nil
+	m.appendfields = nil
+	m.clearedFields[change.FieldFields] = struct{}{}
+}
+
+// FieldsCleared returns if the "fields" field was cleared in this mutation.
+func (m *ChangeMutation) FieldsCleared() bool {
+	_, ok := m.clearedFields[change.FieldFields]
+	return ok
+}
+
+// ResetFields resets all changes to the "fields" field.
+func (m *ChangeMutation) ResetFields() {
+	m.fields = nil
+	m.appendfields = nil
+	delete(m.clearedFields, change.FieldFields)
+}
+
+// Where appends a list predicates to the ChangeMutation builder.
+func (m *ChangeMutation) Where(ps ...predicate.Change) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ChangeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ChangeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Change, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ChangeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ChangeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Change).
+func (m *ChangeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ChangeMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.at != nil {
+		fields = append(fields, change.FieldAt)
+	}
+	if m._type != nil {
+		fields = append(fields, change.FieldType)
+	}
+	if m.ref != nil {
+		fields = append(fields, change.FieldRef)
+	}
+	if m.location != nil {
+		fields = append(fields, change.FieldLocation)
+	}
+	if m.revision != nil {
+		fields = append(fields, change.FieldRevision)
+	}
+	if m.reason != nil {
+		fields = append(fields, change.FieldReason)
+	}
+	if m.fields != nil {
+		fields = append(fields, change.FieldFields)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ChangeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case change.FieldAt:
+		return m.At()
+	case change.FieldType:
+		return m.GetType()
+	case change.FieldRef:
+		return m.Ref()
+	case change.FieldLocation:
+		return m.Location()
+	case change.FieldRevision:
+		return m.Revision()
+	case change.FieldReason:
+		return m.Reason()
+	case change.FieldFields:
+		return m.GetFields()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ChangeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case change.FieldAt:
+		return m.OldAt(ctx)
+	case change.FieldType:
+		return m.OldType(ctx)
+	case change.FieldRef:
+		return m.OldRef(ctx)
+	case change.FieldLocation:
+		return m.OldLocation(ctx)
+	case change.FieldRevision:
+		return m.OldRevision(ctx)
+	case change.FieldReason:
+		return m.OldReason(ctx)
+	case change.FieldFields:
+		return m.OldFields(ctx)
+	}
+	return nil, fmt.Errorf("unknown Change field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChangeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case change.FieldAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAt(v)
+		return nil
+	case change.FieldType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case change.FieldRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRef(v)
+		return nil
+	case change.FieldLocation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocation(v)
+		return nil
+	case change.FieldRevision:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevision(v)
+		return nil
+	case change.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case change.FieldFields:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFields(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Change field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ChangeMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ChangeMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChangeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Change numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ChangeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(change.FieldFields) {
+		fields = append(fields, change.FieldFields)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ChangeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ChangeMutation) ClearField(name string) error {
+	switch name {
+	case change.FieldFields:
+		m.ClearFields()
+		return nil
+	}
+	return fmt.Errorf("unknown Change nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ChangeMutation) ResetField(name string) error {
+	switch name {
+	case change.FieldAt:
+		m.ResetAt()
+		return nil
+	case change.FieldType:
+		m.ResetType()
+		return nil
+	case change.FieldRef:
+		m.ResetRef()
+		return nil
+	case change.FieldLocation:
+		m.ResetLocation()
+		return nil
+	case change.FieldRevision:
+		m.ResetRevision()
+		return nil
+	case change.FieldReason:
+		m.ResetReason()
+		return nil
+	case change.FieldFields:
+		m.ResetFields()
+		return nil
+	}
+	return fmt.Errorf("unknown Change field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ChangeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ChangeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ChangeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ChangeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ChangeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ChangeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ChangeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Change unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ChangeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Change edge %s", name)
+}
+
 // EntityMutation represents an operation that mutates the Entity nodes in the graph.
 type EntityMutation struct {
 	config
@@ -425,6 +1122,7 @@ type EntityMutation struct {
 	location                  *string
 	source                    *string
 	created_at                *time.Time
+	observed_at               *time.Time
 	updated_at                *time.Time
 	clearedFields             map[string]struct{}
 	declared_relations        map[int]struct{}
@@ -1247,6 +1945,55 @@ func (m *EntityMutation) ResetCreatedAt() {
 	m.created_at = nil
 }
 
+// SetObservedAt sets the "observed_at" field.
+func (m *EntityMutation) SetObservedAt(t time.Time) {
+	m.observed_at = &t
+}
+
+// ObservedAt returns the value of the "observed_at" field in the mutation.
+func (m *EntityMutation) ObservedAt() (r time.Time, exists bool) {
+	v := m.observed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldObservedAt returns the old "observed_at" field's value of the Entity entity.
+// If the Entity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EntityMutation) OldObservedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldObservedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldObservedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldObservedAt: %w", err)
+	}
+	return oldValue.ObservedAt, nil
+}
+
+// ClearObservedAt clears the value of the "observed_at" field.
+func (m *EntityMutation) ClearObservedAt() {
+	m.observed_at = nil
+	m.clearedFields[entity.FieldObservedAt] = struct{}{}
+}
+
+// ObservedAtCleared returns if the "observed_at" field was cleared in this mutation.
+func (m *EntityMutation) ObservedAtCleared() bool {
+	_, ok := m.clearedFields[entity.FieldObservedAt]
+	return ok
+}
+
+// ResetObservedAt resets all changes to the "observed_at" field.
+func (m *EntityMutation) ResetObservedAt() {
+	m.observed_at = nil
+	delete(m.clearedFields, entity.FieldObservedAt)
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (m *EntityMutation) SetUpdatedAt(t time.Time) {
 	m.updated_at = &t
@@ -1371,7 +2118,7 @@ func (m *EntityMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EntityMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.ref != nil {
 		fields = append(fields, entity.FieldRef)
 	}
@@ -1429,6 +2176,9 @@ func (m *EntityMutation) Fields() []string {
 	if m.created_at != nil {
 		fields = append(fields, entity.FieldCreatedAt)
 	}
+	if m.observed_at != nil {
+		fields = append(fields, entity.FieldObservedAt)
+	}
 	if m.updated_at != nil {
 		fields = append(fields, entity.FieldUpdatedAt)
 	}
@@ -1478,6 +2228,8 @@ func (m *EntityMutation) Field(name string) (ent.Value, bool) {
 		return m.Source()
 	case entity.FieldCreatedAt:
 		return m.CreatedAt()
+	case entity.FieldObservedAt:
+		return m.ObservedAt()
 	case entity.FieldUpdatedAt:
 		return m.UpdatedAt()
 	}
@@ -1527,6 +2279,8 @@ func (m *EntityMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldSource(ctx)
 	case entity.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
+	case entity.FieldObservedAt:
+		return m.OldObservedAt(ctx)
 	case entity.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
 	}
@@ -1671,6 +2425,13 @@ func (m *EntityMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedAt(v)
 		return nil
+	case entity.FieldObservedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetObservedAt(v)
+		return nil
 	case entity.FieldUpdatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -1707,7 +2468,11 @@ func (m *EntityMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *EntityMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(entity.FieldObservedAt) {
+		fields = append(fields, entity.FieldObservedAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -1720,6 +2485,11 @@ func (m *EntityMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *EntityMutation) ClearField(name string) error {
+	switch name {
+	case entity.FieldObservedAt:
+		m.ClearObservedAt()
+		return nil
+	}
 	return fmt.Errorf("unknown Entity nullable field %s", name)
 }
 
@@ -1783,6 +2553,9 @@ func (m *EntityMutation) ResetField(name string) error {
 		return nil
 	case entity.FieldCreatedAt:
 		m.ResetCreatedAt()
+		return nil
+	case entity.FieldObservedAt:
+		m.ResetObservedAt()
 		return nil
 	case entity.FieldUpdatedAt:
 		m.ResetUpdatedAt()
@@ -1878,26 +2651,33 @@ func (m *EntityMutation) ResetEdge(name string) error {
 // LocationStateMutation represents an operation that mutates the LocationState nodes in the graph.
 type LocationStateMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *int
-	key             *string
-	provider        *string
-	target          *string
-	last_read_at    *time.Time
-	last_success_at *time.Time
-	last_change_at  *time.Time
-	last_error      *string
-	entities        *int
-	addentities     *int
-	errors          *int
-	adderrors       *int
-	duration_ms     *int64
-	addduration_ms  *int64
-	clearedFields   map[string]struct{}
-	done            bool
-	oldValue        func(context.Context) (*LocationState, error)
-	predicates      []predicate.LocationState
+	op               Op
+	typ              string
+	id               *int
+	key              *string
+	provider         *string
+	target           *string
+	last_read_at     *time.Time
+	last_success_at  *time.Time
+	last_change_at   *time.Time
+	last_error       *string
+	entities         *int
+	addentities      *int
+	errors           *int
+	adderrors        *int
+	duration_ms      *int64
+	addduration_ms   *int64
+	options          *map[string]interface{}
+	origin           *string
+	registered_by    *string
+	created_at       *time.Time
+	retired          *bool
+	revision         *string
+	last_observed_at *time.Time
+	clearedFields    map[string]struct{}
+	done             bool
+	oldValue         func(context.Context) (*LocationState, error)
+	predicates       []predicate.LocationState
 }
 
 var _ ent.Mutation = (*LocationStateMutation)(nil)
@@ -2457,6 +3237,297 @@ func (m *LocationStateMutation) ResetDurationMs() {
 	m.addduration_ms = nil
 }
 
+// SetOptions sets the "options" field.
+func (m *LocationStateMutation) SetOptions(value map[string]interface{}) {
+	m.options = &value
+}
+
+// Options returns the value of the "options" field in the mutation.
+func (m *LocationStateMutation) Options() (r map[string]interface{}, exists bool) {
+	v := m.options
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOptions returns the old "options" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldOptions(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOptions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOptions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOptions: %w", err)
+	}
+	return oldValue.Options, nil
+}
+
+// ClearOptions clears the value of the "options" field.
+func (m *LocationStateMutation) ClearOptions() {
+	m.options = nil
+	m.clearedFields[locationstate.FieldOptions] = struct{}{}
+}
+
+// OptionsCleared returns if the "options" field was cleared in this mutation.
+func (m *LocationStateMutation) OptionsCleared() bool {
+	_, ok := m.clearedFields[locationstate.FieldOptions]
+	return ok
+}
+
+// ResetOptions resets all changes to the "options" field.
+func (m *LocationStateMutation) ResetOptions() {
+	m.options = nil
+	delete(m.clearedFields, locationstate.FieldOptions)
+}
+
+// SetOrigin sets the "origin" field.
+func (m *LocationStateMutation) SetOrigin(s string) {
+	m.origin = &s
+}
+
+// Origin returns the value of the "origin" field in the mutation.
+func (m *LocationStateMutation) Origin() (r string, exists bool) {
+	v := m.origin
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrigin returns the old "origin" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldOrigin(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrigin is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrigin requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrigin: %w", err)
+	}
+	return oldValue.Origin, nil
+}
+
+// ResetOrigin resets all changes to the "origin" field.
+func (m *LocationStateMutation) ResetOrigin() {
+	m.origin = nil
+}
+
+// SetRegisteredBy sets the "registered_by" field.
+func (m *LocationStateMutation) SetRegisteredBy(s string) {
+	m.registered_by = &s
+}
+
+// RegisteredBy returns the value of the "registered_by" field in the mutation.
+func (m *LocationStateMutation) RegisteredBy() (r string, exists bool) {
+	v := m.registered_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegisteredBy returns the old "registered_by" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldRegisteredBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegisteredBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegisteredBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegisteredBy: %w", err)
+	}
+	return oldValue.RegisteredBy, nil
+}
+
+// ResetRegisteredBy resets all changes to the "registered_by" field.
+func (m *LocationStateMutation) ResetRegisteredBy() {
+	m.registered_by = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LocationStateMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LocationStateMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldCreatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ClearCreatedAt clears the value of the "created_at" field.
+func (m *LocationStateMutation) ClearCreatedAt() {
+	m.created_at = nil
+	m.clearedFields[locationstate.FieldCreatedAt] = struct{}{}
+}
+
+// CreatedAtCleared returns if the "created_at" field was cleared in this mutation.
+func (m *LocationStateMutation) CreatedAtCleared() bool {
+	_, ok := m.clearedFields[locationstate.FieldCreatedAt]
+	return ok
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LocationStateMutation) ResetCreatedAt() {
+	m.created_at = nil
+	delete(m.clearedFields, locationstate.FieldCreatedAt)
+}
+
+// SetRetired sets the "retired" field.
+func (m *LocationStateMutation) SetRetired(b bool) {
+	m.retired = &b
+}
+
+// Retired returns the value of the "retired" field in the mutation.
+func (m *LocationStateMutation) Retired() (r bool, exists bool) {
+	v := m.retired
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetired returns the old "retired" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldRetired(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetired is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetired requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetired: %w", err)
+	}
+	return oldValue.Retired, nil
+}
+
+// ResetRetired resets all changes to the "retired" field.
+func (m *LocationStateMutation) ResetRetired() {
+	m.retired = nil
+}
+
+// SetRevision sets the "revision" field.
+func (m *LocationStateMutation) SetRevision(s string) {
+	m.revision = &s
+}
+
+// Revision returns the value of the "revision" field in the mutation.
+func (m *LocationStateMutation) Revision() (r string, exists bool) {
+	v := m.revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevision returns the old "revision" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldRevision(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevision: %w", err)
+	}
+	return oldValue.Revision, nil
+}
+
+// ResetRevision resets all changes to the "revision" field.
+func (m *LocationStateMutation) ResetRevision() {
+	m.revision = nil
+}
+
+// SetLastObservedAt sets the "last_observed_at" field.
+func (m *LocationStateMutation) SetLastObservedAt(t time.Time) {
+	m.last_observed_at = &t
+}
+
+// LastObservedAt returns the value of the "last_observed_at" field in the mutation.
+func (m *LocationStateMutation) LastObservedAt() (r time.Time, exists bool) {
+	v := m.last_observed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastObservedAt returns the old "last_observed_at" field's value of the LocationState entity.
+// If the LocationState object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LocationStateMutation) OldLastObservedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastObservedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastObservedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastObservedAt: %w", err)
+	}
+	return oldValue.LastObservedAt, nil
+}
+
+// ClearLastObservedAt clears the value of the "last_observed_at" field.
+func (m *LocationStateMutation) ClearLastObservedAt() {
+	m.last_observed_at = nil
+	m.clearedFields[locationstate.FieldLastObservedAt] = struct{}{}
+}
+
+// LastObservedAtCleared returns if the "last_observed_at" field was cleared in this mutation.
+func (m *LocationStateMutation) LastObservedAtCleared() bool {
+	_, ok := m.clearedFields[locationstate.FieldLastObservedAt]
+	return ok
+}
+
+// ResetLastObservedAt resets all changes to the "last_observed_at" field.
+func (m *LocationStateMutation) ResetLastObservedAt() {
+	m.last_observed_at = nil
+	delete(m.clearedFields, locationstate.FieldLastObservedAt)
+}
+
 // Where appends a list predicates to the LocationStateMutation builder.
 func (m *LocationStateMutation) Where(ps ...predicate.LocationState) {
 	m.predicates = append(m.predicates, ps...)
@@ -2491,7 +3562,7 @@ func (m *LocationStateMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LocationStateMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 17)
 	if m.key != nil {
 		fields = append(fields, locationstate.FieldKey)
 	}
@@ -2522,6 +3593,27 @@ func (m *LocationStateMutation) Fields() []string {
 	if m.duration_ms != nil {
 		fields = append(fields, locationstate.FieldDurationMs)
 	}
+	if m.options != nil {
+		fields = append(fields, locationstate.FieldOptions)
+	}
+	if m.origin != nil {
+		fields = append(fields, locationstate.FieldOrigin)
+	}
+	if m.registered_by != nil {
+		fields = append(fields, locationstate.FieldRegisteredBy)
+	}
+	if m.created_at != nil {
+		fields = append(fields, locationstate.FieldCreatedAt)
+	}
+	if m.retired != nil {
+		fields = append(fields, locationstate.FieldRetired)
+	}
+	if m.revision != nil {
+		fields = append(fields, locationstate.FieldRevision)
+	}
+	if m.last_observed_at != nil {
+		fields = append(fields, locationstate.FieldLastObservedAt)
+	}
 	return fields
 }
 
@@ -2550,6 +3642,20 @@ func (m *LocationStateMutation) Field(name string) (ent.Value, bool) {
 		return m.Errors()
 	case locationstate.FieldDurationMs:
 		return m.DurationMs()
+	case locationstate.FieldOptions:
+		return m.Options()
+	case locationstate.FieldOrigin:
+		return m.Origin()
+	case locationstate.FieldRegisteredBy:
+		return m.RegisteredBy()
+	case locationstate.FieldCreatedAt:
+		return m.CreatedAt()
+	case locationstate.FieldRetired:
+		return m.Retired()
+	case locationstate.FieldRevision:
+		return m.Revision()
+	case locationstate.FieldLastObservedAt:
+		return m.LastObservedAt()
 	}
 	return nil, false
 }
@@ -2579,6 +3685,20 @@ func (m *LocationStateMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldErrors(ctx)
 	case locationstate.FieldDurationMs:
 		return m.OldDurationMs(ctx)
+	case locationstate.FieldOptions:
+		return m.OldOptions(ctx)
+	case locationstate.FieldOrigin:
+		return m.OldOrigin(ctx)
+	case locationstate.FieldRegisteredBy:
+		return m.OldRegisteredBy(ctx)
+	case locationstate.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case locationstate.FieldRetired:
+		return m.OldRetired(ctx)
+	case locationstate.FieldRevision:
+		return m.OldRevision(ctx)
+	case locationstate.FieldLastObservedAt:
+		return m.OldLastObservedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown LocationState field %s", name)
 }
@@ -2658,6 +3778,55 @@ func (m *LocationStateMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDurationMs(v)
 		return nil
+	case locationstate.FieldOptions:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOptions(v)
+		return nil
+	case locationstate.FieldOrigin:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrigin(v)
+		return nil
+	case locationstate.FieldRegisteredBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegisteredBy(v)
+		return nil
+	case locationstate.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case locationstate.FieldRetired:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetired(v)
+		return nil
+	case locationstate.FieldRevision:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevision(v)
+		return nil
+	case locationstate.FieldLastObservedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastObservedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LocationState field %s", name)
 }
@@ -2736,6 +3905,15 @@ func (m *LocationStateMutation) ClearedFields() []string {
 	if m.FieldCleared(locationstate.FieldLastChangeAt) {
 		fields = append(fields, locationstate.FieldLastChangeAt)
 	}
+	if m.FieldCleared(locationstate.FieldOptions) {
+		fields = append(fields, locationstate.FieldOptions)
+	}
+	if m.FieldCleared(locationstate.FieldCreatedAt) {
+		fields = append(fields, locationstate.FieldCreatedAt)
+	}
+	if m.FieldCleared(locationstate.FieldLastObservedAt) {
+		fields = append(fields, locationstate.FieldLastObservedAt)
+	}
 	return fields
 }
 
@@ -2758,6 +3936,15 @@ func (m *LocationStateMutation) ClearField(name string) error {
 		return nil
 	case locationstate.FieldLastChangeAt:
 		m.ClearLastChangeAt()
+		return nil
+	case locationstate.FieldOptions:
+		m.ClearOptions()
+		return nil
+	case locationstate.FieldCreatedAt:
+		m.ClearCreatedAt()
+		return nil
+	case locationstate.FieldLastObservedAt:
+		m.ClearLastObservedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown LocationState nullable field %s", name)
@@ -2796,6 +3983,27 @@ func (m *LocationStateMutation) ResetField(name string) error {
 		return nil
 	case locationstate.FieldDurationMs:
 		m.ResetDurationMs()
+		return nil
+	case locationstate.FieldOptions:
+		m.ResetOptions()
+		return nil
+	case locationstate.FieldOrigin:
+		m.ResetOrigin()
+		return nil
+	case locationstate.FieldRegisteredBy:
+		m.ResetRegisteredBy()
+		return nil
+	case locationstate.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case locationstate.FieldRetired:
+		m.ResetRetired()
+		return nil
+	case locationstate.FieldRevision:
+		m.ResetRevision()
+		return nil
+	case locationstate.FieldLastObservedAt:
+		m.ResetLastObservedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown LocationState field %s", name)

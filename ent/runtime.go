@@ -4,6 +4,7 @@ package ent
 
 import (
 	"catalogd/ent/catalogstate"
+	"catalogd/ent/change"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
@@ -21,6 +22,20 @@ func init() {
 	catalogstateDescGeneration := catalogstateFields[0].Descriptor()
 	// catalogstate.DefaultGeneration holds the default value on creation for the generation field.
 	catalogstate.DefaultGeneration = catalogstateDescGeneration.Default.(int64)
+	changeFields := schema.Change{}.Fields()
+	_ = changeFields
+	// changeDescAt is the schema descriptor for at field.
+	changeDescAt := changeFields[1].Descriptor()
+	// change.DefaultAt holds the default value on creation for the at field.
+	change.DefaultAt = changeDescAt.Default.(func() time.Time)
+	// changeDescRevision is the schema descriptor for revision field.
+	changeDescRevision := changeFields[5].Descriptor()
+	// change.DefaultRevision holds the default value on creation for the revision field.
+	change.DefaultRevision = changeDescRevision.Default.(string)
+	// changeDescReason is the schema descriptor for reason field.
+	changeDescReason := changeFields[6].Descriptor()
+	// change.DefaultReason holds the default value on creation for the reason field.
+	change.DefaultReason = changeDescReason.Default.(string)
 	entityFields := schema.Entity{}.Fields()
 	_ = entityFields
 	// entityDescRef is the schema descriptor for ref field.
@@ -68,7 +83,7 @@ func init() {
 	// entity.DefaultCreatedAt holds the default value on creation for the created_at field.
 	entity.DefaultCreatedAt = entityDescCreatedAt.Default.(func() time.Time)
 	// entityDescUpdatedAt is the schema descriptor for updated_at field.
-	entityDescUpdatedAt := entityFields[19].Descriptor()
+	entityDescUpdatedAt := entityFields[20].Descriptor()
 	// entity.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	entity.DefaultUpdatedAt = entityDescUpdatedAt.Default.(func() time.Time)
 	locationstateFields := schema.LocationState{}.Fields()
@@ -89,6 +104,22 @@ func init() {
 	locationstateDescDurationMs := locationstateFields[9].Descriptor()
 	// locationstate.DefaultDurationMs holds the default value on creation for the duration_ms field.
 	locationstate.DefaultDurationMs = locationstateDescDurationMs.Default.(int64)
+	// locationstateDescOrigin is the schema descriptor for origin field.
+	locationstateDescOrigin := locationstateFields[11].Descriptor()
+	// locationstate.DefaultOrigin holds the default value on creation for the origin field.
+	locationstate.DefaultOrigin = locationstateDescOrigin.Default.(string)
+	// locationstateDescRegisteredBy is the schema descriptor for registered_by field.
+	locationstateDescRegisteredBy := locationstateFields[12].Descriptor()
+	// locationstate.DefaultRegisteredBy holds the default value on creation for the registered_by field.
+	locationstate.DefaultRegisteredBy = locationstateDescRegisteredBy.Default.(string)
+	// locationstateDescRetired is the schema descriptor for retired field.
+	locationstateDescRetired := locationstateFields[14].Descriptor()
+	// locationstate.DefaultRetired holds the default value on creation for the retired field.
+	locationstate.DefaultRetired = locationstateDescRetired.Default.(bool)
+	// locationstateDescRevision is the schema descriptor for revision field.
+	locationstateDescRevision := locationstateFields[15].Descriptor()
+	// locationstate.DefaultRevision holds the default value on creation for the revision field.
+	locationstate.DefaultRevision = locationstateDescRevision.Default.(string)
 	processingerrorFields := schema.ProcessingError{}.Fields()
 	_ = processingerrorFields
 	// processingerrorDescDocument is the schema descriptor for document field.

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// CatalogState is the client for interacting with the CatalogState builders.
 	CatalogState *CatalogStateClient
+	// Change is the client for interacting with the Change builders.
+	Change *ChangeClient
 	// Entity is the client for interacting with the Entity builders.
 	Entity *EntityClient
 	// LocationState is the client for interacting with the LocationState builders.
@@ -156,6 +158,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.CatalogState = NewCatalogStateClient(tx.config)
+	tx.Change = NewChangeClient(tx.config)
 	tx.Entity = NewEntityClient(tx.config)
 	tx.LocationState = NewLocationStateClient(tx.config)
 	tx.ProcessingError = NewProcessingErrorClient(tx.config)

@@ -7,6 +7,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"catalogd/ent/entity"
+	"catalogd/ent/locationstate"
 	"catalogd/ent/predicate"
 	"catalogd/graph/model"
 	"catalogd/internal/catalog"
@@ -114,6 +115,19 @@ func entityPredicates(ctx context.Context, st *store.Store, f *model.EntityFilte
 		} else {
 			ps = append(ps, entity.Not(missing))
 		}
+	}
+	if f.NotObservedSince != nil {
+		t := *f.NotObservedSince
+		// An entity's last observation is its own observed_at when a read kept it without
+		// confirming it, else its location's last_observed_at.
+		ps = append(ps, entity.Or(
+			entity.ObservedAtLT(t),
+			entity.And(entity.ObservedAtIsNil(), func(s *sql.Selector) {
+				l := sql.Table(locationstate.Table)
+				s.Where(sql.In(s.C(entity.FieldLocation), sql.Select(l.C(locationstate.FieldKey)).From(l).
+					Where(sql.Or(sql.IsNull(l.C(locationstate.FieldLastObservedAt)), sql.LT(l.C(locationstate.FieldLastObservedAt), t)))))
+			}),
+		))
 	}
 	if f.Text != nil && strings.TrimSpace(*f.Text) != "" {
 		t := strings.TrimSpace(*f.Text)

@@ -6,6 +6,7 @@ import (
 	"catalogd/ent"
 	"catalogd/graph/model"
 	"catalogd/internal/depgraph"
+	"catalogd/internal/service"
 	"catalogd/internal/store"
 )
 
@@ -17,7 +18,9 @@ type Resolver struct {
 	Client *ent.Client
 	Store  *store.Store
 	Index  *depgraph.Index
-	deps   *model.Deps
+	// Catalog performs every write on the caller's behalf (nil: mutations answer UNAVAILABLE).
+	Catalog *service.Catalog
+	deps    *model.Deps
 }
 
 // DefaultContactAnnotations are the annotation keys reported as contacts when none are configured.

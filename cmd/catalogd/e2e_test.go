@@ -36,6 +36,7 @@ type testServer struct {
 	t      *testing.T
 	base   string
 	stderr *syncBuffer // the server's log
+	stop   func()      // stops the server (and waits for it); also done at cleanup
 }
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
@@ -62,7 +63,7 @@ func startServerEnv(t *testing.T, env map[string]string, args ...string) (*testS
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, stdout, stderr)
 	}()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -73,6 +74,7 @@ func startServerEnv(t *testing.T, env map[string]string, args ...string) (*testS
 			t.Error("serve did not stop within 15s of cancellation")
 		}
 	})
+	t.Cleanup(stop)
 	deadline := time.Now().Add(60 * time.Second)
 	var base string
 	for base == "" {
@@ -89,7 +91,7 @@ func startServerEnv(t *testing.T, env map[string]string, args ...string) (*testS
 			t.Fatalf("server did not start; stderr:\n%s", stderr.String())
 		}
 	}
-	s := &testServer{t: t, base: base, stderr: stderr}
+	s := &testServer{t: t, base: base, stderr: stderr, stop: stop}
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {

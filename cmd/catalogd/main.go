@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,12 +15,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		var ec *exitCode
+		if errors.As(err, &ec) {
+			os.Exit(ec.code)
+		}
 		if err != errSilent {
 			fmt.Fprintln(os.Stderr, "catalogd:", err)
 		}
 		os.Exit(1)
 	}
 }
+
+// exitCode ends the program with its status after the command has already said why.
+type exitCode struct{ code int }
+
+func (e *exitCode) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// errRejected is what ingest returns when documents were rejected: status 2, so a CI job notices.
+var errRejected = &exitCode{2}
 
 // errSilent ends the program with status 1 after the command has already said why.
 var errSilent = fmt.Errorf("failed")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,10 +22,14 @@ import (
 	"catalogd/internal/catalog"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
+	"catalogd/internal/ingest/git"
+	"catalogd/internal/ingest/github"
+	urlprov "catalogd/internal/ingest/url"
 	"catalogd/internal/reading"
 	"catalogd/internal/server"
 	"catalogd/internal/service"
 	"catalogd/internal/store"
+	"catalogd/internal/webhook"
 	"catalogd/schema"
 )
 
@@ -40,12 +45,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout))
+	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout), configCmd(getenv, stdout))
 	err := root.ExecuteContext(ctx)
 	if err != nil && err != errSilent {
 		return err
 	}
 	return err
+}
+
+// envDuration reads a duration from the environment: unset gives def, a value that is not a
+// positive duration is an error (never a silent default).
+func envDuration(getenv func(string) string, key string, def time.Duration) (time.Duration, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q is not a duration (write e.g. 30s, 5m, 1h)", key, excerpt(v))
+	}
+	if d <= 0 {
+		return def, fmt.Errorf("%s=%s: must be positive", key, d)
+	}
+	return d, nil
+}
+
+func excerpt(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -130,6 +159,42 @@ func newEngine(st *store.Store, log *slog.Logger, rf readFlags) (*ingest.Engine,
 	return eng, nil
 }
 
+// newRegistry is what catalogd can read: the provider factories by type, and the routes
+// that send runtime target strings to them.
+func newRegistry(eng *ingest.Engine, allowDirs []string) *ingest.Registry {
+	reg := ingest.NewRegistry()
+	reg.Register("file", func(cfg ingest.LocationConfig) (ingest.Provider, error) {
+		if len(cfg.Options) > 0 {
+			return nil, fmt.Errorf("the file provider has no options")
+		}
+		return file.New(cfg.Target, allowDirs...)
+	})
+	reg.Register("url", func(cfg ingest.LocationConfig) (ingest.Provider, error) {
+		if len(cfg.Options) > 0 {
+			return nil, fmt.Errorf("the url provider has no options")
+		}
+		return urlprov.New(cfg.Target, eng.URLs)
+	})
+	reg.Register("git", func(cfg ingest.LocationConfig) (ingest.Provider, error) {
+		gc, err := git.Decode(cfg.Options)
+		if err != nil {
+			return nil, err
+		}
+		gc.Target = cfg.Target
+		return git.New(gc)
+	})
+	reg.Route("git", func(s string) (string, bool) { return s, ingest.GitURL(s) })
+	reg.Register("github", func(cfg ingest.LocationConfig) (ingest.Provider, error) {
+		gc, err := github.Decode(cfg.Options)
+		if err != nil {
+			return nil, err
+		}
+		gc.Target = cfg.Target
+		return github.New(gc)
+	})
+	return reg
+}
+
 func providers(paths, allowDirs []string) ([]ingest.Provider, error) {
 	var ps []ingest.Provider
 	for _, p := range paths {
@@ -166,12 +231,44 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var contacts []string
 	var requestTimeout time.Duration
 	var af authFlags
+	var envErr, envErr2, envErr3 error // environment values that are not what they must be
+	var configPath string
+	var maxShare float64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			var fc *fileConfig
+			if configPath != "" {
+				var problems []string
+				var err error
+				if fc, problems, err = loadConfig(configPath, getenv, nil); err != nil {
+					return err
+				}
+				if len(problems) > 0 {
+					return fmt.Errorf("config %s:\n  %s", configPath, strings.Join(problems, "\n  "))
+				}
+				if err := applyConfig(cmd, fc, getenv); err != nil {
+					return err
+				}
+			} else {
+				fc = &fileConfig{}
+			}
+			if err := errors.Join(envErr, envErr2, envErr3); err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
+				maxShare = *fc.Guards.MaxRemovalShare
+			}
+			if maxShare <= 0 || maxShare > 1 {
+				return fmt.Errorf("--max-removal-share must be above 0 and at most 1, got %v", maxShare)
+			}
+			webhookSecret := envOr(getenv, "CATALOGD_GITHUB_WEBHOOK_SECRET", fc.Webhooks.GitHub.Secret)
+			if interval <= 0 {
+				return fmt.Errorf("--refresh-interval must be positive, got %s (a location is re-read every interval)", interval)
+			}
 			log, err := newLogger(c.logLevel, stderr)
 			if err != nil {
 				return err
@@ -210,17 +307,14 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 				return err
 			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
+				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
 				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
 	cmd.Flags().StringVar(&addr, "addr", envOr(getenv, "CATALOGD_ADDR", "127.0.0.1:8080"), "listen address (env CATALOGD_ADDR)")
-	def := time.Minute
-	if v := getenv("CATALOGD_REFRESH_INTERVAL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
+	def, err := envDuration(getenv, "CATALOGD_REFRESH_INTERVAL", ingest.DefaultInterval)
+	envErr = err
 	cmd.Flags().DurationVar(&interval, "refresh-interval", def, "how often locations are re-read (env CATALOGD_REFRESH_INTERVAL)")
 	var envContacts []string
 	if v := getenv("CATALOGD_CONTACT_ANNOTATIONS"); v != "" {
@@ -228,15 +322,23 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().StringArrayVar(&contacts, "contact-annotation", envContacts,
 		"annotation key reported as an owner contact by impact queries; repeatable (env CATALOGD_CONTACT_ANNOTATIONS, comma-separated; default "+strings.Join(graph.DefaultContactAnnotations, ", ")+")")
-	defTimeout := 30 * time.Second
-	if v := getenv("CATALOGD_REQUEST_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			defTimeout = d
-		}
-	}
+	defTimeout, err := envDuration(getenv, "CATALOGD_REQUEST_TIMEOUT", 30*time.Second)
+	envErr2 = err
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
 	af.add(cmd, getenv)
+	cmd.Flags().StringVar(&configPath, "config", getenv("CATALOGD_CONFIG"),
+		"YAML configuration file (see catalogd.example.yaml); flags and environment override it (env CATALOGD_CONFIG)")
+	defShare := store.DefaultMaxRemovalShare
+	if v := getenv("CATALOGD_MAX_REMOVAL_SHARE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			envErr3 = fmt.Errorf("CATALOGD_MAX_REMOVAL_SHARE=%q is not a number", excerpt(v))
+		}
+		defShare = f
+	}
+	cmd.Flags().Float64Var(&maxShare, "max-removal-share", defShare,
+		"share of a location's entities one read may remove before the guard refuses it until forced (env CATALOGD_MAX_REMOVAL_SHARE)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -247,7 +349,13 @@ type serveConfig struct {
 	database  string
 	providers []ingest.Provider
 	interval  time.Duration
-	read      readFlags
+	// maxRemovalShare is the guard's share (0: the default).
+	maxRemovalShare float64
+	// locations are those of the configuration file (built once the engine exists).
+	locations []ingest.LocationConfig
+	// githubWebhookSecret verifies POST /webhooks/github (webhooks.github.secret).
+	githubWebhookSecret string
+	read                readFlags
 	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
 	// room after it for the answer to be written.
 	requestTimeout time.Duration
@@ -267,7 +375,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	ready := server.NewReadiness(len(cfg.providers))
+	ready := server.NewReadiness(len(cfg.providers) + len(cfg.locations))
 	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
 	var gql atomic.Pointer[http.Handler]
 	wsCtx, endWebsockets := context.WithCancel(context.Background())
@@ -288,9 +396,28 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 		(*h).ServeHTTP(w, r)
 	})
+	// The push webhook refreshes the locations of the pushed repository and branch; pushes
+	// that arrive before the engine runs need nothing (every location is read at start).
+	var engRef atomic.Pointer[ingest.Engine]
+	var hook *webhook.GitHub
+	var hookHandler http.Handler
+	if cfg.githubWebhookSecret != "" {
+		hook, err = webhook.NewGitHub(webhook.GitHubConfig{Secret: cfg.githubWebhookSecret, Log: log},
+			func(ctx context.Context, repo string, cloneURLs []string, branch string) {
+				if eng := engRef.Load(); eng != nil {
+					keys := eng.RefreshWhere(ctx, pushMatches(repo, cloneURLs, branch))
+					log.Info("push webhook", "repository", repo, "branch", branch, "refreshing", keys)
+				}
+			})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		hookHandler = hook
+	}
 	srv := &http.Server{
 		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
-			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins}),
+			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins, GitHubWebhook: hookHandler}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A body of at most 1 MiB has this long to arrive; an answer this long to be written
 		// after its deadline; an idle keep-alive connection is closed after IdleTimeout.
@@ -311,14 +438,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	defer st.Close()
 	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
-		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})
-	gql.Store(&h)
-	ready.Migrated()
 
 	// Build the dependency-graph index (and a stale text index) now and after every change
-	// this process writes, so questions do not wait for them. (Changes written by other replicas are picked up by the
-	// first question after them.)
+	// this process writes, so questions do not wait for them. (Changes written by other
+	// replicas are picked up by the first question after them.)
 	warm := make(chan struct{}, 1)
 	go func() {
 		for {
@@ -346,17 +469,42 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		srv.Close()
 		return err
 	}
+	engRef.Store(eng)
+	eng.Interval = cfg.interval
+	eng.MaxRemovalShare = cfg.maxRemovalShare
 	eng.Changed = func() {
 		select {
 		case warm <- struct{}{}:
 		default:
 		}
 	}
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		eng.Run(ctx, cfg.providers, cfg.interval, func(catalog.LocationSpec) { ready.LocationDone() })
-	}()
+	reg := newRegistry(eng, cfg.read.allowDirs)
+	configured := make([]configuredLocation, 0, len(cfg.providers)+len(cfg.locations))
+	for _, p := range cfg.providers {
+		configured = append(configured, configuredLocation{ingest.LocationConfig{Type: p.Location().Provider, Target: p.Location().Target}, p})
+	}
+	for i, lc := range cfg.locations {
+		p, err := reg.New(lc)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("config: locations[%d]: %w", i, err)
+		}
+		configured = append(configured, configuredLocation{lc, p})
+	}
+	retired, err := startLocations(ctx, st, eng, reg, configured, ready, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
+		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})
+	gql.Store(&h)
+	ready.Migrated()
+
+	eng.Start(ctx)
+	go removeRetired(ctx, st, eng, retired, ready, log)
+	defer eng.Wait()
 
 	select {
 	case <-ctx.Done():
@@ -366,7 +514,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	<-runDone
+	if hook != nil {
+		hook.Wait()
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -403,6 +553,7 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 				return err
 			}
 			failed := false
+			rejected := 0
 			for _, p := range ps {
 				t0 := time.Now()
 				res, err := eng.Refresh(ctx, p)
@@ -413,6 +564,7 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 					continue
 				}
 				fmt.Fprintf(stdout, "%s: %s in %s\n", loc.Key, res, time.Since(t0).Round(time.Millisecond))
+				rejected += res.Errors
 				if res.Errors > 0 {
 					if err := printErrors(ctx, st, loc.Key, stdout); err != nil {
 						return err
@@ -427,9 +579,114 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 			if failed {
 				return errSilent
 			}
+			if rejected > 0 {
+				fmt.Fprintf(stdout, "%d processing error(s): documents were rejected\n", rejected)
+				return errRejected
+			}
 			return nil
 		},
 	}
 	c.add(cmd, getenv)
 	return cmd
+}
+
+// startLocations makes the locations table what the configuration says: every configured
+// location recorded (origin config), those no longer configured retired (their entities may
+// be adopted; removeRetired removes the rest), and the locations registered at run time
+// built again. It adds them all to the engine and returns the retired keys.
+// configuredLocation is a location of the flags or the configuration file.
+type configuredLocation struct {
+	cfg ingest.LocationConfig
+	p   ingest.Provider
+}
+
+func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry,
+	configured []configuredLocation, ready *server.Readiness, log *slog.Logger) ([]string, error) {
+	keys := make([]string, 0, len(configured))
+	isConfigured := map[string]bool{}
+	for _, c := range configured {
+		loc := c.p.Location()
+		if err := st.UpsertLocation(ctx, store.LocationRecord{Spec: loc, Options: c.cfg.Options, Origin: store.OriginConfig}); err != nil {
+			return nil, fmt.Errorf("record location %s: %w", loc.Key, err)
+		}
+		keys = append(keys, loc.Key)
+		isConfigured[loc.Key] = true
+	}
+	retired, err := st.RetireUnconfigured(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("retire locations: %w", err)
+	}
+	eng.OnRead = func(key string, err error) {
+		var guard *store.GuardError
+		if isConfigured[key] && !errors.As(err, &guard) {
+			ready.LocationRead(key, err)
+		}
+	}
+	for _, c := range configured {
+		eng.Add(c.cfg, c.p, func(error) { ready.LocationDone() })
+	}
+	runtime, err := st.RuntimeLocations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read registered locations: %w", err)
+	}
+	for _, r := range runtime {
+		if isConfigured[r.Spec.Key] {
+			continue
+		}
+		cfg := ingest.LocationConfig{Type: r.Spec.Provider, Target: r.Spec.Target, Options: r.Options}
+		p, err := reg.New(cfg)
+		if err != nil {
+			// Say so, and keep what it holds: an operator may have narrowed the allow-lists.
+			log.Error("a location registered at run time cannot be read any more; its entities stay", "location", r.Spec.Key, "err", err)
+			continue
+		}
+		eng.Add(cfg, p, nil)
+	}
+	return retired, nil
+}
+
+// removeRetired removes the locations no longer configured once every configured location
+// was read once (so a location that took over their entities has adopted them first). The
+// removal goes through the guard: one that still holds entities is refused and recorded
+// until an operator forces it (refreshLocation(target, force: true)).
+func removeRetired(ctx context.Context, st *store.Store, eng *ingest.Engine, retired []string, ready *server.Readiness, log *slog.Logger) {
+	if len(retired) == 0 {
+		return
+	}
+	for !ready.FirstReadsDone() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, key := range retired {
+		var res store.ApplyResult
+		err := eng.Exclusive(func() (err error) {
+			res, err = st.RemoveLocation(ctx, key, "location no longer configured", false)
+			return err
+		})
+		if err != nil {
+			log.Warn("a location no longer configured keeps its entities", "location", key, "err", err)
+			continue
+		}
+		log.Info("removed a location no longer configured", "location", key, "removed", res.Removed)
+		if res.Changed() && eng.Changed != nil {
+			eng.Changed()
+		}
+	}
+}
+
+// pushMatches recognises the locations a push concerns: git locations of one of the pushed
+// repository's clone URLs and its branch, github locations of the repository.
+func pushMatches(repo string, cloneURLs []string, branch string) func(ingest.LocationConfig, ingest.Provider) bool {
+	return func(_ ingest.LocationConfig, p ingest.Provider) bool {
+		switch p := p.(type) {
+		case *git.Provider:
+			return p.MatchesPush(cloneURLs, branch)
+		case *github.Provider:
+			return p.MatchesPush(repo, branch)
+		}
+		return false
+	}
 }

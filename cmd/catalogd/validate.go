@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,8 +23,8 @@ import (
 func validateCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var rf readFlags
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
-		Short: "Check descriptor files; print each problem as file:doc: message and exit 1 if there are any",
+		Use:   "validate FILE|DIR...",
+		Short: "Check descriptor files (a directory: every .yaml/.yml file below it); print each problem as file:doc: message and exit 1 if there are any",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			v, err := catalog.NewValidator(schema.FS)
@@ -31,6 +36,10 @@ func validateCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 				return err
 			}
 			problems := 0
+			files, err = expandDirs(files)
+			if err != nil {
+				return err
+			}
 			for _, f := range files {
 				p, err := file.New(f, rf.allowDirs...)
 				if err != nil {
@@ -70,4 +79,36 @@ func printErrors(ctx context.Context, st *store.Store, key string, w io.Writer) 
 		fmt.Fprintf(w, "  %s:%d: %s\n", e.Source, e.Document, e.Message)
 	}
 	return nil
+}
+
+// expandDirs replaces each directory by the .yaml and .yml files below it (hidden directories
+// skipped, as ingestion skips them), sorted.
+func expandDirs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil || !st.IsDir() {
+			out = append(out, a) // reported when read
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && p != a && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			if ext := strings.ToLower(filepath.Ext(p)); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a, err)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
 }

@@ -52,6 +52,8 @@ const (
 	FieldSource = "source"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
+	// FieldObservedAt holds the string denoting the observed_at field in the database.
+	FieldObservedAt = "observed_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
 	FieldUpdatedAt = "updated_at"
 	// EdgeDeclaredRelations holds the string denoting the declared_relations edge name in mutations.
@@ -89,6 +91,7 @@ var Columns = []string{
 	FieldLocation,
 	FieldSource,
 	FieldCreatedAt,
+	FieldObservedAt,
 	FieldUpdatedAt,
 }
 
@@ -210,6 +213,11 @@ func BySource(opts ...sql.OrderTermOption) OrderOption {
 // ByCreatedAt orders the results by the created_at field.
 func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedAt, opts...).ToFunc()
+}
+
+// ByObservedAt orders the results by the observed_at field.
+func ByObservedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldObservedAt, opts...).ToFunc()
 }
 
 // ByUpdatedAt orders the results by the updated_at field.

@@ -31,6 +31,20 @@ const (
 	FieldErrors = "errors"
 	// FieldDurationMs holds the string denoting the duration_ms field in the database.
 	FieldDurationMs = "duration_ms"
+	// FieldOptions holds the string denoting the options field in the database.
+	FieldOptions = "options"
+	// FieldOrigin holds the string denoting the origin field in the database.
+	FieldOrigin = "origin"
+	// FieldRegisteredBy holds the string denoting the registered_by field in the database.
+	FieldRegisteredBy = "registered_by"
+	// FieldCreatedAt holds the string denoting the created_at field in the database.
+	FieldCreatedAt = "created_at"
+	// FieldRetired holds the string denoting the retired field in the database.
+	FieldRetired = "retired"
+	// FieldRevision holds the string denoting the revision field in the database.
+	FieldRevision = "revision"
+	// FieldLastObservedAt holds the string denoting the last_observed_at field in the database.
+	FieldLastObservedAt = "last_observed_at"
 	// Table holds the table name of the locationstate in the database.
 	Table = "locations"
 )
@@ -48,6 +62,13 @@ var Columns = []string{
 	FieldEntities,
 	FieldErrors,
 	FieldDurationMs,
+	FieldOptions,
+	FieldOrigin,
+	FieldRegisteredBy,
+	FieldCreatedAt,
+	FieldRetired,
+	FieldRevision,
+	FieldLastObservedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -69,6 +90,14 @@ var (
 	DefaultErrors int
 	// DefaultDurationMs holds the default value on creation for the "duration_ms" field.
 	DefaultDurationMs int64
+	// DefaultOrigin holds the default value on creation for the "origin" field.
+	DefaultOrigin string
+	// DefaultRegisteredBy holds the default value on creation for the "registered_by" field.
+	DefaultRegisteredBy string
+	// DefaultRetired holds the default value on creation for the "retired" field.
+	DefaultRetired bool
+	// DefaultRevision holds the default value on creation for the "revision" field.
+	DefaultRevision string
 )
 
 // OrderOption defines the ordering options for the LocationState queries.
@@ -127,4 +156,34 @@ func ByErrors(opts ...sql.OrderTermOption) OrderOption {
 // ByDurationMs orders the results by the duration_ms field.
 func ByDurationMs(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDurationMs, opts...).ToFunc()
+}
+
+// ByOrigin orders the results by the origin field.
+func ByOrigin(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOrigin, opts...).ToFunc()
+}
+
+// ByRegisteredBy orders the results by the registered_by field.
+func ByRegisteredBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRegisteredBy, opts...).ToFunc()
+}
+
+// ByCreatedAt orders the results by the created_at field.
+func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCreatedAt, opts...).ToFunc()
+}
+
+// ByRetired orders the results by the retired field.
+func ByRetired(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRetired, opts...).ToFunc()
+}
+
+// ByRevision orders the results by the revision field.
+func ByRevision(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRevision, opts...).ToFunc()
+}
+
+// ByLastObservedAt orders the results by the last_observed_at field.
+func ByLastObservedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastObservedAt, opts...).ToFunc()
 }

@@ -104,6 +104,36 @@ func DurationMs(v int64) predicate.LocationState {
 	return predicate.LocationState(sql.FieldEQ(FieldDurationMs, v))
 }
 
+// Origin applies equality check predicate on the "origin" field. It's identical to OriginEQ.
+func Origin(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldOrigin, v))
+}
+
+// RegisteredBy applies equality check predicate on the "registered_by" field. It's identical to RegisteredByEQ.
+func RegisteredBy(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldRegisteredBy, v))
+}
+
+// CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
+func CreatedAt(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldCreatedAt, v))
+}
+
+// Retired applies equality check predicate on the "retired" field. It's identical to RetiredEQ.
+func Retired(v bool) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldRetired, v))
+}
+
+// Revision applies equality check predicate on the "revision" field. It's identical to RevisionEQ.
+func Revision(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldRevision, v))
+}
+
+// LastObservedAt applies equality check predicate on the "last_observed_at" field. It's identical to LastObservedAtEQ.
+func LastObservedAt(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldLastObservedAt, v))
+}
+
 // KeyEQ applies the EQ predicate on the "key" field.
 func KeyEQ(v string) predicate.LocationState {
 	return predicate.LocationState(sql.FieldEQ(FieldKey, v))
@@ -632,6 +662,321 @@ func DurationMsLT(v int64) predicate.LocationState {
 // DurationMsLTE applies the LTE predicate on the "duration_ms" field.
 func DurationMsLTE(v int64) predicate.LocationState {
 	return predicate.LocationState(sql.FieldLTE(FieldDurationMs, v))
+}
+
+// OptionsIsNil applies the IsNil predicate on the "options" field.
+func OptionsIsNil() predicate.LocationState {
+	return predicate.LocationState(sql.FieldIsNull(FieldOptions))
+}
+
+// OptionsNotNil applies the NotNil predicate on the "options" field.
+func OptionsNotNil() predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotNull(FieldOptions))
+}
+
+// OriginEQ applies the EQ predicate on the "origin" field.
+func OriginEQ(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldOrigin, v))
+}
+
+// OriginNEQ applies the NEQ predicate on the "origin" field.
+func OriginNEQ(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNEQ(FieldOrigin, v))
+}
+
+// OriginIn applies the In predicate on the "origin" field.
+func OriginIn(vs ...string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldIn(FieldOrigin, vs...))
+}
+
+// OriginNotIn applies the NotIn predicate on the "origin" field.
+func OriginNotIn(vs ...string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotIn(FieldOrigin, vs...))
+}
+
+// OriginGT applies the GT predicate on the "origin" field.
+func OriginGT(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGT(FieldOrigin, v))
+}
+
+// OriginGTE applies the GTE predicate on the "origin" field.
+func OriginGTE(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGTE(FieldOrigin, v))
+}
+
+// OriginLT applies the LT predicate on the "origin" field.
+func OriginLT(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLT(FieldOrigin, v))
+}
+
+// OriginLTE applies the LTE predicate on the "origin" field.
+func OriginLTE(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLTE(FieldOrigin, v))
+}
+
+// OriginContains applies the Contains predicate on the "origin" field.
+func OriginContains(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldContains(FieldOrigin, v))
+}
+
+// OriginHasPrefix applies the HasPrefix predicate on the "origin" field.
+func OriginHasPrefix(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldHasPrefix(FieldOrigin, v))
+}
+
+// OriginHasSuffix applies the HasSuffix predicate on the "origin" field.
+func OriginHasSuffix(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldHasSuffix(FieldOrigin, v))
+}
+
+// OriginEqualFold applies the EqualFold predicate on the "origin" field.
+func OriginEqualFold(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEqualFold(FieldOrigin, v))
+}
+
+// OriginContainsFold applies the ContainsFold predicate on the "origin" field.
+func OriginContainsFold(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldContainsFold(FieldOrigin, v))
+}
+
+// RegisteredByEQ applies the EQ predicate on the "registered_by" field.
+func RegisteredByEQ(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldRegisteredBy, v))
+}
+
+// RegisteredByNEQ applies the NEQ predicate on the "registered_by" field.
+func RegisteredByNEQ(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNEQ(FieldRegisteredBy, v))
+}
+
+// RegisteredByIn applies the In predicate on the "registered_by" field.
+func RegisteredByIn(vs ...string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldIn(FieldRegisteredBy, vs...))
+}
+
+// RegisteredByNotIn applies the NotIn predicate on the "registered_by" field.
+func RegisteredByNotIn(vs ...string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotIn(FieldRegisteredBy, vs...))
+}
+
+// RegisteredByGT applies the GT predicate on the "registered_by" field.
+func RegisteredByGT(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGT(FieldRegisteredBy, v))
+}
+
+// RegisteredByGTE applies the GTE predicate on the "registered_by" field.
+func RegisteredByGTE(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGTE(FieldRegisteredBy, v))
+}
+
+// RegisteredByLT applies the LT predicate on the "registered_by" field.
+func RegisteredByLT(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLT(FieldRegisteredBy, v))
+}
+
+// RegisteredByLTE applies the LTE predicate on the "registered_by" field.
+func RegisteredByLTE(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLTE(FieldRegisteredBy, v))
+}
+
+// RegisteredByContains applies the Contains predicate on the "registered_by" field.
+func RegisteredByContains(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldContains(FieldRegisteredBy, v))
+}
+
+// RegisteredByHasPrefix applies the HasPrefix predicate on the "registered_by" field.
+func RegisteredByHasPrefix(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldHasPrefix(FieldRegisteredBy, v))
+}
+
+// RegisteredByHasSuffix applies the HasSuffix predicate on the "registered_by" field.
+func RegisteredByHasSuffix(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldHasSuffix(FieldRegisteredBy, v))
+}
+
+// RegisteredByEqualFold applies the EqualFold predicate on the "registered_by" field.
+func RegisteredByEqualFold(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEqualFold(FieldRegisteredBy, v))
+}
+
+// RegisteredByContainsFold applies the ContainsFold predicate on the "registered_by" field.
+func RegisteredByContainsFold(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldContainsFold(FieldRegisteredBy, v))
+}
+
+// CreatedAtEQ applies the EQ predicate on the "created_at" field.
+func CreatedAtEQ(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldCreatedAt, v))
+}
+
+// CreatedAtNEQ applies the NEQ predicate on the "created_at" field.
+func CreatedAtNEQ(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNEQ(FieldCreatedAt, v))
+}
+
+// CreatedAtIn applies the In predicate on the "created_at" field.
+func CreatedAtIn(vs ...time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldIn(FieldCreatedAt, vs...))
+}
+
+// CreatedAtNotIn applies the NotIn predicate on the "created_at" field.
+func CreatedAtNotIn(vs ...time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotIn(FieldCreatedAt, vs...))
+}
+
+// CreatedAtGT applies the GT predicate on the "created_at" field.
+func CreatedAtGT(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGT(FieldCreatedAt, v))
+}
+
+// CreatedAtGTE applies the GTE predicate on the "created_at" field.
+func CreatedAtGTE(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGTE(FieldCreatedAt, v))
+}
+
+// CreatedAtLT applies the LT predicate on the "created_at" field.
+func CreatedAtLT(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLT(FieldCreatedAt, v))
+}
+
+// CreatedAtLTE applies the LTE predicate on the "created_at" field.
+func CreatedAtLTE(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLTE(FieldCreatedAt, v))
+}
+
+// CreatedAtIsNil applies the IsNil predicate on the "created_at" field.
+func CreatedAtIsNil() predicate.LocationState {
+	return predicate.LocationState(sql.FieldIsNull(FieldCreatedAt))
+}
+
+// CreatedAtNotNil applies the NotNil predicate on the "created_at" field.
+func CreatedAtNotNil() predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotNull(FieldCreatedAt))
+}
+
+// RetiredEQ applies the EQ predicate on the "retired" field.
+func RetiredEQ(v bool) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldRetired, v))
+}
+
+// RetiredNEQ applies the NEQ predicate on the "retired" field.
+func RetiredNEQ(v bool) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNEQ(FieldRetired, v))
+}
+
+// RevisionEQ applies the EQ predicate on the "revision" field.
+func RevisionEQ(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldRevision, v))
+}
+
+// RevisionNEQ applies the NEQ predicate on the "revision" field.
+func RevisionNEQ(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNEQ(FieldRevision, v))
+}
+
+// RevisionIn applies the In predicate on the "revision" field.
+func RevisionIn(vs ...string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldIn(FieldRevision, vs...))
+}
+
+// RevisionNotIn applies the NotIn predicate on the "revision" field.
+func RevisionNotIn(vs ...string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotIn(FieldRevision, vs...))
+}
+
+// RevisionGT applies the GT predicate on the "revision" field.
+func RevisionGT(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGT(FieldRevision, v))
+}
+
+// RevisionGTE applies the GTE predicate on the "revision" field.
+func RevisionGTE(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGTE(FieldRevision, v))
+}
+
+// RevisionLT applies the LT predicate on the "revision" field.
+func RevisionLT(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLT(FieldRevision, v))
+}
+
+// RevisionLTE applies the LTE predicate on the "revision" field.
+func RevisionLTE(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLTE(FieldRevision, v))
+}
+
+// RevisionContains applies the Contains predicate on the "revision" field.
+func RevisionContains(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldContains(FieldRevision, v))
+}
+
+// RevisionHasPrefix applies the HasPrefix predicate on the "revision" field.
+func RevisionHasPrefix(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldHasPrefix(FieldRevision, v))
+}
+
+// RevisionHasSuffix applies the HasSuffix predicate on the "revision" field.
+func RevisionHasSuffix(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldHasSuffix(FieldRevision, v))
+}
+
+// RevisionEqualFold applies the EqualFold predicate on the "revision" field.
+func RevisionEqualFold(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEqualFold(FieldRevision, v))
+}
+
+// RevisionContainsFold applies the ContainsFold predicate on the "revision" field.
+func RevisionContainsFold(v string) predicate.LocationState {
+	return predicate.LocationState(sql.FieldContainsFold(FieldRevision, v))
+}
+
+// LastObservedAtEQ applies the EQ predicate on the "last_observed_at" field.
+func LastObservedAtEQ(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldEQ(FieldLastObservedAt, v))
+}
+
+// LastObservedAtNEQ applies the NEQ predicate on the "last_observed_at" field.
+func LastObservedAtNEQ(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNEQ(FieldLastObservedAt, v))
+}
+
+// LastObservedAtIn applies the In predicate on the "last_observed_at" field.
+func LastObservedAtIn(vs ...time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldIn(FieldLastObservedAt, vs...))
+}
+
+// LastObservedAtNotIn applies the NotIn predicate on the "last_observed_at" field.
+func LastObservedAtNotIn(vs ...time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotIn(FieldLastObservedAt, vs...))
+}
+
+// LastObservedAtGT applies the GT predicate on the "last_observed_at" field.
+func LastObservedAtGT(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGT(FieldLastObservedAt, v))
+}
+
+// LastObservedAtGTE applies the GTE predicate on the "last_observed_at" field.
+func LastObservedAtGTE(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldGTE(FieldLastObservedAt, v))
+}
+
+// LastObservedAtLT applies the LT predicate on the "last_observed_at" field.
+func LastObservedAtLT(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLT(FieldLastObservedAt, v))
+}
+
+// LastObservedAtLTE applies the LTE predicate on the "last_observed_at" field.
+func LastObservedAtLTE(v time.Time) predicate.LocationState {
+	return predicate.LocationState(sql.FieldLTE(FieldLastObservedAt, v))
+}
+
+// LastObservedAtIsNil applies the IsNil predicate on the "last_observed_at" field.
+func LastObservedAtIsNil() predicate.LocationState {
+	return predicate.LocationState(sql.FieldIsNull(FieldLastObservedAt))
+}
+
+// LastObservedAtNotNil applies the NotNil predicate on the "last_observed_at" field.
+func LastObservedAtNotNil() predicate.LocationState {
+	return predicate.LocationState(sql.FieldNotNull(FieldLastObservedAt))
 }
 
 // And groups predicates with the AND operator between them.

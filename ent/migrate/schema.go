@@ -20,6 +20,35 @@ var (
 		Columns:    CatalogStateColumns,
 		PrimaryKey: []*schema.Column{CatalogStateColumns[0]},
 	}
+	// ChangesColumns holds the columns for the "changes" table.
+	ChangesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "type", Type: field.TypeString},
+		{Name: "ref", Type: field.TypeString},
+		{Name: "location", Type: field.TypeString},
+		{Name: "revision", Type: field.TypeString, Default: ""},
+		{Name: "reason", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "fields", Type: field.TypeJSON, Nullable: true},
+	}
+	// ChangesTable holds the schema information for the "changes" table.
+	ChangesTable = &schema.Table{
+		Name:       "changes",
+		Columns:    ChangesColumns,
+		PrimaryKey: []*schema.Column{ChangesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "change_ref",
+				Unique:  false,
+				Columns: []*schema.Column{ChangesColumns[3]},
+			},
+			{
+				Name:    "change_location",
+				Unique:  false,
+				Columns: []*schema.Column{ChangesColumns[4]},
+			},
+		},
+	}
 	// EntitiesColumns holds the columns for the "entities" table.
 	EntitiesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -42,6 +71,7 @@ var (
 		{Name: "location", Type: field.TypeString},
 		{Name: "source", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "observed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "updated_at", Type: field.TypeTime},
 	}
 	// EntitiesTable holds the schema information for the "entities" table.
@@ -85,6 +115,13 @@ var (
 		{Name: "entities", Type: field.TypeInt, Default: 0},
 		{Name: "errors", Type: field.TypeInt, Default: 0},
 		{Name: "duration_ms", Type: field.TypeInt64, Default: 0},
+		{Name: "options", Type: field.TypeJSON, Nullable: true},
+		{Name: "origin", Type: field.TypeString, Default: "config"},
+		{Name: "registered_by", Type: field.TypeString, Default: ""},
+		{Name: "created_at", Type: field.TypeTime, Nullable: true},
+		{Name: "retired", Type: field.TypeBool, Default: false},
+		{Name: "revision", Type: field.TypeString, Default: ""},
+		{Name: "last_observed_at", Type: field.TypeTime, Nullable: true},
 	}
 	// LocationsTable holds the schema information for the "locations" table.
 	LocationsTable = &schema.Table{
@@ -159,6 +196,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		CatalogStateTable,
+		ChangesTable,
 		EntitiesTable,
 		LocationsTable,
 		ProcessingErrorsTable,
@@ -169,6 +207,9 @@ var (
 func init() {
 	CatalogStateTable.Annotation = &entsql.Annotation{
 		Table: "catalog_state",
+	}
+	ChangesTable.Annotation = &entsql.Annotation{
+		Table: "changes",
 	}
 	EntitiesTable.Annotation = &entsql.Annotation{
 		Table: "entities",

@@ -9,6 +9,9 @@ import (
 // CatalogState is the predicate function for catalogstate builders.
 type CatalogState func(*sql.Selector)
 
+// Change is the predicate function for change builders.
+type Change func(*sql.Selector)
+
 // Entity is the predicate function for entity builders.
 type Entity func(*sql.Selector)
 

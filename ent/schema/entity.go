@@ -47,7 +47,9 @@ func (Entity) Fields() []ent.Field {
 		field.String("hash").Comment("content hash of document; unchanged entities are not rewritten").Annotations(entgql.Skip()),
 		field.String("location").Comment("key of the configured location that manages the entity").Annotations(entgql.Skip()),
 		field.String("source").Comment("URL of the file the entity was read from").Annotations(entgql.Skip()),
-		field.Time("created_at").Immutable().Default(time.Now),
+		field.Time("created_at").Immutable().Default(time.Now).Comment("first seen"),
+		field.Time("observed_at").Optional().Nillable().Annotations(entgql.Skip()).
+			Comment("set only while a read keeps the entity without confirming it (its file failed): when a source last confirmed it; NULL means its location's last_observed_at"),
 		field.Time("updated_at").Default(time.Now).Annotations(entgql.OrderField("UPDATED_AT")),
 	}
 }

@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	GenericEntity() GenericEntityResolver
 	Group() GroupResolver
 	Location() LocationResolver
+	Mutation() MutationResolver
 	Query() QueryResolver
 	Resource() ResourceResolver
 	System() SystemResolver
@@ -56,6 +57,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		Definition       func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -90,6 +92,7 @@ type ComplexityRoot struct {
 		DependencyOf     func(childComplexity int) int
 		DependsOn        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -133,6 +136,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -169,6 +173,15 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	EntityFreshness struct {
+		FirstSeenAt    func(childComplexity int) int
+		LastChangedAt  func(childComplexity int) int
+		LastObservedAt func(childComplexity int) int
+		Location       func(childComplexity int) int
+		Provider       func(childComplexity int) int
+		Revision       func(childComplexity int) int
+	}
+
 	EscalationStep struct {
 		Contacts func(childComplexity int) int
 		Entity   func(childComplexity int) int
@@ -181,6 +194,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -227,6 +241,7 @@ type ComplexityRoot struct {
 		Children         func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -310,6 +325,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -333,17 +349,43 @@ type ComplexityRoot struct {
 		UpdatedAt        func(childComplexity int) int
 	}
 
+	LocationProcessingError struct {
+		Document  func(childComplexity int) int
+		EntityRef func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Path      func(childComplexity int) int
+		Source    func(childComplexity int) int
+	}
+
+	LocationResult struct {
+		EntityRefs       func(childComplexity int) int
+		ProcessingErrors func(childComplexity int) int
+		Target           func(childComplexity int) int
+	}
+
 	LocationStatus struct {
-		DurationMs    func(childComplexity int) int
-		Entities      func(childComplexity int) int
-		Errors        func(childComplexity int) int
-		Key           func(childComplexity int) int
-		LastChangeAt  func(childComplexity int) int
-		LastError     func(childComplexity int) int
-		LastReadAt    func(childComplexity int) int
-		LastSuccessAt func(childComplexity int) int
-		Provider      func(childComplexity int) int
-		Target        func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		DurationMs     func(childComplexity int) int
+		Entities       func(childComplexity int) int
+		Errors         func(childComplexity int) int
+		Key            func(childComplexity int) int
+		LastChangeAt   func(childComplexity int) int
+		LastError      func(childComplexity int) int
+		LastObservedAt func(childComplexity int) int
+		LastReadAt     func(childComplexity int) int
+		LastSuccessAt  func(childComplexity int) int
+		Origin         func(childComplexity int) int
+		Provider       func(childComplexity int) int
+		RegisteredBy   func(childComplexity int) int
+		Revision       func(childComplexity int) int
+		Target         func(childComplexity int) int
+	}
+
+	Mutation struct {
+		RefreshEntity      func(childComplexity int, ref string) int
+		RefreshLocation    func(childComplexity int, target string, force *bool) int
+		RegisterLocation   func(childComplexity int, target string, dryRun *bool) int
+		UnregisterLocation func(childComplexity int, target string) int
 	}
 
 	Ownership struct {
@@ -421,6 +463,7 @@ type ComplexityRoot struct {
 		DependencyOf     func(childComplexity int) int
 		DependsOn        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -453,6 +496,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
 		Domain           func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -483,6 +527,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -514,6 +559,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
 		Labels           func(childComplexity int) int
@@ -567,6 +613,12 @@ type GroupResolver interface {
 }
 type LocationResolver interface {
 	Relations(ctx context.Context, obj *model.Location, typeArg *string) ([]*model.Relation, error)
+}
+type MutationResolver interface {
+	RegisterLocation(ctx context.Context, target string, dryRun *bool) (*model.LocationResult, error)
+	UnregisterLocation(ctx context.Context, target string) (bool, error)
+	RefreshLocation(ctx context.Context, target string, force *bool) (*ent.LocationState, error)
+	RefreshEntity(ctx context.Context, ref string) (bool, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (model.Node, error)
@@ -659,6 +711,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.API.Description(childComplexity), true
+	case "API.freshness":
+		if e.ComplexityRoot.API.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.API.Freshness(childComplexity), true
 	case "API.id":
 		if e.ComplexityRoot.API.ID == nil {
 			break
@@ -856,6 +914,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.Description(childComplexity), true
+	case "Component.freshness":
+		if e.ComplexityRoot.Component.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.Freshness(childComplexity), true
 	case "Component.id":
 		if e.ComplexityRoot.Component.ID == nil {
 			break
@@ -1073,6 +1137,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Domain.Description(childComplexity), true
+	case "Domain.freshness":
+		if e.ComplexityRoot.Domain.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.Freshness(childComplexity), true
 	case "Domain.id":
 		if e.ComplexityRoot.Domain.ID == nil {
 			break
@@ -1249,6 +1319,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EntityEdge.Node(childComplexity), true
 
+	case "EntityFreshness.firstSeenAt":
+		if e.ComplexityRoot.EntityFreshness.FirstSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.FirstSeenAt(childComplexity), true
+	case "EntityFreshness.lastChangedAt":
+		if e.ComplexityRoot.EntityFreshness.LastChangedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.LastChangedAt(childComplexity), true
+	case "EntityFreshness.lastObservedAt":
+		if e.ComplexityRoot.EntityFreshness.LastObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.LastObservedAt(childComplexity), true
+	case "EntityFreshness.location":
+		if e.ComplexityRoot.EntityFreshness.Location == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.Location(childComplexity), true
+	case "EntityFreshness.provider":
+		if e.ComplexityRoot.EntityFreshness.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.Provider(childComplexity), true
+	case "EntityFreshness.revision":
+		if e.ComplexityRoot.EntityFreshness.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntityFreshness.Revision(childComplexity), true
+
 	case "EscalationStep.contacts":
 		if e.ComplexityRoot.EscalationStep.Contacts == nil {
 			break
@@ -1303,6 +1410,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GenericEntity.Description(childComplexity), true
+	case "GenericEntity.freshness":
+		if e.ComplexityRoot.GenericEntity.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GenericEntity.Freshness(childComplexity), true
 	case "GenericEntity.id":
 		if e.ComplexityRoot.GenericEntity.ID == nil {
 			break
@@ -1521,6 +1634,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.Description(childComplexity), true
+	case "Group.freshness":
+		if e.ComplexityRoot.Group.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Freshness(childComplexity), true
 	case "Group.id":
 		if e.ComplexityRoot.Group.ID == nil {
 			break
@@ -1945,6 +2064,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Location.Description(childComplexity), true
+	case "Location.freshness":
+		if e.ComplexityRoot.Location.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Location.Freshness(childComplexity), true
 	case "Location.id":
 		if e.ComplexityRoot.Location.ID == nil {
 			break
@@ -2077,6 +2202,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Location.UpdatedAt(childComplexity), true
 
+	case "LocationProcessingError.document":
+		if e.ComplexityRoot.LocationProcessingError.Document == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Document(childComplexity), true
+	case "LocationProcessingError.entityRef":
+		if e.ComplexityRoot.LocationProcessingError.EntityRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.EntityRef(childComplexity), true
+	case "LocationProcessingError.message":
+		if e.ComplexityRoot.LocationProcessingError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Message(childComplexity), true
+	case "LocationProcessingError.path":
+		if e.ComplexityRoot.LocationProcessingError.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Path(childComplexity), true
+	case "LocationProcessingError.source":
+		if e.ComplexityRoot.LocationProcessingError.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationProcessingError.Source(childComplexity), true
+
+	case "LocationResult.entityRefs":
+		if e.ComplexityRoot.LocationResult.EntityRefs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationResult.EntityRefs(childComplexity), true
+	case "LocationResult.processingErrors":
+		if e.ComplexityRoot.LocationResult.ProcessingErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationResult.ProcessingErrors(childComplexity), true
+	case "LocationResult.target":
+		if e.ComplexityRoot.LocationResult.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationResult.Target(childComplexity), true
+
+	case "LocationStatus.createdAt":
+		if e.ComplexityRoot.LocationStatus.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.CreatedAt(childComplexity), true
 	case "LocationStatus.durationMs":
 		if e.ComplexityRoot.LocationStatus.DurationMs == nil {
 			break
@@ -2113,6 +2294,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LocationStatus.LastError(childComplexity), true
+	case "LocationStatus.lastObservedAt":
+		if e.ComplexityRoot.LocationStatus.LastObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.LastObservedAt(childComplexity), true
 	case "LocationStatus.lastReadAt":
 		if e.ComplexityRoot.LocationStatus.LastReadAt == nil {
 			break
@@ -2125,18 +2312,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LocationStatus.LastSuccessAt(childComplexity), true
+	case "LocationStatus.origin":
+		if e.ComplexityRoot.LocationStatus.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.Origin(childComplexity), true
 	case "LocationStatus.provider":
 		if e.ComplexityRoot.LocationStatus.Provider == nil {
 			break
 		}
 
 		return e.ComplexityRoot.LocationStatus.Provider(childComplexity), true
+	case "LocationStatus.registeredBy":
+		if e.ComplexityRoot.LocationStatus.RegisteredBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.RegisteredBy(childComplexity), true
+	case "LocationStatus.revision":
+		if e.ComplexityRoot.LocationStatus.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LocationStatus.Revision(childComplexity), true
 	case "LocationStatus.target":
 		if e.ComplexityRoot.LocationStatus.Target == nil {
 			break
 		}
 
 		return e.ComplexityRoot.LocationStatus.Target(childComplexity), true
+
+	case "Mutation.refreshEntity":
+		if e.ComplexityRoot.Mutation.RefreshEntity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshEntity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshEntity(childComplexity, args["ref"].(string)), true
+	case "Mutation.refreshLocation":
+		if e.ComplexityRoot.Mutation.RefreshLocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshLocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshLocation(childComplexity, args["target"].(string), args["force"].(*bool)), true
+	case "Mutation.registerLocation":
+		if e.ComplexityRoot.Mutation.RegisterLocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerLocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterLocation(childComplexity, args["target"].(string), args["dryRun"].(*bool)), true
+	case "Mutation.unregisterLocation":
+		if e.ComplexityRoot.Mutation.UnregisterLocation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unregisterLocation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnregisterLocation(childComplexity, args["target"].(string)), true
 
 	case "Ownership.ancestors":
 		if e.ComplexityRoot.Ownership.Ancestors == nil {
@@ -2480,6 +2730,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Resource.Description(childComplexity), true
+	case "Resource.freshness":
+		if e.ComplexityRoot.Resource.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Resource.Freshness(childComplexity), true
 	case "Resource.id":
 		if e.ComplexityRoot.Resource.ID == nil {
 			break
@@ -2665,6 +2921,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.System.Domain(childComplexity), true
+	case "System.freshness":
+		if e.ComplexityRoot.System.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.Freshness(childComplexity), true
 	case "System.id":
 		if e.ComplexityRoot.System.ID == nil {
 			break
@@ -2838,6 +3100,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Template.Description(childComplexity), true
+	case "Template.freshness":
+		if e.ComplexityRoot.Template.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Freshness(childComplexity), true
 	case "Template.id":
 		if e.ComplexityRoot.Template.ID == nil {
 			break
@@ -3017,6 +3285,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Description(childComplexity), true
+	case "User.freshness":
+		if e.ComplexityRoot.User.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Freshness(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -3231,6 +3505,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -3497,6 +3786,8 @@ interface Entity implements Node {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
 }
 
 "A piece of software: a service, website, library, job…"
@@ -3536,6 +3827,8 @@ type Component implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   lifecycle: String!
   "The owner (spec.owner) when it exists."
@@ -3591,6 +3884,8 @@ type API implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   lifecycle: String!
   "The owner (spec.owner) when it exists."
@@ -3643,6 +3938,8 @@ type Resource implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3690,6 +3987,8 @@ type System implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3740,6 +4039,8 @@ type Domain implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3788,6 +4089,8 @@ type Group implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   profile: Profile
   parent: Group
@@ -3840,6 +4143,8 @@ type User implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   profile: Profile
   memberOf: [Group!]!
   "Entities the user owns directly (ownerOf)."
@@ -3889,6 +4194,8 @@ type Location implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String
   target: String
   targets: [String!]!
@@ -3932,6 +4239,8 @@ type Template implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
   type: String!
   "The owner (spec.owner) when it exists."
   owner: Entity
@@ -3981,6 +4290,8 @@ type GenericEntity implements Node & Entity {
   processingErrors: [ProcessingError!]!
   "The owner and the owner's ancestor groups; resolved is false when the owner ref names no entity."
   ownership: Ownership!
+  "Where the entity comes from and when a source last confirmed it."
+  freshness: EntityFreshness!
 }
 
 "A relation from an entity to another, possibly not (yet) existing, entity."
@@ -4044,6 +4355,8 @@ input EntityFilter {
   ref: [String!]
   "With true, only entities whose owner ref names no entity (a finding); with false, the others."
   ownerMissing: Boolean
+  "Only entities no source confirmed since this time (their location failed, or their file did)."
+  notObservedSince: Time
 }
 
 enum EntityOrderField {
@@ -4145,6 +4458,78 @@ extend type Query {
   locations: [LocationStatus!]!
 }
 `, BuiltIn: false},
+	{Name: "../locations.graphqls", Input: `# Locations at run time: registering, unregistering and refreshing them. Every mutation is
+# performed by internal/service on the caller's behalf, after the policy allowed it.
+
+"What a location holds after registering it (or would hold, for a dry run)."
+type LocationResult {
+  "Key of the location, e.g. file:/srv/catalog or url:https://…"
+  target: String!
+  "Refs of the entities the location holds (at most 10,000)."
+  entityRefs: [String!]!
+  "Problems found reading it (at most 1,000)."
+  processingErrors: [LocationProcessingError!]!
+}
+
+"A problem found reading a location."
+type LocationProcessingError {
+  "URL of the file."
+  source: String!
+  "1-based document in the file; 0 for the whole file."
+  document: Int!
+  "The entity concerned; empty when the document did not name one."
+  entityRef: String!
+  "JSON pointer of the offending field; empty for the whole document or file."
+  path: String!
+  message: String!
+}
+
+extend type LocationStatus {
+  "config (flags or configuration file) or runtime (registered through registerLocation)."
+  origin: String!
+  "Who registered a runtime location."
+  registeredBy: String!
+  "Revision of the source at the last applied read (a commit, a content hash); empty when the provider has none."
+  revision: String!
+  "Last time a read confirmed the location's content."
+  lastObservedAt: Time
+  createdAt: Time
+}
+
+type Mutation {
+  """
+  Register a location at run time: "file:/abs/path" (under a directory the operator allowed),
+  "url:https://…" (through the URL allow-list) or a git URL. It is read at once and kept across
+  restarts. With dryRun, it is read and processed but nothing is stored.
+  """
+  registerLocation(target: String!, dryRun: Boolean): LocationResult!
+  "Stop reading a location registered at run time and remove its entities (recorded in the change log)."
+  unregisterLocation(target: String!): Boolean!
+  """
+  Read a location now. force applies a snapshot the guards refused (an empty one, or one that
+  removes more than the allowed share of the location's entities).
+  """
+  refreshLocation(target: String!, force: Boolean): LocationStatus!
+  "Read the location that holds an entity now. Allowed to the entity's owners."
+  refreshEntity(ref: String!): Boolean!
+}
+
+"Where an entity comes from and how fresh it is."
+type EntityFreshness {
+  "Provider type of its location (file, url, git, github, …)."
+  provider: String!
+  "Key of the location that manages it."
+  location: String!
+  "Revision of the source at its location's last applied read; empty when the provider has none."
+  revision: String!
+  "When catalogd first stored it."
+  firstSeenAt: Time!
+  "Last time a source confirmed it (a read that held it, or found the same revision again)."
+  lastObservedAt: Time
+  "Last time its content changed."
+  lastChangedAt: Time!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Shared types of catalogd's GraphQL API. Each domain has its own .graphqls file beside this one.
 
 "An RFC 3339 timestamp."
@@ -4232,6 +4617,8 @@ func (ec *executionContext) childFields_API(ctx context.Context, field graphql.C
 		return ec.fieldContext_API_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_API_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_API_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_API_type(ctx, field)
 	case "lifecycle":
@@ -4298,6 +4685,8 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Component_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Component_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Component_type(ctx, field)
 	case "lifecycle":
@@ -4390,6 +4779,8 @@ func (ec *executionContext) childFields_Domain(ctx context.Context, field graphq
 		return ec.fieldContext_Domain_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Domain_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Domain_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Domain_type(ctx, field)
 	case "owner":
@@ -4426,6 +4817,24 @@ func (ec *executionContext) childFields_EntityEdge(ctx context.Context, field gr
 		return ec.fieldContext_EntityEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EntityEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EntityFreshness(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_EntityFreshness_provider(ctx, field)
+	case "location":
+		return ec.fieldContext_EntityFreshness_location(ctx, field)
+	case "revision":
+		return ec.fieldContext_EntityFreshness_revision(ctx, field)
+	case "firstSeenAt":
+		return ec.fieldContext_EntityFreshness_firstSeenAt(ctx, field)
+	case "lastObservedAt":
+		return ec.fieldContext_EntityFreshness_lastObservedAt(ctx, field)
+	case "lastChangedAt":
+		return ec.fieldContext_EntityFreshness_lastChangedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntityFreshness", field.Name)
 }
 
 func (ec *executionContext) childFields_EscalationStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4526,6 +4935,8 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Group_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Group_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Group_type(ctx, field)
 	case "profile":
@@ -4648,6 +5059,34 @@ func (ec *executionContext) childFields_Link(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Link", field.Name)
 }
 
+func (ec *executionContext) childFields_LocationProcessingError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_LocationProcessingError_source(ctx, field)
+	case "document":
+		return ec.fieldContext_LocationProcessingError_document(ctx, field)
+	case "entityRef":
+		return ec.fieldContext_LocationProcessingError_entityRef(ctx, field)
+	case "path":
+		return ec.fieldContext_LocationProcessingError_path(ctx, field)
+	case "message":
+		return ec.fieldContext_LocationProcessingError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LocationProcessingError", field.Name)
+}
+
+func (ec *executionContext) childFields_LocationResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_LocationResult_target(ctx, field)
+	case "entityRefs":
+		return ec.fieldContext_LocationResult_entityRefs(ctx, field)
+	case "processingErrors":
+		return ec.fieldContext_LocationResult_processingErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LocationResult", field.Name)
+}
+
 func (ec *executionContext) childFields_LocationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -4670,6 +5109,16 @@ func (ec *executionContext) childFields_LocationStatus(ctx context.Context, fiel
 		return ec.fieldContext_LocationStatus_errors(ctx, field)
 	case "durationMs":
 		return ec.fieldContext_LocationStatus_durationMs(ctx, field)
+	case "origin":
+		return ec.fieldContext_LocationStatus_origin(ctx, field)
+	case "registeredBy":
+		return ec.fieldContext_LocationStatus_registeredBy(ctx, field)
+	case "revision":
+		return ec.fieldContext_LocationStatus_revision(ctx, field)
+	case "lastObservedAt":
+		return ec.fieldContext_LocationStatus_lastObservedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LocationStatus_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LocationStatus", field.Name)
 }
@@ -4826,6 +5275,8 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 		return ec.fieldContext_Resource_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_Resource_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_Resource_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_Resource_type(ctx, field)
 	case "owner":
@@ -4888,6 +5339,8 @@ func (ec *executionContext) childFields_System(ctx context.Context, field graphq
 		return ec.fieldContext_System_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_System_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_System_freshness(ctx, field)
 	case "type":
 		return ec.fieldContext_System_type(ctx, field)
 	case "owner":
@@ -4954,6 +5407,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_processingErrors(ctx, field)
 	case "ownership":
 		return ec.fieldContext_User_ownership(ctx, field)
+	case "freshness":
+		return ec.fieldContext_User_freshness(ctx, field)
 	case "profile":
 		return ec.fieldContext_User_profile(ctx, field)
 	case "memberOf":
@@ -5425,6 +5880,78 @@ func (ec *executionContext) field_Location_relations_args(ctx context.Context, r
 		return nil, err
 	}
 	args["type"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshEntity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshLocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_registerLocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unregisterLocation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
 	return args, nil
 }
 
@@ -6497,6 +7024,38 @@ func (ec *executionContext) fieldContext_API_ownership(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _API_freshness(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_API_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_API_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "API",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _API_type(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7305,6 +7864,38 @@ func (ec *executionContext) fieldContext_Component_ownership(_ context.Context, 
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Component_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Component_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Component",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8329,6 +8920,38 @@ func (ec *executionContext) fieldContext_Domain_ownership(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Domain_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Domain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Domain_type(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8643,6 +9266,144 @@ func (ec *executionContext) fieldContext_EntityEdge_node(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EntityFreshness_provider(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntityFreshness_location(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_location(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Location, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntityFreshness_revision(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntityFreshness_firstSeenAt(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_firstSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_firstSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EntityFreshness_lastObservedAt(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_lastObservedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_lastObservedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EntityFreshness_lastChangedAt(ctx context.Context, field graphql.CollectedField, obj *model.EntityFreshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntityFreshness_lastChangedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastChangedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntityFreshness_lastChangedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntityFreshness", field, false, false, "Time")
 }
 
 func (ec *executionContext) _EscalationStep_ref(ctx context.Context, field graphql.CollectedField, obj *model.EscalationStep) (ret graphql.Marshaler) {
@@ -9320,6 +10081,38 @@ func (ec *executionContext) fieldContext_GenericEntity_ownership(_ context.Conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GenericEntity_freshness(ctx context.Context, field graphql.CollectedField, obj *model.GenericEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GenericEntity_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GenericEntity_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GenericEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10193,6 +10986,38 @@ func (ec *executionContext) fieldContext_Group_ownership(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Group_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11998,6 +12823,38 @@ func (ec *executionContext) fieldContext_Location_ownership(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Location_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Location) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Location_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Location_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Location",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Location_type(ctx context.Context, field graphql.CollectedField, obj *model.Location) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12088,6 +12945,199 @@ func (ec *executionContext) _Location_presence(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Location_presence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Location", field, true, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_source(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_document(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_document(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Document, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_document(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LocationProcessingError_entityRef(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_entityRef(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityRef, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_entityRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_path(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationProcessingError_message(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationProcessingError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationProcessingError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationProcessingError", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationResult_target(ctx context.Context, field graphql.CollectedField, obj *model.LocationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationResult_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationResult_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationResult_entityRefs(ctx context.Context, field graphql.CollectedField, obj *model.LocationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationResult_entityRefs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityRefs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationResult_entityRefs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationResult_processingErrors(ctx context.Context, field graphql.CollectedField, obj *model.LocationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationResult_processingErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProcessingErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.LocationProcessingError) graphql.Marshaler {
+			return ec.marshalNLocationProcessingError2ᚕᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationResult_processingErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LocationResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LocationProcessingError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _LocationStatus_key(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
@@ -12318,6 +13368,297 @@ func (ec *executionContext) _LocationStatus_durationMs(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_LocationStatus_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LocationStatus_origin(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationStatus_registeredBy(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_registeredBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegisteredBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_registeredBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationStatus_revision(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _LocationStatus_lastObservedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_lastObservedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_lastObservedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LocationStatus_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LocationState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LocationStatus_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LocationStatus_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LocationStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Mutation_registerLocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_registerLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RegisterLocation(ctx, fc.Args["target"].(string), fc.Args["dryRun"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LocationResult) graphql.Marshaler {
+			return ec.marshalNLocationResult2ᚖcatalogdᚋgraphᚋmodelᚐLocationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_registerLocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LocationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_registerLocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unregisterLocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unregisterLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnregisterLocation(ctx, fc.Args["target"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unregisterLocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unregisterLocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshLocation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshLocation(ctx, fc.Args["target"].(string), fc.Args["force"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LocationState) graphql.Marshaler {
+			return ec.marshalNLocationStatus2ᚖcatalogdᚋentᚐLocationState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshLocation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LocationStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshLocation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshEntity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshEntity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshEntity(ctx, fc.Args["ref"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshEntity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshEntity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Ownership_ownerRef(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
@@ -14179,6 +15520,38 @@ func (ec *executionContext) fieldContext_Resource_ownership(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Resource_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Resource_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Resource_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Resource",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Resource_type(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14941,6 +16314,38 @@ func (ec *executionContext) fieldContext_System_ownership(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _System_freshness(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_System_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "System",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -15777,6 +17182,38 @@ func (ec *executionContext) fieldContext_Template_ownership(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Template_freshness(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Template",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Template_type(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16512,6 +17949,38 @@ func (ec *executionContext) fieldContext_User_ownership(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Ownership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_freshness(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+			return ec.marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntityFreshness(ctx, field)
 		},
 	}
 	return fc, nil
@@ -17856,7 +19325,7 @@ func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"kind", "namespace", "owner", "type", "lifecycle", "tag", "label", "annotation", "system", "text", "ref", "ownerMissing"}
+	fieldsInOrder := [...]string{"kind", "namespace", "owner", "type", "lifecycle", "tag", "label", "annotation", "system", "text", "ref", "ownerMissing", "notObservedSince"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17947,6 +19416,13 @@ func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj 
 				return it, err
 			}
 			it.OwnerMissing = data
+		case "notObservedSince":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notObservedSince"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotObservedSince = data
 		}
 	}
 	return it, nil
@@ -18367,6 +19843,11 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._API_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._API_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18543,6 +20024,11 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 			}
 		case "ownership":
 			out.Values[i] = ec._Component_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._Component_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18816,6 +20302,11 @@ func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Domain_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Domain_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -18924,6 +20415,64 @@ func (ec *executionContext) _EntityEdge(ctx context.Context, sel ast.SelectionSe
 			}
 		case "node":
 			out.Values[i] = ec._EntityEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entityFreshnessImplementors = []string{"EntityFreshness"}
+
+func (ec *executionContext) _EntityFreshness(ctx context.Context, sel ast.SelectionSet, obj *model.EntityFreshness) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entityFreshnessImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntityFreshness")
+		case "provider":
+			out.Values[i] = ec._EntityFreshness_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "location":
+			out.Values[i] = ec._EntityFreshness_location(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revision":
+			out.Values[i] = ec._EntityFreshness_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSeenAt":
+			out.Values[i] = ec._EntityFreshness_firstSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastObservedAt":
+			out.Values[i] = ec._EntityFreshness_lastObservedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastChangedAt":
+			out.Values[i] = ec._EntityFreshness_lastChangedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19106,6 +20655,11 @@ func (ec *executionContext) _GenericEntity(ctx context.Context, sel ast.Selectio
 			}
 		case "ownership":
 			out.Values[i] = ec._GenericEntity_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._GenericEntity_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19384,6 +20938,11 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "ownership":
 			out.Values[i] = ec._Group_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._Group_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19899,6 +21458,11 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Location_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Location_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -19918,6 +21482,102 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = ec._Location_presence(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var locationProcessingErrorImplementors = []string{"LocationProcessingError"}
+
+func (ec *executionContext) _LocationProcessingError(ctx context.Context, sel ast.SelectionSet, obj *model.LocationProcessingError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, locationProcessingErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LocationProcessingError")
+		case "source":
+			out.Values[i] = ec._LocationProcessingError_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "document":
+			out.Values[i] = ec._LocationProcessingError_document(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityRef":
+			out.Values[i] = ec._LocationProcessingError_entityRef(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "path":
+			out.Values[i] = ec._LocationProcessingError_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._LocationProcessingError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var locationResultImplementors = []string{"LocationResult"}
+
+func (ec *executionContext) _LocationResult(ctx context.Context, sel ast.SelectionSet, obj *model.LocationResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, locationResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LocationResult")
+		case "target":
+			out.Values[i] = ec._LocationResult_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entityRefs":
+			out.Values[i] = ec._LocationResult_entityRefs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processingErrors":
+			out.Values[i] = ec._LocationResult_processingErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19994,6 +21654,95 @@ func (ec *executionContext) _LocationStatus(ctx context.Context, sel ast.Selecti
 			}
 		case "durationMs":
 			out.Values[i] = ec._LocationStatus_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "origin":
+			out.Values[i] = ec._LocationStatus_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "registeredBy":
+			out.Values[i] = ec._LocationStatus_registeredBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revision":
+			out.Values[i] = ec._LocationStatus_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastObservedAt":
+			out.Values[i] = ec._LocationStatus_lastObservedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._LocationStatus_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "registerLocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_registerLocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unregisterLocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unregisterLocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshLocation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshLocation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshEntity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshEntity(ctx, field)
+			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20621,6 +22370,11 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Resource_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Resource_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20787,6 +22541,11 @@ func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "ownership":
 			out.Values[i] = ec._System_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._System_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20969,6 +22728,11 @@ func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freshness":
+			out.Values[i] = ec._Template_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "type":
 			out.Values[i] = ec._Template_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21135,6 +22899,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "ownership":
 			out.Values[i] = ec._User_ownership(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freshness":
+			out.Values[i] = ec._User_freshness(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21776,6 +23545,14 @@ func (ec *executionContext) marshalNEntityEdge2ᚖcatalogdᚋgraphᚋmodelᚐEnt
 	return ec._EntityEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNEntityFreshness2ᚖcatalogdᚋgraphᚋmodelᚐEntityFreshness(ctx context.Context, sel ast.SelectionSet, v *model.EntityFreshness) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntityFreshness!")
+		return graphql.Null
+	}
+	return ec._EntityFreshness(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEntityOrderField2ᚖcatalogdᚋentᚐEntityOrderField(ctx context.Context, v any) (*ent.EntityOrderField, error) {
 	var res = new(ent.EntityOrderField)
 	err := res.UnmarshalGQL(v)
@@ -22110,6 +23887,38 @@ func (ec *executionContext) marshalNLink2ᚖcatalogdᚋgraphᚋmodelᚐLink(ctx 
 		return graphql.Null
 	}
 	return ec._Link(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLocationProcessingError2ᚕᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LocationProcessingError) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLocationProcessingError2ᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLocationProcessingError2ᚖcatalogdᚋgraphᚋmodelᚐLocationProcessingError(ctx context.Context, sel ast.SelectionSet, v *model.LocationProcessingError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LocationProcessingError!")
+		return graphql.Null
+	}
+	return ec._LocationProcessingError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLocationResult2ᚖcatalogdᚋgraphᚋmodelᚐLocationResult(ctx context.Context, sel ast.SelectionSet, v *model.LocationResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LocationResult!")
+		return graphql.Null
+	}
+	return ec._LocationResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNLocationStatus2ᚕᚖcatalogdᚋentᚐLocationStateᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LocationState) graphql.Marshaler {

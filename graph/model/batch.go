@@ -17,6 +17,7 @@ import (
 
 	"catalogd/ent"
 	"catalogd/ent/entity"
+	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
 	"catalogd/internal/depgraph"
@@ -62,14 +63,37 @@ type Batch struct {
 	ownedErr   [2]error
 	ownedMu    sync.Mutex
 	ownedPages map[[2]int]bool // [transitive, first] pages wanted for the whole batch
+
+	locKeys map[string]bool
+	locOnce sync.Once
+	locs    map[string]*ent.LocationState
+	locErr  error
+}
+
+// location returns the registry row of a location of the batch's entities, loading those of
+// the whole batch in one statement.
+func (b *Batch) location(key string) (*ent.LocationState, error) {
+	b.locOnce.Do(func() {
+		keys := make([]string, 0, len(b.locKeys))
+		for k := range b.locKeys {
+			keys = append(keys, k)
+		}
+		rows, err := b.deps.Client.LocationState.Query().Where(locationstate.KeyIn(keys...)).All(b.ctx)
+		b.locs, b.locErr = map[string]*ent.LocationState{}, err
+		for _, r := range rows {
+			b.locs[r.Key] = r
+		}
+	})
+	return b.locs[key], b.locErr
 }
 
 // Wrap returns the GraphQL objects for rows loaded together, sharing one batch.
 func Wrap(ctx context.Context, deps *Deps, rows []*ent.Entity) []Entity {
-	b := &Batch{ctx: ctx, deps: deps, refs: make([]string, len(rows))}
+	b := &Batch{ctx: ctx, deps: deps, refs: make([]string, len(rows)), locKeys: map[string]bool{}}
 	out := make([]Entity, len(rows))
 	for i, r := range rows {
 		b.refs[i] = r.Ref
+		b.locKeys[r.Location] = true
 		out[i] = newEntity(r, b)
 	}
 	return out

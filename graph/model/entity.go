@@ -305,3 +305,24 @@ func keyValues(m map[string]string) []*KeyValue {
 	}
 	return out
 }
+
+// Freshness says where the entity comes from and when a source last confirmed it: its
+// location's last confirming read, unless a read kept it without confirming it (its file
+// failed), which the entity then records itself.
+func (b *Base) Freshness() (*EntityFreshness, error) {
+	loc, err := b.batch.location(b.E.Location)
+	if err != nil {
+		return nil, err
+	}
+	f := &EntityFreshness{Location: b.E.Location, FirstSeenAt: b.E.CreatedAt, LastChangedAt: b.E.UpdatedAt}
+	if loc != nil {
+		f.Provider, f.Revision, f.LastObservedAt = loc.Provider, loc.Revision, loc.LastObservedAt
+	}
+	if b.E.ObservedAt != nil {
+		f.LastObservedAt = b.E.ObservedAt
+		if b.E.ObservedAt.Unix() == 0 {
+			f.LastObservedAt = nil // kept before any read confirmed it
+		}
+	}
+	return f, nil
+}

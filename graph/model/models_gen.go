@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 )
 
 // An object with a global ID (Relay).
@@ -39,12 +40,56 @@ type EntityFilter struct {
 	Ref []string `json:"ref,omitempty"`
 	// With true, only entities whose owner ref names no entity (a finding); with false, the others.
 	OwnerMissing *bool `json:"ownerMissing,omitempty"`
+	// Only entities no source confirmed since this time (their location failed, or their file did).
+	NotObservedSince *time.Time `json:"notObservedSince,omitempty"`
+}
+
+// Where an entity comes from and how fresh it is.
+type EntityFreshness struct {
+	// Provider type of its location (file, url, git, github, …).
+	Provider string `json:"provider"`
+	// Key of the location that manages it.
+	Location string `json:"location"`
+	// Revision of the source at its location's last applied read; empty when the provider has none.
+	Revision string `json:"revision"`
+	// When catalogd first stored it.
+	FirstSeenAt time.Time `json:"firstSeenAt"`
+	// Last time a source confirmed it (a read that held it, or found the same revision again).
+	LastObservedAt *time.Time `json:"lastObservedAt,omitempty"`
+	// Last time its content changed.
+	LastChangedAt time.Time `json:"lastChangedAt"`
 }
 
 // Matches a label or annotation: the key must be present, with the value when one is given.
 type KeyValueFilter struct {
 	Key   string  `json:"key"`
 	Value *string `json:"value,omitempty"`
+}
+
+// A problem found reading a location.
+type LocationProcessingError struct {
+	// URL of the file.
+	Source string `json:"source"`
+	// 1-based document in the file; 0 for the whole file.
+	Document int `json:"document"`
+	// The entity concerned; empty when the document did not name one.
+	EntityRef string `json:"entityRef"`
+	// JSON pointer of the offending field; empty for the whole document or file.
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// What a location holds after registering it (or would hold, for a dry run).
+type LocationResult struct {
+	// Key of the location, e.g. file:/srv/catalog or url:https://…
+	Target string `json:"target"`
+	// Refs of the entities the location holds (at most 10,000).
+	EntityRefs []string `json:"entityRefs"`
+	// Problems found reading it (at most 1,000).
+	ProcessingErrors []*LocationProcessingError `json:"processingErrors"`
+}
+
+type Mutation struct {
 }
 
 type Query struct {

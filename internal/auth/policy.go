@@ -41,7 +41,7 @@ const (
 func DefaultRoles() map[string][]Action {
 	return map[string][]Action{
 		RoleAdmin:  {"*"},
-		RoleEditor: {ActionRead, ActionEntityRefresh, ActionEntityWrite, ActionLocationRefresh, ActionTemplateRun},
+		RoleEditor: {ActionRead, ActionEntityRefresh, ActionEntityWrite, ActionLocationRefresh, ActionLocationWrite, ActionTemplateRun},
 		RoleReader: {ActionRead},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"net/url"
 	"path"
@@ -20,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"catalogd/internal/catalog"
@@ -52,28 +54,147 @@ type Engine struct {
 	URLs *reading.Reader
 	// Changed, when set, is called after an apply that changed entities (e.g. to rebuild caches).
 	Changed func()
+	// Interval is how often a location is read when its configuration does not say (0: one minute).
+	Interval time.Duration
+	// MaxRemovalShare is the share of a location's entities one read may remove before the
+	// guard refuses it (0: DefaultMaxRemovalShare).
+	MaxRemovalShare float64
+	// OnRead, when set, is called after every scheduled read with its error (nil when it worked).
+	OnRead func(key string, err error)
 
 	applyMu sync.Mutex
+	sched   scheduler
+
+	memoMu    sync.Mutex
+	memo      map[string]map[string]*fileMemo // location key -> file path -> what it produced
+	memoDirty map[string]bool                 // the last applied read left conflicts
+}
+
+func (e *Engine) memoClean(key string) bool {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	return !e.memoDirty[key]
+}
+
+func (e *Engine) setMemoClean(key string, clean bool) {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	if e.memoDirty == nil {
+		e.memoDirty = map[string]bool{}
+	}
+	e.memoDirty[key] = !clean
+}
+
+// fileMemo is what one descriptor file produced at the last applied read of its location,
+// kept so a file whose bytes did not change is not parsed again: its entities are handed to
+// the store as stubs (ref and hash), which it checks against what it holds.
+type fileMemo struct {
+	sum      [sha256.Size]byte
+	entities []memoEntity
+	errors   []store.ErrorRecord
+	keepRefs []string
+	targets  []string
+	optional []string
+}
+
+type memoEntity struct {
+	ref, hash         string
+	docIndex, docLine int
+}
+
+func (e *Engine) memoOf(key string) map[string]*fileMemo {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	return e.memo[key]
+}
+
+func (e *Engine) setMemo(key string, m map[string]*fileMemo) {
+	e.memoMu.Lock()
+	defer e.memoMu.Unlock()
+	if e.memo == nil {
+		e.memo = map[string]map[string]*fileMemo{}
+	}
+	if m == nil {
+		delete(e.memo, key)
+		return
+	}
+	e.memo[key] = m
 }
 
 // Refresh reads one location and applies what it holds.
 func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, error) {
+	return e.RefreshWith(ctx, p, RefreshOptions{})
+}
+
+// RefreshOptions modify one refresh.
+type RefreshOptions struct {
+	// Force applies a snapshot the guards would refuse (an operator's decision), and
+	// processes a revision that was applied already.
+	Force bool
+}
+
+// RefreshWith reads one location and applies what it holds. A read that fails changes no
+// entity (the error is recorded); a read whose revision is the one applied last costs no
+// processing and only records that the location was observed.
+func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOptions) (store.ApplyResult, error) {
 	started := time.Now()
 	loc := p.Location()
 	tree, release, err := p.Read(ctx)
+	if err == nil && tree.Revision != "" && !opts.Force {
+		same, n, serr := e.Store.Observe(ctx, loc, tree.Revision, started)
+		if serr == nil && same {
+			release()
+			return store.ApplyResult{Unchanged: n}, nil
+		}
+	}
 	// Applies from this process take turns (SQLite would serialise them anyway, but a writer
 	// waiting on SQLite's lock gives up after its busy timeout). The lock is taken before
 	// processing starts because processing streams into the apply.
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	var b *store.Batch
 	if err != nil {
-		b = &store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err)}
-	} else {
-		defer release()
-		b = e.Process(ctx, loc, tree)
+		b := &store.Batch{Failed: fmt.Errorf("read %s: %w", loc.Key, err), Started: started}
+		if _, aerr := e.Store.Apply(ctx, loc, b); aerr != nil {
+			return store.ApplyResult{}, fmt.Errorf("apply %s: %w", loc.Key, aerr)
+		}
+		return store.ApplyResult{Errors: 1}, b.Failed
 	}
+	defer release()
+	res, err := e.apply(ctx, loc, tree, opts, started, true)
+	if errors.Is(err, store.ErrStaleMemo) {
+		// The store no longer holds what the memo says (another writer changed it): parse
+		// everything.
+		e.setMemo(loc.Key, nil)
+		res, err = e.apply(ctx, loc, tree, opts, started, false)
+	}
+	return res, err
+}
+
+func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, opts RefreshOptions, started time.Time, memo bool) (store.ApplyResult, error) {
+	b, rd := e.process(ctx, loc, tree, memo)
+	next := rd.next
+	if prev := e.memoOf(loc.Key); memo && prev != nil {
+		// A re-read: finish processing (placeholder fetches included) before the write
+		// transaction, and PostgreSQL's apply lock, are taken. Only a first read, which
+		// writes a location's entities from nothing, streams into the transaction; so
+		// does what passes the budget.
+		var stop func()
+		var done bool
+		b.Parts, done, stop = prefetch(b.Parts, prefetchBudget)
+		defer stop()
+		// Every file is byte for byte what the last applied read had (and that read left
+		// no conflict to resolve): the store holds this read already. Record the
+		// observation only.
+		if done && b.Failed == nil && rd.misses.Load() == 0 && len(next) == len(prev) && e.memoClean(loc.Key) && ctx.Err() == nil {
+			if same, n, err := e.Store.Observe(ctx, loc, tree.Revision, started); err == nil && same {
+				return store.ApplyResult{Unchanged: n}, nil
+			}
+		}
+	}
+	b.Revision = tree.Revision
 	b.Started = started
+	b.Force = opts.Force
+	b.MaxRemovalShare = e.MaxRemovalShare
 	res, aerr := e.Store.Apply(ctx, loc, b)
 	if b.Parts != nil {
 		for range b.Parts {
@@ -81,7 +202,14 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 		}
 	}
 	if aerr != nil {
+		if errors.Is(aerr, store.ErrStaleMemo) {
+			return res, aerr
+		}
 		return res, fmt.Errorf("apply %s: %w", loc.Key, aerr)
+	}
+	if b.Failed == nil && ctx.Err() == nil {
+		e.setMemo(loc.Key, next)
+		e.setMemoClean(loc.Key, res.Conflicts == 0)
 	}
 	if res.Changed() && e.Changed != nil {
 		e.Changed()
@@ -95,36 +223,19 @@ func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, er
 // Run refreshes every provider now and then every interval until ctx ends. firstDone is called
 // once per provider after its first refresh, whether it worked or not.
 func (e *Engine) Run(ctx context.Context, providers []Provider, interval time.Duration, firstDone func(catalog.LocationSpec)) {
-	var wg sync.WaitGroup
-	for _, p := range providers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			loc := p.Location()
-			first := true
-			for {
-				t0 := time.Now()
-				res, err := e.Refresh(ctx, p)
-				if err != nil && ctx.Err() == nil {
-					e.log().Error("refresh failed", "location", loc.Key, "err", err)
-				} else if err == nil {
-					e.log().Info("refreshed", "location", loc.Key, "result", res.String(), "took", time.Since(t0).Round(time.Millisecond))
-				}
-				if first {
-					first = false
-					if firstDone != nil {
-						firstDone(loc)
-					}
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(interval):
-				}
-			}
-		}()
+	if interval > 0 {
+		e.Interval = interval
 	}
-	wg.Wait()
+	for _, p := range providers {
+		e.Add(LocationConfig{Type: p.Location().Provider, Target: p.Location().Target}, p, func(err error) {
+			if firstDone != nil {
+				firstDone(p.Location())
+			}
+		})
+	}
+	e.Start(ctx)
+	<-ctx.Done()
+	e.Wait()
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -143,6 +254,10 @@ type fileResult struct {
 	keepRefs []string
 	keepFile bool     // the file or one of its documents could not be read
 	targets  []string // paths of further descriptor files named by Location entities
+	optional []string // those of targets whose Location says spec.presence: optional
+	// external is set when a document read a placeholder: its content depends on more than
+	// the file's bytes, so the file is never memoised.
+	external bool
 }
 
 // Process reads every descriptor file reachable from the tree's root and returns the batch to
@@ -151,15 +266,25 @@ type fileResult struct {
 // order, breadth-first by Location and then by path, so the first of two documents defining
 // one entity is always the same one: it wins, the other is reported.
 func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree) *store.Batch {
+	b, _ := e.process(ctx, loc, tree, false)
+	return b
+}
+
+// process is Process; with memo, files whose bytes are those of the last applied read are
+// not parsed again, and it also returns what this read's files produced, for the next read.
+func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, memo bool) (*store.Batch, *read) {
 	b := &store.Batch{}
 	level, err := e.rootFiles(tree)
 	if err != nil {
 		b.Failed = err
 		b.Parts = store.Entities(nil)
-		return b
+		return b, &read{}
 	}
 	parts := make(chan []store.EntityRecord, 2)
-	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession()}
+	rd := &read{loc: loc, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
+	if memo {
+		rd.memo, rd.next = e.memoOf(loc.Key), map[string]*fileMemo{}
+	}
 	go func() {
 		defer close(parts)
 		e.walk(ctx, rd, level, b, parts)
@@ -171,7 +296,7 @@ func (e *Engine) Process(ctx context.Context, loc catalog.LocationSpec, tree cat
 			}
 		}
 	}
-	return b
+	return b, rd
 }
 
 // Collect drains a batch's parts into one slice (for callers that want them all at once).
@@ -243,6 +368,9 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 				b.KeepSources = append(b.KeepSources, r.url)
 			}
 			level = append(level, r.targets...)
+			for _, o := range r.optional {
+				rd.optional[o] = true // read only by the next level's workers
+			}
 			results[i] = fileResult{} // let the part be freed once written
 		}
 	}
@@ -251,6 +379,9 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 // rootFiles lists the descriptor files of the root: the file itself, or every .yaml/.yml file
 // under the directory (hidden directories skipped), sorted.
 func (e *Engine) rootFiles(tree catalog.Tree) ([]string, error) {
+	if reading.IsURL(tree.Root) {
+		return []string{tree.Root}, nil
+	}
 	st, err := fs.Stat(tree.FS, tree.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tree.URL(tree.Root), unwrapPathError(err))
@@ -300,9 +431,17 @@ func (e *Engine) maxFile() int64 {
 
 // read is one read of a location: its tree and the URL session that fetches each URL once.
 type read struct {
-	loc  catalog.LocationSpec
-	tree catalog.Tree
-	urls *reading.Session
+	loc      catalog.LocationSpec
+	tree     catalog.Tree
+	urls     *reading.Session
+	optional map[string]bool // targets whose Location says spec.presence: optional
+
+	// memo is what the files produced at the last applied read (nil: parse everything);
+	// next collects what this read's files produced, for the next read.
+	memo   map[string]*fileMemo
+	nextMu sync.Mutex
+	next   map[string]*fileMemo
+	misses atomic.Int32 // files processed in full (not from memo)
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.
@@ -312,21 +451,46 @@ func errorRecord(source string, doc, line int, ref, path, msg string) store.Erro
 		Message: catalog.Excerpt(msg, 4*catalog.MaxExcerpt)}
 }
 
-func (e *Engine) processFile(ctx context.Context, rd *read, p string) fileResult {
-	r := fileResult{path: p, url: rd.tree.URL(p)}
+func (e *Engine) processFile(ctx context.Context, rd *read, p string) (r fileResult) {
+	r = fileResult{path: p, url: rd.tree.URL(p)}
 	var data []byte
 	var err error
 	if reading.IsURL(p) {
-		// A target of a url-type Location (bounded by the URL reader's size limit).
+		// A target of a url-type Location (bounded by the URL reader's size limit), or the
+		// root of a url location, which its provider fetched already.
 		r.url = "url:" + p
-		data, err = rd.urls.Fetch(ctx, p)
+		if p == rd.tree.Root && rd.tree.FS != nil {
+			data, err = readLimited(rd.tree.FS, p, e.maxFile())
+		} else {
+			data, err = rd.urls.Fetch(ctx, p)
+		}
 	} else {
 		data, err = readLimited(rd.tree.FS, p, e.maxFile())
 	}
 	if err != nil {
+		rd.misses.Add(1)
+		if p != rd.tree.Root && errors.Is(err, fs.ErrNotExist) && rd.optional[p] {
+			// A target a Location marks spec.presence: optional is allowed to be missing: what
+			// it held is gone, and that is no error.
+			return r
+		}
 		r.keepFile = true
 		r.errors = append(r.errors, errorRecord(r.url, 0, 0, "", "", err.Error()))
 		return r
+	}
+	var sum [sha256.Size]byte
+	if rd.next != nil {
+		sum = sha256.Sum256(data)
+		if m := rd.memo[p]; m != nil && m.sum == sum {
+			rd.remember(p, m)
+			return m.result(r)
+		}
+		rd.misses.Add(1)
+		defer func() {
+			if !r.keepFile && !r.external && ctx.Err() == nil {
+				rd.remember(p, newFileMemo(sum, &r))
+			}
+		}()
 	}
 	for _, doc := range catalog.ParseDocuments(data, e.MaxDocumentBytes) {
 		if ctx.Err() != nil {
@@ -388,6 +552,7 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 	ref := guessRef(doc.Value)
 	budget := e.maxPlaceholder()
 	if problems := catalog.ResolvePlaceholders(doc.Value, func(target string) ([]byte, error) {
+		r.external = true
 		data, err := e.readPlaceholder(ctx, rd, r.path, target, budget)
 		if err != nil {
 			return nil, err
@@ -418,6 +583,12 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 	if strings.EqualFold(ent.Kind, "Location") {
 		targets, problems := locationTargets(rd, r.path, ent)
 		r.targets = append(r.targets, targets...)
+		if hasGlob(ent) {
+			r.external = true // what a glob matches changes without this file changing
+		}
+		if presence, _ := ent.Spec()["presence"].(string); strings.EqualFold(presence, "optional") {
+			r.optional = append(r.optional, targets...)
+		}
 		for _, pr := range problems {
 			r.errors = append(r.errors, errorRecord(r.url, doc.Index, doc.Line, ref, pr.Path, pr.String()))
 		}
@@ -728,7 +899,120 @@ func byteSize(n int64) string {
 // Check processes the tree's root file alone, without following Locations or touching the
 // store, and returns its problems: what `catalogd validate` prints.
 func (e *Engine) Check(ctx context.Context, tree catalog.Tree) []store.ErrorRecord {
-	rd := &read{loc: catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree: tree, urls: e.URLs.NewSession()}
+	rd := &read{loc: catalog.LocationSpec{Key: tree.URL(tree.Root)}, tree: tree, urls: e.URLs.NewSession(), optional: map[string]bool{}}
 	r := e.processFile(ctx, rd, tree.Root)
-	return r.errors
+	errs := r.errors
+	first := map[string]int{}
+	for _, ent := range r.entities {
+		if doc, dup := first[ent.Ref]; dup {
+			errs = append(errs, errorRecord(r.url, ent.DocIndex, ent.DocLine, ent.Ref, "",
+				fmt.Sprintf("entity %s is defined twice in this file (first in document %d; refs are case-insensitive); this copy would be ignored", ent.Ref, doc)))
+			continue
+		}
+		first[ent.Ref] = ent.DocIndex
+	}
+	return errs
+}
+
+// DryRun reads and processes a location as Refresh would, and returns the refs of the
+// entities it would hold (at most maxRefs) and its processing errors. Nothing is stored.
+func (e *Engine) DryRun(ctx context.Context, p Provider, maxRefs int) ([]string, []store.ErrorRecord, error) {
+	tree, release, err := p.Read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	b := e.Process(ctx, p.Location(), tree)
+	refs := []string{}
+	for part := range b.Parts {
+		for _, r := range part {
+			if len(refs) < maxRefs {
+				refs = append(refs, r.Ref)
+			}
+		}
+	}
+	if b.Failed != nil {
+		return nil, nil, b.Failed
+	}
+	sort.Strings(refs)
+	return refs, b.Errors, nil
+}
+
+func (rd *read) remember(p string, m *fileMemo) {
+	rd.nextMu.Lock()
+	rd.next[p] = m
+	rd.nextMu.Unlock()
+}
+
+func newFileMemo(sum [sha256.Size]byte, r *fileResult) *fileMemo {
+	m := &fileMemo{sum: sum, errors: r.errors, keepRefs: r.keepRefs, targets: r.targets, optional: r.optional,
+		entities: make([]memoEntity, len(r.entities))}
+	for i, e := range r.entities {
+		m.entities[i] = memoEntity{ref: e.Ref, hash: e.Hash, docIndex: e.DocIndex, docLine: e.DocLine}
+	}
+	return m
+}
+
+// result is the file's result from the memo: its entities as stubs.
+func (m *fileMemo) result(r fileResult) fileResult {
+	r.errors, r.keepRefs, r.targets, r.optional = m.errors, m.keepRefs, m.targets, m.optional
+	r.entities = make([]store.EntityRecord, len(m.entities))
+	for i, e := range m.entities {
+		r.entities[i] = store.EntityRecord{Ref: e.ref, Hash: e.hash, Source: r.url, DocIndex: e.docIndex, DocLine: e.docLine, Stub: true}
+	}
+	return r
+}
+
+// hasGlob reports whether a Location entity names a target by a glob.
+func hasGlob(e *catalog.Entity) bool {
+	spec := e.Spec()
+	ts, _ := spec["targets"].([]any)
+	if t, ok := spec["target"].(string); ok {
+		ts = append(ts, t)
+	}
+	for _, t := range ts {
+		if s, ok := t.(string); ok && strings.ContainsAny(s, "*?[") {
+			return true
+		}
+	}
+	return false
+}
+
+// prefetchBudget bounds what a re-read holds in memory before it writes (documents' bytes).
+const prefetchBudget = 64 << 20
+
+// prefetch drains parts until they end or hold more than budget bytes of documents, and
+// returns a sequence of what it read followed by the rest.
+func prefetch(parts iter.Seq[[]store.EntityRecord], budget int) (iter.Seq[[]store.EntityRecord], bool, func()) {
+	next, stop := iter.Pull(parts)
+	var held [][]store.EntityRecord
+	size, done := 0, false
+	for size <= budget {
+		p, ok := next()
+		if !ok {
+			done = true
+			break
+		}
+		held = append(held, p)
+		for i := range p {
+			size += len(p[i].Document)
+		}
+	}
+	return func(yield func([]store.EntityRecord) bool) {
+		for i, p := range held {
+			held[i] = nil
+			if !yield(p) {
+				return
+			}
+		}
+		if done {
+			return
+		}
+		for {
+			p, ok := next()
+			if !ok || !yield(p) {
+				return
+			}
+		}
+	}, done, stop
 }

@@ -117,6 +117,35 @@ func (r *Reader) Check(u *url.URL) error {
 	return fmt.Errorf("%w: no --read-allow entry admits %s", ErrNotAllowed, excerpt(u.Host+u.EscapedPath(), 200))
 }
 
+// CheckResolved is Check, then the dialer's address rule applied now, for a URL another
+// program fetches (git runs its own connections, past this package's dialer): every address
+// the host resolves to must be public, unless the URL and an allow entry name it literally.
+// DNS may answer differently when the other program connects; this narrows, not closes, that gap.
+func (r *Reader) CheckResolved(ctx context.Context, u *url.URL) error {
+	if err := r.Check(u); err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip = ip.Unmap(); IsSpecial(ip) && !r.literallyAllowed(ip) {
+			return fmt.Errorf("%w: %s is a private or special-purpose address (only an allow entry naming it literally reaches it)", ErrNotAllowed, ip)
+		}
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("%w: cannot resolve %s", ErrNotAllowed, excerpt(host, 100))
+	}
+	for _, a := range addrs {
+		if IsSpecial(a.Unmap()) {
+			return fmt.Errorf("%w: %s resolves to %s, a private or special-purpose address", ErrNotAllowed, excerpt(host, 100), a.Unmap())
+		}
+	}
+	return nil
+}
+
 // literallyAllowed reports whether an allow entry names ip itself.
 func (r *Reader) literallyAllowed(ip netip.Addr) bool {
 	for _, a := range r.opts.Allow {

@@ -41,6 +41,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		}
 		gql.ServeHTTP(w, r)
 	}))
+	if d.GitHubWebhook != nil {
+		mux.Handle("POST /webhooks/github", d.GitHubWebhook)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/graphql", http.StatusFound)
 	})

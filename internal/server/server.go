@@ -3,8 +3,10 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ type Deps struct {
 	Auth *auth.Authenticator
 	// CORSOrigins may call /graphql from a browser (none: no CORS headers).
 	CORSOrigins []string
+	// GitHubWebhook, when set, serves POST /webhooks/github. It checks its own signatures;
+	// the GraphQL authentication does not apply to it.
+	GitHubWebhook http.Handler
 }
 
 // NewServer returns the root handler.
@@ -52,6 +57,7 @@ type Readiness struct {
 	mu       sync.Mutex
 	migrated bool
 	pending  int
+	failing  map[string]string // configured location -> why its last read failed
 }
 
 // NewReadiness expects locations first reads.
@@ -63,6 +69,21 @@ func (r *Readiness) Migrated() { r.mu.Lock(); r.migrated = true; r.mu.Unlock() }
 // LocationDone records one location's first read.
 func (r *Readiness) LocationDone() { r.mu.Lock(); r.pending--; r.mu.Unlock() }
 
+// LocationRead records whether the last read of a configured location worked: while one
+// fails (its target does not exist, say), the server is not ready and says which.
+func (r *Readiness) LocationRead(key string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.failing, key)
+		return
+	}
+	if r.failing == nil {
+		r.failing = map[string]string{}
+	}
+	r.failing[key] = err.Error()
+}
+
 // Status returns "" when ready, or why not.
 func (r *Readiness) Status() string {
 	r.mu.Lock()
@@ -72,6 +93,17 @@ func (r *Readiness) Status() string {
 		return "database migration has not finished"
 	case r.pending > 0:
 		return "locations still being read for the first time"
+	case len(r.failing) > 0:
+		keys := make([]string, 0, len(r.failing))
+		for k := range r.failing {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		msg := r.failing[keys[0]]
+		if len(msg) > 300 {
+			msg = msg[:300] + "..."
+		}
+		return fmt.Sprintf("%d configured location(s) cannot be read: %s", len(keys), msg)
 	}
 	return ""
 }
@@ -93,4 +125,11 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
 	})
+}
+
+// FirstReadsDone reports whether every configured location was read once.
+func (r *Readiness) FirstReadsDone() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending <= 0
 }

@@ -29,25 +29,38 @@ import (
 type Catalog struct {
 	policy    *auth.Policy
 	client    *ent.Client
+	store     *store.Store
 	engine    *ingest.Engine
-	providers map[string]ingest.Provider
+	registry  *ingest.Registry
+	allowDirs []string
 }
 
-// NewCatalog returns the service over the engine's store, refreshing the given providers.
+// NewCatalog returns the service over the engine's store. The given providers are added to
+// the engine (which reads them on its schedule once started).
 func NewCatalog(policy *auth.Policy, engine *ingest.Engine, providers []ingest.Provider) *Catalog {
-	c := &Catalog{policy: policy, client: engine.Store.Client, engine: engine, providers: map[string]ingest.Provider{}}
+	c := &Catalog{policy: policy, client: engine.Store.Client, store: engine.Store, engine: engine}
 	for _, p := range providers {
-		c.providers[p.Location().Key] = p
+		if _, _, ok := engine.Lookup(p.Location().Key); !ok {
+			engine.Add(ingest.LocationConfig{Type: p.Location().Provider, Target: p.Location().Target}, p, nil)
+		}
 	}
 	return c
 }
 
-// RefreshLocation re-reads the configured location key now.
+// WithSources lets the service register locations at run time: reg builds their providers,
+// and a file target must lie under one of allowDirs (the operator's --read-allow-dir).
+func (c *Catalog) WithSources(reg *ingest.Registry, allowDirs []string) *Catalog {
+	c.registry = reg
+	c.allowDirs = allowDirs
+	return c
+}
+
+// RefreshLocation re-reads the location key now.
 func (c *Catalog) RefreshLocation(ctx context.Context, p *auth.Principal, key string) (store.ApplyResult, error) {
 	if err := c.policy.Authorize(p, auth.ActionLocationRefresh, auth.Resource{Ref: "location " + key}); err != nil {
 		return store.ApplyResult{}, err
 	}
-	prov, ok := c.providers[key]
+	prov, _, ok := c.engine.Lookup(key)
 	if !ok {
 		return store.ApplyResult{}, catalog.Errorf(catalog.ENOTFOUND, "no configured location %q", short(key))
 	}
@@ -76,7 +89,7 @@ func (c *Catalog) RefreshEntity(ctx context.Context, p *auth.Principal, ref stri
 	if err := c.policy.Authorize(p, auth.ActionEntityRefresh, auth.Resource{Ref: e.Ref, Owners: []string{e.OwnerRef}}); err != nil {
 		return store.ApplyResult{}, err
 	}
-	prov, ok := c.providers[e.Location]
+	prov, _, ok := c.engine.Lookup(e.Location)
 	if !ok {
 		return store.ApplyResult{}, catalog.Errorf(catalog.ECONFLICT, "%s comes from location %q, which is no longer configured", canon, short(e.Location))
 	}

@@ -74,8 +74,10 @@ type bulkWriter struct {
 	entities []*EntityRecord // new, not yet written (SQLite: less than a chunk between parts)
 	rels     []relRow        // relation rows not yet written
 
-	// SQLite statements for a whole chunk, prepared on first use.
-	entityStmt, relationStmt *sql.Stmt
+	// SQLite statements for a whole chunk, prepared on first use; and the update statement.
+	entityStmt, relationStmt, updateStmt *sql.Stmt
+	// PostgreSQL: the temporary table of updates exists.
+	updateTable bool
 	// PostgreSQL: the sequence entity IDs come from, once looked up.
 	entitySeq string
 
@@ -88,7 +90,7 @@ type bulkWriter struct {
 }
 
 func (w *bulkWriter) close() {
-	for _, st := range []*sql.Stmt{w.entityStmt, w.relationStmt} {
+	for _, st := range []*sql.Stmt{w.entityStmt, w.relationStmt, w.updateStmt} {
 		if st != nil {
 			st.Close()
 		}
