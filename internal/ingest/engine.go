@@ -469,9 +469,14 @@ func (e *Engine) processFile(ctx context.Context, rd *read, p string) (r fileRes
 	}
 	if err != nil {
 		rd.misses.Add(1)
-		if p != rd.tree.Root && errors.Is(err, fs.ErrNotExist) && rd.optional[p] {
-			// A target a Location marks spec.presence: optional is allowed to be missing: what
-			// it held is gone, and that is no error.
+		if p != rd.tree.Root && errors.Is(err, fs.ErrNotExist) {
+			// A target that is gone is a file someone deleted: what it held goes too (through
+			// the guard, which stops a read that would empty the location). Only a target its
+			// Location marks spec.presence: optional may be missing without an error.
+			if !rd.optional[p] {
+				r.errors = append(r.errors, errorRecord(r.url, 0, 0, "", "",
+					"a target of a Location is missing (spec.presence is required; say optional if it may be): "+err.Error()))
+			}
 			return r
 		}
 		r.keepFile = true

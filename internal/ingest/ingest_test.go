@@ -117,7 +117,10 @@ func TestARejectedNewVersionKeepsTheLastGoodOne(t *testing.T) {
 	})
 }
 
-func TestAFileThatCannotBeReadKeepsItsEntitiesUntilItIsNoLongerReferenced(t *testing.T) {
+// A file that cannot be parsed keeps its entities (stale is better than wrong) until it is no
+// longer referenced; a file that was deleted loses them, with an error when a Location names
+// it as required.
+func TestAnUnreadableFileKeepsItsEntitiesAndADeletedOneLosesThem(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL)
 		e.write(map[string]string{
@@ -130,13 +133,12 @@ func TestAFileThatCannotBeReadKeepsItsEntitiesUntilItIsNoLongerReferenced(t *tes
 		if !slices.Equal(e.refs(), want) {
 			t.Fatalf("entities = %v", e.refs())
 		}
-		for name, broken := range map[string]string{
-			"invalid UTF-8": doc(component, "b1", "team") + "---\n" + "\xff\xfe" + doc(component, "b2", "team"),
-			"broken YAML":   "key: [unclosed\n",
-			"missing file":  "",
+		for _, tc := range []struct{ name, broken string }{
+			{"invalid UTF-8", doc(component, "b1", "team") + "---\n" + "\xff\xfe" + doc(component, "b2", "team")},
+			{"broken YAML", "key: [unclosed\n"},
 		} {
-			t.Run(name, func(t *testing.T) {
-				e.write(map[string]string{"b.yaml": broken, "a.yaml": doc(component, "a1", "team-new")})
+			t.Run(tc.name, func(t *testing.T) {
+				e.write(map[string]string{"b.yaml": tc.broken, "a.yaml": doc(component, "a1", "team-new")})
 				res := e.refresh("root.yaml")
 				if !slices.Equal(e.refs(), want) {
 					t.Errorf("entities = %v, want all kept (%+v)", e.refs(), res)
@@ -150,10 +152,20 @@ func TestAFileThatCannotBeReadKeepsItsEntitiesUntilItIsNoLongerReferenced(t *tes
 				e.write(map[string]string{"a.yaml": doc(component, "a1", "team")})
 			})
 		}
+		t.Run("deleted file", func(t *testing.T) {
+			e.write(map[string]string{"b.yaml": ""})
+			res := e.refresh("root.yaml")
+			if want := []string{"component:default/a1", "location:default/root"}; !slices.Equal(e.refs(), want) || res.Removed != 2 {
+				t.Errorf("entities = %v (%+v), want the deleted file's two gone", e.refs(), res)
+			}
+			if errs := e.errors(); len(errs) != 1 || !strings.Contains(errs[0], "spec.presence is required") {
+				t.Errorf("errors = %v, want one saying the required target is missing", errs)
+			}
+		})
 		e.write(map[string]string{"root.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: root}\nspec:\n  targets: [./a.yaml]\n"})
-		res := e.refresh("root.yaml")
-		if want := []string{"component:default/a1", "location:default/root"}; !slices.Equal(e.refs(), want) || res.Removed != 2 {
-			t.Errorf("after dropping the target: entities %v, result %+v", e.refs(), res)
+		e.refresh("root.yaml")
+		if want := []string{"component:default/a1", "location:default/root"}; !slices.Equal(e.refs(), want) || len(e.errors()) != 0 {
+			t.Errorf("after dropping the target: entities %v, errors %v", e.refs(), e.errors())
 		}
 	})
 }

@@ -197,7 +197,7 @@ func TestARemovedLocationTakesItsEntitiesThroughTheGuard(t *testing.T) {
 	})
 }
 
-func TestOptionalTargetsMayBeMissingAndRequiredOnesAreErrors(t *testing.T) {
+func TestDeletedTargetsLoseTheirEntitiesAndOnlyRequiredOnesAreErrors(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL)
 		loc := "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: %s}\nspec:\n  presence: %s\n  targets: [./%s]\n"
@@ -217,8 +217,8 @@ func TestOptionalTargetsMayBeMissingAndRequiredOnesAreErrors(t *testing.T) {
 		if e.entity("component:default/o") != nil {
 			t.Error("the entity of a deleted optional target is still there")
 		}
-		if e.entity("component:default/r") == nil {
-			t.Error("the entity of a missing required target was removed (stale is better than wrong)")
+		if e.entity("component:default/r") != nil {
+			t.Error("the entity of a deleted required target is still there")
 		}
 		errs := e.errors()
 		if len(errs) != 1 || !strings.HasPrefix(errs[0], "r.yaml") {
