@@ -412,21 +412,7 @@ func (w *bulkWriter) flushPostgres(ctx context.Context) error {
 		shared = append(append(append(append(shared, '\t'), now...), '\t'), now...)
 		var js []byte
 		err = w.copyIn(ctx, entity.Table, columns, len(recs), func(b []byte, i int) []byte {
-			e := recs[i]
-			b = strconv.AppendInt(b, int64(ids[i]), 10)
-			for _, v := range [...]string{e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description,
-				e.Type, e.Lifecycle, e.OwnerRef, e.SystemRef} {
-				b = appendCopyString(append(b, '\t'), v)
-			}
-			js = appendJSONStrings(js[:0], e.Tags)
-			b = appendCopyBytes(append(b, '\t'), js)
-			js = appendJSONObject(js[:0], e.Labels)
-			b = appendCopyBytes(append(b, '\t'), js)
-			js = appendJSONObject(js[:0], e.Annotations)
-			b = appendCopyBytes(append(b, '\t'), js)
-			b = appendCopyBytes(append(b, '\t'), e.Document)
-			b = appendCopyString(append(b, '\t'), e.Hash)
-			b = appendCopyString(append(b, '\t'), e.Source)
+			b, js = appendEntityCopyRow(b, js, ids[i], recs[i])
 			return append(append(b, '\t'), shared...) // entitySharedColumns
 		})
 		if err != nil {
@@ -574,6 +560,26 @@ func (w *bulkWriter) copyIn(ctx context.Context, table string, columns []string,
 // fails the day a lib/pq upgrade drops it, rather than ingestion failing in production.
 type copyDataStmt interface {
 	CopyData(ctx context.Context, line string) (driver.Result, error)
+}
+
+// appendEntityCopyRow appends the id and entityRowColumns of e as the start of a row in COPY's
+// text format; js is scratch space for its JSON columns, returned for reuse.
+func appendEntityCopyRow(b, js []byte, id int, e *EntityRecord) ([]byte, []byte) {
+	b = strconv.AppendInt(b, int64(id), 10)
+	for _, v := range [...]string{e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description,
+		e.Type, e.Lifecycle, e.OwnerRef, e.SystemRef} {
+		b = appendCopyString(append(b, '\t'), v)
+	}
+	js = appendJSONStrings(js[:0], e.Tags)
+	b = appendCopyBytes(append(b, '\t'), js)
+	js = appendJSONObject(js[:0], e.Labels)
+	b = appendCopyBytes(append(b, '\t'), js)
+	js = appendJSONObject(js[:0], e.Annotations)
+	b = appendCopyBytes(append(b, '\t'), js)
+	b = appendCopyBytes(append(b, '\t'), e.Document)
+	b = appendCopyString(append(b, '\t'), e.Hash)
+	b = appendCopyString(append(b, '\t'), e.Source)
+	return b, js
 }
 
 // appendCopyString appends s as a value of COPY's text format: backslash, newline, carriage

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"entgo.io/ent/dialect"
@@ -69,21 +68,7 @@ func (w *bulkWriter) updatePostgres(ctx context.Context, recs []*EntityRecord, i
 	now := pq.FormatTimestamp(w.now)
 	var js []byte
 	err := w.copyIn(ctx, tmp, columns, len(recs), func(b []byte, i int) []byte {
-		e := recs[i]
-		b = strconv.AppendInt(b, int64(ids[i]), 10)
-		for _, v := range [...]string{e.Ref, e.Kind, e.Namespace, e.Name, e.APIVersion, e.Title, e.Description,
-			e.Type, e.Lifecycle, e.OwnerRef, e.SystemRef} {
-			b = appendCopyString(append(b, '\t'), v)
-		}
-		js = appendJSONStrings(js[:0], e.Tags)
-		b = appendCopyBytes(append(b, '\t'), js)
-		js = appendJSONObject(js[:0], e.Labels)
-		b = appendCopyBytes(append(b, '\t'), js)
-		js = appendJSONObject(js[:0], e.Annotations)
-		b = appendCopyBytes(append(b, '\t'), js)
-		b = appendCopyBytes(append(b, '\t'), e.Document)
-		b = appendCopyString(append(b, '\t'), e.Hash)
-		b = appendCopyString(append(b, '\t'), e.Source)
+		b, js = appendEntityCopyRow(b, js, ids[i], recs[i])
 		b = append(append(b, '\t'), loc...)
 		return append(append(b, '\t'), now...)
 	})
