@@ -13,6 +13,9 @@ import (
 
 	"catalogd/ent/catalogstate"
 	"catalogd/ent/change"
+	"catalogd/ent/docasset"
+	"catalogd/ent/docpage"
+	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
@@ -35,6 +38,12 @@ type Client struct {
 	CatalogState *CatalogStateClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// DocAsset is the client for interacting with the DocAsset builders.
+	DocAsset *DocAssetClient
+	// DocPage is the client for interacting with the DocPage builders.
+	DocPage *DocPageClient
+	// DocSite is the client for interacting with the DocSite builders.
+	DocSite *DocSiteClient
 	// Entity is the client for interacting with the Entity builders.
 	Entity *EntityClient
 	// LocationState is the client for interacting with the LocationState builders.
@@ -58,6 +67,9 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.CatalogState = NewCatalogStateClient(c.config)
 	c.Change = NewChangeClient(c.config)
+	c.DocAsset = NewDocAssetClient(c.config)
+	c.DocPage = NewDocPageClient(c.config)
+	c.DocSite = NewDocSiteClient(c.config)
 	c.Entity = NewEntityClient(c.config)
 	c.LocationState = NewLocationStateClient(c.config)
 	c.ProcessingError = NewProcessingErrorClient(c.config)
@@ -156,6 +168,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:          cfg,
 		CatalogState:    NewCatalogStateClient(cfg),
 		Change:          NewChangeClient(cfg),
+		DocAsset:        NewDocAssetClient(cfg),
+		DocPage:         NewDocPageClient(cfg),
+		DocSite:         NewDocSiteClient(cfg),
 		Entity:          NewEntityClient(cfg),
 		LocationState:   NewLocationStateClient(cfg),
 		ProcessingError: NewProcessingErrorClient(cfg),
@@ -181,6 +196,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:          cfg,
 		CatalogState:    NewCatalogStateClient(cfg),
 		Change:          NewChangeClient(cfg),
+		DocAsset:        NewDocAssetClient(cfg),
+		DocPage:         NewDocPageClient(cfg),
+		DocSite:         NewDocSiteClient(cfg),
 		Entity:          NewEntityClient(cfg),
 		LocationState:   NewLocationStateClient(cfg),
 		ProcessingError: NewProcessingErrorClient(cfg),
@@ -214,8 +232,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.CatalogState, c.Change, c.Entity, c.LocationState, c.ProcessingError,
-		c.Relation,
+		c.CatalogState, c.Change, c.DocAsset, c.DocPage, c.DocSite, c.Entity,
+		c.LocationState, c.ProcessingError, c.Relation,
 	} {
 		n.Use(hooks...)
 	}
@@ -225,8 +243,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.CatalogState, c.Change, c.Entity, c.LocationState, c.ProcessingError,
-		c.Relation,
+		c.CatalogState, c.Change, c.DocAsset, c.DocPage, c.DocSite, c.Entity,
+		c.LocationState, c.ProcessingError, c.Relation,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -239,6 +257,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CatalogState.mutate(ctx, m)
 	case *ChangeMutation:
 		return c.Change.mutate(ctx, m)
+	case *DocAssetMutation:
+		return c.DocAsset.mutate(ctx, m)
+	case *DocPageMutation:
+		return c.DocPage.mutate(ctx, m)
+	case *DocSiteMutation:
+		return c.DocSite.mutate(ctx, m)
 	case *EntityMutation:
 		return c.Entity.mutate(ctx, m)
 	case *LocationStateMutation:
@@ -515,6 +539,405 @@ func (c *ChangeClient) mutate(ctx context.Context, m *ChangeMutation) (Value, er
 		return (&ChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Change mutation op: %q", m.Op())
+	}
+}
+
+// DocAssetClient is a client for the DocAsset schema.
+type DocAssetClient struct {
+	config
+}
+
+// NewDocAssetClient returns a client for the DocAsset from the given config.
+func NewDocAssetClient(c config) *DocAssetClient {
+	return &DocAssetClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `docasset.Hooks(f(g(h())))`.
+func (c *DocAssetClient) Use(hooks ...Hook) {
+	c.hooks.DocAsset = append(c.hooks.DocAsset, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `docasset.Intercept(f(g(h())))`.
+func (c *DocAssetClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DocAsset = append(c.inters.DocAsset, interceptors...)
+}
+
+// Create returns a builder for creating a DocAsset entity.
+func (c *DocAssetClient) Create() *DocAssetCreate {
+	mutation := newDocAssetMutation(c.config, OpCreate)
+	return &DocAssetCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DocAsset entities.
+func (c *DocAssetClient) CreateBulk(builders ...*DocAssetCreate) *DocAssetCreateBulk {
+	return &DocAssetCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DocAssetClient) MapCreateBulk(slice any, setFunc func(*DocAssetCreate, int)) *DocAssetCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DocAssetCreateBulk{err: fmt.Errorf("calling to DocAssetClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DocAssetCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DocAssetCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DocAsset.
+func (c *DocAssetClient) Update() *DocAssetUpdate {
+	mutation := newDocAssetMutation(c.config, OpUpdate)
+	return &DocAssetUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DocAssetClient) UpdateOne(_m *DocAsset) *DocAssetUpdateOne {
+	mutation := newDocAssetMutation(c.config, OpUpdateOne, withDocAsset(_m))
+	return &DocAssetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DocAssetClient) UpdateOneID(id int) *DocAssetUpdateOne {
+	mutation := newDocAssetMutation(c.config, OpUpdateOne, withDocAssetID(id))
+	return &DocAssetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DocAsset.
+func (c *DocAssetClient) Delete() *DocAssetDelete {
+	mutation := newDocAssetMutation(c.config, OpDelete)
+	return &DocAssetDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DocAssetClient) DeleteOne(_m *DocAsset) *DocAssetDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DocAssetClient) DeleteOneID(id int) *DocAssetDeleteOne {
+	builder := c.Delete().Where(docasset.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DocAssetDeleteOne{builder}
+}
+
+// Query returns a query builder for DocAsset.
+func (c *DocAssetClient) Query() *DocAssetQuery {
+	return &DocAssetQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDocAsset},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DocAsset entity by its id.
+func (c *DocAssetClient) Get(ctx context.Context, id int) (*DocAsset, error) {
+	return c.Query().Where(docasset.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DocAssetClient) GetX(ctx context.Context, id int) *DocAsset {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DocAssetClient) Hooks() []Hook {
+	return c.hooks.DocAsset
+}
+
+// Interceptors returns the client interceptors.
+func (c *DocAssetClient) Interceptors() []Interceptor {
+	return c.inters.DocAsset
+}
+
+func (c *DocAssetClient) mutate(ctx context.Context, m *DocAssetMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DocAssetCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DocAssetUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DocAssetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DocAssetDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DocAsset mutation op: %q", m.Op())
+	}
+}
+
+// DocPageClient is a client for the DocPage schema.
+type DocPageClient struct {
+	config
+}
+
+// NewDocPageClient returns a client for the DocPage from the given config.
+func NewDocPageClient(c config) *DocPageClient {
+	return &DocPageClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `docpage.Hooks(f(g(h())))`.
+func (c *DocPageClient) Use(hooks ...Hook) {
+	c.hooks.DocPage = append(c.hooks.DocPage, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `docpage.Intercept(f(g(h())))`.
+func (c *DocPageClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DocPage = append(c.inters.DocPage, interceptors...)
+}
+
+// Create returns a builder for creating a DocPage entity.
+func (c *DocPageClient) Create() *DocPageCreate {
+	mutation := newDocPageMutation(c.config, OpCreate)
+	return &DocPageCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DocPage entities.
+func (c *DocPageClient) CreateBulk(builders ...*DocPageCreate) *DocPageCreateBulk {
+	return &DocPageCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DocPageClient) MapCreateBulk(slice any, setFunc func(*DocPageCreate, int)) *DocPageCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DocPageCreateBulk{err: fmt.Errorf("calling to DocPageClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DocPageCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DocPageCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DocPage.
+func (c *DocPageClient) Update() *DocPageUpdate {
+	mutation := newDocPageMutation(c.config, OpUpdate)
+	return &DocPageUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DocPageClient) UpdateOne(_m *DocPage) *DocPageUpdateOne {
+	mutation := newDocPageMutation(c.config, OpUpdateOne, withDocPage(_m))
+	return &DocPageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DocPageClient) UpdateOneID(id int) *DocPageUpdateOne {
+	mutation := newDocPageMutation(c.config, OpUpdateOne, withDocPageID(id))
+	return &DocPageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DocPage.
+func (c *DocPageClient) Delete() *DocPageDelete {
+	mutation := newDocPageMutation(c.config, OpDelete)
+	return &DocPageDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DocPageClient) DeleteOne(_m *DocPage) *DocPageDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DocPageClient) DeleteOneID(id int) *DocPageDeleteOne {
+	builder := c.Delete().Where(docpage.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DocPageDeleteOne{builder}
+}
+
+// Query returns a query builder for DocPage.
+func (c *DocPageClient) Query() *DocPageQuery {
+	return &DocPageQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDocPage},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DocPage entity by its id.
+func (c *DocPageClient) Get(ctx context.Context, id int) (*DocPage, error) {
+	return c.Query().Where(docpage.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DocPageClient) GetX(ctx context.Context, id int) *DocPage {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DocPageClient) Hooks() []Hook {
+	return c.hooks.DocPage
+}
+
+// Interceptors returns the client interceptors.
+func (c *DocPageClient) Interceptors() []Interceptor {
+	return c.inters.DocPage
+}
+
+func (c *DocPageClient) mutate(ctx context.Context, m *DocPageMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DocPageCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DocPageUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DocPageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DocPageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DocPage mutation op: %q", m.Op())
+	}
+}
+
+// DocSiteClient is a client for the DocSite schema.
+type DocSiteClient struct {
+	config
+}
+
+// NewDocSiteClient returns a client for the DocSite from the given config.
+func NewDocSiteClient(c config) *DocSiteClient {
+	return &DocSiteClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `docsite.Hooks(f(g(h())))`.
+func (c *DocSiteClient) Use(hooks ...Hook) {
+	c.hooks.DocSite = append(c.hooks.DocSite, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `docsite.Intercept(f(g(h())))`.
+func (c *DocSiteClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DocSite = append(c.inters.DocSite, interceptors...)
+}
+
+// Create returns a builder for creating a DocSite entity.
+func (c *DocSiteClient) Create() *DocSiteCreate {
+	mutation := newDocSiteMutation(c.config, OpCreate)
+	return &DocSiteCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DocSite entities.
+func (c *DocSiteClient) CreateBulk(builders ...*DocSiteCreate) *DocSiteCreateBulk {
+	return &DocSiteCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DocSiteClient) MapCreateBulk(slice any, setFunc func(*DocSiteCreate, int)) *DocSiteCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DocSiteCreateBulk{err: fmt.Errorf("calling to DocSiteClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DocSiteCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DocSiteCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DocSite.
+func (c *DocSiteClient) Update() *DocSiteUpdate {
+	mutation := newDocSiteMutation(c.config, OpUpdate)
+	return &DocSiteUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DocSiteClient) UpdateOne(_m *DocSite) *DocSiteUpdateOne {
+	mutation := newDocSiteMutation(c.config, OpUpdateOne, withDocSite(_m))
+	return &DocSiteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DocSiteClient) UpdateOneID(id int) *DocSiteUpdateOne {
+	mutation := newDocSiteMutation(c.config, OpUpdateOne, withDocSiteID(id))
+	return &DocSiteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DocSite.
+func (c *DocSiteClient) Delete() *DocSiteDelete {
+	mutation := newDocSiteMutation(c.config, OpDelete)
+	return &DocSiteDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DocSiteClient) DeleteOne(_m *DocSite) *DocSiteDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DocSiteClient) DeleteOneID(id int) *DocSiteDeleteOne {
+	builder := c.Delete().Where(docsite.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DocSiteDeleteOne{builder}
+}
+
+// Query returns a query builder for DocSite.
+func (c *DocSiteClient) Query() *DocSiteQuery {
+	return &DocSiteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDocSite},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DocSite entity by its id.
+func (c *DocSiteClient) Get(ctx context.Context, id int) (*DocSite, error) {
+	return c.Query().Where(docsite.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DocSiteClient) GetX(ctx context.Context, id int) *DocSite {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DocSiteClient) Hooks() []Hook {
+	return c.hooks.DocSite
+}
+
+// Interceptors returns the client interceptors.
+func (c *DocSiteClient) Interceptors() []Interceptor {
+	return c.inters.DocSite
+}
+
+func (c *DocSiteClient) mutate(ctx context.Context, m *DocSiteMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DocSiteCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DocSiteUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DocSiteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DocSiteDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DocSite mutation op: %q", m.Op())
 	}
 }
 
@@ -1085,12 +1508,12 @@ func (c *RelationClient) mutate(ctx context.Context, m *RelationMutation) (Value
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		CatalogState, Change, Entity, LocationState, ProcessingError,
-		Relation []ent.Hook
+		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, LocationState,
+		ProcessingError, Relation []ent.Hook
 	}
 	inters struct {
-		CatalogState, Change, Entity, LocationState, ProcessingError,
-		Relation []ent.Interceptor
+		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, LocationState,
+		ProcessingError, Relation []ent.Interceptor
 	}
 )
 

@@ -5,6 +5,9 @@ package ent
 import (
 	"catalogd/ent/catalogstate"
 	"catalogd/ent/change"
+	"catalogd/ent/docasset"
+	"catalogd/ent/docpage"
+	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
@@ -80,6 +83,9 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			catalogstate.Table:    catalogstate.ValidColumn,
 			change.Table:          change.ValidColumn,
+			docasset.Table:        docasset.ValidColumn,
+			docpage.Table:         docpage.ValidColumn,
+			docsite.Table:         docsite.ValidColumn,
 			entity.Table:          entity.ValidColumn,
 			locationstate.Table:   locationstate.ValidColumn,
 			processingerror.Table: processingerror.ValidColumn,

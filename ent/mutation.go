@@ -5,6 +5,9 @@ package ent
 import (
 	"catalogd/ent/catalogstate"
 	"catalogd/ent/change"
+	"catalogd/ent/docasset"
+	"catalogd/ent/docpage"
+	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/predicate"
@@ -32,6 +35,9 @@ const (
 	// Node types.
 	TypeCatalogState    = "CatalogState"
 	TypeChange          = "Change"
+	TypeDocAsset        = "DocAsset"
+	TypeDocPage         = "DocPage"
+	TypeDocSite         = "DocSite"
 	TypeEntity          = "Entity"
 	TypeLocationState   = "LocationState"
 	TypeProcessingError = "ProcessingError"
@@ -1093,6 +1099,2090 @@ func (m *ChangeMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ChangeMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Change edge %s", name)
+}
+
+// DocAssetMutation represents an operation that mutates the DocAsset nodes in the graph.
+type DocAssetMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	entity_ref    *string
+	_path         *string
+	content_type  *string
+	data          *[]byte
+	hash          *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*DocAsset, error)
+	predicates    []predicate.DocAsset
+}
+
+var _ ent.Mutation = (*DocAssetMutation)(nil)
+
+// docassetOption allows management of the mutation configuration using functional options.
+type docassetOption func(*DocAssetMutation)
+
+// newDocAssetMutation creates new mutation for the DocAsset entity.
+func newDocAssetMutation(c config, op Op, opts ...docassetOption) *DocAssetMutation {
+	m := &DocAssetMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDocAsset,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDocAssetID sets the ID field of the mutation.
+func withDocAssetID(id int) docassetOption {
+	return func(m *DocAssetMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DocAsset
+		)
+		m.oldValue = func(ctx context.Context) (*DocAsset, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DocAsset.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDocAsset sets the old DocAsset of the mutation.
+func withDocAsset(node *DocAsset) docassetOption {
+	return func(m *DocAssetMutation) {
+		m.oldValue = func(context.Context) (*DocAsset, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DocAssetMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DocAssetMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DocAssetMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DocAssetMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DocAsset.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetEntityRef sets the "entity_ref" field.
+func (m *DocAssetMutation) SetEntityRef(s string) {
+	m.entity_ref = &s
+}
+
+// EntityRef returns the value of the "entity_ref" field in the mutation.
+func (m *DocAssetMutation) EntityRef() (r string, exists bool) {
+	v := m.entity_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityRef returns the old "entity_ref" field's value of the DocAsset entity.
+// If the DocAsset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocAssetMutation) OldEntityRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityRef: %w", err)
+	}
+	return oldValue.EntityRef, nil
+}
+
+// ResetEntityRef resets all changes to the "entity_ref" field.
+func (m *DocAssetMutation) ResetEntityRef() {
+	m.entity_ref = nil
+}
+
+// SetPath sets the "path" field.
+func (m *DocAssetMutation) SetPath(s string) {
+	m._path = &s
+}
+
+// Path returns the value of the "path" field in the mutation.
+func (m *DocAssetMutation) Path() (r string, exists bool) {
+	v := m._path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPath returns the old "path" field's value of the DocAsset entity.
+// If the DocAsset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocAssetMutation) OldPath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPath: %w", err)
+	}
+	return oldValue.Path, nil
+}
+
+// ResetPath resets all changes to the "path" field.
+func (m *DocAssetMutation) ResetPath() {
+	m._path = nil
+}
+
+// SetContentType sets the "content_type" field.
+func (m *DocAssetMutation) SetContentType(s string) {
+	m.content_type = &s
+}
+
+// ContentType returns the value of the "content_type" field in the mutation.
+func (m *DocAssetMutation) ContentType() (r string, exists bool) {
+	v := m.content_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContentType returns the old "content_type" field's value of the DocAsset entity.
+// If the DocAsset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocAssetMutation) OldContentType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContentType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContentType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContentType: %w", err)
+	}
+	return oldValue.ContentType, nil
+}
+
+// ResetContentType resets all changes to the "content_type" field.
+func (m *DocAssetMutation) ResetContentType() {
+	m.content_type = nil
+}
+
+// SetData sets the "data" field.
+func (m *DocAssetMutation) SetData(b []byte) {
+	m.data = &b
+}
+
+// Data returns the value of the "data" field in the mutation.
+func (m *DocAssetMutation) Data() (r []byte, exists bool) {
+	v := m.data
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldData returns the old "data" field's value of the DocAsset entity.
+// If the DocAsset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocAssetMutation) OldData(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldData is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldData requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldData: %w", err)
+	}
+	return oldValue.Data, nil
+}
+
+// ResetData resets all changes to the "data" field.
+func (m *DocAssetMutation) ResetData() {
+	m.data = nil
+}
+
+// SetHash sets the "hash" field.
+func (m *DocAssetMutation) SetHash(s string) {
+	m.hash = &s
+}
+
+// Hash returns the value of the "hash" field in the mutation.
+func (m *DocAssetMutation) Hash() (r string, exists bool) {
+	v := m.hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHash returns the old "hash" field's value of the DocAsset entity.
+// If the DocAsset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocAssetMutation) OldHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHash: %w", err)
+	}
+	return oldValue.Hash, nil
+}
+
+// ResetHash resets all changes to the "hash" field.
+func (m *DocAssetMutation) ResetHash() {
+	m.hash = nil
+}
+
+// Where appends a list predicates to the DocAssetMutation builder.
+func (m *DocAssetMutation) Where(ps ...predicate.DocAsset) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DocAssetMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DocAssetMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DocAsset, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DocAssetMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DocAssetMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DocAsset).
+func (m *DocAssetMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DocAssetMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.entity_ref != nil {
+		fields = append(fields, docasset.FieldEntityRef)
+	}
+	if m._path != nil {
+		fields = append(fields, docasset.FieldPath)
+	}
+	if m.content_type != nil {
+		fields = append(fields, docasset.FieldContentType)
+	}
+	if m.data != nil {
+		fields = append(fields, docasset.FieldData)
+	}
+	if m.hash != nil {
+		fields = append(fields, docasset.FieldHash)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DocAssetMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case docasset.FieldEntityRef:
+		return m.EntityRef()
+	case docasset.FieldPath:
+		return m.Path()
+	case docasset.FieldContentType:
+		return m.ContentType()
+	case docasset.FieldData:
+		return m.Data()
+	case docasset.FieldHash:
+		return m.Hash()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DocAssetMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case docasset.FieldEntityRef:
+		return m.OldEntityRef(ctx)
+	case docasset.FieldPath:
+		return m.OldPath(ctx)
+	case docasset.FieldContentType:
+		return m.OldContentType(ctx)
+	case docasset.FieldData:
+		return m.OldData(ctx)
+	case docasset.FieldHash:
+		return m.OldHash(ctx)
+	}
+	return nil, fmt.Errorf("unknown DocAsset field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DocAssetMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case docasset.FieldEntityRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityRef(v)
+		return nil
+	case docasset.FieldPath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPath(v)
+		return nil
+	case docasset.FieldContentType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContentType(v)
+		return nil
+	case docasset.FieldData:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetData(v)
+		return nil
+	case docasset.FieldHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHash(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DocAsset field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DocAssetMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DocAssetMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DocAssetMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DocAsset numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DocAssetMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DocAssetMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DocAssetMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown DocAsset nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DocAssetMutation) ResetField(name string) error {
+	switch name {
+	case docasset.FieldEntityRef:
+		m.ResetEntityRef()
+		return nil
+	case docasset.FieldPath:
+		m.ResetPath()
+		return nil
+	case docasset.FieldContentType:
+		m.ResetContentType()
+		return nil
+	case docasset.FieldData:
+		m.ResetData()
+		return nil
+	case docasset.FieldHash:
+		m.ResetHash()
+		return nil
+	}
+	return fmt.Errorf("unknown DocAsset field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DocAssetMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DocAssetMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DocAssetMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DocAssetMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DocAssetMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DocAssetMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DocAssetMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DocAsset unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DocAssetMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DocAsset edge %s", name)
+}
+
+// DocPageMutation represents an operation that mutates the DocPage nodes in the graph.
+type DocPageMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	entity_ref    *string
+	_path         *string
+	title         *string
+	text          *string
+	html          *string
+	headings      *[]byte
+	hash          *string
+	position      *int
+	addposition   *int
+	revision      *string
+	updated_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*DocPage, error)
+	predicates    []predicate.DocPage
+}
+
+var _ ent.Mutation = (*DocPageMutation)(nil)
+
+// docpageOption allows management of the mutation configuration using functional options.
+type docpageOption func(*DocPageMutation)
+
+// newDocPageMutation creates new mutation for the DocPage entity.
+func newDocPageMutation(c config, op Op, opts ...docpageOption) *DocPageMutation {
+	m := &DocPageMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDocPage,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDocPageID sets the ID field of the mutation.
+func withDocPageID(id int) docpageOption {
+	return func(m *DocPageMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DocPage
+		)
+		m.oldValue = func(ctx context.Context) (*DocPage, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DocPage.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDocPage sets the old DocPage of the mutation.
+func withDocPage(node *DocPage) docpageOption {
+	return func(m *DocPageMutation) {
+		m.oldValue = func(context.Context) (*DocPage, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DocPageMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DocPageMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DocPageMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DocPageMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DocPage.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetEntityRef sets the "entity_ref" field.
+func (m *DocPageMutation) SetEntityRef(s string) {
+	m.entity_ref = &s
+}
+
+// EntityRef returns the value of the "entity_ref" field in the mutation.
+func (m *DocPageMutation) EntityRef() (r string, exists bool) {
+	v := m.entity_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityRef returns the old "entity_ref" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldEntityRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityRef: %w", err)
+	}
+	return oldValue.EntityRef, nil
+}
+
+// ResetEntityRef resets all changes to the "entity_ref" field.
+func (m *DocPageMutation) ResetEntityRef() {
+	m.entity_ref = nil
+}
+
+// SetPath sets the "path" field.
+func (m *DocPageMutation) SetPath(s string) {
+	m._path = &s
+}
+
+// Path returns the value of the "path" field in the mutation.
+func (m *DocPageMutation) Path() (r string, exists bool) {
+	v := m._path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPath returns the old "path" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldPath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPath: %w", err)
+	}
+	return oldValue.Path, nil
+}
+
+// ResetPath resets all changes to the "path" field.
+func (m *DocPageMutation) ResetPath() {
+	m._path = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *DocPageMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *DocPageMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *DocPageMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetText sets the "text" field.
+func (m *DocPageMutation) SetText(s string) {
+	m.text = &s
+}
+
+// Text returns the value of the "text" field in the mutation.
+func (m *DocPageMutation) Text() (r string, exists bool) {
+	v := m.text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldText returns the old "text" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldText: %w", err)
+	}
+	return oldValue.Text, nil
+}
+
+// ResetText resets all changes to the "text" field.
+func (m *DocPageMutation) ResetText() {
+	m.text = nil
+}
+
+// SetHTML sets the "html" field.
+func (m *DocPageMutation) SetHTML(s string) {
+	m.html = &s
+}
+
+// HTML returns the value of the "html" field in the mutation.
+func (m *DocPageMutation) HTML() (r string, exists bool) {
+	v := m.html
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHTML returns the old "html" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldHTML(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHTML is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHTML requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHTML: %w", err)
+	}
+	return oldValue.HTML, nil
+}
+
+// ResetHTML resets all changes to the "html" field.
+func (m *DocPageMutation) ResetHTML() {
+	m.html = nil
+}
+
+// SetHeadings sets the "headings" field.
+func (m *DocPageMutation) SetHeadings(b []byte) {
+	m.headings = &b
+}
+
+// Headings returns the value of the "headings" field in the mutation.
+func (m *DocPageMutation) Headings() (r []byte, exists bool) {
+	v := m.headings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeadings returns the old "headings" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldHeadings(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeadings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeadings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeadings: %w", err)
+	}
+	return oldValue.Headings, nil
+}
+
+// ClearHeadings clears the value of the "headings" field.
+func (m *DocPageMutation) ClearHeadings() {
+	m.headings = nil
+	m.clearedFields[docpage.FieldHeadings] = struct{}{}
+}
+
+// HeadingsCleared returns if the "headings" field was cleared in this mutation.
+func (m *DocPageMutation) HeadingsCleared() bool {
+	_, ok := m.clearedFields[docpage.FieldHeadings]
+	return ok
+}
+
+// ResetHeadings resets all changes to the "headings" field.
+func (m *DocPageMutation) ResetHeadings() {
+	m.headings = nil
+	delete(m.clearedFields, docpage.FieldHeadings)
+}
+
+// SetHash sets the "hash" field.
+func (m *DocPageMutation) SetHash(s string) {
+	m.hash = &s
+}
+
+// Hash returns the value of the "hash" field in the mutation.
+func (m *DocPageMutation) Hash() (r string, exists bool) {
+	v := m.hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHash returns the old "hash" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHash: %w", err)
+	}
+	return oldValue.Hash, nil
+}
+
+// ResetHash resets all changes to the "hash" field.
+func (m *DocPageMutation) ResetHash() {
+	m.hash = nil
+}
+
+// SetPosition sets the "position" field.
+func (m *DocPageMutation) SetPosition(i int) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *DocPageMutation) Position() (r int, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldPosition(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *DocPageMutation) AddPosition(i int) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *DocPageMutation) AddedPosition() (r int, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *DocPageMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
+}
+
+// SetRevision sets the "revision" field.
+func (m *DocPageMutation) SetRevision(s string) {
+	m.revision = &s
+}
+
+// Revision returns the value of the "revision" field in the mutation.
+func (m *DocPageMutation) Revision() (r string, exists bool) {
+	v := m.revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevision returns the old "revision" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldRevision(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevision: %w", err)
+	}
+	return oldValue.Revision, nil
+}
+
+// ResetRevision resets all changes to the "revision" field.
+func (m *DocPageMutation) ResetRevision() {
+	m.revision = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DocPageMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DocPageMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DocPage entity.
+// If the DocPage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocPageMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DocPageMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the DocPageMutation builder.
+func (m *DocPageMutation) Where(ps ...predicate.DocPage) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DocPageMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DocPageMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DocPage, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DocPageMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DocPageMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DocPage).
+func (m *DocPageMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DocPageMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.entity_ref != nil {
+		fields = append(fields, docpage.FieldEntityRef)
+	}
+	if m._path != nil {
+		fields = append(fields, docpage.FieldPath)
+	}
+	if m.title != nil {
+		fields = append(fields, docpage.FieldTitle)
+	}
+	if m.text != nil {
+		fields = append(fields, docpage.FieldText)
+	}
+	if m.html != nil {
+		fields = append(fields, docpage.FieldHTML)
+	}
+	if m.headings != nil {
+		fields = append(fields, docpage.FieldHeadings)
+	}
+	if m.hash != nil {
+		fields = append(fields, docpage.FieldHash)
+	}
+	if m.position != nil {
+		fields = append(fields, docpage.FieldPosition)
+	}
+	if m.revision != nil {
+		fields = append(fields, docpage.FieldRevision)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, docpage.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DocPageMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case docpage.FieldEntityRef:
+		return m.EntityRef()
+	case docpage.FieldPath:
+		return m.Path()
+	case docpage.FieldTitle:
+		return m.Title()
+	case docpage.FieldText:
+		return m.Text()
+	case docpage.FieldHTML:
+		return m.HTML()
+	case docpage.FieldHeadings:
+		return m.Headings()
+	case docpage.FieldHash:
+		return m.Hash()
+	case docpage.FieldPosition:
+		return m.Position()
+	case docpage.FieldRevision:
+		return m.Revision()
+	case docpage.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DocPageMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case docpage.FieldEntityRef:
+		return m.OldEntityRef(ctx)
+	case docpage.FieldPath:
+		return m.OldPath(ctx)
+	case docpage.FieldTitle:
+		return m.OldTitle(ctx)
+	case docpage.FieldText:
+		return m.OldText(ctx)
+	case docpage.FieldHTML:
+		return m.OldHTML(ctx)
+	case docpage.FieldHeadings:
+		return m.OldHeadings(ctx)
+	case docpage.FieldHash:
+		return m.OldHash(ctx)
+	case docpage.FieldPosition:
+		return m.OldPosition(ctx)
+	case docpage.FieldRevision:
+		return m.OldRevision(ctx)
+	case docpage.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DocPage field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DocPageMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case docpage.FieldEntityRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityRef(v)
+		return nil
+	case docpage.FieldPath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPath(v)
+		return nil
+	case docpage.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case docpage.FieldText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetText(v)
+		return nil
+	case docpage.FieldHTML:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHTML(v)
+		return nil
+	case docpage.FieldHeadings:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeadings(v)
+		return nil
+	case docpage.FieldHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHash(v)
+		return nil
+	case docpage.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
+	case docpage.FieldRevision:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevision(v)
+		return nil
+	case docpage.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DocPage field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DocPageMutation) AddedFields() []string {
+	var fields []string
+	if m.addposition != nil {
+		fields = append(fields, docpage.FieldPosition)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DocPageMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case docpage.FieldPosition:
+		return m.AddedPosition()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DocPageMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case docpage.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DocPage numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DocPageMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(docpage.FieldHeadings) {
+		fields = append(fields, docpage.FieldHeadings)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DocPageMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DocPageMutation) ClearField(name string) error {
+	switch name {
+	case docpage.FieldHeadings:
+		m.ClearHeadings()
+		return nil
+	}
+	return fmt.Errorf("unknown DocPage nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DocPageMutation) ResetField(name string) error {
+	switch name {
+	case docpage.FieldEntityRef:
+		m.ResetEntityRef()
+		return nil
+	case docpage.FieldPath:
+		m.ResetPath()
+		return nil
+	case docpage.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case docpage.FieldText:
+		m.ResetText()
+		return nil
+	case docpage.FieldHTML:
+		m.ResetHTML()
+		return nil
+	case docpage.FieldHeadings:
+		m.ResetHeadings()
+		return nil
+	case docpage.FieldHash:
+		m.ResetHash()
+		return nil
+	case docpage.FieldPosition:
+		m.ResetPosition()
+		return nil
+	case docpage.FieldRevision:
+		m.ResetRevision()
+		return nil
+	case docpage.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DocPage field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DocPageMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DocPageMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DocPageMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DocPageMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DocPageMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DocPageMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DocPageMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DocPage unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DocPageMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DocPage edge %s", name)
+}
+
+// DocSiteMutation represents an operation that mutates the DocSite nodes in the graph.
+type DocSiteMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	entity_ref    *string
+	location      *string
+	site_name     *string
+	nav           *[]byte
+	hash          *string
+	revision      *string
+	updated_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*DocSite, error)
+	predicates    []predicate.DocSite
+}
+
+var _ ent.Mutation = (*DocSiteMutation)(nil)
+
+// docsiteOption allows management of the mutation configuration using functional options.
+type docsiteOption func(*DocSiteMutation)
+
+// newDocSiteMutation creates new mutation for the DocSite entity.
+func newDocSiteMutation(c config, op Op, opts ...docsiteOption) *DocSiteMutation {
+	m := &DocSiteMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDocSite,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDocSiteID sets the ID field of the mutation.
+func withDocSiteID(id int) docsiteOption {
+	return func(m *DocSiteMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DocSite
+		)
+		m.oldValue = func(ctx context.Context) (*DocSite, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DocSite.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDocSite sets the old DocSite of the mutation.
+func withDocSite(node *DocSite) docsiteOption {
+	return func(m *DocSiteMutation) {
+		m.oldValue = func(context.Context) (*DocSite, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DocSiteMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DocSiteMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DocSiteMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DocSiteMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DocSite.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetEntityRef sets the "entity_ref" field.
+func (m *DocSiteMutation) SetEntityRef(s string) {
+	m.entity_ref = &s
+}
+
+// EntityRef returns the value of the "entity_ref" field in the mutation.
+func (m *DocSiteMutation) EntityRef() (r string, exists bool) {
+	v := m.entity_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntityRef returns the old "entity_ref" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldEntityRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntityRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntityRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntityRef: %w", err)
+	}
+	return oldValue.EntityRef, nil
+}
+
+// ResetEntityRef resets all changes to the "entity_ref" field.
+func (m *DocSiteMutation) ResetEntityRef() {
+	m.entity_ref = nil
+}
+
+// SetLocation sets the "location" field.
+func (m *DocSiteMutation) SetLocation(s string) {
+	m.location = &s
+}
+
+// Location returns the value of the "location" field in the mutation.
+func (m *DocSiteMutation) Location() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocation returns the old "location" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldLocation(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocation: %w", err)
+	}
+	return oldValue.Location, nil
+}
+
+// ResetLocation resets all changes to the "location" field.
+func (m *DocSiteMutation) ResetLocation() {
+	m.location = nil
+}
+
+// SetSiteName sets the "site_name" field.
+func (m *DocSiteMutation) SetSiteName(s string) {
+	m.site_name = &s
+}
+
+// SiteName returns the value of the "site_name" field in the mutation.
+func (m *DocSiteMutation) SiteName() (r string, exists bool) {
+	v := m.site_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSiteName returns the old "site_name" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldSiteName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSiteName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSiteName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSiteName: %w", err)
+	}
+	return oldValue.SiteName, nil
+}
+
+// ResetSiteName resets all changes to the "site_name" field.
+func (m *DocSiteMutation) ResetSiteName() {
+	m.site_name = nil
+}
+
+// SetNav sets the "nav" field.
+func (m *DocSiteMutation) SetNav(b []byte) {
+	m.nav = &b
+}
+
+// Nav returns the value of the "nav" field in the mutation.
+func (m *DocSiteMutation) Nav() (r []byte, exists bool) {
+	v := m.nav
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNav returns the old "nav" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldNav(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNav is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNav requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNav: %w", err)
+	}
+	return oldValue.Nav, nil
+}
+
+// ClearNav clears the value of the "nav" field.
+func (m *DocSiteMutation) ClearNav() {
+	m.nav = nil
+	m.clearedFields[docsite.FieldNav] = struct{}{}
+}
+
+// NavCleared returns if the "nav" field was cleared in this mutation.
+func (m *DocSiteMutation) NavCleared() bool {
+	_, ok := m.clearedFields[docsite.FieldNav]
+	return ok
+}
+
+// ResetNav resets all changes to the "nav" field.
+func (m *DocSiteMutation) ResetNav() {
+	m.nav = nil
+	delete(m.clearedFields, docsite.FieldNav)
+}
+
+// SetHash sets the "hash" field.
+func (m *DocSiteMutation) SetHash(s string) {
+	m.hash = &s
+}
+
+// Hash returns the value of the "hash" field in the mutation.
+func (m *DocSiteMutation) Hash() (r string, exists bool) {
+	v := m.hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHash returns the old "hash" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHash: %w", err)
+	}
+	return oldValue.Hash, nil
+}
+
+// ResetHash resets all changes to the "hash" field.
+func (m *DocSiteMutation) ResetHash() {
+	m.hash = nil
+}
+
+// SetRevision sets the "revision" field.
+func (m *DocSiteMutation) SetRevision(s string) {
+	m.revision = &s
+}
+
+// Revision returns the value of the "revision" field in the mutation.
+func (m *DocSiteMutation) Revision() (r string, exists bool) {
+	v := m.revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevision returns the old "revision" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldRevision(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevision: %w", err)
+	}
+	return oldValue.Revision, nil
+}
+
+// ResetRevision resets all changes to the "revision" field.
+func (m *DocSiteMutation) ResetRevision() {
+	m.revision = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DocSiteMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DocSiteMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DocSite entity.
+// If the DocSite object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DocSiteMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DocSiteMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the DocSiteMutation builder.
+func (m *DocSiteMutation) Where(ps ...predicate.DocSite) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DocSiteMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DocSiteMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DocSite, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DocSiteMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DocSiteMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DocSite).
+func (m *DocSiteMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DocSiteMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.entity_ref != nil {
+		fields = append(fields, docsite.FieldEntityRef)
+	}
+	if m.location != nil {
+		fields = append(fields, docsite.FieldLocation)
+	}
+	if m.site_name != nil {
+		fields = append(fields, docsite.FieldSiteName)
+	}
+	if m.nav != nil {
+		fields = append(fields, docsite.FieldNav)
+	}
+	if m.hash != nil {
+		fields = append(fields, docsite.FieldHash)
+	}
+	if m.revision != nil {
+		fields = append(fields, docsite.FieldRevision)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, docsite.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DocSiteMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case docsite.FieldEntityRef:
+		return m.EntityRef()
+	case docsite.FieldLocation:
+		return m.Location()
+	case docsite.FieldSiteName:
+		return m.SiteName()
+	case docsite.FieldNav:
+		return m.Nav()
+	case docsite.FieldHash:
+		return m.Hash()
+	case docsite.FieldRevision:
+		return m.Revision()
+	case docsite.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DocSiteMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case docsite.FieldEntityRef:
+		return m.OldEntityRef(ctx)
+	case docsite.FieldLocation:
+		return m.OldLocation(ctx)
+	case docsite.FieldSiteName:
+		return m.OldSiteName(ctx)
+	case docsite.FieldNav:
+		return m.OldNav(ctx)
+	case docsite.FieldHash:
+		return m.OldHash(ctx)
+	case docsite.FieldRevision:
+		return m.OldRevision(ctx)
+	case docsite.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DocSite field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DocSiteMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case docsite.FieldEntityRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntityRef(v)
+		return nil
+	case docsite.FieldLocation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocation(v)
+		return nil
+	case docsite.FieldSiteName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSiteName(v)
+		return nil
+	case docsite.FieldNav:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNav(v)
+		return nil
+	case docsite.FieldHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHash(v)
+		return nil
+	case docsite.FieldRevision:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevision(v)
+		return nil
+	case docsite.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DocSite field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DocSiteMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DocSiteMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DocSiteMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DocSite numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DocSiteMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(docsite.FieldNav) {
+		fields = append(fields, docsite.FieldNav)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DocSiteMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DocSiteMutation) ClearField(name string) error {
+	switch name {
+	case docsite.FieldNav:
+		m.ClearNav()
+		return nil
+	}
+	return fmt.Errorf("unknown DocSite nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DocSiteMutation) ResetField(name string) error {
+	switch name {
+	case docsite.FieldEntityRef:
+		m.ResetEntityRef()
+		return nil
+	case docsite.FieldLocation:
+		m.ResetLocation()
+		return nil
+	case docsite.FieldSiteName:
+		m.ResetSiteName()
+		return nil
+	case docsite.FieldNav:
+		m.ResetNav()
+		return nil
+	case docsite.FieldHash:
+		m.ResetHash()
+		return nil
+	case docsite.FieldRevision:
+		m.ResetRevision()
+		return nil
+	case docsite.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DocSite field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DocSiteMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DocSiteMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DocSiteMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DocSiteMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DocSiteMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DocSiteMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DocSiteMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DocSite unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DocSiteMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DocSite edge %s", name)
 }
 
 // EntityMutation represents an operation that mutates the Entity nodes in the graph.

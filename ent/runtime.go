@@ -5,6 +5,8 @@ package ent
 import (
 	"catalogd/ent/catalogstate"
 	"catalogd/ent/change"
+	"catalogd/ent/docpage"
+	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
@@ -36,6 +38,42 @@ func init() {
 	changeDescReason := changeFields[6].Descriptor()
 	// change.DefaultReason holds the default value on creation for the reason field.
 	change.DefaultReason = changeDescReason.Default.(string)
+	docpageFields := schema.DocPage{}.Fields()
+	_ = docpageFields
+	// docpageDescText is the schema descriptor for text field.
+	docpageDescText := docpageFields[3].Descriptor()
+	// docpage.DefaultText holds the default value on creation for the text field.
+	docpage.DefaultText = docpageDescText.Default.(string)
+	// docpageDescPosition is the schema descriptor for position field.
+	docpageDescPosition := docpageFields[7].Descriptor()
+	// docpage.DefaultPosition holds the default value on creation for the position field.
+	docpage.DefaultPosition = docpageDescPosition.Default.(int)
+	// docpageDescRevision is the schema descriptor for revision field.
+	docpageDescRevision := docpageFields[8].Descriptor()
+	// docpage.DefaultRevision holds the default value on creation for the revision field.
+	docpage.DefaultRevision = docpageDescRevision.Default.(string)
+	// docpageDescUpdatedAt is the schema descriptor for updated_at field.
+	docpageDescUpdatedAt := docpageFields[9].Descriptor()
+	// docpage.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	docpage.DefaultUpdatedAt = docpageDescUpdatedAt.Default.(func() time.Time)
+	docsiteFields := schema.DocSite{}.Fields()
+	_ = docsiteFields
+	// docsiteDescSiteName is the schema descriptor for site_name field.
+	docsiteDescSiteName := docsiteFields[2].Descriptor()
+	// docsite.DefaultSiteName holds the default value on creation for the site_name field.
+	docsite.DefaultSiteName = docsiteDescSiteName.Default.(string)
+	// docsiteDescHash is the schema descriptor for hash field.
+	docsiteDescHash := docsiteFields[4].Descriptor()
+	// docsite.DefaultHash holds the default value on creation for the hash field.
+	docsite.DefaultHash = docsiteDescHash.Default.(string)
+	// docsiteDescRevision is the schema descriptor for revision field.
+	docsiteDescRevision := docsiteFields[5].Descriptor()
+	// docsite.DefaultRevision holds the default value on creation for the revision field.
+	docsite.DefaultRevision = docsiteDescRevision.Default.(string)
+	// docsiteDescUpdatedAt is the schema descriptor for updated_at field.
+	docsiteDescUpdatedAt := docsiteFields[6].Descriptor()
+	// docsite.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	docsite.DefaultUpdatedAt = docsiteDescUpdatedAt.Default.(func() time.Time)
 	entityFields := schema.Entity{}.Fields()
 	_ = entityFields
 	// entityDescRef is the schema descriptor for ref field.

@@ -18,6 +18,12 @@ type Tx struct {
 	CatalogState *CatalogStateClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// DocAsset is the client for interacting with the DocAsset builders.
+	DocAsset *DocAssetClient
+	// DocPage is the client for interacting with the DocPage builders.
+	DocPage *DocPageClient
+	// DocSite is the client for interacting with the DocSite builders.
+	DocSite *DocSiteClient
 	// Entity is the client for interacting with the Entity builders.
 	Entity *EntityClient
 	// LocationState is the client for interacting with the LocationState builders.
@@ -159,6 +165,9 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.CatalogState = NewCatalogStateClient(tx.config)
 	tx.Change = NewChangeClient(tx.config)
+	tx.DocAsset = NewDocAssetClient(tx.config)
+	tx.DocPage = NewDocPageClient(tx.config)
+	tx.DocSite = NewDocSiteClient(tx.config)
 	tx.Entity = NewEntityClient(tx.config)
 	tx.LocationState = NewLocationStateClient(tx.config)
 	tx.ProcessingError = NewProcessingErrorClient(tx.config)

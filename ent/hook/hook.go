@@ -32,6 +32,42 @@ func (f ChangeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ChangeMutation", m)
 }
 
+// The DocAssetFunc type is an adapter to allow the use of ordinary
+// function as DocAsset mutator.
+type DocAssetFunc func(context.Context, *ent.DocAssetMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DocAssetFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DocAssetMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DocAssetMutation", m)
+}
+
+// The DocPageFunc type is an adapter to allow the use of ordinary
+// function as DocPage mutator.
+type DocPageFunc func(context.Context, *ent.DocPageMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DocPageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DocPageMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DocPageMutation", m)
+}
+
+// The DocSiteFunc type is an adapter to allow the use of ordinary
+// function as DocSite mutator.
+type DocSiteFunc func(context.Context, *ent.DocSiteMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DocSiteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DocSiteMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DocSiteMutation", m)
+}
+
 // The EntityFunc type is an adapter to allow the use of ordinary
 // function as Entity mutator.
 type EntityFunc func(context.Context, *ent.EntityMutation) (ent.Value, error)

@@ -49,6 +49,79 @@ var (
 			},
 		},
 	}
+	// DocAssetsColumns holds the columns for the "doc_assets" table.
+	DocAssetsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "entity_ref", Type: field.TypeString},
+		{Name: "path", Type: field.TypeString},
+		{Name: "content_type", Type: field.TypeString},
+		{Name: "data", Type: field.TypeBytes},
+		{Name: "hash", Type: field.TypeString},
+	}
+	// DocAssetsTable holds the schema information for the "doc_assets" table.
+	DocAssetsTable = &schema.Table{
+		Name:       "doc_assets",
+		Columns:    DocAssetsColumns,
+		PrimaryKey: []*schema.Column{DocAssetsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "docasset_entity_ref_path",
+				Unique:  true,
+				Columns: []*schema.Column{DocAssetsColumns[1], DocAssetsColumns[2]},
+			},
+		},
+	}
+	// DocPagesColumns holds the columns for the "doc_pages" table.
+	DocPagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "entity_ref", Type: field.TypeString},
+		{Name: "path", Type: field.TypeString},
+		{Name: "title", Type: field.TypeString},
+		{Name: "text", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "html", Type: field.TypeString, Size: 2147483647},
+		{Name: "headings", Type: field.TypeBytes, Nullable: true},
+		{Name: "hash", Type: field.TypeString},
+		{Name: "position", Type: field.TypeInt, Default: 0},
+		{Name: "revision", Type: field.TypeString, Default: ""},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// DocPagesTable holds the schema information for the "doc_pages" table.
+	DocPagesTable = &schema.Table{
+		Name:       "doc_pages",
+		Columns:    DocPagesColumns,
+		PrimaryKey: []*schema.Column{DocPagesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "docpage_entity_ref_path",
+				Unique:  true,
+				Columns: []*schema.Column{DocPagesColumns[1], DocPagesColumns[2]},
+			},
+		},
+	}
+	// DocSitesColumns holds the columns for the "doc_sites" table.
+	DocSitesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "entity_ref", Type: field.TypeString, Unique: true},
+		{Name: "location", Type: field.TypeString},
+		{Name: "site_name", Type: field.TypeString, Default: ""},
+		{Name: "nav", Type: field.TypeBytes, Nullable: true},
+		{Name: "hash", Type: field.TypeString, Default: ""},
+		{Name: "revision", Type: field.TypeString, Default: ""},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// DocSitesTable holds the schema information for the "doc_sites" table.
+	DocSitesTable = &schema.Table{
+		Name:       "doc_sites",
+		Columns:    DocSitesColumns,
+		PrimaryKey: []*schema.Column{DocSitesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "docsite_location",
+				Unique:  false,
+				Columns: []*schema.Column{DocSitesColumns[2]},
+			},
+		},
+	}
 	// EntitiesColumns holds the columns for the "entities" table.
 	EntitiesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -197,6 +270,9 @@ var (
 	Tables = []*schema.Table{
 		CatalogStateTable,
 		ChangesTable,
+		DocAssetsTable,
+		DocPagesTable,
+		DocSitesTable,
 		EntitiesTable,
 		LocationsTable,
 		ProcessingErrorsTable,
@@ -210,6 +286,15 @@ func init() {
 	}
 	ChangesTable.Annotation = &entsql.Annotation{
 		Table: "changes",
+	}
+	DocAssetsTable.Annotation = &entsql.Annotation{
+		Table: "doc_assets",
+	}
+	DocPagesTable.Annotation = &entsql.Annotation{
+		Table: "doc_pages",
+	}
+	DocSitesTable.Annotation = &entsql.Annotation{
+		Table: "doc_sites",
 	}
 	EntitiesTable.Annotation = &entsql.Annotation{
 		Table: "entities",

@@ -12,6 +12,15 @@ type CatalogState func(*sql.Selector)
 // Change is the predicate function for change builders.
 type Change func(*sql.Selector)
 
+// DocAsset is the predicate function for docasset builders.
+type DocAsset func(*sql.Selector)
+
+// DocPage is the predicate function for docpage builders.
+type DocPage func(*sql.Selector)
+
+// DocSite is the predicate function for docsite builders.
+type DocSite func(*sql.Selector)
+
 // Entity is the predicate function for entity builders.
 type Entity func(*sql.Selector)
 
