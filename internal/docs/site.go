@@ -188,47 +188,40 @@ func (r *Reader) Read(fsys fs.FS, dir, base string, prev *Previous) (*Site, erro
 	}
 	var pages, assets []file
 	var total int64
-	err = fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != root && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir
+	files, err := listFiles(fsys, root)
+	if err == nil {
+		err = func() error {
+			for _, p := range files {
+				rel := strings.TrimPrefix(p, root+"/")
+				ext := strings.ToLower(path.Ext(rel))
+				switch {
+				case ext == ".md" || ext == ".markdown":
+					if len(pages) >= lim.MaxPages {
+						return fmt.Errorf("more than %d pages", lim.MaxPages)
+					}
+					data, err := readFile(fsys, p, lim.MaxPageBytes)
+					if err != nil {
+						return fmt.Errorf("%s: %w", catalog.Excerpt(rel, catalog.MaxExcerpt), err)
+					}
+					pages = append(pages, file{rel, data})
+					total += int64(len(data))
+				case ContentTypes[ext] != "":
+					data, err := readFile(fsys, p, lim.MaxAssetBytes)
+					if err != nil {
+						return fmt.Errorf("%s: %w", catalog.Excerpt(rel, catalog.MaxExcerpt), err)
+					}
+					assets = append(assets, file{rel, data})
+					total += int64(len(data))
+				default:
+					continue
+				}
+				if total > lim.MaxTotalBytes {
+					return fmt.Errorf("pages and assets are larger than the limit of %d bytes", lim.MaxTotalBytes)
+				}
 			}
 			return nil
-		}
-		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
-			return nil
-		}
-		rel := strings.TrimPrefix(p, root+"/")
-		ext := strings.ToLower(path.Ext(rel))
-		switch {
-		case ext == ".md" || ext == ".markdown":
-			if len(pages) >= lim.MaxPages {
-				return fmt.Errorf("more than %d pages", lim.MaxPages)
-			}
-			data, err := readFile(fsys, p, lim.MaxPageBytes)
-			if err != nil {
-				return fmt.Errorf("%s: %w", catalog.Excerpt(rel, catalog.MaxExcerpt), err)
-			}
-			pages = append(pages, file{rel, data})
-			total += int64(len(data))
-		case ContentTypes[ext] != "":
-			data, err := readFile(fsys, p, lim.MaxAssetBytes)
-			if err != nil {
-				return fmt.Errorf("%s: %w", catalog.Excerpt(rel, catalog.MaxExcerpt), err)
-			}
-			assets = append(assets, file{rel, data})
-			total += int64(len(data))
-		default:
-			return nil
-		}
-		if total > lim.MaxTotalBytes {
-			return fmt.Errorf("pages and assets are larger than the limit of %d bytes", lim.MaxTotalBytes)
-		}
-		return nil
-	})
+		}()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("docs_dir %s: %w", catalog.Excerpt(cfg.DocsDir, catalog.MaxExcerpt), unwrapPath(err))
 	}
@@ -345,4 +338,52 @@ func readFile(fsys fs.FS, p string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("larger than the limit of %d bytes", limit)
 	}
 	return data, nil
+}
+
+// maxDirDepth bounds how deep under docs_dir files are found.
+const maxDirDepth = 8
+
+// listFiles lists the files under root, sorted, skipping hidden ones. It lists by fs.Glob,
+// level by level, rather than by ReadDir: a git tree lists in its directories only the
+// descriptor files its globs select, but globs over everything it holds.
+func listFiles(fsys fs.FS, root string) ([]string, error) {
+	st, err := fs.Stat(fsys, root)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("not a directory")
+	}
+	pattern := escapeGlob(root)
+	var out []string
+	for depth := 0; depth < maxDirDepth; depth++ {
+		pattern += "/*"
+		matches, err := fs.Glob(fsys, pattern)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range matches {
+			if strings.Contains("/"+strings.TrimPrefix(m, root+"/"), "/.") {
+				continue
+			}
+			st, err := fs.Stat(fsys, m)
+			if err != nil || st.IsDir() {
+				continue
+			}
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/docs"
 	"catalogd/internal/reading"
 	"catalogd/internal/store"
 )
@@ -61,9 +62,13 @@ type Engine struct {
 	MaxRemovalShare float64
 	// OnRead, when set, is called after every scheduled read with its error (nil when it worked).
 	OnRead func(key string, err error)
+	// Docs reads the docs of entities that name them (nil: docs.Reader with its defaults).
+	Docs *docs.Reader
 
 	applyMu sync.Mutex
 	sched   scheduler
+
+	docsOnce sync.Once
 
 	memoMu    sync.Mutex
 	memo      map[string]map[string]*fileMemo // location key -> file path -> what it produced
@@ -99,6 +104,7 @@ type fileMemo struct {
 
 type memoEntity struct {
 	ref, hash         string
+	techdocs          string // the entity's backstage.io/techdocs-ref
 	docIndex, docLine int
 }
 
@@ -258,6 +264,8 @@ type fileResult struct {
 	// external is set when a document read a placeholder: its content depends on more than
 	// the file's bytes, so the file is never memoised.
 	external bool
+	// techdocs holds the backstage.io/techdocs-ref of the entities that have one, by ref.
+	techdocs map[string]string
 }
 
 // Process reads every descriptor file reachable from the tree's root and returns the batch to
@@ -338,6 +346,7 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 			go func() {
 				for i := range next {
 					results[i] = e.processFile(ctx, rd, todo[i])
+					e.processDocs(ctx, rd, &results[i])
 					close(done[i])
 				}
 			}()
@@ -442,6 +451,9 @@ type read struct {
 	nextMu sync.Mutex
 	next   map[string]*fileMemo
 	misses atomic.Int32 // files processed in full (not from memo)
+
+	docsOnce sync.Once
+	docsPrev map[string]*store.DocsPrevious // what the store holds of the location's docs
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.
@@ -615,6 +627,12 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 		return
 	}
 	sum := sha256.Sum256(docJSON)
+	if v, ok := ent.Annotations[AnnotationTechDocsRef]; ok {
+		if r.techdocs == nil {
+			r.techdocs = map[string]string{}
+		}
+		r.techdocs[ref] = v
+	}
 	owner, _ := canonicalSpecRef(ent, "owner", "Group")
 	system, _ := canonicalSpecRef(ent, "system", "System")
 	r.entities = append(r.entities, store.EntityRecord{
@@ -953,7 +971,7 @@ func newFileMemo(sum [sha256.Size]byte, r *fileResult) *fileMemo {
 	m := &fileMemo{sum: sum, errors: r.errors, keepRefs: r.keepRefs, targets: r.targets, optional: r.optional,
 		entities: make([]memoEntity, len(r.entities))}
 	for i, e := range r.entities {
-		m.entities[i] = memoEntity{ref: e.Ref, hash: e.Hash, docIndex: e.DocIndex, docLine: e.DocLine}
+		m.entities[i] = memoEntity{ref: e.Ref, hash: e.Hash, docIndex: e.DocIndex, docLine: e.DocLine, techdocs: r.techdocs[e.Ref]}
 	}
 	return m
 }
@@ -964,6 +982,12 @@ func (m *fileMemo) result(r fileResult) fileResult {
 	r.entities = make([]store.EntityRecord, len(m.entities))
 	for i, e := range m.entities {
 		r.entities[i] = store.EntityRecord{Ref: e.ref, Hash: e.hash, Source: r.url, DocIndex: e.docIndex, DocLine: e.docLine, Stub: true}
+		if e.techdocs != "" {
+			if r.techdocs == nil {
+				r.techdocs = map[string]string{}
+			}
+			r.techdocs[e.ref] = e.techdocs
+		}
 	}
 	return r
 }

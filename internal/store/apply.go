@@ -44,6 +44,8 @@ type EntityRecord struct {
 	// entity (same hash and source, same location); if not, Apply fails with ErrStaleMemo and
 	// the producer processes the file again.
 	Stub bool
+	// Docs is the entity's documentation (nil: it has none).
+	Docs *DocsRecord
 }
 
 // ErrStaleMemo is Apply's answer to a stub record that does not match what the store holds.
@@ -287,6 +289,7 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 	if err != nil {
 		return res, nil, err
 	}
+	w.revision, w.docsSeen = b.Revision, map[string]bool{}
 	defer w.close()
 	var perr error
 	for part := range b.Parts {
@@ -315,6 +318,7 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 	for _, r := range b.KeepRefs {
 		keepRef[r] = true
 	}
+	keptRefs := map[string]bool{}
 	var removeIDs, keptIDs, confirmedIDs []int
 	var removeRefs []string
 	for ref, row := range existing {
@@ -329,6 +333,7 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		}
 		if keepSource[row.source] || keepRef[ref] {
 			res.Kept++
+			keptRefs[ref] = true
 			if row.observed == nil {
 				keptIDs = append(keptIDs, row.id)
 			}
@@ -385,6 +390,9 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		}
 	}
 	res.Removed = len(removeIDs)
+	if err := w.removeStaleDocs(ctx, tx, removeRefs, keptRefs); err != nil {
+		return res, nil, err
+	}
 	if err := log.write(ctx, w); err != nil {
 		return res, nil, err
 	}
@@ -453,6 +461,9 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 			}
 			seen[e.Ref] = true
 			res.Unchanged++
+			if err := w.docs(ctx, tx, e); err != nil {
+				return err
+			}
 			continue
 		}
 		if other, ok := taken[e.Ref]; ok {
@@ -462,6 +473,9 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 			continue
 		}
 		seen[e.Ref] = true
+		if err := w.docs(ctx, tx, e); err != nil {
+			return err
+		}
 		old, ok := existing[e.Ref]
 		switch {
 		case !ok:

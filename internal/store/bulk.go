@@ -87,6 +87,9 @@ type bulkWriter struct {
 	written                       map[string]int // rows written per table
 	deferred                      []string       // CREATE INDEX statements to run before commit
 	restore                       *[]string      // statements that set the connection back after the Apply
+
+	revision string          // of the read, for the docs it writes
+	docsSeen map[string]bool // refs whose docs this read named
 }
 
 func (w *bulkWriter) close() {

@@ -1,0 +1,72 @@
+package ingest_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"catalogd/ent/docpage"
+	"catalogd/internal/docs"
+	"catalogd/internal/testdb"
+)
+
+const docsComponent = `apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: svc
+  annotations:
+    backstage.io/techdocs-ref: dir:.
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+`
+
+// The file provider has no revision and the engine skips files whose bytes did not change;
+// a change to the docs alone must still reach the store, and unchanged docs must cost no
+// rendering (also after a restart, when the engine's memo is empty).
+func TestADocsOnlyChangeIsReadThoughTheDescriptorIsUnchanged(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		var renders atomic.Int32
+		e.eng.Docs = &docs.Reader{Renderer: docs.NewRenderer(), Limits: docs.DefaultLimits, Rendered: func() { renders.Add(1) }}
+		e.write(map[string]string{
+			"cat/catalog-info.yaml": docsComponent,
+			"cat/mkdocs.yml":        "site_name: Svc\n",
+			"cat/docs/index.md":     "# Svc\n\nFirst.\n",
+			"cat/docs/more.md":      "# More\n",
+		})
+		html := func(p string) string {
+			t.Helper()
+			row, err := e.st.Client.DocPage.Query().Where(docpage.EntityRef("component:default/svc"), docpage.Path(p)).Only(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return row.HTML
+		}
+		e.refresh("cat")
+		if renders.Load() != 2 || !strings.Contains(html("index.md"), "First.") {
+			t.Fatalf("renders %d", renders.Load())
+		}
+		renders.Store(0)
+		if res := e.refresh("cat"); res.Unchanged != 1 || renders.Load() != 0 {
+			t.Errorf("unchanged read: %v, %d renders", res, renders.Load())
+		}
+		e.write(map[string]string{"cat/docs/index.md": "# Svc\n\nSecond.\n"})
+		e.refresh("cat")
+		if renders.Load() != 1 || !strings.Contains(html("index.md"), "Second.") {
+			t.Errorf("after a docs-only change: renders %d, html %q", renders.Load(), html("index.md"))
+		}
+		// A new engine on the same store (a restart) renders nothing that did not change.
+		eng := testdb.Engine(t, e.st)
+		renders.Store(0)
+		eng.Docs = e.eng.Docs
+		if _, err := eng.Refresh(context.Background(), e.provider("cat")); err != nil {
+			t.Fatal(err)
+		}
+		if renders.Load() != 0 {
+			t.Errorf("a restart rendered %d unchanged pages", renders.Load())
+		}
+	})
+}

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"catalogd/ent"
+	"catalogd/ent/docasset"
+	"catalogd/ent/docpage"
+	"catalogd/ent/docsite"
+)
+
+// DocsRecord is an entity's documentation as one read found it. It travels with the entity's
+// record and is written in the same transaction, for an entity this location manages.
+type DocsRecord struct {
+	// Keep: the docs could not be read this time; what is stored stays (stale is better than
+	// wrong). Unchanged: they are what is stored. Otherwise the fields below replace it.
+	Keep, Unchanged bool
+	SiteName        string
+	Nav             json.RawMessage
+	Hash            string
+	Pages           []DocPageRecord
+	Assets          []DocAssetRecord
+}
+
+// DocPageRecord is a page; a Stub is one whose rendering is stored already (Path, Hash and
+// Position set).
+type DocPageRecord struct {
+	Path, Title, Text, HTML string
+	Headings                json.RawMessage
+	Hash                    string
+	Position                int
+	Stub                    bool
+}
+
+// DocAssetRecord is an asset of a site.
+type DocAssetRecord struct {
+	Path, ContentType string
+	Data              []byte
+	Hash              string
+}
+
+// DocsPrevious is what the store holds of a site: its hash and its pages' hashes.
+type DocsPrevious struct {
+	Hash  string
+	Pages map[string]string
+}
+
+// DocsOf returns what is stored of the docs sites a location wrote, by entity ref (two
+// statements whatever the number of sites).
+func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPrevious, error) {
+	sites, err := s.Client.DocSite.Query().Where(docsite.Location(location)).
+		Select(docsite.FieldEntityRef, docsite.FieldHash).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load docs of %s: %w", location, err)
+	}
+	out := make(map[string]*DocsPrevious, len(sites))
+	for _, st := range sites {
+		out[st.EntityRef] = &DocsPrevious{Hash: st.Hash, Pages: map[string]string{}}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		Ref  string `json:"entity_ref"`
+		Path string `json:"path"`
+		Hash string `json:"hash"`
+	}
+	refs := make([]string, 0, len(out))
+	for ref := range out {
+		refs = append(refs, ref)
+	}
+	for _, part := range chunks(refs, 500) {
+		var some []struct {
+			Ref  string `json:"entity_ref"`
+			Path string `json:"path"`
+			Hash string `json:"hash"`
+		}
+		if err := s.Client.DocPage.Query().Where(docpage.EntityRefIn(part...)).
+			Select(docpage.FieldEntityRef, docpage.FieldPath, docpage.FieldHash).Scan(ctx, &some); err != nil {
+			return nil, fmt.Errorf("load doc pages of %s: %w", location, err)
+		}
+		rows = append(rows, some...)
+	}
+	for _, r := range rows {
+		if p := out[r.Ref]; p != nil {
+			p.Pages[r.Path] = r.Hash
+		}
+	}
+	return out, nil
+}
+
+// writeDocs makes the stored docs of ref what d says.
+func writeDocs(ctx context.Context, tx *ent.Client, loc, revision, ref string, d *DocsRecord, now time.Time) error {
+	if d.Keep || d.Unchanged {
+		// Unchanged docs written by another location (the entity moved here) are taken over.
+		_, err := tx.DocSite.Update().Where(docsite.EntityRef(ref), docsite.LocationNEQ(loc)).SetLocation(loc).Save(ctx)
+		return err
+	}
+	if _, err := tx.DocSite.Delete().Where(docsite.EntityRef(ref)).Exec(ctx); err != nil {
+		return fmt.Errorf("replace docs of %s: %w", ref, err)
+	}
+	if err := tx.DocSite.Create().SetEntityRef(ref).SetLocation(loc).SetSiteName(d.SiteName).SetNav(d.Nav).
+		SetHash(d.Hash).SetRevision(revision).SetUpdatedAt(now).Exec(ctx); err != nil {
+		return fmt.Errorf("write docs of %s: %w", ref, err)
+	}
+	keep := make([]string, 0, len(d.Pages))
+	var fresh []*DocPageRecord
+	for i := range d.Pages {
+		p := &d.Pages[i]
+		if p.Stub {
+			keep = append(keep, p.Path)
+		} else {
+			fresh = append(fresh, p)
+		}
+	}
+	if _, err := tx.DocPage.Delete().Where(docpage.EntityRef(ref), docpage.PathNotIn(keep...)).Exec(ctx); err != nil {
+		return fmt.Errorf("replace doc pages of %s: %w", ref, err)
+	}
+	for i := range d.Pages {
+		if p := &d.Pages[i]; p.Stub {
+			if _, err := tx.DocPage.Update().Where(docpage.EntityRef(ref), docpage.Path(p.Path), docpage.PositionNEQ(p.Position)).
+				SetPosition(p.Position).Save(ctx); err != nil {
+				return fmt.Errorf("order doc pages of %s: %w", ref, err)
+			}
+		}
+	}
+	for _, part := range chunks(fresh, 200) {
+		builders := make([]*ent.DocPageCreate, len(part))
+		for i, p := range part {
+			builders[i] = tx.DocPage.Create().SetEntityRef(ref).SetPath(p.Path).SetTitle(p.Title).SetText(p.Text).
+				SetHTML(p.HTML).SetHeadings(p.Headings).SetHash(p.Hash).SetPosition(p.Position).SetRevision(revision).SetUpdatedAt(now)
+		}
+		if err := tx.DocPage.CreateBulk(builders...).Exec(ctx); err != nil {
+			return fmt.Errorf("write doc pages of %s: %w", ref, err)
+		}
+	}
+	if _, err := tx.DocAsset.Delete().Where(docasset.EntityRef(ref)).Exec(ctx); err != nil {
+		return fmt.Errorf("replace doc assets of %s: %w", ref, err)
+	}
+	for _, part := range chunks(d.Assets, 50) {
+		builders := make([]*ent.DocAssetCreate, len(part))
+		for i, a := range part {
+			builders[i] = tx.DocAsset.Create().SetEntityRef(ref).SetPath(a.Path).SetContentType(a.ContentType).SetData(a.Data).SetHash(a.Hash)
+		}
+		if err := tx.DocAsset.CreateBulk(builders...).Exec(ctx); err != nil {
+			return fmt.Errorf("write doc assets of %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// removeDocs deletes the docs of refs.
+func removeDocs(ctx context.Context, tx *ent.Client, refs []string) error {
+	for _, part := range chunks(refs, 500) {
+		if _, err := tx.DocPage.Delete().Where(docpage.EntityRefIn(part...)).Exec(ctx); err != nil {
+			return fmt.Errorf("remove doc pages: %w", err)
+		}
+		if _, err := tx.DocAsset.Delete().Where(docasset.EntityRefIn(part...)).Exec(ctx); err != nil {
+			return fmt.Errorf("remove doc assets: %w", err)
+		}
+		if _, err := tx.DocSite.Delete().Where(docsite.EntityRefIn(part...)).Exec(ctx); err != nil {
+			return fmt.Errorf("remove docs: %w", err)
+		}
+	}
+	return nil
+}
+
+// docs writes the docs of an entity this read holds.
+func (w *bulkWriter) docs(ctx context.Context, tx *ent.Client, e *EntityRecord) error {
+	if e.Docs == nil {
+		return nil
+	}
+	w.docsSeen[e.Ref] = true
+	return writeDocs(ctx, tx, w.loc.Key, w.revision, e.Ref, e.Docs, w.now)
+}
+
+// removeStaleDocs removes the docs of removed entities and those of the location's entities
+// that no longer name docs (kept entities keep theirs).
+func (w *bulkWriter) removeStaleDocs(ctx context.Context, tx *ent.Client, removed []string, kept map[string]bool) error {
+	refs, err := tx.DocSite.Query().Where(docsite.Location(w.loc.Key)).Select(docsite.FieldEntityRef).Strings(ctx)
+	if err != nil {
+		return fmt.Errorf("load docs of %s: %w", w.loc.Key, err)
+	}
+	stale := removed
+	for _, ref := range refs {
+		if !w.docsSeen[ref] && !kept[ref] {
+			stale = append(stale, ref)
+		}
+	}
+	return removeDocs(ctx, tx, stale)
+}
