@@ -378,6 +378,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	ready := server.NewReadiness(len(cfg.providers) + len(cfg.locations))
 	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
 	var gql atomic.Pointer[http.Handler]
+	var docStore atomic.Pointer[store.Store] // set once migrated, like gql
 	wsCtx, endWebsockets := context.WithCancel(context.Background())
 	defer endWebsockets()
 	gqlProxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -417,7 +418,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	srv := &http.Server{
 		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
-			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins, GitHubWebhook: hookHandler}),
+			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins, GitHubWebhook: hookHandler,
+			Docs: func(ctx context.Context, ref, path string) (*store.DocFile, error) {
+				if st := docStore.Load(); st != nil {
+					return st.DocFile(ctx, ref, path)
+				}
+				return nil, nil
+			}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A body of at most 1 MiB has this long to arrive; an answer this long to be written
 		// after its deadline; an idle keep-alive connection is closed after IdleTimeout.
@@ -500,6 +507,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
 		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})
 	gql.Store(&h)
+	docStore.Store(st)
 	ready.Migrated()
 
 	eng.Start(ctx)

@@ -57,6 +57,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		Definition       func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -92,6 +93,7 @@ type ComplexityRoot struct {
 		DependencyOf     func(childComplexity int) int
 		DependsOn        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -130,12 +132,45 @@ type ComplexityRoot struct {
 		Refs     func(childComplexity int) int
 	}
 
+	DocHeading struct {
+		Anchor func(childComplexity int) int
+		Level  func(childComplexity int) int
+		Text   func(childComplexity int) int
+	}
+
+	DocNavItem struct {
+		Children func(childComplexity int) int
+		Path     func(childComplexity int) int
+		Title    func(childComplexity int) int
+		URL      func(childComplexity int) int
+	}
+
+	DocPage struct {
+		HTML      func(childComplexity int) int
+		Headings  func(childComplexity int) int
+		Path      func(childComplexity int) int
+		Title     func(childComplexity int) int
+		URL       func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	Docs struct {
+		Nav       func(childComplexity int) int
+		Page      func(childComplexity int, path string) int
+		Pages     func(childComplexity int) int
+		Revision  func(childComplexity int) int
+		SiteName  func(childComplexity int) int
+		URL       func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
 	Domain struct {
 		APIVersion       func(childComplexity int) int
 		Annotation       func(childComplexity int, key string) int
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -194,6 +229,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -241,6 +277,7 @@ type ComplexityRoot struct {
 		Children         func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -325,6 +362,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -463,6 +501,7 @@ type ComplexityRoot struct {
 		DependencyOf     func(childComplexity int) int
 		DependsOn        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -495,6 +534,7 @@ type ComplexityRoot struct {
 		Components       func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Domain           func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
@@ -527,6 +567,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -559,6 +600,7 @@ type ComplexityRoot struct {
 		Annotations      func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Description      func(childComplexity int) int
+		Docs             func(childComplexity int) int
 		Freshness        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Kind             func(childComplexity int) int
@@ -711,6 +753,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.API.Description(childComplexity), true
+	case "API.docs":
+		if e.ComplexityRoot.API.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.API.Docs(childComplexity), true
 	case "API.freshness":
 		if e.ComplexityRoot.API.Freshness == nil {
 			break
@@ -914,6 +962,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Component.Description(childComplexity), true
+	case "Component.docs":
+		if e.ComplexityRoot.Component.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Component.Docs(childComplexity), true
 	case "Component.freshness":
 		if e.ComplexityRoot.Component.Freshness == nil {
 			break
@@ -1102,6 +1156,135 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DependencyPath.Refs(childComplexity), true
 
+	case "DocHeading.anchor":
+		if e.ComplexityRoot.DocHeading.Anchor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocHeading.Anchor(childComplexity), true
+	case "DocHeading.level":
+		if e.ComplexityRoot.DocHeading.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocHeading.Level(childComplexity), true
+	case "DocHeading.text":
+		if e.ComplexityRoot.DocHeading.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocHeading.Text(childComplexity), true
+
+	case "DocNavItem.children":
+		if e.ComplexityRoot.DocNavItem.Children == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocNavItem.Children(childComplexity), true
+	case "DocNavItem.path":
+		if e.ComplexityRoot.DocNavItem.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocNavItem.Path(childComplexity), true
+	case "DocNavItem.title":
+		if e.ComplexityRoot.DocNavItem.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocNavItem.Title(childComplexity), true
+	case "DocNavItem.url":
+		if e.ComplexityRoot.DocNavItem.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocNavItem.URL(childComplexity), true
+
+	case "DocPage.html":
+		if e.ComplexityRoot.DocPage.HTML == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocPage.HTML(childComplexity), true
+	case "DocPage.headings":
+		if e.ComplexityRoot.DocPage.Headings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocPage.Headings(childComplexity), true
+	case "DocPage.path":
+		if e.ComplexityRoot.DocPage.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocPage.Path(childComplexity), true
+	case "DocPage.title":
+		if e.ComplexityRoot.DocPage.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocPage.Title(childComplexity), true
+	case "DocPage.url":
+		if e.ComplexityRoot.DocPage.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocPage.URL(childComplexity), true
+	case "DocPage.updatedAt":
+		if e.ComplexityRoot.DocPage.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocPage.UpdatedAt(childComplexity), true
+
+	case "Docs.nav":
+		if e.ComplexityRoot.Docs.Nav == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Docs.Nav(childComplexity), true
+	case "Docs.page":
+		if e.ComplexityRoot.Docs.Page == nil {
+			break
+		}
+
+		args, err := ec.field_Docs_page_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Docs.Page(childComplexity, args["path"].(string)), true
+	case "Docs.pages":
+		if e.ComplexityRoot.Docs.Pages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Docs.Pages(childComplexity), true
+	case "Docs.revision":
+		if e.ComplexityRoot.Docs.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Docs.Revision(childComplexity), true
+	case "Docs.siteName":
+		if e.ComplexityRoot.Docs.SiteName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Docs.SiteName(childComplexity), true
+	case "Docs.url":
+		if e.ComplexityRoot.Docs.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Docs.URL(childComplexity), true
+	case "Docs.updatedAt":
+		if e.ComplexityRoot.Docs.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Docs.UpdatedAt(childComplexity), true
+
 	case "Domain.apiVersion":
 		if e.ComplexityRoot.Domain.APIVersion == nil {
 			break
@@ -1137,6 +1320,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Domain.Description(childComplexity), true
+	case "Domain.docs":
+		if e.ComplexityRoot.Domain.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.Docs(childComplexity), true
 	case "Domain.freshness":
 		if e.ComplexityRoot.Domain.Freshness == nil {
 			break
@@ -1410,6 +1599,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GenericEntity.Description(childComplexity), true
+	case "GenericEntity.docs":
+		if e.ComplexityRoot.GenericEntity.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GenericEntity.Docs(childComplexity), true
 	case "GenericEntity.freshness":
 		if e.ComplexityRoot.GenericEntity.Freshness == nil {
 			break
@@ -1634,6 +1829,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Group.Description(childComplexity), true
+	case "Group.docs":
+		if e.ComplexityRoot.Group.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Group.Docs(childComplexity), true
 	case "Group.freshness":
 		if e.ComplexityRoot.Group.Freshness == nil {
 			break
@@ -2064,6 +2265,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Location.Description(childComplexity), true
+	case "Location.docs":
+		if e.ComplexityRoot.Location.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Location.Docs(childComplexity), true
 	case "Location.freshness":
 		if e.ComplexityRoot.Location.Freshness == nil {
 			break
@@ -2730,6 +2937,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Resource.Description(childComplexity), true
+	case "Resource.docs":
+		if e.ComplexityRoot.Resource.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Resource.Docs(childComplexity), true
 	case "Resource.freshness":
 		if e.ComplexityRoot.Resource.Freshness == nil {
 			break
@@ -2915,6 +3128,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.System.Description(childComplexity), true
+	case "System.docs":
+		if e.ComplexityRoot.System.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.System.Docs(childComplexity), true
 	case "System.domain":
 		if e.ComplexityRoot.System.Domain == nil {
 			break
@@ -3100,6 +3319,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Template.Description(childComplexity), true
+	case "Template.docs":
+		if e.ComplexityRoot.Template.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Docs(childComplexity), true
 	case "Template.freshness":
 		if e.ComplexityRoot.Template.Freshness == nil {
 			break
@@ -3285,6 +3510,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Description(childComplexity), true
+	case "User.docs":
+		if e.ComplexityRoot.User.Docs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Docs(childComplexity), true
 	case "User.freshness":
 		if e.ComplexityRoot.User.Freshness == nil {
 			break
@@ -3742,6 +3973,87 @@ extend type Query {
   nodes (default 500, at most 5000). Its cost counts maxNodes for every field asked of it.
   """
   graph(ref: String!, direction: GraphDirection = BOTH, relationTypes: [String!], maxDepth: Int = 2, maxNodes: Int = 500): Graph!
+}
+`, BuiltIn: false},
+	{Name: "../docs.graphqls", Input: `# Docs: an entity's documentation, read from its backstage.io/techdocs-ref (see README, Docs).
+
+extend interface Entity {
+  "The entity's documentation, rendered; null when it has none."
+  docs: Docs
+}
+extend type Component {
+  docs: Docs
+}
+extend type API {
+  docs: Docs
+}
+extend type Resource {
+  docs: Docs
+}
+extend type System {
+  docs: Docs
+}
+extend type Domain {
+  docs: Docs
+}
+extend type Group {
+  docs: Docs
+}
+extend type User {
+  docs: Docs
+}
+extend type Location {
+  docs: Docs
+}
+extend type Template {
+  docs: Docs
+}
+extend type GenericEntity {
+  docs: Docs
+}
+
+"An entity's documentation: an mkdocs site read from the same source and revision as the entity."
+type Docs {
+  "site_name of mkdocs.yml."
+  siteName: String
+  "The pages, in nav order (pages nav does not name follow, by path)."
+  pages: [DocPage!]!
+  "One page by its path under docs_dir (e.g. guide/setup.md), or null."
+  page(path: String!): DocPage
+  "nav of mkdocs.yml."
+  nav: [DocNavItem!]!
+  "URL of the site on this server: /docs/<namespace>/<kind>/<name>/."
+  url: String!
+  "Revision of the source the docs were last changed from (a commit hash; empty when unknown)."
+  revision: String!
+  "When the docs were last changed."
+  updatedAt: Time!
+}
+
+"An entry of a site's nav: a page (path set) or a section (children)."
+type DocNavItem {
+  title: String!
+  path: String
+  "URL of the page on this server, when the entry is a page of the site."
+  url: String
+  children: [DocNavItem!]!
+}
+
+"A rendered page. Its HTML is sanitised: no script, no event handlers, no style, no script URLs."
+type DocPage {
+  path: String!
+  title: String!
+  html: String!
+  headings: [DocHeading!]!
+  "URL of the page on this server."
+  url: String!
+  updatedAt: Time!
+}
+
+type DocHeading {
+  level: Int!
+  text: String!
+  anchor: String!
 }
 `, BuiltIn: false},
 	{Name: "../entity.graphqls", Input: `# Catalog entities: one GraphQL type per built-in kind, all implementing Entity.
@@ -4635,6 +4947,8 @@ func (ec *executionContext) childFields_API(ctx context.Context, field graphql.C
 		return ec.fieldContext_API_providers(ctx, field)
 	case "consumers":
 		return ec.fieldContext_API_consumers(ctx, field)
+	case "docs":
+		return ec.fieldContext_API_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type API", field.Name)
 }
@@ -4709,6 +5023,8 @@ func (ec *executionContext) childFields_Component(ctx context.Context, field gra
 		return ec.fieldContext_Component_dependsOn(ctx, field)
 	case "dependencyOf":
 		return ec.fieldContext_Component_dependencyOf(ctx, field)
+	case "docs":
+		return ec.fieldContext_Component_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Component", field.Name)
 }
@@ -4731,6 +5047,70 @@ func (ec *executionContext) childFields_DependencyPath(ctx context.Context, fiel
 		return ec.fieldContext_DependencyPath_entities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DependencyPath", field.Name)
+}
+
+func (ec *executionContext) childFields_DocHeading(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "level":
+		return ec.fieldContext_DocHeading_level(ctx, field)
+	case "text":
+		return ec.fieldContext_DocHeading_text(ctx, field)
+	case "anchor":
+		return ec.fieldContext_DocHeading_anchor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DocHeading", field.Name)
+}
+
+func (ec *executionContext) childFields_DocNavItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "title":
+		return ec.fieldContext_DocNavItem_title(ctx, field)
+	case "path":
+		return ec.fieldContext_DocNavItem_path(ctx, field)
+	case "url":
+		return ec.fieldContext_DocNavItem_url(ctx, field)
+	case "children":
+		return ec.fieldContext_DocNavItem_children(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DocNavItem", field.Name)
+}
+
+func (ec *executionContext) childFields_DocPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_DocPage_path(ctx, field)
+	case "title":
+		return ec.fieldContext_DocPage_title(ctx, field)
+	case "html":
+		return ec.fieldContext_DocPage_html(ctx, field)
+	case "headings":
+		return ec.fieldContext_DocPage_headings(ctx, field)
+	case "url":
+		return ec.fieldContext_DocPage_url(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_DocPage_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DocPage", field.Name)
+}
+
+func (ec *executionContext) childFields_Docs(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "siteName":
+		return ec.fieldContext_Docs_siteName(ctx, field)
+	case "pages":
+		return ec.fieldContext_Docs_pages(ctx, field)
+	case "page":
+		return ec.fieldContext_Docs_page(ctx, field)
+	case "nav":
+		return ec.fieldContext_Docs_nav(ctx, field)
+	case "url":
+		return ec.fieldContext_Docs_url(ctx, field)
+	case "revision":
+		return ec.fieldContext_Docs_revision(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Docs_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Docs", field.Name)
 }
 
 func (ec *executionContext) childFields_Domain(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4793,6 +5173,8 @@ func (ec *executionContext) childFields_Domain(ctx context.Context, field graphq
 		return ec.fieldContext_Domain_subdomains(ctx, field)
 	case "systems":
 		return ec.fieldContext_Domain_systems(ctx, field)
+	case "docs":
+		return ec.fieldContext_Domain_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Domain", field.Name)
 }
@@ -4951,6 +5333,8 @@ func (ec *executionContext) childFields_Group(ctx context.Context, field graphql
 		return ec.fieldContext_Group_owns(ctx, field)
 	case "ownedEntities":
 		return ec.fieldContext_Group_ownedEntities(ctx, field)
+	case "docs":
+		return ec.fieldContext_Group_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
 }
@@ -5289,6 +5673,8 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 		return ec.fieldContext_Resource_dependsOn(ctx, field)
 	case "dependencyOf":
 		return ec.fieldContext_Resource_dependencyOf(ctx, field)
+	case "docs":
+		return ec.fieldContext_Resource_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Resource", field.Name)
 }
@@ -5357,6 +5743,8 @@ func (ec *executionContext) childFields_System(ctx context.Context, field graphq
 		return ec.fieldContext_System_apis(ctx, field)
 	case "resources":
 		return ec.fieldContext_System_resources(ctx, field)
+	case "docs":
+		return ec.fieldContext_System_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type System", field.Name)
 }
@@ -5417,6 +5805,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_owns(ctx, field)
 	case "ownedEntities":
 		return ec.fieldContext_User_ownedEntities(ctx, field)
+	case "docs":
+		return ec.fieldContext_User_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -5606,6 +5996,20 @@ func (ec *executionContext) field_Component_relations_args(ctx context.Context, 
 		return nil, err
 	}
 	args["type"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Docs_page_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg0
 	return args, nil
 }
 
@@ -7276,6 +7680,38 @@ func (ec *executionContext) fieldContext_API_consumers(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _API_docs(ctx context.Context, field graphql.CollectedField, obj *model.API) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_API_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_API_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "API",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Component_id(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8226,6 +8662,38 @@ func (ec *executionContext) fieldContext_Component_dependencyOf(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Component_docs(ctx context.Context, field graphql.CollectedField, obj *model.Component) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Component_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Component_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Component",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Contact_type(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8325,6 +8793,523 @@ func (ec *executionContext) fieldContext_DependencyPath_entities(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DocHeading_level(ctx context.Context, field graphql.CollectedField, obj *model.DocHeading) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocHeading_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Level, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocHeading_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocHeading", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DocHeading_text(ctx context.Context, field graphql.CollectedField, obj *model.DocHeading) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocHeading_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocHeading_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocHeading", field, false, false, "String")
+}
+
+func (ec *executionContext) _DocHeading_anchor(ctx context.Context, field graphql.CollectedField, obj *model.DocHeading) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocHeading_anchor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Anchor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocHeading_anchor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocHeading", field, false, false, "String")
+}
+
+func (ec *executionContext) _DocNavItem_title(ctx context.Context, field graphql.CollectedField, obj *model.DocNavItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocNavItem_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocNavItem_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocNavItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _DocNavItem_path(ctx context.Context, field graphql.CollectedField, obj *model.DocNavItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocNavItem_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DocNavItem_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocNavItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _DocNavItem_url(ctx context.Context, field graphql.CollectedField, obj *model.DocNavItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocNavItem_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DocNavItem_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocNavItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _DocNavItem_children(ctx context.Context, field graphql.CollectedField, obj *model.DocNavItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocNavItem_children(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Children, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DocNavItem) graphql.Marshaler {
+			return ec.marshalNDocNavItem2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocNavItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocNavItem_children(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DocNavItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DocNavItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DocPage_path(ctx context.Context, field graphql.CollectedField, obj *model.DocPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocPage_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocPage_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocPage", field, true, false, "String")
+}
+
+func (ec *executionContext) _DocPage_title(ctx context.Context, field graphql.CollectedField, obj *model.DocPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocPage_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocPage_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocPage", field, true, false, "String")
+}
+
+func (ec *executionContext) _DocPage_html(ctx context.Context, field graphql.CollectedField, obj *model.DocPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocPage_html(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HTML(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocPage_html(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocPage", field, true, false, "String")
+}
+
+func (ec *executionContext) _DocPage_headings(ctx context.Context, field graphql.CollectedField, obj *model.DocPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocPage_headings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headings(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DocHeading) graphql.Marshaler {
+			return ec.marshalNDocHeading2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocHeadingᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocPage_headings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DocPage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DocHeading(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DocPage_url(ctx context.Context, field graphql.CollectedField, obj *model.DocPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocPage_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocPage_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocPage", field, true, false, "String")
+}
+
+func (ec *executionContext) _DocPage_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.DocPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocPage_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocPage_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocPage", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Docs_siteName(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_siteName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SiteName(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_siteName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Docs", field, true, false, "String")
+}
+
+func (ec *executionContext) _Docs_pages(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_pages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pages()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DocPage) graphql.Marshaler {
+			return ec.marshalNDocPage2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocPageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_pages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Docs",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DocPage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Docs_page(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_page(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Page(fc.Args["path"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DocPage) graphql.Marshaler {
+			return ec.marshalODocPage2ᚖcatalogdᚋgraphᚋmodelᚐDocPage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_page(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Docs",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DocPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Docs_page_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Docs_nav(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_nav(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nav(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DocNavItem) graphql.Marshaler {
+			return ec.marshalNDocNavItem2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocNavItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_nav(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Docs",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DocNavItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Docs_url(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Docs", field, true, false, "String")
+}
+
+func (ec *executionContext) _Docs_revision(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Docs", field, true, false, "String")
+}
+
+func (ec *executionContext) _Docs_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Docs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Docs_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Docs_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Docs", field, true, false, "Time")
 }
 
 func (ec *executionContext) _Domain_id(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
@@ -9121,6 +10106,38 @@ func (ec *executionContext) fieldContext_Domain_systems(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_System(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Domain_docs(ctx context.Context, field graphql.CollectedField, obj *model.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Domain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10113,6 +11130,38 @@ func (ec *executionContext) fieldContext_GenericEntity_freshness(_ context.Conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EntityFreshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GenericEntity_docs(ctx context.Context, field graphql.CollectedField, obj *model.GenericEntity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GenericEntity_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GenericEntity_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GenericEntity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11246,6 +12295,38 @@ func (ec *executionContext) fieldContext_Group_ownedEntities(ctx context.Context
 	if fc.Args, err = ec.field_Group_ownedEntities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_docs(ctx context.Context, field graphql.CollectedField, obj *model.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Group_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Group_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -12945,6 +14026,38 @@ func (ec *executionContext) _Location_presence(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Location_presence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Location", field, true, false, "String")
+}
+
+func (ec *executionContext) _Location_docs(ctx context.Context, field graphql.CollectedField, obj *model.Location) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Location_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Location_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Location",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _LocationProcessingError_source(ctx context.Context, field graphql.CollectedField, obj *model.LocationProcessingError) (ret graphql.Marshaler) {
@@ -15726,6 +16839,38 @@ func (ec *executionContext) fieldContext_Resource_dependencyOf(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Resource_docs(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Resource_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Resource_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Resource",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _System_id(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16589,6 +17734,38 @@ func (ec *executionContext) fieldContext_System_resources(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _System_docs(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_System_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_System_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "System",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Template_id(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17361,6 +18538,38 @@ func (ec *executionContext) fieldContext_Template_output(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Template", field, true, false, "JSON")
 }
 
+func (ec *executionContext) _Template_docs(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Template_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Template",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18122,6 +19331,38 @@ func (ec *executionContext) fieldContext_User_ownedEntities(ctx context.Context,
 	if fc.Args, err = ec.field_User_ownedEntities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_docs(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_docs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docs()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+			return ec.marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_docs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Docs(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -19888,6 +21129,11 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "docs":
+			out.Values[i] = ec._API_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20087,6 +21333,11 @@ func (ec *executionContext) _Component(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "docs":
+			out.Values[i] = ec._Component_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20160,6 +21411,218 @@ func (ec *executionContext) _DependencyPath(ctx context.Context, sel ast.Selecti
 			}
 		case "entities":
 			out.Values[i] = ec._DependencyPath_entities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var docHeadingImplementors = []string{"DocHeading"}
+
+func (ec *executionContext) _DocHeading(ctx context.Context, sel ast.SelectionSet, obj *model.DocHeading) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, docHeadingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DocHeading")
+		case "level":
+			out.Values[i] = ec._DocHeading_level(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._DocHeading_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "anchor":
+			out.Values[i] = ec._DocHeading_anchor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var docNavItemImplementors = []string{"DocNavItem"}
+
+func (ec *executionContext) _DocNavItem(ctx context.Context, sel ast.SelectionSet, obj *model.DocNavItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, docNavItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DocNavItem")
+		case "title":
+			out.Values[i] = ec._DocNavItem_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "path":
+			out.Values[i] = ec._DocNavItem_path(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._DocNavItem_url(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "children":
+			out.Values[i] = ec._DocNavItem_children(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var docPageImplementors = []string{"DocPage"}
+
+func (ec *executionContext) _DocPage(ctx context.Context, sel ast.SelectionSet, obj *model.DocPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, docPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DocPage")
+		case "path":
+			out.Values[i] = ec._DocPage_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._DocPage_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "html":
+			out.Values[i] = ec._DocPage_html(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headings":
+			out.Values[i] = ec._DocPage_headings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._DocPage_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._DocPage_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var docsImplementors = []string{"Docs"}
+
+func (ec *executionContext) _Docs(ctx context.Context, sel ast.SelectionSet, obj *model.Docs) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, docsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Docs")
+		case "siteName":
+			out.Values[i] = ec._Docs_siteName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pages":
+			out.Values[i] = ec._Docs_pages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "page":
+			out.Values[i] = ec._Docs_page(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "nav":
+			out.Values[i] = ec._Docs_nav(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._Docs_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revision":
+			out.Values[i] = ec._Docs_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Docs_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20335,6 +21798,11 @@ func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, o
 		case "systems":
 			out.Values[i] = ec._Domain_systems(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "docs":
+			out.Values[i] = ec._Domain_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -20663,6 +22131,11 @@ func (ec *executionContext) _GenericEntity(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "docs":
+			out.Values[i] = ec._GenericEntity_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20979,6 +22452,11 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 		case "ownedEntities":
 			out.Values[i] = ec._Group_ownedEntities(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "docs":
+			out.Values[i] = ec._Group_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -21480,6 +22958,11 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "presence":
 			out.Values[i] = ec._Location_presence(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "docs":
+			out.Values[i] = ec._Location_docs(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22405,6 +23888,11 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "docs":
+			out.Values[i] = ec._Resource_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22589,6 +24077,11 @@ func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "docs":
+			out.Values[i] = ec._System_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22763,6 +24256,11 @@ func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "docs":
+			out.Values[i] = ec._Template_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22925,6 +24423,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		case "ownedEntities":
 			out.Values[i] = ec._User_ownedEntities(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "docs":
+			out.Values[i] = ec._User_docs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -23453,6 +24956,78 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNDocHeading2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocHeadingᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DocHeading) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDocHeading2ᚖcatalogdᚋgraphᚋmodelᚐDocHeading(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDocHeading2ᚖcatalogdᚋgraphᚋmodelᚐDocHeading(ctx context.Context, sel ast.SelectionSet, v *model.DocHeading) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DocHeading!")
+		return graphql.Null
+	}
+	return ec._DocHeading(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDocNavItem2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocNavItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DocNavItem) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDocNavItem2ᚖcatalogdᚋgraphᚋmodelᚐDocNavItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDocNavItem2ᚖcatalogdᚋgraphᚋmodelᚐDocNavItem(ctx context.Context, sel ast.SelectionSet, v *model.DocNavItem) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DocNavItem!")
+		return graphql.Null
+	}
+	return ec._DocNavItem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDocPage2ᚕᚖcatalogdᚋgraphᚋmodelᚐDocPageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DocPage) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDocPage2ᚖcatalogdᚋgraphᚋmodelᚐDocPage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDocPage2ᚖcatalogdᚋgraphᚋmodelᚐDocPage(ctx context.Context, sel ast.SelectionSet, v *model.DocPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DocPage!")
+		return graphql.Null
+	}
+	return ec._DocPage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDomain2ᚕᚖcatalogdᚋgraphᚋmodelᚐDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Domain) graphql.Marshaler {
@@ -24418,6 +25993,20 @@ func (ec *executionContext) marshalODependencyPath2ᚖcatalogdᚋgraphᚋmodel�
 		return graphql.Null
 	}
 	return ec._DependencyPath(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODocPage2ᚖcatalogdᚋgraphᚋmodelᚐDocPage(ctx context.Context, sel ast.SelectionSet, v *model.DocPage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DocPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODocs2ᚖcatalogdᚋgraphᚋmodelᚐDocs(ctx context.Context, sel ast.SelectionSet, v *model.Docs) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Docs(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalODomain2ᚖcatalogdᚋgraphᚋmodelᚐDomain(ctx context.Context, sel ast.SelectionSet, v *model.Domain) graphql.Marshaler {

@@ -64,6 +64,9 @@ type Batch struct {
 	ownedMu    sync.Mutex
 	ownedPages map[[2]int]bool // [transitive, first] pages wanted for the whole batch
 
+	docsOnce sync.Once
+	docs     *docsBatch
+
 	locKeys map[string]bool
 	locOnce sync.Once
 	locs    map[string]*ent.LocationState

@@ -41,6 +41,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		}
 		gql.ServeHTTP(w, r)
 	}))
+	if d.Docs != nil {
+		mux.Handle("GET /docs/{namespace}/{kind}/{name}/{path...}", authenticate(d.Auth, serveDocs(d.Docs)))
+	}
 	if d.GitHubWebhook != nil {
 		mux.Handle("POST /webhooks/github", d.GitHubWebhook)
 	}

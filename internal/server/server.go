@@ -27,6 +27,9 @@ type Deps struct {
 	// GitHubWebhook, when set, serves POST /webhooks/github. It checks its own signatures;
 	// the GraphQL authentication does not apply to it.
 	GitHubWebhook http.Handler
+	// Docs, when set, serves GET /docs/ (entities' rendered docs and their images), to callers
+	// GraphQL would admit.
+	Docs DocsLookup
 }
 
 // NewServer returns the root handler.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"catalogd/ent"
@@ -191,4 +192,47 @@ func (w *bulkWriter) removeStaleDocs(ctx context.Context, tx *ent.Client, remove
 		}
 	}
 	return removeDocs(ctx, tx, stale)
+}
+
+// DocFile is what GET /docs/... serves: a page (its title and sanitised HTML) or an asset.
+type DocFile struct {
+	Page        bool
+	Title       string
+	ContentType string
+	Body        []byte
+}
+
+// DocFile finds what the docs of ref hold at p, a path in the site's URLs: a page by its
+// directory URL ("" for index.md, "guide/setup/" for guide/setup.md), else an asset by its
+// path under docs_dir. It returns nil when there is none.
+func (s *Store) DocFile(ctx context.Context, ref, p string) (*DocFile, error) {
+	if p == "" || strings.HasSuffix(p, "/") {
+		dir := strings.TrimSuffix(p, "/")
+		cands := []string{p + "index.md", p + "README.md", p + "index.markdown"}
+		if dir != "" {
+			cands = append(cands, dir+".md", dir+".markdown")
+		}
+		rows, err := s.Client.DocPage.Query().Where(docpage.EntityRef(ref), docpage.PathIn(cands...)).
+			Select(docpage.FieldPath, docpage.FieldTitle, docpage.FieldHTML).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cands { // the first candidate that exists wins
+			for _, r := range rows {
+				if r.Path == c {
+					return &DocFile{Page: true, Title: r.Title, ContentType: "text/html; charset=utf-8", Body: []byte(r.HTML)}, nil
+				}
+			}
+		}
+		return nil, nil
+	}
+	a, err := s.Client.DocAsset.Query().Where(docasset.EntityRef(ref), docasset.Path(p)).
+		Select(docasset.FieldContentType, docasset.FieldData).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &DocFile{ContentType: a.ContentType, Body: a.Data}, nil
 }
