@@ -3,7 +3,8 @@
 // (catalog-info.yaml) whose targets are resolved relative to the file that
 // lists them, a nested Location (components/catalog-info.yaml), entities of
 // every built-in kind plus a custom kind (acme.io/v1 Pipeline), and API
-// definitions referenced with $text placeholders (apis/*.yaml).
+// definitions referenced with $text placeholders (apis/*.yaml), and docs (mkdocs.yml and
+// Markdown pages) for two components (components/docs-*).
 package demo
 
 import "embed"
@@ -13,5 +14,5 @@ const Root = "catalog-info.yaml"
 
 // FS holds every file of the demo catalog.
 //
-//go:embed *.yaml components/*.yaml apis/*.yaml templates/*/*.yaml
+//go:embed *.yaml components/*.yaml apis/*.yaml templates/*/*.yaml components/docs-*
 var FS embed.FS

@@ -11,6 +11,7 @@ import (
 var (
 	targetRe = regexp.MustCompile(`(?m)^    - (\./\S+)$`)
 	textRe   = regexp.MustCompile(`(?m)^\s+\$text: (\S+)$`)
+	docsRe   = regexp.MustCompile(`(?m)^\s+backstage.io/techdocs-ref: dir:(\S+)$`)
 )
 
 // TestFilesReachable checks, without a YAML parser, that every Location
@@ -40,6 +41,18 @@ func TestFilesReachable(t *testing.T) {
 				t.Errorf("%s: $text %s: %v", p, m[1], err)
 			}
 			reached[q] = true
+		}
+		for _, m := range docsRe.FindAllStringSubmatch(string(data), -1) {
+			docs := path.Join(dir, m[1])
+			if _, err := fs.Stat(FS, path.Join(docs, "mkdocs.yml")); err != nil {
+				t.Errorf("%s: techdocs-ref %s: %v", p, m[1], err)
+			}
+			fs.WalkDir(FS, docs, func(f string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					reached[f] = true
+				}
+				return err
+			})
 		}
 	}
 	visit(Root)

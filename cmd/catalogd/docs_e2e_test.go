@@ -147,3 +147,46 @@ func TestDocsContractOverHTTP(t *testing.T) {
 		}
 	})
 }
+
+// serve --demo shows docs: the payments service's site has its pages, with a table, an
+// admonition, a code block, links between pages and an image, and the demo has no docs errors.
+func TestTheDemoServesDocs(t *testing.T) {
+	s := startServer(t, "--database", testdb.SQLite(t), "--demo")
+	var d struct {
+		Entity struct {
+			Docs *struct {
+				SiteName *string
+				Pages    []struct{ Path, Title, HTML string }
+			}
+		}
+		ProcessingErrors struct {
+			Edges []struct{ Node struct{ EntityRef, Message string } }
+		}
+	}
+	s.data(`{ entity(ref: "component:payments-service") { docs { siteName pages { path title html } } }
+		processingErrors(first: 100) { edges { node { entityRef message } } } }`, nil, &d)
+	if d.Entity.Docs == nil || len(d.Entity.Docs.Pages) != 3 {
+		t.Fatalf("payments-service docs: %+v", d.Entity.Docs)
+	}
+	home := d.Entity.Docs.Pages[0].HTML
+	for _, want := range []string{"<table>", `<div class="admonition note">`, `class="language-go"`,
+		`href="/docs/default/component/payments-service/operations/runbook/#first-five-minutes"`,
+		`src="/docs/default/component/payments-service/img/flow.svg"`} {
+		if !strings.Contains(home, want) {
+			t.Errorf("home page lacks %s:\n%s", want, home)
+		}
+	}
+	for _, e := range d.ProcessingErrors.Edges {
+		if strings.Contains(e.Node.Message, "docs") {
+			t.Errorf("demo processing error: %+v", e.Node)
+		}
+	}
+	resp, err := http.Get(s.base + "/docs/default/component/payments-service/img/flow.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("demo image: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
