@@ -160,7 +160,9 @@ func TestTheDemoServesDocs(t *testing.T) {
 			}
 		}
 		ProcessingErrors struct {
-			Edges []struct{ Node struct{ EntityRef, Message string } }
+			Edges []struct {
+				Node struct{ EntityRef, Message string }
+			}
 		}
 	}
 	s.data(`{ entity(ref: "component:payments-service") { docs { siteName pages { path title html } } }
