@@ -354,24 +354,31 @@ func listFiles(fsys fs.FS, root string) ([]string, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("not a directory")
 	}
-	pattern := escapeGlob(root)
 	var out []string
-	for depth := 0; depth < maxDirDepth; depth++ {
-		pattern += "/*"
-		matches, err := fs.Glob(fsys, pattern)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range matches {
-			if strings.Contains("/"+strings.TrimPrefix(m, root+"/"), "/.") {
-				continue
+	level := []string{root}
+	for depth := 0; depth < maxDirDepth && len(level) > 0; depth++ {
+		var next []string
+		for _, dir := range level {
+			matches, err := fs.Glob(fsys, escapeGlob(dir)+"/*")
+			if err != nil {
+				return nil, err
 			}
-			st, err := fs.Stat(fsys, m)
-			if err != nil || st.IsDir() {
-				continue
+			for _, m := range matches {
+				if strings.HasPrefix(path.Base(m), ".") {
+					continue
+				}
+				st, err := fs.Stat(fsys, m)
+				if err != nil {
+					continue // a link the tree refuses, say
+				}
+				if st.IsDir() {
+					next = append(next, m)
+				} else {
+					out = append(out, m)
+				}
 			}
-			out = append(out, m)
 		}
+		level = next
 	}
 	sort.Strings(out)
 	return out, nil

@@ -64,7 +64,7 @@ func (e *Engine) processDocs(ctx context.Context, rd *read, r *fileResult) {
 			ent.Docs = &store.DocsRecord{Keep: true}
 		default:
 			rd.misses.Add(1)
-			ent.Docs = docsRecord(site)
+			ent.Docs = docsRecord(site, rd.docsPrev[ent.Ref])
 		}
 	}
 }
@@ -123,13 +123,18 @@ func SiteBase(ref string) string {
 		url.PathEscape(strings.ToLower(r.Name)) + "/"
 }
 
-func docsRecord(s *docs.Site) *store.DocsRecord {
+func docsRecord(s *docs.Site, prev *store.DocsPrevious) *store.DocsRecord {
 	nav, _ := json.Marshal(s.Nav)
 	d := &store.DocsRecord{SiteName: s.Name, Nav: nav, Hash: s.Hash}
 	for _, p := range s.Pages {
 		h, _ := json.Marshal(p.Headings)
 		d.Pages = append(d.Pages, store.DocPageRecord{Path: p.Path, Title: p.Title, Text: p.Text, HTML: p.HTML,
 			Headings: h, Hash: p.Hash, Position: p.Position, Stub: p.Stub})
+		if p.Stub && prev != nil {
+			if pos, ok := prev.Positions[p.Path]; !ok || pos != p.Position {
+				d.Pages[len(d.Pages)-1].Moved = true
+			}
+		}
 	}
 	for _, a := range s.Assets {
 		d.Assets = append(d.Assets, store.DocAssetRecord{Path: a.Path, ContentType: a.ContentType, Data: a.Data, Hash: a.Hash})

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"catalogd/ent"
 	"catalogd/ent/docpage"
 	"catalogd/internal/docs"
 	"catalogd/internal/testdb"
@@ -57,6 +58,14 @@ func TestADocsOnlyChangeIsReadThoughTheDescriptorIsUnchanged(t *testing.T) {
 		e.refresh("cat")
 		if renders.Load() != 1 || !strings.Contains(html("index.md"), "Second.") {
 			t.Errorf("after a docs-only change: renders %d, html %q", renders.Load(), html("index.md"))
+		}
+		// A nav that reorders the pages renders nothing and stores the new order.
+		renders.Store(0)
+		e.write(map[string]string{"cat/mkdocs.yml": "site_name: Svc\nnav:\n  - more.md\n  - index.md\n"})
+		e.refresh("cat")
+		order, err := e.st.Client.DocPage.Query().Order(ent.Asc(docpage.FieldPosition)).Select(docpage.FieldPath).Strings(context.Background())
+		if err != nil || renders.Load() != 0 || strings.Join(order, ",") != "more.md,index.md" {
+			t.Errorf("after reordering: renders %d, order %v %v", renders.Load(), order, err)
 		}
 		// A new engine on the same store (a restart) renders nothing that did not change.
 		eng := testdb.Engine(t, e.st)

@@ -34,6 +34,7 @@ type DocPageRecord struct {
 	Hash                    string
 	Position                int
 	Stub                    bool
+	Moved                   bool // a stub whose position in the site changed
 }
 
 // DocAssetRecord is an asset of a site.
@@ -45,8 +46,9 @@ type DocAssetRecord struct {
 
 // DocsPrevious is what the store holds of a site: its hash and its pages' hashes.
 type DocsPrevious struct {
-	Hash  string
-	Pages map[string]string
+	Hash      string
+	Pages     map[string]string
+	Positions map[string]int
 }
 
 // DocsOf returns what is stored of the docs sites a location wrote, by entity ref (two
@@ -59,7 +61,7 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 	}
 	out := make(map[string]*DocsPrevious, len(sites))
 	for _, st := range sites {
-		out[st.EntityRef] = &DocsPrevious{Hash: st.Hash, Pages: map[string]string{}}
+		out[st.EntityRef] = &DocsPrevious{Hash: st.Hash, Pages: map[string]string{}, Positions: map[string]int{}}
 	}
 	if len(out) == 0 {
 		return out, nil
@@ -68,6 +70,7 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 		Ref  string `json:"entity_ref"`
 		Path string `json:"path"`
 		Hash string `json:"hash"`
+		Pos  int    `json:"position"`
 	}
 	refs := make([]string, 0, len(out))
 	for ref := range out {
@@ -78,9 +81,10 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 			Ref  string `json:"entity_ref"`
 			Path string `json:"path"`
 			Hash string `json:"hash"`
+			Pos  int    `json:"position"`
 		}
 		if err := s.Client.DocPage.Query().Where(docpage.EntityRefIn(part...)).
-			Select(docpage.FieldEntityRef, docpage.FieldPath, docpage.FieldHash).Scan(ctx, &some); err != nil {
+			Select(docpage.FieldEntityRef, docpage.FieldPath, docpage.FieldHash, docpage.FieldPosition).Scan(ctx, &some); err != nil {
 			return nil, fmt.Errorf("load doc pages of %s: %w", location, err)
 		}
 		rows = append(rows, some...)
@@ -88,6 +92,7 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 	for _, r := range rows {
 		if p := out[r.Ref]; p != nil {
 			p.Pages[r.Path] = r.Hash
+			p.Positions[r.Path] = r.Pos
 		}
 	}
 	return out, nil
@@ -121,8 +126,8 @@ func writeDocs(ctx context.Context, tx *ent.Client, loc, revision, ref string, d
 		return fmt.Errorf("replace doc pages of %s: %w", ref, err)
 	}
 	for i := range d.Pages {
-		if p := &d.Pages[i]; p.Stub {
-			if _, err := tx.DocPage.Update().Where(docpage.EntityRef(ref), docpage.Path(p.Path), docpage.PositionNEQ(p.Position)).
+		if p := &d.Pages[i]; p.Stub && p.Moved {
+			if _, err := tx.DocPage.Update().Where(docpage.EntityRef(ref), docpage.Path(p.Path)).
 				SetPosition(p.Position).Save(ctx); err != nil {
 				return fmt.Errorf("order doc pages of %s: %w", ref, err)
 			}
