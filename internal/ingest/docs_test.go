@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,6 +78,38 @@ func TestADocsOnlyChangeIsReadThoughTheDescriptorIsUnchanged(t *testing.T) {
 		}
 		if renders.Load() != 0 {
 			t.Errorf("a restart rendered %d unchanged pages", renders.Load())
+		}
+	})
+}
+
+// A docs folder outside the location's directory is refused, though it exists and holds a
+// site: the file provider reads through the location's root.
+func TestADocsFolderOutsideTheLocationIsRefused(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		e.write(map[string]string{
+			"cat/catalog-info.yaml":      strings.Replace(docsComponent, "dir:.", "dir:../secret", 1),
+			"secret/mkdocs.yml":          "site_name: Secret\n",
+			"secret/docs/index.md":       "# Secret\n",
+			"cat/link/catalog-info.yaml": strings.NewReplacer("dir:.", "dir:./out", "name: svc", "name: linked").Replace(docsComponent),
+			"cat/ok/catalog-info.yaml":   strings.Replace(docsComponent, "name: svc", "name: ok", 1),
+			"cat/ok/mkdocs.yml":          "site_name: OK\n",
+			"cat/ok/docs/index.md":       "# OK\n",
+		})
+		if err := os.Symlink(filepath.Join(e.dir, "secret/docs/index.md"), filepath.Join(e.dir, "cat/ok/docs/leak.md")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(e.dir, "secret"), filepath.Join(e.dir, "cat/link/out")); err != nil {
+			t.Fatal(err)
+		}
+		e.refresh("cat")
+		// The page that links out is not read; the site's own page is.
+		if paths, _ := e.st.Client.DocPage.Query().Select(docpage.FieldPath).Strings(context.Background()); strings.Join(paths, ",") != "index.md" {
+			t.Errorf("pages %v, want only ok's index.md", paths)
+		}
+		errs := strings.Join(e.errors(), "\n")
+		if strings.Count(errs, "refused") != 2 || e.entity("component:default/svc") == nil || e.entity("component:default/linked") == nil {
+			t.Errorf("errors:\n%s\nrefs %v", errs, e.refs())
 		}
 	})
 }
