@@ -16,6 +16,7 @@ import (
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/renderer/html"
 	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 )
@@ -43,14 +44,21 @@ type Renderer struct {
 
 // NewRenderer builds the renderer: GitHub-flavoured Markdown, heading ids, admonitions, and a
 // sanitiser that lets through only what that Markdown produces.
-func NewRenderer() *Renderer {
-	md := goldmark.New(
+func NewRenderer() *Renderer { return newRenderer(false) }
+
+// newRenderer with rawHTML passes raw HTML in Markdown through to the sanitiser (tests check
+// that the sanitiser alone stops what goldmark drops).
+func newRenderer(rawHTML bool) *Renderer {
+	opts := []goldmark.Option{
 		goldmark.WithExtensions(extension.GFM, admonitions{}),
 		goldmark.WithParserOptions(parser.WithAutoHeadingID(), parser.WithASTTransformers(util.Prioritized(linkRewriter{}, 100))),
-		// Raw HTML in Markdown is dropped by goldmark (no WithUnsafe); the sanitiser below is
-		// the second wall.
-	)
-	return &Renderer{md: md, policy: Policy()}
+	}
+	if rawHTML {
+		opts = append(opts, goldmark.WithRendererOptions(html.WithUnsafe()))
+	}
+	// By default raw HTML in Markdown is dropped by goldmark (no WithUnsafe); the sanitiser
+	// is the second wall.
+	return &Renderer{md: goldmark.New(opts...), policy: Policy()}
 }
 
 // Policy is the sanitiser of rendered pages: bluemonday's UGC policy (no script, no event

@@ -70,11 +70,17 @@ func TestRenderLeavesAnXSSCorpusInert(t *testing.T) {
 		`<object data="x.swf"></object><embed src="x">`,
 		`<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>`,
 	}
-	// Text that shows such a payload escaped is inert; what must not appear is markup that
-	// runs it: a script element, an event handler or a script URL in any tag.
+	for _, rawHTML := range []bool{false, true} {
+		checkInert(t, newRenderer(rawHTML), corpus)
+	}
+}
+
+// checkInert renders each payload: text that shows a payload escaped is inert; what must not
+// appear is markup that runs it (a script element, an event handler or a script URL in a tag).
+func checkInert(t *testing.T, r *Renderer, corpus []string) {
+	t.Helper()
 	tag := regexp.MustCompile(`<[^>]*>`)
 	event := regexp.MustCompile(`(?i)\son\w+\s*=`)
-	r := NewRenderer()
 	for _, c := range corpus {
 		out := r.Render([]byte(c+"\n"), "index.md", base).HTML
 		for _, tg := range tag.FindAllString(out, -1) {
