@@ -141,3 +141,19 @@ func docsRecord(s *docs.Site, prev *store.DocsPrevious) *store.DocsRecord {
 	}
 	return d
 }
+
+// docsSize is about what a docs record holds in memory.
+func docsSize(d *store.DocsRecord) int {
+	if d == nil {
+		return 0
+	}
+	n := len(d.Nav)
+	for i := range d.Pages {
+		p := &d.Pages[i]
+		n += len(p.HTML) + len(p.Text) + len(p.Headings) + len(p.Path) + len(p.Title)
+	}
+	for i := range d.Assets {
+		n += len(d.Assets[i].Data)
+	}
+	return n
+}

@@ -1007,7 +1007,8 @@ func hasGlob(e *catalog.Entity) bool {
 	return false
 }
 
-// prefetchBudget bounds what a re-read holds in memory before it writes (documents' bytes).
+// prefetchBudget bounds what a re-read holds in memory before it writes (documents' bytes and
+// their docs').
 const prefetchBudget = 64 << 20
 
 // prefetch drains parts until they end or hold more than budget bytes of documents, and
@@ -1024,7 +1025,7 @@ func prefetch(parts iter.Seq[[]store.EntityRecord], budget int) (iter.Seq[[]stor
 		}
 		held = append(held, p)
 		for i := range p {
-			size += len(p[i].Document)
+			size += len(p[i].Document) + docsSize(p[i].Docs)
 		}
 	}
 	return func(yield func([]store.EntityRecord) bool) {
