@@ -179,3 +179,30 @@ func TestReadSiteReportsBrokenDocs(t *testing.T) {
 		t.Errorf("missing nav target: %v %+v", err, site)
 	}
 }
+
+func TestReadSiteStopsAtItsBounds(t *testing.T) {
+	fsys := fstest.MapFS{
+		"svc/mkdocs.yml":  {Data: []byte("site_name: x\n")},
+		"svc/docs/a.md":   {Data: []byte("a")},
+		"svc/docs/b.md":   {Data: []byte("b")},
+		"svc/docs/c.md":   {Data: []byte("c")},
+		"svc/docs/i.png":  {Data: make([]byte, 300)},
+		"svc/docs/.git/x": {Data: []byte("hidden")},
+	}
+	cases := map[string]Limits{
+		"pages": {MaxPages: 2, MaxPageBytes: 10, MaxAssetBytes: 1000, MaxTotalBytes: 1000},
+		"asset": {MaxPages: 10, MaxPageBytes: 10, MaxAssetBytes: 100, MaxTotalBytes: 1000},
+		"total": {MaxPages: 10, MaxPageBytes: 10, MaxAssetBytes: 1000, MaxTotalBytes: 200},
+	}
+	for name, lim := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := (&Reader{Renderer: NewRenderer(), Limits: lim}).Read(fsys, "svc", base, nil); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+	site, err := (&Reader{Renderer: NewRenderer(), Limits: Limits{MaxPages: 3, MaxPageBytes: 10, MaxAssetBytes: 1000, MaxTotalBytes: 1000}}).Read(fsys, "svc", base, nil)
+	if err != nil || len(site.Pages) != 3 || len(site.Assets) != 1 {
+		t.Errorf("within the bounds: %v %+v", err, site)
+	}
+}
