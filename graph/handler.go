@@ -269,6 +269,12 @@ func setComplexity(c *generated.ComplexityRoot, contactKeys int) {
 		return 1 + child*page(first, nil)
 	}
 	c.Query.Nodes = func(child int, ids []int) int { return 1 + child*min(max(len(ids), 1), maxPageSize) }
+	c.Query.Search = func(child int, _ string, _ []string, first *int, _ *string) int {
+		return 1 + child*model.PageSize(first, defaultSearchPage, maxSearchPage)
+	}
+	c.Query.Facets = func(child int, fields []string, _ *model.EntityFilter) int {
+		return 1 + child*min(max(len(fields), 1), maxFacetFields)
+	}
 
 	c.Query.Impact = func(child int, _ string, _ *int) int { return GraphWalkCost + child }
 	c.Query.Dependencies = func(child int, _ string, _ *int) int { return GraphWalkCost + child }

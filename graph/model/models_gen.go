@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"entgo.io/contrib/entgql"
 )
 
 // An object with a global ID (Relay).
@@ -60,6 +62,18 @@ type EntityFreshness struct {
 	LastChangedAt time.Time `json:"lastChangedAt"`
 }
 
+// The values of one field among the filtered entities, with their counts.
+type Facet struct {
+	Field string `json:"field"`
+	// Most frequent first, then by value; at most 100.
+	Values []*FacetValue `json:"values"`
+}
+
+type FacetValue struct {
+	Value string `json:"value"`
+	Count int    `json:"count"`
+}
+
 // Matches a label or annotation: the key must be present, with the value when one is given.
 type KeyValueFilter struct {
 	Key   string  `json:"key"`
@@ -93,6 +107,26 @@ type Mutation struct {
 }
 
 type Query struct {
+}
+
+// A page of search hits, best first. Doc page hits (page set) join entity hits when the catalog
+// serves docs; an entity hit has page null.
+type SearchConnection struct {
+	// All hits of the query (with its kinds), not only this page's.
+	TotalCount int                   `json:"totalCount"`
+	Edges      []*SearchEdge         `json:"edges"`
+	PageInfo   *entgql.PageInfo[int] `json:"pageInfo"`
+}
+
+// A doc page a search hit points to.
+type SearchDocPage struct {
+	Path  string `json:"path"`
+	Title string `json:"title"`
+}
+
+type SearchEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *SearchHit `json:"node"`
 }
 
 type GraphDirection string

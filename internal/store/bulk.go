@@ -202,19 +202,27 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
-	stale := false
+	stale, searchStale := false, false
 	for i, name := range names {
 		if _, err := w.tx.ExecContext(ctx, "DROP "+strings.ToUpper(types[i])+" "+quoteIdent(name)); err != nil {
 			return fmt.Errorf("drop %s %s: %w", types[i], name, err)
 		}
+		// RebuildTextIndex brings these triggers back with their indexes.
 		if types[i] == "trigger" && strings.HasPrefix(name, textTable+"_") {
-			stale = true // RebuildTextIndex brings them back with the index
+			stale = true
+			continue
+		}
+		if types[i] == "trigger" && strings.HasPrefix(name, searchTable+"_") {
+			searchStale = true
 			continue
 		}
 		w.deferred = append(w.deferred, defs[i])
 	}
 	if stale {
 		w.deferred = append(w.deferred, markTextStale)
+	}
+	if searchStale {
+		w.deferred = append(w.deferred, markSearchStale)
 	}
 	return nil
 }

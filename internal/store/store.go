@@ -133,6 +133,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.migrateTextIndex(ctx); err != nil {
 		return err
 	}
+	if err := s.migrateSearchIndex(ctx); err != nil {
+		return err
+	}
 	n, err := s.Client.CatalogState.Query().Count(ctx)
 	if err != nil {
 		return err

@@ -125,12 +125,22 @@ func execAll(ctx context.Context, tx *stdsql.Tx, stmts []string) error {
 	return nil
 }
 
-// RebuildTextIndex fills a stale text index from the rows and brings its triggers back, in one
-// transaction (SQLite; on PostgreSQL the index is never stale). It reports whether it rebuilt.
+// RebuildTextIndex fills a stale text index, and a stale search index (searchindex.go), from
+// the rows and brings their triggers back, each in one transaction (SQLite; on PostgreSQL
+// neither is ever stale). It reports whether it rebuilt either.
 func (s *Store) RebuildTextIndex(ctx context.Context) (bool, error) {
 	if s.Dialect == dialect.Postgres {
 		return false, nil
 	}
+	text, err := s.rebuildTextIndex(ctx)
+	if err != nil {
+		return text, err
+	}
+	search, err := s.rebuildSearchIndex(ctx)
+	return text || search, err
+}
+
+func (s *Store) rebuildTextIndex(ctx context.Context) (bool, error) {
 	if stale, err := textIndexStale(ctx, s.DB); err != nil || !stale {
 		return false, err
 	}

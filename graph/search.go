@@ -1,0 +1,109 @@
+package graph
+
+import (
+	"context"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/sql"
+
+	"catalogd/ent"
+	"catalogd/ent/entity"
+	"catalogd/graph/model"
+	"catalogd/internal/catalog"
+	"catalogd/internal/store"
+)
+
+// Page sizes of search, and the most values a facet lists.
+const (
+	defaultSearchPage = 20
+	maxSearchPage     = 100
+	maxFacetValues    = 100
+	maxFacetFields    = 7
+)
+
+func (r *queryResolver) search(ctx context.Context, query string, kinds []string, first *int, after *string) (*model.SearchConnection, error) {
+	n := defaultSearchPage
+	if first != nil {
+		if *first < 0 || *first > maxSearchPage {
+			return nil, catalog.Errorf(catalog.EINVALID, "first must be between 0 and %d, got %d", maxSearchPage, *first)
+		}
+		n = *first
+	}
+	q := store.SearchQuery{Text: query, Kinds: lowerAll(kinds), First: n}
+	if after != nil {
+		c, err := store.DecodeSearchCursor(*after)
+		if err != nil {
+			return nil, err
+		}
+		q.After = &c
+	}
+	res, err := r.Store.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i] = h.ID
+	}
+	rows, err := r.Client.Entity.Query().Where(entity.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int]*ent.Entity, len(rows))
+	for _, e := range rows {
+		byID[e.ID] = e
+	}
+	// Wrapped together, so their fields batch their loads.
+	found := make([]*ent.Entity, 0, len(rows))
+	for _, h := range res.Hits {
+		if e := byID[h.ID]; e != nil {
+			found = append(found, e)
+		}
+	}
+	wrapped := model.Wrap(ctx, r.deps, found)
+	conn := &model.SearchConnection{TotalCount: res.Total, Edges: []*model.SearchEdge{}, PageInfo: &entgql.PageInfo[int]{HasNextPage: res.HasNext, HasPreviousPage: after != nil}}
+	j := 0
+	for _, h := range res.Hits {
+		if byID[h.ID] == nil {
+			continue // deleted between the two reads
+		}
+		conn.Edges = append(conn.Edges, &model.SearchEdge{
+			Cursor: store.SearchCursor{Score: h.Score, Ref: h.Ref}.Encode(),
+			Node:   &model.SearchHit{Entity: wrapped[j], Snippet: h.Snippet, Score: h.Score},
+		})
+		j++
+	}
+	return conn, nil
+}
+
+func (r *queryResolver) facets(ctx context.Context, fields []string, filter *model.EntityFilter) ([]*model.Facet, error) {
+	if len(fields) > maxFacetFields {
+		return nil, catalog.Errorf(catalog.EINVALID, "fields: at most %d are allowed, got %d", maxFacetFields, len(fields))
+	}
+	for _, f := range fields {
+		if _, ok := store.FacetColumns[f]; !ok {
+			return nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: kind, namespace, spec.type, spec.lifecycle, owner, system, tags", catalog.Excerpt(f, 40))
+		}
+	}
+	preds, err := entityPredicates(ctx, r.Store, filter)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]func(*sql.Selector), len(preds))
+	for i, p := range preds {
+		ps[i] = p
+	}
+	out := make([]*model.Facet, 0, len(fields))
+	for _, f := range fields {
+		values, err := r.Store.Facet(ctx, f, ps, maxFacetValues)
+		if err != nil {
+			return nil, err
+		}
+		facet := &model.Facet{Field: f, Values: make([]*model.FacetValue, len(values))}
+		for i, v := range values {
+			facet.Values[i] = &model.FacetValue{Value: v.Value, Count: v.Count}
+		}
+		out = append(out, facet)
+	}
+	return out, nil
+}

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
+	"catalogd/internal/catalog"
+)
+
+// FacetColumns maps each facet field to the entities column it counts ("tags" is the JSON
+// array, counted per element). Every column but tags has an index (see facetIndexes).
+var FacetColumns = map[string]string{
+	"kind":           "kind",
+	"namespace":      "namespace",
+	"spec.type":      "type",
+	"spec.lifecycle": "lifecycle",
+	"owner":          "owner_ref",
+	"system":         "system_ref",
+	"tags":           "tags",
+}
+
+// FacetFields lists the facet fields, sorted, for messages.
+func FacetFields() []string {
+	out := make([]string, 0, len(FacetColumns))
+	for f := range FacetColumns {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// FacetValue is one value of a field and the number of entities holding it.
+type FacetValue struct {
+	Value string
+	Count int
+}
+
+// Facet counts the values of field over the entities matching preds, most frequent first,
+// then by value: at most limit values. Empty values (no owner, no system) are not counted.
+func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selector), limit int) ([]FacetValue, error) {
+	col, ok := FacetColumns[field]
+	if !ok {
+		return nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: %s", catalog.Excerpt(field, 40), strings.Join(FacetFields(), ", "))
+	}
+	// Tags that are not an array (an entity without tags may hold null) count nothing.
+	// The filter's predicates build the inner selection; the grouping wraps it, so the
+	// predicates' arguments and placeholders stay as ent made them.
+	inner := sql.Dialect(s.Dialect).Select().From(sql.Table("entities"))
+	inner.Select(inner.C(col))
+	for _, p := range preds {
+		p(inner)
+	}
+	var query, value string
+	switch {
+	case col == "tags" && s.Dialect == dialect.Postgres:
+		query, value = `SELECT t.value, count(*) FROM (%s) AS f CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(f.tags) = 'array' THEN f.tags ELSE '[]' END) AS t(value)`, "t.value"
+	case col == "tags":
+		query, value = `SELECT t.value, count(*) FROM (%s) AS f, json_each(CASE WHEN json_type(f.tags) = 'array' THEN f.tags ELSE '[]' END) AS t WHERE t.type = 'text'`, "t.value"
+	default:
+		inner.Where(sql.NEQ(inner.C(col), ""))
+		query, value = `SELECT f.`+col+`, count(*) FROM (%s) AS f`, "f."+col
+	}
+	innerSQL, args := inner.Query()
+	// Values sort bytewise on both databases, as Go's sort does.
+	order := value
+	if s.Dialect == dialect.Postgres {
+		order += ` COLLATE "C"`
+	}
+	query = fmt.Sprintf(query, innerSQL) + ` GROUP BY ` + value + ` ORDER BY count(*) DESC, ` + order
+	query += fmt.Sprintf(" LIMIT %d", limit)
+	rows, err := s.DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("facet %s: %w", field, err)
+	}
+	defer rows.Close()
+	values := []FacetValue{}
+	for rows.Next() {
+		var v FacetValue
+		if err := rows.Scan(&v.Value, &v.Count); err != nil {
+			return nil, fmt.Errorf("facet %s: %w", field, err)
+		}
+		values = append(values, v)
+	}
+	return values, rows.Err()
+}
