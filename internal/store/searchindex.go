@@ -49,7 +49,7 @@ const (
 )
 
 const (
-	createSearchTable = `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, tokenize='unicode61', prefix='2 3')`
+	createSearchTable = `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, ref UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`
 	createSearchState = `CREATE TABLE IF NOT EXISTS search_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL)`
 	markSearchStale   = `UPDATE search_index_state SET stale = 1`
 
@@ -60,26 +60,26 @@ const (
 
 func searchValues(x string) string {
 	r := strings.NewReplacer("X.", x+".")
-	return r.Replace("X.id, X.name, X.title, " + searchTags + ", " + searchMeta + ", X.description")
+	return r.Replace("X.id, X.name, X.title, " + searchTags + ", " + searchMeta + ", X.description, X.ref, X.kind")
 }
 
 // searchTriggers exist exactly while the index is not stale (see textTriggers).
 var searchTriggers = []string{
 	`CREATE TRIGGER IF NOT EXISTS entity_search_insert AFTER INSERT ON entities BEGIN
-  INSERT INTO entity_search(rowid, name, title, tags, meta, description) VALUES (` + searchValues("new") + `);
+  INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) VALUES (` + searchValues("new") + `);
 END`,
 	`CREATE TRIGGER IF NOT EXISTS entity_search_delete AFTER DELETE ON entities BEGIN
   DELETE FROM entity_search WHERE rowid = old.id;
 END`,
 	`CREATE TRIGGER IF NOT EXISTS entity_search_update AFTER UPDATE OF name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref ON entities BEGIN
   DELETE FROM entity_search WHERE rowid = old.id;
-  INSERT INTO entity_search(rowid, name, title, tags, meta, description) VALUES (` + searchValues("new") + `);
+  INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) VALUES (` + searchValues("new") + `);
 END`,
 }
 
 var rebuildSearchIndex = []string{
 	`DELETE FROM entity_search`,
-	`INSERT INTO entity_search(rowid, name, title, tags, meta, description) SELECT ` + searchValues("entities") + ` FROM entities`,
+	`INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) SELECT ` + searchValues("entities") + ` FROM entities`,
 }
 
 // PostgreSQL: words are cut at anything but letters and digits, as on SQLite and as the query
@@ -92,10 +92,15 @@ var pgSearchVector = `setweight(` + pgWords(`name || ' ' || title`) + `, 'A') ||
 	`setweight(` + pgWords(`coalesce(tags::text, '') || ' ' || kind || ' ' || type || ' ' || lifecycle || ' ' || owner_ref || ' ' || system_ref`) + `, 'B') || ` +
 	`setweight(` + pgWords(`description`) + `, 'C')`
 
-// Indexes on the columns facets group by (kind, owner_ref and system_ref have theirs from the
-// ent schema).
+// Indexes for facets: each grouped column after kind, the filter facets are most often asked
+// with, and type and lifecycle alone (owner_ref and system_ref have theirs from the ent
+// schema), so both a kind's facet and the whole catalog's are read in order from an index
+// alone (namespace from the ent schema's (kind, namespace)).
 var facetIndexes = []string{
-	`CREATE INDEX IF NOT EXISTS entities_namespace ON entities (namespace)`,
+	`CREATE INDEX IF NOT EXISTS entities_kind_type ON entities (kind, type)`,
+	`CREATE INDEX IF NOT EXISTS entities_kind_lifecycle ON entities (kind, lifecycle)`,
+	`CREATE INDEX IF NOT EXISTS entities_kind_owner ON entities (kind, owner_ref)`,
+	`CREATE INDEX IF NOT EXISTS entities_kind_system ON entities (kind, system_ref)`,
 	`CREATE INDEX IF NOT EXISTS entities_type ON entities (type)`,
 	`CREATE INDEX IF NOT EXISTS entities_lifecycle ON entities (lifecycle)`,
 }
@@ -304,24 +309,27 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	return s.searchSQLite(ctx, ftsQuery(terms), q)
 }
 
-// Column weights of bm25 in entity_search's column order: name, title, tags, meta, description.
-const bm25Weights = "10.0, 8.0, 4.0, 3.0, 1.0"
+// Column weights of bm25 in entity_search's column order: name, title, tags, meta, description
+// (ref and kind are not indexed).
+const bm25Weights = "10.0, 8.0, 4.0, 3.0, 1.0, 0.0, 0.0"
 
 func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (SearchResult, error) {
 	args := []any{match}
 	kinds := ""
 	if len(q.Kinds) > 0 {
-		kinds = " AND e.kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(q.Kinds)), ", ") + ")"
+		kinds = " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(q.Kinds)), ", ") + ")"
 		for _, k := range q.Kinds {
 			args = append(args, k)
 		}
 	}
-	from := ` FROM entity_search JOIN entities e ON e.id = entity_search.rowid WHERE entity_search MATCH ?` + kinds
+	// ref and kind are read from entity_search itself: joining the entities table for them
+	// costs a read of a wide row per match.
+	from := ` FROM entity_search WHERE entity_search MATCH ?` + kinds
 	var res SearchResult
 	if err := s.DB.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, score FROM (SELECT e.id AS id, e.ref AS ref, -bm25(entity_search, ` + bm25Weights + `) AS score` + from + `)`
+	page := `SELECT id, ref, score FROM (SELECT rowid AS id, ref, -bm25(entity_search, ` + bm25Weights + `) AS score` + from + `)`
 	if q.After != nil {
 		page += ` WHERE score < ? OR (score = ? AND ref > ?)`
 		args = append(args, q.After.Score, q.After.Score, q.After.Ref)
