@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
+	"golang.org/x/sync/errgroup"
 
 	"catalogd/ent"
 	"catalogd/ent/entity"
@@ -93,17 +94,26 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	for i, p := range preds {
 		ps[i] = p
 	}
-	out := make([]*model.Facet, 0, len(fields))
-	for _, f := range fields {
-		values, err := r.Store.Facet(ctx, f, ps, maxFacetValues)
-		if err != nil {
-			return nil, err
-		}
-		facet := &model.Facet{Field: f, Values: make([]*model.FacetValue, len(values))}
-		for i, v := range values {
-			facet.Values[i] = &model.FacetValue{Value: v.Value, Count: v.Count}
-		}
-		out = append(out, facet)
+	// One statement per field, run side by side: each counts the filtered rows once.
+	out := make([]*model.Facet, len(fields))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i, f := range fields {
+		g.Go(func() error {
+			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues)
+			if err != nil {
+				return err
+			}
+			facet := &model.Facet{Field: f, Values: make([]*model.FacetValue, len(values))}
+			for j, v := range values {
+				facet.Values[j] = &model.FacetValue{Value: v.Value, Count: v.Count}
+			}
+			out[i] = facet
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -43,9 +43,31 @@ type FacetValue struct {
 // Facet counts the values of field over the entities matching preds, most frequent first,
 // then by value: at most limit values. Empty values (no owner, no system) are not counted.
 func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selector), limit int) ([]FacetValue, error) {
+	query, args, err := s.facetQuery(field, preds, limit)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("facet %s: %w", field, err)
+	}
+	defer rows.Close()
+	values := []FacetValue{}
+	for rows.Next() {
+		var v FacetValue
+		if err := rows.Scan(&v.Value, &v.Count); err != nil {
+			return nil, fmt.Errorf("facet %s: %w", field, err)
+		}
+		values = append(values, v)
+	}
+	return values, rows.Err()
+}
+
+// facetQuery is the statement of Facet.
+func (s *Store) facetQuery(field string, preds []func(*sql.Selector), limit int) (string, []any, error) {
 	col, ok := FacetColumns[field]
 	if !ok {
-		return nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: %s", catalog.Excerpt(field, 40), strings.Join(FacetFields(), ", "))
+		return "", nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: %s", catalog.Excerpt(field, 40), strings.Join(FacetFields(), ", "))
 	}
 	// Tags that are not an array (an entity without tags may hold null) count nothing.
 	// The filter's predicates build the inner selection; the grouping wraps it, so the
@@ -73,18 +95,5 @@ func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selec
 	}
 	query = fmt.Sprintf(query, innerSQL) + ` GROUP BY ` + value + ` ORDER BY count(*) DESC, ` + order
 	query += fmt.Sprintf(" LIMIT %d", limit)
-	rows, err := s.DB.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("facet %s: %w", field, err)
-	}
-	defer rows.Close()
-	values := []FacetValue{}
-	for rows.Next() {
-		var v FacetValue
-		if err := rows.Scan(&v.Value, &v.Count); err != nil {
-			return nil, fmt.Errorf("facet %s: %w", field, err)
-		}
-		values = append(values, v)
-	}
-	return values, rows.Err()
+	return query, args, nil
 }
