@@ -3,9 +3,10 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
-	"html"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -23,13 +24,14 @@ import (
 //
 //   - SQLite: entity_search, an FTS5 table (unicode61 tokenizer, prefix indexes of 2 and 3
 //     characters) holding those texts by entity id, kept in step by triggers on entities,
-//     ranked by bm25() with column weights, snippets by snippet().
+//     ranked by bm25() with column weights.
 //   - PostgreSQL: search_vector, a stored generated tsvector column of entities with
-//     setweight() per group, and a GIN index on it; ranked by ts_rank_cd, snippets by
-//     ts_headline. Generated, so every write path (apply, bulk COPY, update) keeps it.
+//     setweight() per group, and a GIN index on it; ranked by ts_rank_cd.
+//     Generated, so every write path (apply, bulk COPY, update) keeps it.
 //
 // The user's query is never handed to either query language: it is cut into words (runs of
 // letters and digits), each word becomes a quoted prefix term, and all of them must match.
+// Snippets are cut in Go from the hits' texts (snippet.go), the same on both databases.
 //
 // SQLite's index follows the text index's pattern (textindex.go): a large first ingest drops
 // the triggers and marks it stale in search_index_state; RebuildTextIndex fills it again.
@@ -41,11 +43,6 @@ const (
 	MaxSearchQueryLen = 200
 	maxSearchTerms    = 8
 	maxSearchKinds    = 50
-
-	// Snippet markers: private-use characters, replaced by <mark> tags after the text around
-	// them is HTML-escaped.
-	markOpen  = "\ue000"
-	markClose = "\ue001"
 )
 
 const (
@@ -297,7 +294,11 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 		return SearchResult{}, catalog.Errorf(catalog.EINVALID, "kinds: at most %d are allowed, got %d", maxSearchKinds, len(q.Kinds))
 	}
 	if s.Dialect == dialect.Postgres {
-		return s.searchPostgres(ctx, tsQuery(terms), q)
+		res, err := s.searchPostgres(ctx, tsQuery(terms), q)
+		if err != nil {
+			return res, err
+		}
+		return res, s.snippets(ctx, terms, &res)
 	}
 	stale, err := searchIndexStale(ctx, s.DB)
 	if err != nil {
@@ -306,7 +307,11 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if stale {
 		return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
 	}
-	return s.searchSQLite(ctx, ftsQuery(terms), q)
+	res, err := s.searchSQLite(ctx, ftsQuery(terms), q)
+	if err != nil {
+		return res, err
+	}
+	return res, s.snippets(ctx, terms, &res)
 }
 
 // Column weights of bm25 in entity_search's column order: name, title, tags, meta, description
@@ -339,15 +344,7 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
-	if len(res.Hits) == 0 {
-		return res, nil
-	}
-	ids, idArgs := hitIDs(res.Hits, "?")
-	rows, err := s.DB.QueryContext(ctx, `SELECT rowid, snippet(entity_search, -1, char(57344), char(57345), '…', 24) FROM entity_search WHERE entity_search MATCH ? AND rowid IN (`+ids+`)`, append([]any{match}, idArgs...)...)
-	if err != nil {
-		return res, fmt.Errorf("search snippets: %w", err)
-	}
-	return res, s.fillSnippets(rows, &res)
+	return res, nil
 }
 
 func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (SearchResult, error) {
@@ -373,15 +370,7 @@ func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
-	if len(res.Hits) == 0 {
-		return res, nil
-	}
-	ids, idArgs := hitIDs(res.Hits, "$")
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, ts_headline('simple'::regconfig, name || ' ' || title || ' ' || description, to_tsquery('simple'::regconfig, $1), 'StartSel='||chr(57344)||', StopSel='||chr(57345)||', MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') FROM entities WHERE id IN (`+ids+`)`, append([]any{tsq}, idArgs...)...)
-	if err != nil {
-		return res, fmt.Errorf("search snippets: %w", err)
-	}
-	return res, s.fillSnippets(rows, &res)
+	return res, nil
 }
 
 func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, query string, args ...any) error {
@@ -406,38 +395,37 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	return nil
 }
 
-// hitIDs returns the placeholders of the hits' ids, numbered from 2 for PostgreSQL ("$").
-func hitIDs(hits []SearchHit, style string) (string, []any) {
-	ps := make([]string, len(hits))
-	args := make([]any, len(hits))
-	for i, h := range hits {
-		if style == "$" {
-			ps[i] = "$" + strconv.Itoa(i+2)
-		} else {
-			ps[i] = "?"
+// snippets fills the hits' snippets from their entities' texts (see snippet).
+func (s *Store) snippets(ctx context.Context, terms []string, res *SearchResult) error {
+	if len(res.Hits) == 0 {
+		return nil
+	}
+	ps := make([]string, len(res.Hits))
+	args := make([]any, len(res.Hits))
+	for i, h := range res.Hits {
+		ps[i] = "?"
+		if s.Dialect == dialect.Postgres {
+			ps[i] = "$" + strconv.Itoa(i+1)
 		}
 		args[i] = h.ID
 	}
-	return strings.Join(ps, ", "), args
-}
-
-type rowScanner interface {
-	Next() bool
-	Scan(...any) error
-	Err() error
-	Close() error
-}
-
-func (s *Store) fillSnippets(rows rowScanner, res *SearchResult) error {
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+strings.Join(ps, ", ")+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("search snippets: %w", err)
+	}
 	defer rows.Close()
 	snippets := make(map[int]string, len(res.Hits))
 	for rows.Next() {
 		var id int
-		var text string
-		if err := rows.Scan(&id, &text); err != nil {
+		var name, title, desc, kind, typ, lifecycle, owner, system string
+		var tagsJSON []byte
+		if err := rows.Scan(&id, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
 			return fmt.Errorf("search snippets: %w", err)
 		}
-		snippets[id] = markSnippet(text)
+		var tags []string
+		_ = json.Unmarshal(tagsJSON, &tags) // no tags: no snippet from them
+		meta := strings.Join(slices.DeleteFunc([]string{kind, typ, lifecycle, owner, system}, func(v string) bool { return v == "" }), " · ")
+		snippets[id] = snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("search snippets: %w", err)
@@ -446,33 +434,4 @@ func (s *Store) fillSnippets(rows rowScanner, res *SearchResult) error {
 		res.Hits[i].Snippet = snippets[res.Hits[i].ID]
 	}
 	return nil
-}
-
-// markSnippet HTML-escapes a snippet and turns its markers into <mark> tags. Markers the
-// entity's own text held are dropped unless they pair up, so the tags always balance.
-func markSnippet(text string) string {
-	var b strings.Builder
-	open := false
-	for len(text) > 0 {
-		i := strings.IndexAny(text, markOpen+markClose)
-		if i < 0 {
-			b.WriteString(html.EscapeString(text))
-			break
-		}
-		b.WriteString(html.EscapeString(text[:i]))
-		r, size := utf8.DecodeRuneInString(text[i:])
-		switch {
-		case string(r) == markOpen && !open:
-			b.WriteString("<mark>")
-			open = true
-		case string(r) == markClose && open:
-			b.WriteString("</mark>")
-			open = false
-		}
-		text = text[i+size:]
-	}
-	if open {
-		b.WriteString("</mark>")
-	}
-	return b.String()
 }
