@@ -5041,6 +5041,7 @@ type SearchConnection {
   "All hits of the query (with its kinds), not only this page's."
   totalCount: Int!
   edges: [SearchEdge!]!
+  "hasNextPage; the start and end cursors are null: pass an edge's cursor as after."
   pageInfo: PageInfo!
 }
 

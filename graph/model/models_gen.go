@@ -113,9 +113,10 @@ type Query struct {
 // serves docs; an entity hit has page null.
 type SearchConnection struct {
 	// All hits of the query (with its kinds), not only this page's.
-	TotalCount int                   `json:"totalCount"`
-	Edges      []*SearchEdge         `json:"edges"`
-	PageInfo   *entgql.PageInfo[int] `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+	Edges      []*SearchEdge `json:"edges"`
+	// hasNextPage; the start and end cursors are null: pass an edge's cursor as after.
+	PageInfo *entgql.PageInfo[int] `json:"pageInfo"`
 }
 
 // A doc page a search hit points to.
