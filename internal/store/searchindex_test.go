@@ -437,3 +437,37 @@ func TestFacetsReadAnIndexAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchIndexIsBuiltForExistingRows: a database from before the search index gets it
+// filled by RebuildTextIndex, and says so meanwhile.
+func TestSearchIndexIsBuiltForExistingRows(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openSearch(t, testdb.SQLite(t))
+	for _, stmt := range []string{"DROP TRIGGER entity_search_insert", "DROP TRIGGER entity_search_delete", "DROP TRIGGER entity_search_update",
+		"DROP TABLE entity_search", "DROP TABLE search_index_state"} {
+		if _, err := st.DB.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Search(ctx, store.SearchQuery{Text: "payments", First: 5}); catalog.ErrorCode(err) != catalog.ECONFLICT {
+		t.Fatalf("search before the rebuild: %v, want a conflict", err)
+	}
+	if rebuilt, err := st.RebuildTextIndex(ctx); err != nil || !rebuilt {
+		t.Fatalf("RebuildTextIndex of an old database: %v, %v", rebuilt, err)
+	}
+	if got := hitRefs(search(t, st, store.SearchQuery{Text: "payments"})); len(got) != 2 || got[0] != "component:default/payments-api" {
+		t.Fatalf("after the rebuild: %q", got)
+	}
+	// The triggers are back: a new entity is found.
+	recs := searchRecords()
+	recs[5].Description, recs[5].Hash = "now with a narwhal", "changed"
+	if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hitRefs(search(t, st, store.SearchQuery{Text: "narwhal"})); !slices.Equal(got, []string{recs[5].Ref}) {
+		t.Fatalf("after a write: %q", got)
+	}
+}
