@@ -5083,7 +5083,8 @@ type FacetValue {
 extend type Query {
   """
   Entities whose name, title, description, tags, kind, spec.type, spec.lifecycle, owner or
-  system hold every word of query (each word also as a prefix, for type-ahead), best first; ties
+  system hold every word of query (each word of two or more characters also as a prefix, for
+  type-ahead), best first; ties
   by ref. Words are runs of letters and digits: everything else in query only separates them.
   At most 200 characters and 8 words. kinds restricts the kinds. first defaults to 20 and may be
   at most 100.

@@ -30,7 +30,7 @@ import (
 //     Generated, so every write path (apply, bulk COPY, update) keeps it.
 //
 // The user's query is never handed to either query language: it is cut into words (runs of
-// letters and digits), each word becomes a quoted prefix term, and all of them must match.
+// letters and digits), each word becomes a quoted (prefix) term, and all of them must match.
 // Snippets are cut in Go from the hits' texts (snippet.go), the same on both databases.
 //
 // SQLite's index follows the text index's pattern (textindex.go): a large first ingest drops
@@ -213,11 +213,19 @@ func SearchTerms(query string) ([]string, error) {
 	return words, nil
 }
 
+// isPrefixTerm says whether a word also matches as a prefix: every word of two characters or
+// more. A single character matches only itself: as a prefix it would match most of the
+// catalog, and rank all of it, at a keystroke.
+func isPrefixTerm(t string) bool { return utf8.RuneCountInString(t) >= 2 }
+
 // ftsQuery is the FTS5 expression of terms: each a quoted prefix term, all required.
 func ftsQuery(terms []string) string {
 	parts := make([]string, len(terms))
 	for i, t := range terms {
-		parts[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"*`
+		parts[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+		if isPrefixTerm(t) {
+			parts[i] += "*"
+		}
 	}
 	return strings.Join(parts, " ")
 }
@@ -226,7 +234,10 @@ func ftsQuery(terms []string) string {
 func tsQuery(terms []string) string {
 	parts := make([]string, len(terms))
 	for i, t := range terms {
-		parts[i] = `'` + strings.ReplaceAll(strings.ReplaceAll(t, `\`, `\\`), `'`, `''`) + `':*`
+		parts[i] = `'` + strings.ReplaceAll(strings.ReplaceAll(t, `\`, `\\`), `'`, `''`) + `'`
+		if isPrefixTerm(t) {
+			parts[i] += ":*"
+		}
 	}
 	return strings.Join(parts, " & ")
 }

@@ -82,6 +82,7 @@ func TestSearchRelevance(t *testing.T) {
 			{"a name word beats repeated description mentions", "payments", nil, "component:default/payments-api", []string{"component:default/payments-api", "component:default/ledger"}},
 			{"a prefix finds the name for type-ahead", "paym", nil, "component:default/payments-api", nil},
 			{"a two-letter prefix works", "le", nil, "component:default/ledger", nil},
+			{"a single character matches only itself", "p", nil, "", []string{}},
 			{"tags are searchable", "billing", nil, "component:default/payments-api", []string{"component:default/payments-api"}},
 			{"owner is searchable", "squad", nil, "component:default/checkout-web", []string{"component:default/checkout-web"}},
 			{"owner words together", "team alpha", nil, "", []string{"component:default/payments-api", "api:default/orders"}},

@@ -14,7 +14,8 @@ const (
 	snippetBefore = 6
 )
 
-// snippet cuts a window of the first text holding a word that starts with one of terms and
+// snippet cuts a window of the first text holding a word that matches one of terms (starts
+// with it, or is it, for a term of one character: see isPrefixTerm) and
 // returns it as HTML: the text escaped, <mark> around each matching word. Made here, not
 // by snippet() or ts_headline, so both databases mark the same words the same way and no
 // markup from the entity's text survives: those read the full-text index's position lists
@@ -65,7 +66,7 @@ func markWords(terms []string, text string, needMatch bool) (string, bool) {
 		w := span{start: i, end: j}
 		lower := strings.ToLower(text[i:j])
 		for _, t := range terms {
-			if strings.HasPrefix(lower, t) {
+			if lower == t || (isPrefixTerm(t) && strings.HasPrefix(lower, t)) {
 				w.match = true
 				break
 			}
