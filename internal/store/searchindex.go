@@ -114,7 +114,7 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 	if s.Dialect == dialect.Postgres {
 		stmts := []string{
 			`ALTER TABLE entities ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS (` + pgSearchVector + `) STORED`,
-			`CREATE INDEX IF NOT EXISTS entities_search ON entities USING gin (search_vector)`,
+			// Its GIN index is built by RebuildTextIndex (see postgresGinIndexes).
 		}
 		for _, stmt := range stmts {
 			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {

@@ -171,6 +171,7 @@ const (
 const (
 	migrateLockKey = 0x6361746d // "catm"
 	applyLockKey   = 0x63617461 // "cata"
+	indexLockKey   = 0x63617469 // "cati"
 )
 
 // Driver returns the ent driver, e.g. to wrap it (tests count statements this way).

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	stdsql "database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -126,11 +127,12 @@ func execAll(ctx context.Context, tx *stdsql.Tx, stmts []string) error {
 }
 
 // RebuildTextIndex fills a stale text index, and a stale search index (searchindex.go), from
-// the rows and brings their triggers back, each in one transaction (SQLite; on PostgreSQL
-// neither is ever stale). It reports whether it rebuilt either.
+// the rows and brings their triggers back, each in one transaction, on SQLite; on PostgreSQL
+// it builds the GIN indexes of both that are missing (buildPostgresIndexes). It reports
+// whether it built anything.
 func (s *Store) RebuildTextIndex(ctx context.Context) (bool, error) {
 	if s.Dialect == dialect.Postgres {
-		return false, nil
+		return s.buildPostgresIndexes(ctx)
 	}
 	text, err := s.rebuildTextIndex(ctx)
 	if err != nil {
@@ -166,27 +168,77 @@ func (s *Store) rebuildTextIndex(ctx context.Context) (bool, error) {
 }
 
 // migrateTrigramPostgres installs pg_trgm (into the public schema, where every schema's
-// search path finds it, so one catalog per schema shares it) and indexes the three columns.
-// Without the right to create the extension catalogd still works, with the text filter
-// scanning; the error says what to ask the database's owner for.
+// search path finds it, so one catalog per schema shares it). Without the right to create the
+// extension the error says what to ask the database's owner for. The trigram indexes
+// themselves are built by RebuildTextIndex, after the first ingest (see buildPostgresIndexes).
 func (s *Store) migrateTrigramPostgres(ctx context.Context) error {
 	var schema string
 	err := s.DB.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&schema)
-	if err != nil {
-		if _, cerr := s.DB.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public`); cerr != nil {
-			return fmt.Errorf("text index: create extension pg_trgm (run CREATE EXTENSION pg_trgm as the database owner, or grant the right to): %w", cerr)
-		}
-		if err := s.DB.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&schema); err != nil {
-			return fmt.Errorf("text index: %w", err)
-		}
+	if err == nil {
+		return nil
 	}
-	for _, col := range []string{"name", "title", "description"} {
-		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS entities_%s_trgm ON entities USING gin (%s %s.gin_trgm_ops)`, col, quoteIdent(col), quoteIdent(schema))
-		if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("text index on %s: %w", col, err)
-		}
+	if _, cerr := s.DB.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public`); cerr != nil {
+		return fmt.Errorf("text index: create extension pg_trgm (run CREATE EXTENSION pg_trgm as the database owner, or grant the right to): %w", cerr)
 	}
 	return nil
+}
+
+// postgresGinIndexes are the text filter's trigram indexes and search's index. Keeping GIN
+// indexes up to date row by row doubled the time of a large first ingest into PostgreSQL, so
+// they are not made by the migration but by buildPostgresIndexes, once the table has rows.
+func postgresGinIndexes(trgmSchema string) map[string]string {
+	out := map[string]string{"entities_search": `ON entities USING gin (search_vector)`}
+	for _, col := range []string{"name", "title", "description"} {
+		out["entities_"+col+"_trgm"] = fmt.Sprintf(`ON entities USING gin (%s %s.gin_trgm_ops)`, quoteIdent(col), quoteIdent(trgmSchema))
+	}
+	return out
+}
+
+// buildPostgresIndexes builds the GIN indexes that are missing (or left invalid by a build
+// that failed) with CREATE INDEX CONCURRENTLY, so neither readers nor writers wait for them,
+// once the entities table has rows. Until then the text filter and search scan, with the
+// same answers. Replicas take turns through an advisory lock; one that finds it taken leaves
+// the work to the holder.
+func (s *Store) buildPostgresIndexes(ctx context.Context) (bool, error) {
+	var rows int
+	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1) t").Scan(&rows); err != nil || rows == 0 {
+		return false, err
+	}
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var locked bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", indexLockKey).Scan(&locked); err != nil || !locked {
+		return false, err
+	}
+	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", indexLockKey)
+	var trgmSchema string
+	if err := conn.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&trgmSchema); err != nil {
+		return false, fmt.Errorf("text index: pg_trgm is not installed: %w", err)
+	}
+	built := false
+	for name, def := range postgresGinIndexes(trgmSchema) {
+		var valid stdsql.NullBool
+		err := conn.QueryRowContext(ctx, `SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = current_schema()`, name).Scan(&valid)
+		switch {
+		case err == nil && valid.Bool:
+			continue
+		case err == nil: // left invalid by a build that failed
+			if _, err := conn.ExecContext(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+quoteIdent(name)); err != nil {
+				return built, fmt.Errorf("drop invalid index %s: %w", name, err)
+			}
+		case !errors.Is(err, stdsql.ErrNoRows):
+			return built, err
+		}
+		if _, err := conn.ExecContext(ctx, "CREATE INDEX CONCURRENTLY IF NOT EXISTS "+quoteIdent(name)+" "+def); err != nil {
+			return built, fmt.Errorf("build index %s: %w", name, err)
+		}
+		built = true
+	}
+	return built, nil
 }
 
 // TextMatch returns the predicate of the text filter: rows of the entities table whose name,
