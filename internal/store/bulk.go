@@ -90,6 +90,9 @@ type bulkWriter struct {
 
 	revision string          // of the read, for the docs it writes
 	docsSeen map[string]bool // refs whose docs this read named
+	// docsKept are refs whose stored docs stay as they are (unchanged, or unreadable this
+	// time); removeStaleDocs gives any another location stored to this one, in batches.
+	docsKept []string
 }
 
 func (w *bulkWriter) close() {

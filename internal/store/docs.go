@@ -180,12 +180,24 @@ func (w *bulkWriter) docs(ctx context.Context, tx *ent.Client, e *EntityRecord) 
 		return nil
 	}
 	w.docsSeen[e.Ref] = true
+	if e.Docs.Keep || e.Docs.Unchanged {
+		w.docsKept = append(w.docsKept, e.Ref)
+		return nil
+	}
 	return writeDocs(ctx, tx, w.loc.Key, w.revision, e.Ref, e.Docs, w.now)
 }
 
 // removeStaleDocs removes the docs of removed entities and those of the location's entities
 // that no longer name docs (kept entities keep theirs).
 func (w *bulkWriter) removeStaleDocs(ctx context.Context, tx *ent.Client, removed []string, kept map[string]bool) error {
+	// Unchanged docs written by another location (the entity moved here) are taken over: one
+	// statement per thousand entities, not one each (27,000 of them took 8 s on PostgreSQL).
+	for _, part := range chunks(w.docsKept, 1000) {
+		if _, err := tx.DocSite.Update().Where(docsite.EntityRefIn(part...), docsite.LocationNEQ(w.loc.Key)).
+			SetLocation(w.loc.Key).Save(ctx); err != nil {
+			return fmt.Errorf("take over docs: %w", err)
+		}
+	}
 	refs, err := tx.DocSite.Query().Where(docsite.Location(w.loc.Key)).Select(docsite.FieldEntityRef).Strings(ctx)
 	if err != nil {
 		return fmt.Errorf("load docs of %s: %w", w.loc.Key, err)
