@@ -232,8 +232,8 @@ func (w *writer) system(i int) {
 	w.line("  title: " + q(title(s.name)))
 	w.line("  description: " + q(fmt.Sprintf("The %s system of the %s domain.", title(s.name), title(c.domains[s.domain].name))))
 	w.tags(i, 2)
-	w.line("  annotations:")
-	w.line("    backstage.io/techdocs-ref: " + q("dir:."))
+	// No backstage.io/techdocs-ref: the catalog has no docs, and a descriptor naming docs
+	// that are not there is a processing error.
 	w.line("spec:")
 	w.line("  owner: " + groupRef(c, s.owner, i))
 	w.line("  domain: " + c.domains[s.domain].name)
@@ -405,9 +405,6 @@ func (w *writer) component(i int) {
 	w.line("    acme.io/tier: " + q(strconv.Itoa(1+h(i, 51)%3)))
 	w.line("  annotations:")
 	w.line("    github.com/project-slug: acme/" + cp.name)
-	if h(i, 52)%2 == 0 {
-		w.line("    backstage.io/techdocs-ref: " + q("dir:."))
-	}
 	if cp.lifecycle == "production" && cp.typ != "library" {
 		w.p("    pagerduty.com/service-id: P%06X\n", h(i, 53)%0xffffff)
 	}
