@@ -205,27 +205,25 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
-	stale, searchStale := false, false
+	stale := map[*ftsIndex]bool{}
 	for i, name := range names {
 		if _, err := w.tx.ExecContext(ctx, "DROP "+strings.ToUpper(types[i])+" "+quoteIdent(name)); err != nil {
 			return fmt.Errorf("drop %s %s: %w", types[i], name, err)
 		}
-		// RebuildTextIndex brings these triggers back with their indexes.
-		if types[i] == "trigger" && strings.HasPrefix(name, textTable+"_") {
-			stale = true
-			continue
+		owned := false
+		for _, x := range sqliteIndexes {
+			if types[i] == "trigger" && x.ownsTrigger(name) {
+				stale[x], owned = true, true // RebuildTextIndex brings its triggers back
+			}
 		}
-		if types[i] == "trigger" && strings.HasPrefix(name, searchTable+"_") {
-			searchStale = true
-			continue
+		if !owned {
+			w.deferred = append(w.deferred, defs[i])
 		}
-		w.deferred = append(w.deferred, defs[i])
 	}
-	if stale {
-		w.deferred = append(w.deferred, markTextStale)
-	}
-	if searchStale {
-		w.deferred = append(w.deferred, markSearchStale)
+	for _, x := range sqliteIndexes {
+		if stale[x] {
+			w.deferred = append(w.deferred, x.markStale())
+		}
 	}
 	return nil
 }

@@ -46,10 +46,6 @@ const (
 )
 
 const (
-	createSearchTable = `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, ref UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`
-	createSearchState = `CREATE TABLE IF NOT EXISTS search_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL)`
-	markSearchStale   = `UPDATE search_index_state SET stale = 1`
-
 	// The texts of one row of entities, as entity_search holds them (X is new or old).
 	searchTags = `(SELECT group_concat(value, ' ') FROM json_each(X.tags))`
 	searchMeta = `X.kind || ' ' || X.type || ' ' || X.lifecycle || ' ' || X.owner_ref || ' ' || X.system_ref`
@@ -60,23 +56,29 @@ func searchValues(x string) string {
 	return r.Replace("X.id, X.name, X.title, " + searchTags + ", " + searchMeta + ", X.description, X.ref, X.kind")
 }
 
-// searchTriggers exist exactly while the index is not stale (see textTriggers).
-var searchTriggers = []string{
-	`CREATE TRIGGER IF NOT EXISTS entity_search_insert AFTER INSERT ON entities BEGIN
+// searchIndex is search's FTS5 table; it holds its texts (tags and the descriptive fields are
+// composed from several columns), with ref and kind for the answer.
+var searchIndex = &ftsIndex{
+	name:   "search index",
+	table:  searchTable,
+	state:  "search_index_state",
+	create: `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, ref UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`,
+	triggers: []string{
+		`CREATE TRIGGER IF NOT EXISTS entity_search_insert AFTER INSERT ON entities BEGIN
   INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) VALUES (` + searchValues("new") + `);
 END`,
-	`CREATE TRIGGER IF NOT EXISTS entity_search_delete AFTER DELETE ON entities BEGIN
+		`CREATE TRIGGER IF NOT EXISTS entity_search_delete AFTER DELETE ON entities BEGIN
   DELETE FROM entity_search WHERE rowid = old.id;
 END`,
-	`CREATE TRIGGER IF NOT EXISTS entity_search_update AFTER UPDATE OF name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref ON entities BEGIN
+		`CREATE TRIGGER IF NOT EXISTS entity_search_update AFTER UPDATE OF name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref ON entities BEGIN
   DELETE FROM entity_search WHERE rowid = old.id;
   INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) VALUES (` + searchValues("new") + `);
 END`,
-}
-
-var rebuildSearchIndex = []string{
-	`DELETE FROM entity_search`,
-	`INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) SELECT ` + searchValues("entities") + ` FROM entities`,
+	},
+	rebuild: []string{
+		`DELETE FROM entity_search`,
+		`INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) SELECT ` + searchValues("entities") + ` FROM entities`,
+	},
 }
 
 // PostgreSQL: words are cut at anything but letters and digits, as on SQLite and as the query
@@ -123,75 +125,7 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 		}
 		return nil
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var tables int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = ?", searchTable).Scan(&tables); err != nil {
-		return fmt.Errorf("search index: %w", err)
-	}
-	for _, stmt := range []string{createSearchTable, createSearchState, `INSERT OR IGNORE INTO search_index_state (id, stale) VALUES (1, 0)`} {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-	}
-	stale, err := searchIndexStale(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if tables == 0 {
-		var rows int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1)").Scan(&rows); err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-		if rows > 0 {
-			if _, err := tx.ExecContext(ctx, markSearchStale); err != nil {
-				return fmt.Errorf("search index: %w", err)
-			}
-			stale = true
-		}
-	}
-	if !stale {
-		if err := execAll(ctx, tx, searchTriggers); err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-	}
-	return tx.Commit()
-}
-
-func searchIndexStale(ctx context.Context, q querier) (bool, error) {
-	var stale bool
-	if err := q.QueryRowContext(ctx, "SELECT stale FROM search_index_state WHERE id = 1").Scan(&stale); err != nil {
-		return false, fmt.Errorf("search index state: %w", err)
-	}
-	return stale, nil
-}
-
-// rebuildSearchIndex fills a stale search index and brings its triggers back (SQLite).
-func (s *Store) rebuildSearchIndex(ctx context.Context) (bool, error) {
-	if stale, err := searchIndexStale(ctx, s.DB); err != nil || !stale {
-		return false, err
-	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	if stale, err := searchIndexStale(ctx, tx); err != nil || !stale {
-		return false, err
-	}
-	if err := execAll(ctx, tx, rebuildSearchIndex); err != nil {
-		return false, fmt.Errorf("rebuild search index: %w", err)
-	}
-	if err := execAll(ctx, tx, searchTriggers); err != nil {
-		return false, fmt.Errorf("rebuild search index: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE search_index_state SET stale = 0"); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	return searchIndex.migrate(ctx, s.DB)
 }
 
 // SearchTerms cuts a query into at most maxSearchTerms lower-case words: runs of letters,
@@ -311,7 +245,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 		}
 		return res, s.snippets(ctx, terms, &res)
 	}
-	stale, err := searchIndexStale(ctx, s.DB)
+	stale, err := searchIndex.stale(ctx, s.DB)
 	if err != nil {
 		return SearchResult{}, err
 	}

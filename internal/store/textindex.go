@@ -35,95 +35,34 @@ const (
 	minTrigramLen = 3
 )
 
-const (
-	createTextTable = `CREATE VIRTUAL TABLE IF NOT EXISTS entity_text USING fts5(name, title, description, content='entities', content_rowid='id', tokenize='trigram')`
-	createTextState = `CREATE TABLE IF NOT EXISTS text_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL)`
-	// markTextStale is run by an apply that leaves the index behind its rows.
-	markTextStale = `UPDATE text_index_state SET stale = 1`
-)
-
-// textTriggers keep entity_text in step with the entities table's rows. They exist exactly
-// while the index is not stale: while it is, the rebuild will read every row anyway, and an
-// FTS5 'delete' of a row the index never held would damage the index until then.
-var textTriggers = []string{
-	`CREATE TRIGGER IF NOT EXISTS entity_text_insert AFTER INSERT ON entities BEGIN
+// textIndex is the text filter's FTS5 trigram table over name, title and description,
+// external content (the text is not stored twice).
+var textIndex = &ftsIndex{
+	name:   "text index",
+	table:  textTable,
+	state:  "text_index_state",
+	create: `CREATE VIRTUAL TABLE IF NOT EXISTS entity_text USING fts5(name, title, description, content='entities', content_rowid='id', tokenize='trigram')`,
+	triggers: []string{
+		`CREATE TRIGGER IF NOT EXISTS entity_text_insert AFTER INSERT ON entities BEGIN
   INSERT INTO entity_text(rowid, name, title, description) VALUES (new.id, new.name, new.title, new.description);
 END`,
-	`CREATE TRIGGER IF NOT EXISTS entity_text_delete AFTER DELETE ON entities BEGIN
+		`CREATE TRIGGER IF NOT EXISTS entity_text_delete AFTER DELETE ON entities BEGIN
   INSERT INTO entity_text(entity_text, rowid, name, title, description) VALUES ('delete', old.id, old.name, old.title, old.description);
 END`,
-	`CREATE TRIGGER IF NOT EXISTS entity_text_update AFTER UPDATE OF name, title, description ON entities BEGIN
+		`CREATE TRIGGER IF NOT EXISTS entity_text_update AFTER UPDATE OF name, title, description ON entities BEGIN
   INSERT INTO entity_text(entity_text, rowid, name, title, description) VALUES ('delete', old.id, old.name, old.title, old.description);
   INSERT INTO entity_text(rowid, name, title, description) VALUES (new.id, new.name, new.title, new.description);
 END`,
+	},
+	rebuild: []string{`INSERT INTO entity_text(entity_text) VALUES ('rebuild')`},
 }
 
-// rebuildTextIndex fills entity_text from the entities table (SQLite).
-const rebuildTextIndex = `INSERT INTO entity_text(entity_text) VALUES ('rebuild')`
-
-// migrateTextIndex creates the text index when it is missing. A database from before it, with
-// rows, gets it marked stale, to be filled by RebuildTextIndex.
+// migrateTextIndex creates the text index when it is missing (see ftsIndex.migrate).
 func (s *Store) migrateTextIndex(ctx context.Context) error {
 	if s.Dialect == dialect.Postgres {
 		return s.migrateTrigramPostgres(ctx)
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var tables int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = ?", textTable).Scan(&tables); err != nil {
-		return fmt.Errorf("text index: %w", err)
-	}
-	for _, stmt := range []string{createTextTable, createTextState, `INSERT OR IGNORE INTO text_index_state (id, stale) VALUES (1, 0)`} {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("text index: %w", err)
-		}
-	}
-	stale, err := textIndexStale(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if tables == 0 {
-		var rows int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1)").Scan(&rows); err != nil {
-			return fmt.Errorf("text index: %w", err)
-		}
-		if rows > 0 {
-			if _, err := tx.ExecContext(ctx, markTextStale); err != nil {
-				return fmt.Errorf("text index: %w", err)
-			}
-			stale = true
-		}
-	}
-	if !stale {
-		if err := execAll(ctx, tx, textTriggers); err != nil {
-			return fmt.Errorf("text index: %w", err)
-		}
-	}
-	return tx.Commit()
-}
-
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *stdsql.Row
-}
-
-func textIndexStale(ctx context.Context, q querier) (bool, error) {
-	var stale bool
-	if err := q.QueryRowContext(ctx, "SELECT stale FROM text_index_state WHERE id = 1").Scan(&stale); err != nil {
-		return false, fmt.Errorf("text index state: %w", err)
-	}
-	return stale, nil
-}
-
-func execAll(ctx context.Context, tx *stdsql.Tx, stmts []string) error {
-	for _, stmt := range stmts {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	return nil
+	return textIndex.migrate(ctx, s.DB)
 }
 
 // RebuildTextIndex fills a stale text index, and a stale search index (searchindex.go), from
@@ -134,37 +73,15 @@ func (s *Store) RebuildTextIndex(ctx context.Context) (bool, error) {
 	if s.Dialect == dialect.Postgres {
 		return s.buildPostgresIndexes(ctx)
 	}
-	text, err := s.rebuildTextIndex(ctx)
-	if err != nil {
-		return text, err
+	built := false
+	for _, x := range sqliteIndexes {
+		rebuilt, err := x.rebuildIfStale(ctx, s.DB)
+		built = built || rebuilt
+		if err != nil {
+			return built, err
+		}
 	}
-	search, err := s.rebuildSearchIndex(ctx)
-	return text || search, err
-}
-
-func (s *Store) rebuildTextIndex(ctx context.Context) (bool, error) {
-	if stale, err := textIndexStale(ctx, s.DB); err != nil || !stale {
-		return false, err
-	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	// Checked again under the write lock: another process may have rebuilt it meanwhile.
-	if stale, err := textIndexStale(ctx, tx); err != nil || !stale {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, rebuildTextIndex); err != nil {
-		return false, fmt.Errorf("rebuild text index: %w", err)
-	}
-	if err := execAll(ctx, tx, textTriggers); err != nil {
-		return false, fmt.Errorf("rebuild text index: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE text_index_state SET stale = 0"); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	return built, nil
 }
 
 // migrateTrigramPostgres installs pg_trgm (into the public schema, where every schema's
@@ -247,7 +164,7 @@ func (s *Store) buildPostgresIndexes(ctx context.Context) (bool, error) {
 func (s *Store) TextMatch(ctx context.Context, text string) (func(*sql.Selector), error) {
 	useIndex := s.Dialect == dialect.SQLite && utf8.RuneCountInString(text) >= minTrigramLen
 	if useIndex {
-		stale, err := textIndexStale(ctx, s.DB)
+		stale, err := textIndex.stale(ctx, s.DB)
 		if err != nil {
 			return nil, err
 		}
