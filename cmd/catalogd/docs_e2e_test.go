@@ -192,3 +192,45 @@ func TestTheDemoServesDocs(t *testing.T) {
 		t.Errorf("demo image: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// TestDocsNeedCredentialsLikeGraphQL: with authentication configured, GET /docs/... without a
+// valid credential is refused, also when it carries an Upgrade header (only /graphql lets a
+// websocket handshake through to authenticate in connection_init).
+func TestDocsNeedCredentialsLikeGraphQL(t *testing.T) {
+	keys, bearer := apiKeys(t)
+	s := startServer(t, "--demo", "--api-key-file", keys)
+	const page = "/docs/default/component/payments-service/"
+	get := func(authz string, upgrade bool) int {
+		req, _ := http.NewRequest(http.MethodGet, s.base+page, nil)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		if upgrade {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(bearer["reader"], false); got != http.StatusOK {
+		t.Fatalf("with a reader's key: status %d, want 200", got)
+	}
+	for _, tc := range []struct {
+		name    string
+		authz   string
+		upgrade bool
+	}{
+		{"no credentials", "", false},
+		{"a forged key", "Bearer key-of-nobody-0123456789abcdef", false},
+		{"no credentials and an Upgrade header", "", true},
+		{"a forged key and an Upgrade header", "Bearer key-of-nobody-0123456789abcdef", true},
+	} {
+		if got := get(tc.authz, tc.upgrade); got != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", tc.name, got)
+		}
+	}
+}

@@ -61,10 +61,6 @@ func check(ctx context.Context, a *auth.Authenticator, authorization, remote str
 // websocket transport, which gqlgen chooses for every request with an Upgrade header.
 func authenticate(a *auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpgrade(r) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, r.RemoteAddr)))
-			return
-		}
 		p, ref := check(r.Context(), a, r.Header.Get("Authorization"), r.RemoteAddr)
 		if ref != nil {
 			if ref.challenge != "" {
@@ -74,6 +70,21 @@ func authenticate(a *auth.Authenticator, next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// authenticateGraphQL is authenticate for /graphql, except that a websocket handshake goes
+// through to the transport without credentials (a browser cannot set headers on it):
+// guardWebsocket has checked the handshake, and the connection authenticates in its
+// connection_init (WebsocketAuthenticator). No other route lets a handshake through.
+func authenticateGraphQL(a *auth.Authenticator, next http.Handler) http.Handler {
+	authed := authenticate(a, next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isUpgrade(r) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, r.RemoteAddr)))
+			return
+		}
+		authed.ServeHTTP(w, r)
 	})
 }
 

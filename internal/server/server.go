@@ -48,7 +48,7 @@ func NewServer(d Deps) http.Handler {
 	// Websocket handshakes are checked for origin and subprotocol, and authenticate later, in
 	// their connection_init.
 	c := newCORS(d.CORSOrigins)
-	d.GraphQL = withCORS(c, guardWebsocket(c, d.Log, authenticate(d.Auth, d.GraphQL)))
+	d.GraphQL = withCORS(c, guardWebsocket(c, d.Log, authenticateGraphQL(d.Auth, d.GraphQL)))
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
 	return logRequests(d.Log, mux)
