@@ -308,6 +308,10 @@ func (p *Provider) fetch(ctx context.Context) (string, error) {
 	if size, err := p.packSize(ctx); err != nil {
 		return "", err
 	} else if size > p.cfg.MaxRepoBytes {
+		// Forget the fetched ref, or the next read would find it up to date and use it.
+		if _, err := p.git(ctx, nil, "update-ref", "-d", p.refName); err != nil {
+			return "", fmt.Errorf("drop the oversized fetch: %w", err)
+		}
 		return "", fmt.Errorf("the repository takes %d bytes, more than the limit of %d (maxRepoBytes)", size, p.cfg.MaxRepoBytes)
 	}
 	return commit, nil
@@ -387,11 +391,13 @@ func (p *Provider) packSize(ctx context.Context) (int64, error) {
 // remoteEnv is the environment of a command that talks to the remote: credentials go through
 // GIT_CONFIG_* variables (not the command line, which other users can see), never prompting.
 func (p *Provider) remoteEnv() []string {
-	var cfg [][2]string
+	// Redirects are never followed: a location's URL is what the operator configured or what
+	// the run-time checks (allow-list, public addresses) admitted, and a redirect would lead
+	// git, which connects by itself, anywhere; it would also carry the token along.
+	cfg := [][2]string{{"http.followRedirects", "false"}}
 	if p.cfg.Token != "" {
 		basic := base64.StdEncoding.EncodeToString([]byte(p.cfg.Username + ":" + p.cfg.Token))
-		cfg = append(cfg, [2]string{"http.extraHeader", "Authorization: Basic " + basic},
-			[2]string{"http.followRedirects", "false"})
+		cfg = append(cfg, [2]string{"http.extraHeader", "Authorization: Basic " + basic})
 	}
 	cfg = append(cfg, [2]string{"credential.helper", ""})
 	env := []string{"GIT_CONFIG_COUNT=" + strconv.Itoa(len(cfg))}

@@ -393,9 +393,13 @@ func TestBoundsFailTheRead(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Target = r.fileURL()
-			_, _, err := newProvider(t, tc.cfg).Read(context.Background())
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			p := newProvider(t, tc.cfg)
+			// Twice: a read after one over a bound must not find the fetch up to date and use it.
+			for i := range 2 {
+				_, _, err := p.Read(context.Background())
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("read %d: err = %v, want one naming %s", i+1, err, tc.want)
+				}
 			}
 		})
 	}
@@ -482,5 +486,31 @@ func TestMatchesPush(t *testing.T) {
 		if got := p.MatchesPush(urls, tc.branch); got != tc.want {
 			t.Errorf("%s@%s, push to %s: %v, want %v", tc.target, tc.ref, tc.branch, got, tc.want)
 		}
+	}
+}
+
+// TestRedirectsAreNotFollowed: a location's URL is what was configured or admitted at run
+// time; a server there that redirects elsewhere (here to a real repository) fails the read,
+// and the other server is not asked.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	r := newRepo(t)
+	r.commit(map[string]string{"catalog-info.yaml": "a: 1\n"})
+	var reached atomic.Bool
+	target := r.httpBackend(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			reached.Store(true)
+			h.ServeHTTP(w, req)
+		})
+	})
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, target.URL+req.URL.RequestURI(), http.StatusFound)
+	}))
+	defer redirect.Close()
+	_, _, err := newProvider(t, git.Config{Target: redirect.URL + "/r.git"}).Read(context.Background())
+	if err == nil {
+		t.Fatal("a read through a redirect succeeded")
+	}
+	if reached.Load() {
+		t.Fatal("git followed the redirect to the other server")
 	}
 }
