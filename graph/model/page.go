@@ -68,11 +68,11 @@ func page[T any](items []T, key func(T) string, first *int, after *string, def, 
 			k, ok = decodeCursor(*after)
 		}
 		if !ok {
-			return nil, catalog.Errorf(catalog.EINVALID, "after: %q is not a cursor of this list", excerpt(*after, 60))
+			return nil, catalog.Errorf(catalog.EINVALID, "after: %q is not a cursor of this list", catalog.Excerpt(*after, 60))
 		}
 		i := indexOf(items, key, k)
 		if i < 0 {
-			return nil, catalog.Errorf(catalog.EINVALID, "after: %q names no item of this list (has the catalog changed?)", excerpt(k, 60))
+			return nil, catalog.Errorf(catalog.EINVALID, "after: %q names no item of this list (has the catalog changed?)", catalog.Excerpt(k, 60))
 		}
 		start = i + 1
 	}
@@ -87,13 +87,6 @@ func indexOf[T any](items []T, key func(T) string, k string) int {
 		}
 	}
 	return -1
-}
-
-func excerpt(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func identity(s string) string { return s }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -66,7 +65,7 @@ func authenticate(a *auth.Authenticator, next http.Handler) http.Handler {
 			if ref.challenge != "" {
 				w.Header().Set("WWW-Authenticate", ref.challenge)
 			}
-			writeError(w, ref.status, ref.code, ref.message)
+			WriteError(w, ref.status, ref.code, ref.message)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
@@ -107,14 +106,6 @@ func WebsocketAuthenticator(a *auth.Authenticator) func(ctx context.Context, aut
 		}
 		return auth.WithPrincipal(ctx, p), nil
 	}
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"message": msg, "extensions": map[string]any{"code": code},
-	}}})
 }
 
 // withCORS lets browsers on the configured origins call next: GET and POST with the

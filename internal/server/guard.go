@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+
+	"catalogd/internal/catalog"
 )
 
 // The HTTP-level error codes of the GraphQL endpoint: mistakes in the request itself, found
@@ -52,7 +54,7 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 				reject(http.StatusUnsupportedMediaType, codeUnsupportedMedia, fmt.Sprintf(
 					"unsupported content type %q: POST a JSON body with Content-Type application/json "+
 						"(answers are application/json, or application/graphql-response+json when accepted), or GET with ?query=",
-					excerpt(r.Header.Get("Content-Type"), 60)))
+					catalog.Excerpt(r.Header.Get("Content-Type"), 60)))
 				return
 			}
 			if r.ContentLength > maxBody {
@@ -81,7 +83,7 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 		case http.MethodOptions:
 		default:
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			reject(http.StatusMethodNotAllowed, codeMethodNotAllowed, fmt.Sprintf("method %s is not allowed: use GET or POST", excerpt(r.Method, 20)))
+			reject(http.StatusMethodNotAllowed, codeMethodNotAllowed, fmt.Sprintf("method %s is not allowed: use GET or POST", catalog.Excerpt(r.Method, 20)))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -107,7 +109,7 @@ func checkParams(body []byte) string {
 		case errors.As(err, &typ):
 			return fmt.Sprintf("%s must be a %s", typ.Field, map[string]string{"query": "string", "operationName": "string"}[typ.Field])
 		}
-		return "malformed JSON body: " + excerpt(err.Error(), 100)
+		return "malformed JSON body: " + catalog.Excerpt(err.Error(), 100)
 	}
 	for name, raw := range map[string]json.RawMessage{"variables": p.Variables, "extensions": p.Extensions} {
 		if len(raw) > 0 && string(raw) != "null" && !isJSONObject(raw) {
@@ -120,13 +122,6 @@ func checkParams(body []byte) string {
 func isJSONObject(b []byte) bool {
 	var m map[string]json.RawMessage
 	return json.Unmarshal(b, &m) == nil
-}
-
-func excerpt(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // WriteError writes a GraphQL-shaped error answer: a JSON body with errors[0].extensions.code.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/rs/cors"
+
+	"catalogd/internal/catalog"
 )
 
 // WebsocketSubprotocol is the one websocket subprotocol served (graphql-ws's
@@ -41,7 +43,7 @@ func guardWebsocket(c *cors.Cors, log *slog.Logger, next http.Handler) http.Hand
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(r, origin) && (c == nil || !c.OriginAllowed(r)) {
-			reject(http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("origin %q may not open a websocket here (allow it with --cors-origin)", excerpt(origin, 100)))
+			reject(http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("origin %q may not open a websocket here (allow it with --cors-origin)", catalog.Excerpt(origin, 100)))
 			return
 		}
 		if !hasToken(r.Header, "Sec-WebSocket-Protocol", WebsocketSubprotocol) {

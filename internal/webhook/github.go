@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"catalogd/internal/catalog"
 )
 
 // RefreshFunc is called (asynchronously) for a push: the repository's full name
@@ -111,7 +113,7 @@ func (h *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "push":
 	default:
-		writeText(w, http.StatusAccepted, fmt.Sprintf("ignored: event %q (only push is acted on)", excerpt(event, 50)))
+		writeText(w, http.StatusAccepted, fmt.Sprintf("ignored: event %q (only push is acted on)", catalog.Excerpt(event, 50)))
 		return
 	}
 	if h.replayed(delivery, sig) {
@@ -125,7 +127,7 @@ func (h *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	branch, isBranch := strings.CutPrefix(payload.Ref, "refs/heads/")
 	if !isBranch || branch == "" {
-		writeText(w, http.StatusAccepted, fmt.Sprintf("ignored: %q is not a branch", excerpt(payload.Ref, 100)))
+		writeText(w, http.StatusAccepted, fmt.Sprintf("ignored: %q is not a branch", catalog.Excerpt(payload.Ref, 100)))
 		return
 	}
 	repo := payload.Repository
@@ -135,7 +137,7 @@ func (h *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			urls = append(urls, u)
 		}
 	}
-	h.cfg.Log.Info("github push", "delivery", excerpt(delivery, 64), "repository", excerpt(repo.FullName, 200), "branch", excerpt(branch, 200))
+	h.cfg.Log.Info("github push", "delivery", catalog.Excerpt(delivery, 64), "repository", catalog.Excerpt(repo.FullName, 200), "branch", catalog.Excerpt(branch, 200))
 	h.start(context.WithoutCancel(r.Context()), repo.FullName, urls, branch)
 	writeText(w, http.StatusAccepted, "refresh queued")
 }
@@ -227,7 +229,7 @@ func (h *GitHub) start(ctx context.Context, repo string, urls []string, branch s
 
 func (h *GitHub) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	h.cfg.Log.Warn("github webhook refused", "status", status, "reason", msg,
-		"delivery", excerpt(r.Header.Get("X-GitHub-Delivery"), 64), "remote", r.RemoteAddr)
+		"delivery", catalog.Excerpt(r.Header.Get("X-GitHub-Delivery"), 64), "remote", r.RemoteAddr)
 	writeText(w, status, msg)
 }
 
@@ -263,17 +265,10 @@ func pushPayload(contentType string, body []byte) (*push, error) {
 	}
 	var p push
 	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("not a push event payload: %s", excerpt(err.Error(), 200))
+		return nil, fmt.Errorf("not a push event payload: %s", catalog.Excerpt(err.Error(), 200))
 	}
 	if p.Repository.FullName == "" || p.Ref == "" {
 		return nil, errors.New("not a push event payload: no repository.full_name or ref")
 	}
 	return &p, nil
-}
-
-func excerpt(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
