@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"catalogd/internal/catalog"
@@ -87,8 +88,11 @@ type Provider struct {
 	loc catalog.LocationSpec
 	c   *client
 
-	mu    sync.Mutex
-	repos map[string]repoState // owner/repo -> what the last read found
+	mu sync.Mutex // one read at a time: the caches are the last read's
+	// repos is what the last read found, owner/repo -> state; swapped whole at its end, so
+	// MatchesPush (a webhook) never waits for a read in progress, which may be sleeping on
+	// GitHub's rate limit.
+	repos atomic.Pointer[map[string]repoState]
 }
 
 // repoState is what a read found in a repository, reused while its pushed_at does not move.
@@ -197,7 +201,7 @@ func New(cfg Config) (*Provider, error) {
 	if c.base.Host != "api.github.com" {
 		key = "github:" + c.base.Host + "/" + cfg.Target
 	}
-	return &Provider{cfg: cfg, c: c, loc: catalog.LocationSpec{Key: key, Provider: "github", Target: cfg.Target}, repos: map[string]repoState{}}, nil
+	return &Provider{cfg: cfg, c: c, loc: catalog.LocationSpec{Key: key, Provider: "github", Target: cfg.Target}}, nil
 }
 
 // Location implements ingest.Provider: its key is github:<target> (github:<host>/<target> for
@@ -216,7 +220,7 @@ type ghRepo struct {
 
 // Read implements ingest.Provider.
 func (p *Provider) Read(ctx context.Context) (catalog.Tree, func(), error) {
-	p.mu.Lock() // one read at a time: the caches are the last read's
+	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.c.startRead()
 	t, err := p.read(ctx)
@@ -265,7 +269,7 @@ func (p *Provider) read(ctx context.Context) (catalog.Tree, error) {
 		fsys.files["org/users.yaml"] = users
 		fmt.Fprintf(rev, "groups %x\nusers %x\n", sha256.Sum256(groups), sha256.Sum256(users))
 	}
-	p.repos = states
+	p.repos.Store(&states)
 	fsys.fetch = p.fetchFile
 	fsys.maxExtra = p.cfg.MaxExtraFiles
 	fsys.index()
@@ -350,7 +354,7 @@ func (p *Provider) readRepo(ctx context.Context, r ghRepo) (repoState, error) {
 	if branch == "" {
 		branch = r.DefaultBranch
 	}
-	if prev, ok := p.repos[r.FullName]; ok && r.PushedAt != "" && prev.pushedAt == r.PushedAt && prev.branch == branch {
+	if prev, ok := p.lastRepos()[r.FullName]; ok && r.PushedAt != "" && prev.pushedAt == r.PushedAt && prev.branch == branch {
 		return prev, nil
 	}
 	st := repoState{pushedAt: r.PushedAt, branch: branch, htmlURL: strings.TrimSuffix(r.HTMLURL, "/")}
@@ -446,12 +450,18 @@ func (p *Provider) MatchesPush(repoFullName, branch string) bool {
 	if p.cfg.Branch != "" {
 		return branch == p.cfg.Branch
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for name, st := range p.repos {
+	for name, st := range p.lastRepos() {
 		if strings.EqualFold(name, repoFullName) {
 			return st.branch == branch
 		}
 	}
 	return true
+}
+
+// lastRepos is what the last read found (nil before the first).
+func (p *Provider) lastRepos() map[string]repoState {
+	if m := p.repos.Load(); m != nil {
+		return *m
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -440,5 +441,37 @@ func TestMatchesPush(t *testing.T) {
 		if got := tc.p.MatchesPush(tc.repo, tc.branch); got != tc.want {
 			t.Errorf("%s %s: %v, want %v", tc.repo, tc.branch, got, tc.want)
 		}
+	}
+}
+
+// TestMatchingAPushDoesNotWaitForARead: a read may wait minutes on GitHub's rate limit; a
+// webhook asking which locations a push concerns must not wait with it.
+func TestMatchingAPushDoesNotWaitForARead(t *testing.T) {
+	f := acme(t)
+	p := newProvider(t, f, github.Config{})
+	files(t, p) // a first read, so the provider knows its repositories' branches
+	release := make(chan struct{})
+	var once sync.Once
+	stuck := make(chan struct{})
+	f.mu.Lock()
+	f.fault = func(w http.ResponseWriter, r *http.Request) bool {
+		once.Do(func() { close(stuck) })
+		<-release
+		return false
+	}
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() { defer close(done); p.Read(context.Background()) }()
+	defer func() { close(release); <-done }()
+	<-stuck
+	answered := make(chan bool, 1)
+	go func() { answered <- p.MatchesPush("acme/web", "main") }()
+	select {
+	case got := <-answered:
+		if !got {
+			t.Error("the push to acme/web main does not match")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("MatchesPush waited for the read in progress")
 	}
 }
