@@ -98,13 +98,9 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 	return out, nil
 }
 
-// writeDocs makes the stored docs of ref what d says.
+// writeDocs makes the stored docs of ref what d says (docs that are kept or unchanged are
+// not written here: removeStaleDocs takes them over in batches).
 func writeDocs(ctx context.Context, tx *ent.Client, loc, revision, ref string, d *DocsRecord, now time.Time) error {
-	if d.Keep || d.Unchanged {
-		// Unchanged docs written by another location (the entity moved here) are taken over.
-		_, err := tx.DocSite.Update().Where(docsite.EntityRef(ref), docsite.LocationNEQ(loc)).SetLocation(loc).Save(ctx)
-		return err
-	}
 	if _, err := tx.DocSite.Delete().Where(docsite.EntityRef(ref)).Exec(ctx); err != nil {
 		return fmt.Errorf("replace docs of %s: %w", ref, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
@@ -135,8 +134,9 @@ func SearchTerms(query string) ([]string, error) {
 	if n := utf8.RuneCountInString(query); n > MaxSearchQueryLen {
 		return nil, catalog.Errorf(catalog.EINVALID, "query is %d characters long; at most %d are allowed", n, MaxSearchQueryLen)
 	}
+	// The snippet marks words by the same rule (isWordRune), so it marks what matched.
 	words := strings.FieldsFunc(strings.ToLower(query), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
+		return !isWordRune(r)
 	})
 	if len(words) == 0 {
 		return nil, catalog.Errorf(catalog.EINVALID, "query %q has no words to search for (letters or digits)", catalog.Excerpt(query, 40))
