@@ -23,12 +23,9 @@ const (
 )
 
 func (r *queryResolver) search(ctx context.Context, query string, kinds []string, first *int, after *string) (*model.SearchConnection, error) {
-	n := defaultSearchPage
-	if first != nil {
-		if *first < 0 || *first > maxSearchPage {
-			return nil, catalog.Errorf(catalog.EINVALID, "first must be between 0 and %d, got %d", maxSearchPage, *first)
-		}
-		n = *first
+	n, err := model.CheckFirst(first, defaultSearchPage, maxSearchPage)
+	if err != nil {
+		return nil, err
 	}
 	q := store.SearchQuery{Text: query, Kinds: lowerAll(kinds), First: n}
 	if after != nil {

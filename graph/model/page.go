@@ -28,8 +28,8 @@ func PageSize(first *int, def, limit int) int {
 	return min(max(*first, 1), limit)
 }
 
-// checkFirst validates a first argument.
-func checkFirst(first *int, def, limit int) (int, error) {
+// CheckFirst validates a first argument: absent means def, above limit is an error.
+func CheckFirst(first *int, def, limit int) (int, error) {
 	if first == nil {
 		return def, nil
 	}
@@ -57,7 +57,7 @@ func decodeCursor(c string) (string, bool) {
 // page returns the page of items after the item whose key is after. opaque says after is a
 // Cursor rather than the key itself.
 func page[T any](items []T, key func(T) string, first *int, after *string, def, limit int, opaque bool) ([]T, error) {
-	n, err := checkFirst(first, def, limit)
+	n, err := CheckFirst(first, def, limit)
 	if err != nil {
 		return nil, err
 	}
