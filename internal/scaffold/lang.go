@@ -158,19 +158,19 @@ func lexExpr(src string, i int, end string) ([]token, int, bool, error) {
 type node interface{}
 
 type (
-	litNode    struct{ v any }
-	nameNode   struct{ name string }
-	attrNode   struct {
+	litNode  struct{ v any }
+	nameNode struct{ name string }
+	attrNode struct {
 		x    node
 		name string
 	}
-	indexNode struct{ x, i node }
+	indexNode  struct{ x, i node }
 	filterNode struct {
 		x    node
 		name string
 		args []node
 	}
-	unaryNode  struct {
+	unaryNode struct {
 		op string
 		x  node
 	}
@@ -197,7 +197,7 @@ type parser struct {
 }
 
 func (p *parser) peek() token { return p.toks[p.p] }
-func (p *parser) next() token  { t := p.toks[p.p]; p.p++; return t }
+func (p *parser) next() token { t := p.toks[p.p]; p.p++; return t }
 func (p *parser) isOp(s string) bool {
 	t := p.peek()
 	return t.kind == tOp && t.s == s
