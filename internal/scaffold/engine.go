@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -635,6 +636,11 @@ func (e *Engine) DryRun(ctx context.Context, t TaskSpec) (*DryRunResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	for i := range files { // a skeleton may put a secret into a file: the result is shown, so hide it
+		if !files[i].Base64 {
+			files[i].Content = r.red.redact(files[i].Content)
+		}
+	}
 	r.dry.Files = files
 	return r.dry, nil
 }
@@ -646,38 +652,40 @@ func wrapIfNeeded(st StepSpec, err error) error {
 	return wrapStep(st, err)
 }
 
-// redactor replaces secret values with ***.
-type redactor struct{ secrets []string }
+// redactor replaces secret values with ***: as given, URL-escaped, and in any letter case (a
+// template may pass a secret through lower or upper). A secret transformed otherwise (base64,
+// cut in parts) is beyond it.
+type redactor struct{ re *regexp.Regexp }
 
 func newRedactor(secrets map[string]string) *redactor {
-	r := &redactor{}
+	var forms []string
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
-		r.secrets = append(r.secrets, s)
-		if q := url.QueryEscape(s); q != s {
-			r.secrets = append(r.secrets, q)
-		}
-		if q := url.PathEscape(s); q != s {
-			r.secrets = append(r.secrets, q)
-		}
+		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s))
+	}
+	if len(forms) == 0 {
+		return &redactor{}
 	}
 	// The longest first, so a secret containing another is replaced whole.
-	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
-	return r
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	for i, f := range forms {
+		forms[i] = regexp.QuoteMeta(f)
+	}
+	return &redactor{re: regexp.MustCompile("(?i)(?:" + strings.Join(forms, "|") + ")")}
 }
 
 func (r *redactor) redact(s string) string {
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "***")
+	if r.re == nil {
+		return s
 	}
-	return s
+	return r.re.ReplaceAllLiteralString(s, "***")
 }
 
 // redactError returns err with secrets removed from its message, keeping its code.
 func (r *redactor) redactError(err error) error {
-	if err == nil || len(r.secrets) == 0 {
+	if err == nil || r.re == nil {
 		return err
 	}
 	msg := err.Error()
