@@ -109,6 +109,7 @@ func (e *Engine) copyTree(ac *actionContext, src fs.FS, target string, plain boo
 	vars := map[string]any{"values": values}
 	lim := e.opts.Limits
 	var w written
+	made := map[string]bool{} // folders already created
 	err = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -157,6 +158,7 @@ func (e *Engine) copyTree(ac *actionContext, src fs.FS, target string, plain boo
 			return catalog.Errorf(catalog.EINVALID, "file %s renders to %q, outside the workspace", excerpt(p, 120), excerpt(name, 120))
 		}
 		if d.IsDir() {
+			made[dest] = true
 			return ws.MkdirAll(dest, 0o755)
 		}
 		w.files++
@@ -185,17 +187,19 @@ func (e *Engine) copyTree(ac *actionContext, src fs.FS, target string, plain boo
 		if ac.budget.bytes < 0 {
 			return catalog.Errorf(catalog.EINVALID, "the task writes more than %d bytes", lim.MaxTotalBytes)
 		}
-		if err := ws.MkdirAll(path.Dir(dest), 0o755); err != nil {
+		if dir := path.Dir(dest); !made[dir] {
+			if err := ws.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			made[dir] = true
+		}
+		if info.Mode()&0o111 == 0 {
+			return ws.WriteFile(dest, content, 0o644)
+		}
+		if err := ws.WriteFile(dest, content, 0o755); err != nil {
 			return err
 		}
-		mode := os.FileMode(0o644)
-		if info.Mode()&0o111 != 0 {
-			mode = 0o755
-		}
-		if err := ws.WriteFile(dest, content, mode); err != nil {
-			return err
-		}
-		return ws.Chmod(dest, mode)
+		return ws.Chmod(dest, 0o755) // whatever the umask took away
 	})
 	if err != nil {
 		var le *langError
