@@ -244,3 +244,39 @@ spec:
 		}
 	})
 }
+
+// A skeleton may live in another repository: a forge folder URL is cloned (shallow) with git
+// over http from a host the allow-list admits.
+func TestASkeletonIsReadFromAGitFolderURL(t *testing.T) {
+	e := newEnv(t, "", nil)
+	work := t.TempDir()
+	writeFiles(t, work, map[string]string{"templates/svc/skeleton/${{ values.name }}.txt": "hi ${{ values.name }}", "other/secret.txt": "no"})
+	git(t, work, "init", "-q", "-b", "main")
+	git(t, work, "add", "-A")
+	git(t, work, "commit", "-q", "-m", "skel")
+	git(t, "", "init", "-q", "--bare", "-b", "main", filepath.Join(e.git.root, "acme", "skel"))
+	git(t, work, "push", "-q", filepath.Join(e.git.root, "acme", "skel"), "main")
+	remote := e.git.bare(t, "out.git")
+	folder := e.git.srv.URL + "/acme/skel/tree/main/templates/svc/skeleton"
+	tp := e.template("remote", tinyTemplate("        url: "+folder+"\n        values: {name: '${{ parameters.name }}'}", "        remoteUrl: "+remote), nil)
+	if _, err := e.eng.Run(context.Background(), e.task(tp, nil, nil), newStore(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := cloneTree(t, remote, "main"); len(got) != 1 || got["svc.txt"] != "hi svc" {
+		t.Errorf("tree %v", got)
+	}
+	t.Run("a folder URL on a host the allow-list does not name is refused", func(t *testing.T) {
+		tp := e.template("remote2", tinyTemplate("        url: https://example.com/acme/skel/tree/main/x", "        remoteUrl: "+remote), nil)
+		_, err := e.eng.Run(context.Background(), e.task(tp, nil, nil), newStore(2))
+		if catalog.ErrorCode(err) != catalog.EFORBIDDEN {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("a folder path that climbs out of the checkout is refused", func(t *testing.T) {
+		tp := e.template("remote3", tinyTemplate("        url: "+e.git.srv.URL+"/acme/skel/tree/main/../../../../etc", "        remoteUrl: "+remote), nil)
+		_, err := e.eng.Run(context.Background(), e.task(tp, nil, nil), newStore(2))
+		if err == nil {
+			t.Fatal("read outside the checkout")
+		}
+	})
+}
