@@ -109,3 +109,19 @@ func TestRenderingIsBounded(t *testing.T) {
 		t.Fatalf("a million iterations: %v", err)
 	}
 }
+
+// FuzzRender: no input makes the language panic or run past its budget.
+func FuzzRender(f *testing.F) {
+	for _, s := range []string{"${{ parameters.name | lower }}", "{% for a in parameters.tags %}${{ loop.index }}{% endfor %}",
+		"{% if x %}a{% elif y %}b{% else %}c{% endif %}", "${{ {a: [1, 'x', {b: none}]} | dump }}", "{% raw %}${{{% endraw %}",
+		"${{ 'a' if parameters.db else 'b' }}", "{#- c -#}${{- 1 + 2 * 3 -}}", "${{ steps['publish'].output.remoteUrl | parseRepoUrl }}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		out, err := renderString(src, testVars(), 1<<16)
+		if err == nil && len(out) > 1<<16+64 {
+			t.Fatalf("%d bytes rendered past the budget", len(out))
+		}
+		renderValue(src, testVars(), 1<<16)
+	})
+}
