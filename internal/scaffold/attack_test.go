@@ -148,7 +148,7 @@ func TestHostileTemplatesAreRefused(t *testing.T) {
 		must(t, os.Symlink(filepath.Join(outside, "etc"), filepath.Join(dir, "skeleton")))
 		tp := e.template("link2", tinyTemplate("        url: ./skeleton", okRemote), nil)
 		_, err := e.eng.Run(context.Background(), e.task(tp, nil, nil), newStore(2))
-		if catalog.ErrorCode(err) != catalog.EINVALID || !strings.Contains(err.Error(), "cannot be opened") {
+		if catalog.ErrorCode(err) != catalog.EFORBIDDEN || !strings.Contains(err.Error(), "outside the allowed directories") {
 			t.Fatalf("err %v", err)
 		}
 	})
@@ -279,4 +279,19 @@ func TestASkeletonIsReadFromAGitFolderURL(t *testing.T) {
 			t.Fatal("read outside the checkout")
 		}
 	})
+}
+
+func TestALinkInsideAnAllowedDirDoesNotLeadOut(t *testing.T) {
+	e := newEnv(t, "", nil)
+	outside := t.TempDir()
+	git(t, "", "init", "-q", "--bare", "-b", "main", filepath.Join(outside, "r.git"))
+	must(t, os.Symlink(outside, filepath.Join(e.dir, "out")))
+	tp := e.template("t", tinyTemplate("        url: ./skeleton", "        remoteUrl: file://"+filepath.Join(e.dir, "out", "r.git")), map[string]string{"skeleton/a": "a"})
+	_, err := e.eng.Run(context.Background(), e.task(tp, nil, nil), newStore(2))
+	if catalog.ErrorCode(err) != catalog.EFORBIDDEN {
+		t.Fatalf("err %v", err)
+	}
+	if out := git(t, "", "ls-remote", filepath.Join(outside, "r.git")); out != "" {
+		t.Errorf("pushed through the link: %s", out)
+	}
 }

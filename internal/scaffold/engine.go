@@ -73,10 +73,10 @@ func New(opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scaffold: allowed dir %q: %w", d, err)
 		}
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			abs = real
-		}
 		e.allowDirs = append(e.allowDirs, filepath.Clean(abs))
+		if real, err := filepath.EvalSymlinks(abs); err == nil && real != filepath.Clean(abs) {
+			e.allowDirs = append(e.allowDirs, real) // the same dir, by its resolved name
+		}
 	}
 	e.actions = map[string]*action{}
 	for _, a := range builtinActions() {

@@ -47,16 +47,40 @@ func resolveURL(raw, base string) (*url.URL, error) {
 	return b.ResolveReference(u), nil
 }
 
-// allowedDir returns the allowed directory holding p (absolute, cleaned) and p relative to it.
+// allowedDir returns the allowed directory holding p (absolute) and p relative to it. A path
+// whose existing part resolves, through symbolic links, out of every allowed directory is
+// refused too.
 func (e *Engine) allowedDir(p string) (string, string, error) {
 	p = filepath.Clean(p)
-	for _, d := range e.allowDirs {
-		rel, err := filepath.Rel(d, p)
-		if err == nil && filepath.IsLocal(rel) || rel == "." {
-			return d, rel, nil
+	dir, rel, ok := e.under(p)
+	if ok {
+		// Resolve the longest existing prefix: a link inside an allowed dir must not lead out.
+		existing, rest := p, ""
+		for {
+			if real, err := filepath.EvalSymlinks(existing); err == nil {
+				if _, _, ok := e.under(filepath.Join(real, rest)); !ok {
+					break
+				}
+				return dir, rel, nil
+			}
+			parent := filepath.Dir(existing)
+			if parent == existing {
+				return dir, rel, nil
+			}
+			rest = filepath.Join(filepath.Base(existing), rest)
+			existing = parent
 		}
 	}
 	return "", "", catalog.Errorf(catalog.EFORBIDDEN, "%s is outside the allowed directories (--read-allow-dir)", excerpt(p, 120))
+}
+
+func (e *Engine) under(p string) (string, string, bool) {
+	for _, d := range e.allowDirs {
+		if rel, err := filepath.Rel(d, p); err == nil && (rel == "." || filepath.IsLocal(rel)) {
+			return d, rel, true
+		}
+	}
+	return "", "", false
 }
 
 // openSource opens the folder a fetch action reads.
