@@ -151,8 +151,8 @@ func (e *Engine) checkHost(ctx context.Context, u *url.URL, shown string) error 
 // treeURL matches a folder URL of a forge: https://host/owner/repo/(tree|blob)/ref/path.
 var treeURL = regexp.MustCompile(`^(https?://[^/]+/[^/]+/[^/]+?)(?:\.git)?/(?:tree|blob|src/branch)/([^/]+)(/.*)?$`)
 
-// gitSource checks out the folder a forge URL names (shallow, one branch) into a temporary
-// directory.
+// gitSource checks out the folder a forge URL names (shallow, one branch, without
+// credentials) into a temporary directory.
 func (e *Engine) gitSource(ctx context.Context, ac *actionContext, u *url.URL) (*source, error) {
 	m := treeURL.FindStringSubmatch(u.String())
 	if m == nil {
@@ -171,7 +171,9 @@ func (e *Engine) gitSource(ctx context.Context, ac *actionContext, u *url.URL) (
 		return nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	auth := gitAuth{token: ac.task.Secrets["token"]}
+	// No token: the user's token is meant for where they publish, and a skeleton may live on
+	// another host. A skeleton repository is one the server can read as it is.
+	auth := gitAuth{}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if _, err := runGit(cctx, dir, auth.env(), "clone", "-q", "--depth=1", "--single-branch", "--no-tags", "--branch", ref, "--", repo, "co"); err != nil {
