@@ -59,7 +59,13 @@ func TestHostileTemplatesAreRefused(t *testing.T) {
 			name:  "a file name that renders to ../x",
 			fetch: "        url: ./skeleton\n        values: {up: '..'}", publish: okRemote,
 			files: map[string]string{"skeleton/${{ values.up }}/x": "escaped"},
-			code:  catalog.EINVALID, want: "outside the workspace",
+			code:  catalog.EINVALID, want: "leaves the workspace",
+		},
+		{
+			name:  "a file that would be a .git pointer to another repository",
+			fetch: "        url: ./skeleton", publish: okRemote,
+			files: map[string]string{"skeleton/sub/${{ '.GIT' | lower }}": "gitdir: /etc\n"},
+			code:  catalog.EINVALID, want: ".git entry",
 		},
 		{
 			name:  "a targetPath outside the workspace",

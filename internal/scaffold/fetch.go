@@ -179,7 +179,7 @@ func (e *Engine) copyTree(ac *actionContext, src fs.FS, target string, plain boo
 		}
 		dest, err := workspacePath(path.Join(target, name))
 		if err != nil {
-			return catalog.Errorf(catalog.EINVALID, "file %s renders to %q, outside the workspace", excerpt(p, 120), excerpt(name, 120))
+			return catalog.Errorf(catalog.EINVALID, "file %s renders to %q, which is refused: %s", excerpt(p, 120), excerpt(name, 120), err.Error())
 		}
 		if d.IsDir() {
 			made[dest] = true
@@ -256,6 +256,13 @@ func workspacePath(p string) (string, error) {
 	}
 	if !filepath.IsLocal(rel) || strings.HasPrefix(p, "/") {
 		return "", catalog.Errorf(catalog.EINVALID, "path %q leaves the workspace", excerpt(p, 120))
+	}
+	for _, seg := range strings.Split(rel, "/") {
+		// A .git file or folder in the work tree would make git read another repository
+		// (a "gitdir:" pointer) when the workspace is committed.
+		if strings.EqualFold(seg, ".git") {
+			return "", catalog.Errorf(catalog.EINVALID, "path %q names a .git entry, which a workspace may not hold", excerpt(p, 120))
+		}
 	}
 	return rel, nil
 }
