@@ -104,6 +104,18 @@ func TestHostileTemplatesAreRefused(t *testing.T) {
 			code:  catalog.EINVALID, want: "not a valid branch",
 		},
 		{
+			name:  "an author that would inject into git's import stream",
+			fetch: "        url: ./skeleton", publish: okRemote + "\n        gitAuthorName: \"x> 0 +0000\\nM 100644 inline y\"",
+			files: map[string]string{"skeleton/a": "a"},
+			code:  catalog.EINVALID, want: "may not hold",
+		},
+		{
+			name:  "a file name with a line break",
+			fetch: "        url: ./skeleton\n        values: {nl: \"a\\nb\"}", publish: okRemote,
+			files: map[string]string{"skeleton/${{ values.nl }}": "a"},
+			code:  catalog.EINVALID, want: "cannot be committed",
+		},
+		{
 			name:  "a skeleton with too many files",
 			fetch: "        url: ./skeleton", publish: okRemote,
 			files: manyFiles(21),
@@ -161,11 +173,12 @@ func TestHostileTemplatesAreRefused(t *testing.T) {
 	t.Run("a file remote under the allowed dir is pushed to", func(t *testing.T) {
 		bare := filepath.Join(e.dir, "remotes", "r.git")
 		git(t, "", "init", "-q", "--bare", "-b", "main", bare)
-		tp := e.template("file", tinyTemplate("        url: ./skeleton", "        remoteUrl: file://"+bare), map[string]string{"skeleton/a": "${{ values.x | default('a') }}"})
+		tp := e.template("file", tinyTemplate("        url: ./skeleton", "        remoteUrl: file://"+bare),
+			map[string]string{"skeleton/a": "${{ values.x | default('a') }}", "skeleton/.gitignore": "*.log\n", "skeleton/debug.log": "x", "skeleton/my file.txt": "spaced"})
 		if _, err := e.eng.Run(context.Background(), e.task(tp, nil, nil), newStore(2)); err != nil {
 			t.Fatal(err)
 		}
-		if got := cloneTree(t, "file://"+bare, "main"); got["a"] != "a" {
+		if got := cloneTree(t, "file://"+bare, "main"); got["a"] != "a" || got["my file.txt"] != "spaced" || got["debug.log"] != "" || len(got) != 3 {
 			t.Errorf("tree %v", got)
 		}
 	})

@@ -1,15 +1,18 @@
 package scaffold
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,8 +57,14 @@ func (a gitAuth) env() []string {
 
 // runGit runs git in dir with env added; on failure its error quotes the end of git's stderr.
 func runGit(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	return runGitIn(ctx, dir, env, nil, args...)
+}
+
+// runGitIn is runGit with stdin.
+func runGitIn(ctx context.Context, dir string, env []string, stdin io.Reader, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null"}, args...)...)
 	cmd.Dir = dir
+	cmd.Stdin = stdin
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL="+allowedProtocols,
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C")
 	cmd.Env = append(cmd.Env, env...)
@@ -228,28 +237,57 @@ func (e *Engine) commitAndPush(ctx context.Context, ac *actionContext, remote, b
 		when = time.Unix(0, 0).UTC()
 	}
 	date := strconv.FormatInt(when.Unix(), 10) + " +0000"
-	if _, err := runGit(ctx, gitDir, nil, "init", "-q", "-b", branch, "repo"); err != nil {
+	if strings.ContainsAny(authorName+authorEmail, "<>\n\x00") {
+		return nil, catalog.Errorf(catalog.EINVALID, "the commit's author %q <%q> may not hold <, > or a line break", excerpt(authorName, 60), excerpt(authorEmail, 60))
+	}
+	if _, err := runGit(ctx, gitDir, nil, "init", "-q", "--bare", "repo.git"); err != nil {
 		return nil, err
 	}
-	env := append(auth.env(), "GIT_DIR="+filepath.Join(gitDir, "repo", ".git"), "GIT_WORK_TREE="+work,
-		"GIT_AUTHOR_NAME="+authorName, "GIT_AUTHOR_EMAIL="+authorEmail, "GIT_AUTHOR_DATE="+date,
-		"GIT_COMMITTER_NAME="+authorName, "GIT_COMMITTER_EMAIL="+authorEmail, "GIT_COMMITTER_DATE="+date)
+	env := append(auth.env(), "GIT_DIR="+filepath.Join(gitDir, "repo.git"))
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	git := func(args ...string) (string, error) {
-		out, err := runGit(cctx, work, env, args...)
+		out, err := runGit(cctx, gitDir, env, args...)
 		if err != nil {
 			return "", errors.New(ac.red.redact(err.Error()))
 		}
 		return out, nil
 	}
-	if _, err := git("add", "-A", "."); err != nil {
-		return nil, err
+	// The files to commit are what `git add -A` would take (.gitignore files honoured), listed
+	// against an empty index; they are then streamed into git fast-import, which writes one
+	// pack instead of a loose object file per blob and tree.
+	list, err := runGit(cctx, work, append(env, "GIT_WORK_TREE="+work), "ls-files", "-z", "--others", "--exclude-standard")
+	if err != nil {
+		return nil, errors.New(ac.red.redact(err.Error()))
 	}
-	if _, err := git("commit", "-q", "--no-verify", "--no-gpg-sign", "--allow-empty", "-m", message); err != nil {
-		return nil, err
+	var paths []string
+	for _, p := range strings.Split(list, "\x00") {
+		if p != "" {
+			paths = append(paths, p)
+		}
 	}
-	commit, err := git("rev-parse", "HEAD")
+	sort.Strings(paths)
+	for _, p := range paths {
+		if err := checkImportPath(p); err != nil {
+			return nil, err
+		}
+	}
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := writeFastImport(pw, work, "refs/heads/"+branch, authorName, authorEmail, date, message, paths)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	_, err = runGitIn(cctx, gitDir, env, pr, "fast-import", "--quiet", "--done")
+	pr.CloseWithError(io.ErrClosedPipe)
+	if wErr := <-werr; wErr != nil && !errors.Is(wErr, io.ErrClosedPipe) {
+		return nil, wErr
+	}
+	if err != nil {
+		return nil, errors.New(ac.red.redact(err.Error()))
+	}
+	commit, err := git("rev-parse", "refs/heads/"+branch)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +301,56 @@ func (e *Engine) commitAndPush(ctx context.Context, ac *actionContext, remote, b
 		ac.logf("the remote's %s is already at %s", branch, commit)
 		return &pushResult{commit: commit}, nil
 	}
-	if _, err := git("push", "-q", "--no-verify", "--", remote, "HEAD:"+ref); err != nil {
+	if _, err := git("push", "-q", "--no-verify", "--", remote, ref+":"+ref); err != nil {
 		return nil, catalog.Errorf(EUNAVAILABLE, "%s", err.Error())
 	}
 	ac.logf("pushed %s to %s", commit, branch)
 	return &pushResult{commit: commit, branchCreated: existing == ""}, nil
+}
+
+// writeFastImport writes one root commit of the files at paths (relative to work) to ref in git
+// fast-import's format. Contents are length-prefixed; paths with a quote, a backslash or a
+// control character are refused rather than quoted.
+func writeFastImport(w io.Writer, work, ref, name, email, date, message string, paths []string) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if !strings.HasSuffix(message, "\n") {
+		message += "\n"
+	}
+	fmt.Fprintf(bw, "commit %s\nauthor %s <%s> %s\ncommitter %s <%s> %s\ndata %d\n%s", ref, name, email, date, name, email, date, len(message), message)
+	for _, p := range paths {
+		if err := checkImportPath(p); err != nil {
+			return err
+		}
+		full := filepath.Join(work, filepath.FromSlash(p))
+		info, err := os.Lstat(full)
+		if err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return catalog.Errorf(catalog.EINVALID, "%s is not a regular file", excerpt(p, 120))
+		}
+		b, err := os.ReadFile(full)
+		if err != nil {
+			return err
+		}
+		mode := "100644"
+		if info.Mode()&0o111 != 0 {
+			mode = "100755"
+		}
+		fmt.Fprintf(bw, "M %s inline %s\ndata %d\n", mode, p, len(b))
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("done\n")
+	return bw.Flush()
+}
+
+// checkImportPath refuses a path fast-import would need quoted.
+func checkImportPath(p string) error {
+	if strings.ContainsAny(p, "\"\\") || strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || strings.HasPrefix(p, " ") {
+		return catalog.Errorf(catalog.EINVALID, "file name %q cannot be committed (no quotes, backslashes or control characters)", excerpt(p, 120))
+	}
+	return nil
 }
 
 // deleteBranch deletes branch on remote if it is still at commit.
