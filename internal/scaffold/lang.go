@@ -192,8 +192,21 @@ type (
 )
 
 type parser struct {
-	toks []token
-	p    int
+	toks  []token
+	p     int
+	depth int
+}
+
+// maxDepth bounds the nesting of expressions and blocks: the parser and the evaluator recurse,
+// and a hostile template must not exhaust the stack.
+const maxDepth = 64
+
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return errf("the expression nests deeper than %d levels", maxDepth)
+	}
+	return nil
 }
 
 func (p *parser) peek() token { return p.toks[p.p] }
@@ -242,6 +255,10 @@ func parseExpression(toks []token) (node, error) {
 }
 
 func (p *parser) expr() (node, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer func() { p.depth-- }()
 	n, err := p.or()
 	if err != nil {
 		return nil, err
@@ -289,6 +306,10 @@ func (p *parser) and() (node, error) {
 func (p *parser) not() (node, error) {
 	if p.isName("not") {
 		p.next()
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer func() { p.depth-- }()
 		x, err := p.not()
 		return unaryNode{"not", x}, err
 	}
@@ -369,6 +390,10 @@ func (p *parser) mult() (node, error) {
 func (p *parser) unary() (node, error) {
 	if p.isOp("-") {
 		p.next()
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer func() { p.depth-- }()
 		x, err := p.unary()
 		return unaryNode{"-", x}, err
 	}

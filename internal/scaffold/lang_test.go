@@ -102,6 +102,23 @@ func TestTemplateBlocks(t *testing.T) {
 	}
 }
 
+func TestDeepNestingIsRefused(t *testing.T) {
+	for _, src := range []string{
+		"${{ " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000) + " }}",
+		"${{ " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + " }}",
+		"${{ " + strings.Repeat("not ", 100000) + "true }}",
+		"${{ " + strings.Repeat("- ", 100000) + "1 }}",
+		strings.Repeat("{% if true %}", 100000) + strings.Repeat("{% endif %}", 100000),
+	} {
+		if _, err := renderValue(src, testVars(), 1<<20); err == nil || !strings.Contains(err.Error(), "deeper than") {
+			t.Errorf("%s…: %v", src[:20], err)
+		}
+	}
+	if v, err := renderValue("${{ "+strings.Repeat("(", 30)+"1"+strings.Repeat(")", 30)+" }}", testVars(), 1<<20); err != nil || v != 1.0 {
+		t.Errorf("30 levels: %v %v", v, err)
+	}
+}
+
 func TestRenderingIsBounded(t *testing.T) {
 	vars := map[string]any{"values": map[string]any{"xs": []any{1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0}}}
 	src := strings.Repeat("{% for a in values.xs %}", 6) + "x" + strings.Repeat("{% endfor %}", 6)
