@@ -201,6 +201,10 @@ type parser struct {
 // and a hostile template must not exhaust the stack.
 const maxDepth = 64
 
+// maxChain bounds a chain of filters or of attributes (each link is one level of recursion when
+// evaluated).
+const maxChain = 256
+
 func (p *parser) enter() error {
 	p.depth++
 	if p.depth > maxDepth {
@@ -398,7 +402,10 @@ func (p *parser) unary() (node, error) {
 		return unaryNode{"-", x}, err
 	}
 	x, err := p.postfix()
-	for err == nil && p.isOp("|") {
+	for n := 0; err == nil && p.isOp("|"); n++ {
+		if n >= maxChain {
+			return nil, errf("more than %d filters in a row", maxChain)
+		}
 		p.next()
 		t := p.next()
 		if t.kind != tName {
@@ -435,7 +442,10 @@ func (p *parser) args(closing string) ([]node, error) {
 
 func (p *parser) postfix() (node, error) {
 	x, err := p.primary()
-	for err == nil {
+	for n := 0; err == nil; n++ {
+		if n >= maxChain {
+			return nil, errf("more than %d attributes or indexes in a row", maxChain)
+		}
 		switch {
 		case p.isOp("."):
 			p.next()
