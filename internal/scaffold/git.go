@@ -62,7 +62,7 @@ func runGit(ctx context.Context, dir string, env []string, args ...string) (stri
 
 // runGitIn is runGit with stdin.
 func runGitIn(ctx context.Context, dir string, env []string, stdin io.Reader, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null"}, args...)...)
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null", "-c", "advice.pushUpdateRejected=false"}, args...)...)
 	cmd.Dir = dir
 	cmd.Stdin = stdin
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL="+allowedProtocols,
@@ -302,6 +302,10 @@ func (e *Engine) commitAndPush(ctx context.Context, ac *actionContext, remote, b
 		return &pushResult{commit: commit}, nil
 	}
 	if _, err := git("push", "-q", "--no-verify", "--", remote, ref+":"+ref); err != nil {
+		if strings.Contains(err.Error(), "[rejected]") || strings.Contains(err.Error(), "non-fast-forward") || strings.Contains(err.Error(), "fetch first") {
+			// The branch holds other commits: never forced, and retrying will not help.
+			return nil, catalog.Errorf(catalog.ECONFLICT, "branch %s of %s holds other commits: %s", branch, excerpt(ac.red.redact(remote), 120), err.Error())
+		}
 		return nil, catalog.Errorf(EUNAVAILABLE, "%s", err.Error())
 	}
 	ac.logf("pushed %s to %s", commit, branch)

@@ -166,7 +166,7 @@ func TestRunPublishesToAGitRemote(t *testing.T) {
 		other := task
 		other.Values = map[string]any{"name": "other", "remoteUrl": remote, "owner": "x", "db": false, "tags": []any{}}
 		_, err := e.eng.Run(ctx, other, newStore(len(tp.Steps)))
-		if catalog.ErrorCode(err) != EUNAVAILABLE || !strings.Contains(err.Error(), `step "publish"`) {
+		if catalog.ErrorCode(err) != catalog.ECONFLICT || !strings.Contains(err.Error(), `step "publish"`) || !strings.Contains(err.Error(), "holds other commits") {
 			t.Fatalf("err %v", err)
 		}
 		if got := cloneTree(t, remote, "main"); got["README.md"] != want["README.md"] {
