@@ -14,5 +14,5 @@ const Root = "catalog-info.yaml"
 
 // FS holds every file of the demo catalog.
 //
-//go:embed *.yaml components/*.yaml apis/*.yaml templates/*/*.yaml components/docs-*
+//go:embed *.yaml components/*.yaml apis/*.yaml all:templates components/docs-*
 var FS embed.FS

@@ -9,9 +9,10 @@ import (
 )
 
 var (
-	targetRe = regexp.MustCompile(`(?m)^    - (\./\S+)$`)
-	textRe   = regexp.MustCompile(`(?m)^\s+\$text: (\S+)$`)
-	docsRe   = regexp.MustCompile(`(?m)^\s+backstage.io/techdocs-ref: dir:(\S+)$`)
+	skeletonRe = regexp.MustCompile(`(?m)^\s+url: (\.\.?/\S+)$`)
+	targetRe   = regexp.MustCompile(`(?m)^    - (\./\S+)$`)
+	textRe     = regexp.MustCompile(`(?m)^\s+\$text: (\S+)$`)
+	docsRe     = regexp.MustCompile(`(?m)^\s+backstage.io/techdocs-ref: dir:(\S+)$`)
 )
 
 // TestFilesReachable checks, without a YAML parser, that every Location
@@ -42,6 +43,12 @@ func TestFilesReachable(t *testing.T) {
 			}
 			reached[q] = true
 		}
+		if strings.Contains(string(data), "\nkind: Template\n") {
+			// A template's fetch steps read skeleton folders relative to it.
+			for _, m := range skeletonRe.FindAllStringSubmatch(string(data), -1) {
+				walkReached(t, path.Join(dir, m[1]), reached)
+			}
+		}
 		for _, m := range docsRe.FindAllStringSubmatch(string(data), -1) {
 			docs := path.Join(dir, m[1])
 			if _, err := fs.Stat(FS, path.Join(docs, "mkdocs.yml")); err != nil {
@@ -68,4 +75,19 @@ func TestFilesReachable(t *testing.T) {
 	if len(reached) < 10 {
 		t.Fatalf("only %d files reached", len(reached))
 	}
+}
+
+// walkReached marks every file below dir as reached; dir must exist.
+func walkReached(t *testing.T, dir string, reached map[string]bool) {
+	t.Helper()
+	if st, err := fs.Stat(FS, dir); err != nil || !st.IsDir() {
+		t.Errorf("skeleton %s is not an embedded folder", dir)
+		return
+	}
+	fs.WalkDir(FS, dir, func(f string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			reached[f] = true
+		}
+		return err
+	})
 }

@@ -2,11 +2,14 @@ package scaffold
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"catalogd/demo"
 )
 
 // demoTemplate parses a template of the demo catalog as a file location would give it.
@@ -24,13 +27,36 @@ func demoTemplate(t *testing.T, name string) *Template {
 }
 
 // The demo's local-service template, run as the README tells a newcomer: a local bare
-// repository as the remote, under an allowed dir.
+// repository as the remote, under an allowed dir. The template is read from the demo folder on
+// disk (a file location) and from the embedded demo catalog (as `serve --demo` ingests it).
 func TestTheDemoLocalServiceTemplateRuns(t *testing.T) {
-	demo, _ := filepath.Abs(filepath.Join("..", "..", "demo"))
-	e := newEnv(t, "", func(o *Options) { o.AllowDirs = append(o.AllowDirs, demo) })
+	for _, from := range []string{"file", "embedded"} {
+		t.Run("read from the "+from+" demo catalog", func(t *testing.T) { runDemoLocalService(t, from) })
+	}
+}
+
+func runDemoLocalService(t *testing.T, from string) {
+	demoDir, _ := filepath.Abs(filepath.Join("..", "..", "demo"))
+	e := newEnv(t, "", func(o *Options) {
+		if from == "file" {
+			o.AllowDirs = append(o.AllowDirs, demoDir)
+		} else {
+			o.Embedded = map[string]fs.FS{"demo": demo.FS}
+		}
+	})
 	bare := filepath.Join(e.dir, "refund-service.git")
 	git(t, "", "init", "-q", "--bare", "-b", "main", bare)
 	tp := demoTemplate(t, "local-service")
+	if from == "embedded" {
+		var err error
+		tp, err = ParseTemplate(templateJSON(t, filepath.Join(demoDir, "templates", "local-service", "template.yaml"), "demo:templates/local-service/template.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp.BaseURL != "demo:///templates/local-service/" {
+			t.Fatalf("base %q", tp.BaseURL)
+		}
+	}
 	task := e.task(tp, map[string]any{"name": "refund-service", "description": "Refunds card payments: \"fast\".", "owner": "team-pay",
 		"system": "payments", "remoteUrl": "file://" + bare}, nil)
 	out, err := e.eng.Run(context.Background(), task, newStore(len(tp.Steps)))
@@ -81,5 +107,24 @@ func TestTheDemoGoServiceTemplateDryRuns(t *testing.T) {
 	}
 	if links, _ := res.Output["links"].([]any); len(links) != 2 || links[0].(map[string]any)["url"] != "dry-run:steps.publish.output.remoteUrl" {
 		t.Errorf("output %v", res.Output)
+	}
+}
+
+// A skeleton URL relative to an embedded template stays inside that file system: climbing out
+// of it lands at its root, never on the server's disk.
+func TestEmbeddedSkeletonsStayInsideTheirFileSystem(t *testing.T) {
+	e := newEnv(t, "", func(o *Options) { o.Embedded = map[string]fs.FS{"demo": demo.FS} })
+	for _, url := range []string{"../../../../../../etc", "/etc", "demo:///../../etc", "demo://host/templates"} {
+		t.Run(url, func(t *testing.T) {
+			tp := &Template{Ref: "template:default/x", BaseURL: "demo:///templates/local-service/",
+				Steps: []StepSpec{{ID: "fetch", Action: "fetch:plain", Input: map[string]any{"url": url}}}}
+			_, err := e.eng.DryRun(context.Background(), e.task(tp, map[string]any{}, nil))
+			if err == nil {
+				t.Fatal("read outside the embedded file system")
+			}
+			if !strings.Contains(err.Error(), "fetch") {
+				t.Errorf("error does not name the step: %v", err)
+			}
+		})
 	}
 }

@@ -111,6 +111,23 @@ func (e *Engine) openSource(ctx context.Context, ac *actionContext, raw string) 
 	case "http", "https":
 		return e.gitSource(ctx, ac, u)
 	}
+	if fsys, ok := e.opts.Embedded[u.Scheme]; ok && u.Host == "" {
+		p := strings.Trim(path.Clean("/"+u.Path), "/")
+		if p == "" {
+			p = "."
+		}
+		if !fs.ValidPath(p) {
+			return nil, catalog.Errorf(catalog.EINVALID, "url %q: not a path inside %s", excerpt(raw, 100), u.Scheme)
+		}
+		if st, err := fs.Stat(fsys, p); err != nil || !st.IsDir() {
+			return nil, catalog.Errorf(catalog.EINVALID, "skeleton %s:%s is not a folder", u.Scheme, excerpt(p, 120))
+		}
+		sub, err := fs.Sub(fsys, p)
+		if err != nil {
+			return nil, catalog.Errorf(catalog.EINVALID, "skeleton %s:%s: %s", u.Scheme, excerpt(p, 120), excerpt(err.Error(), 120))
+		}
+		return &source{fsys: sub, cleanup: func() {}, shown: u.Scheme + ":" + p}, nil
+	}
 	return nil, catalog.Errorf(catalog.EINVALID, "url %q: only file, http and https skeleton URLs are read", excerpt(raw, 100))
 }
 

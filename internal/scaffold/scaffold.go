@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
@@ -88,6 +89,10 @@ type Options struct {
 	// entities it yields; used by catalog:register.
 	Register func(ctx context.Context, target string) (entityRefs []string, err error)
 	Logger   *slog.Logger
+	// Embedded are read-only file systems templates may be read from, by location type: a
+	// template ingested from the file system named "demo" (location "demo:templates/x/t.yaml")
+	// resolves "./skeleton" inside Embedded["demo"]. Nothing outside them is reachable that way.
+	Embedded map[string]fs.FS
 	// Limits bound what one task may render; zero values take DefaultLimits.
 	Limits Limits
 }

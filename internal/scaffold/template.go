@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -129,9 +131,17 @@ func baseOf(loc string) string {
 		if i := strings.LastIndex(target, "/"); i > len("https://") {
 			return target[:i+1]
 		}
+	default:
+		// An embedded file system ("demo:templates/x/template.yaml"): a hierarchical URL of
+		// that scheme, so relative references resolve as they do for files.
+		if embeddedScheme.MatchString(typ) && !strings.HasPrefix(target, "/") && fs.ValidPath(target) {
+			return typ + ":///" + strings.TrimPrefix(path.Dir(target)+"/", "./")
+		}
 	}
 	return ""
 }
+
+var embeddedScheme = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 
 // stripUI removes the ui:* keys (form hints for Backstage's frontend) from a schema.
 func stripUI(v any) any {
