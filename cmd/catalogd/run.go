@@ -46,6 +46,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout), configCmd(getenv, stdout))
+	// --- ops: migrate, version (cmd/catalogd/migrate.go, version.go) ---
+	root.AddCommand(migrateCmd(getenv, stdout), versionCmd(stdout))
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
+	// --- end ops ---
 	err := root.ExecuteContext(ctx)
 	if err != nil && err != errSilent {
 		return err
@@ -88,6 +93,7 @@ const defaultDatabase = "sqlite:catalogd.db"
 
 type commonFlags struct {
 	database  string
+	migrate   string // migrateAuto or migrateOff
 	locations []string
 	logLevel  string
 	read      readFlags
@@ -134,6 +140,8 @@ func (c *commonFlags) add(cmd *cobra.Command, getenv func(string) string) {
 	}
 	cmd.Flags().StringArrayVar(&c.locations, "location", envLocs,
 		"descriptor file or directory to ingest; repeatable (env CATALOGD_LOCATIONS, comma-separated)")
+	cmd.Flags().StringVar(&c.migrate, "migrate", envOr(getenv, "CATALOGD_MIGRATE", migrateAuto),
+		"auto: apply pending schema migrations at start; off: refuse to start while any are pending (run catalogd migrate up) (env CATALOGD_MIGRATE)")
 	cmd.Flags().StringVar(&c.logLevel, "log-level", envOr(getenv, "CATALOGD_LOG_LEVEL", "info"), "debug, info, warn or error (env CATALOGD_LOG_LEVEL)")
 	c.read.add(cmd, getenv)
 }
@@ -209,18 +217,6 @@ func providers(paths, allowDirs []string) ([]ingest.Provider, error) {
 		ps = append(ps, fp)
 	}
 	return ps, nil
-}
-
-func openStore(ctx context.Context, url string) (*store.Store, error) {
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	return st, nil
 }
 
 func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -306,7 +302,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if err != nil {
 				return err
 			}
-			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
+			return serve(ctx, serveConfig{addr: addr, database: c.database, migrate: c.migrate, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
 				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
 		},
@@ -345,6 +341,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 
 type serveConfig struct {
 	contacts  []string
+	migrate   string // migrateAuto or migrateOff
 	addr      string
 	database  string
 	providers []ingest.Provider
@@ -437,7 +434,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "catalogd listening on http://%s (GraphiQL at /graphql)\n", ln.Addr())
 
-	st, err := openStore(ctx, cfg.database)
+	st, err := openStore(ctx, cfg.database, cfg.migrate, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -547,7 +544,7 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 				return err
 			}
 			start := time.Now()
-			st, err := openStore(ctx, c.database)
+			st, err := openStore(ctx, c.database, c.migrate, log)
 			if err != nil {
 				return err
 			}
