@@ -208,4 +208,3 @@ func TestTracesGoToTheOTLPEndpoint(t *testing.T) {
 		}
 	}
 }
-
