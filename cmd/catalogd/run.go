@@ -596,6 +596,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var c commonFlags
+	var progressMode string            // --- ops: progress (progress.go) ---
+	var progressInterval time.Duration // --- ops ---
 	cmd := &cobra.Command{
 		Use:   "ingest",
 		Short: "Ingest the locations into the database once, print counts and time, and exit",
@@ -623,11 +625,26 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 			if err != nil {
 				return err
 			}
+			// --- ops: progress on stderr ---
+			progress, err := newProgress(progressMode, progressInterval, stderr)
+			if err != nil {
+				return err
+			}
+			if progress != nil {
+				eng.Progress = progress.update
+			}
+			// --- end ops ---
 			failed := false
 			rejected := 0
 			for _, p := range ps {
 				t0 := time.Now()
+				if progress != nil {
+					progress.start(p.Location().Key)
+				}
 				res, err := eng.Refresh(ctx, p)
+				if progress != nil {
+					progress.finish()
+				}
 				loc := p.Location()
 				if err != nil {
 					failed = true
@@ -658,6 +675,9 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 		},
 	}
 	c.add(cmd, getenv)
+	cmd.Flags().StringVar(&progressMode, "progress", envOr(getenv, "CATALOGD_PROGRESS", progressAuto),
+		"auto (a bar when stderr is a terminal, else lines), bar, lines or off: how a read's progress is shown on stderr (env CATALOGD_PROGRESS)")
+	cmd.Flags().DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
 	return cmd
 }
 
