@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
@@ -43,12 +44,13 @@ func run(ctx context.Context, name string) error {
 	if _, err := os.Stat(base); err != nil {
 		return fmt.Errorf("run from the module root: %w", err)
 	}
+	version := time.Now().UTC().Format("20060102150405")
 	dev, err := migrations.DevSQLite()
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	if err := diffInto(ctx, dialect.SQLite, dev, filepath.Join(base, "sqlite"), name); err != nil {
+	if err := diffInto(ctx, dialect.SQLite, dev, filepath.Join(base, "sqlite"), name, version); err != nil {
 		return err
 	}
 	pgURL := os.Getenv(envDevPostgres)
@@ -60,10 +62,10 @@ func run(ctx context.Context, name string) error {
 		return err
 	}
 	defer cleanup()
-	return diffInto(ctx, dialect.Postgres, pg, filepath.Join(base, "postgres"), name)
+	return diffInto(ctx, dialect.Postgres, pg, filepath.Join(base, "postgres"), name, version)
 }
 
-func diffInto(ctx context.Context, dia string, dev *sql.DB, path, name string) error {
+func diffInto(ctx context.Context, dia string, dev *sql.DB, path, name, version string) error {
 	dir, err := migrate.NewLocalDir(path)
 	if err != nil {
 		return err
@@ -72,7 +74,7 @@ func diffInto(ctx context.Context, dia string, dev *sql.DB, path, name string) e
 	if err != nil {
 		return err
 	}
-	if err := migrations.Diff(ctx, dia, dev, dir, name); err != nil {
+	if err := migrations.Diff(ctx, dia, dev, dir, name, version); err != nil {
 		return err
 	}
 	after, err := dir.Files()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"text/template"
 
 	"ariga.io/atlas/sql/migrate"
 	entsql "entgo.io/ent/dialect/sql"
@@ -20,13 +21,24 @@ import (
 // The options are those of the auto-migration catalogd ran before versioned migrations: no
 // foreign keys (Apply removes an entity's relations itself; checking the parent of each
 // relation row doubled the cost of a large ingest), and no dropped columns or indexes.
-func Diff(ctx context.Context, dialect string, dev *sql.DB, dir migrate.Dir, name string) error {
+//
+// version names the file (a UTC time as 20060102150405), so the files of both dialects written
+// by one run carry the same one; "" takes the current time.
+func Diff(ctx context.Context, dialect string, dev *sql.DB, dir migrate.Dir, name, version string) error {
 	drv := entsql.OpenDB(dialect, dev)
+	format := migrate.DefaultFormatter
+	if version != "" {
+		n, err := template.New("").Parse(version + "{{ with .Name }}_{{ . }}{{ end }}.sql")
+		if err != nil {
+			return err
+		}
+		format = migrate.TemplateFormatter{{N: n, C: migrate.DefaultFormatter[0].C}}
+	}
 	err := entmigrate.NewSchema(drv).NamedDiff(ctx, name,
 		schema.WithDir(dir),
 		schema.WithMigrationMode(schema.ModeReplay),
 		schema.WithDialect(dialect),
-		schema.WithFormatter(migrate.DefaultFormatter),
+		schema.WithFormatter(format),
 		entmigrate.WithForeignKeys(false),
 	)
 	if err != nil {

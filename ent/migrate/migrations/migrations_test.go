@@ -51,7 +51,7 @@ func assertNoDiff(t *testing.T, dia string, dev *sql.DB) {
 	if len(before) == 0 {
 		t.Fatal("no migrations are embedded")
 	}
-	if err := migrations.Diff(context.Background(), dia, dev, dir, "check"); err != nil {
+	if err := migrations.Diff(context.Background(), dia, dev, dir, "check", ""); err != nil {
 		t.Fatal(err)
 	}
 	after, err := dir.Files()
