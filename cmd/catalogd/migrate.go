@@ -86,9 +86,12 @@ func migrateCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 			if s.Partial != "" {
 				fmt.Fprintf(stdout, "part-applied: %s\n", s.Partial)
 			}
-			if len(s.Pending) == 0 && s.Partial == "" {
+			if len(s.Pending) == 0 && s.Partial == "" && !s.Legacy {
 				fmt.Fprintln(stdout, "pending: none")
 				return nil
+			}
+			if s.Legacy {
+				fmt.Fprintf(stdout, "to adopt: record %s as the baseline\n", s.Baseline)
 			}
 			fmt.Fprintf(stdout, "pending: %d\n", len(s.Pending))
 			for _, p := range s.Pending {
@@ -107,9 +110,16 @@ func migrateCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			before, err := st.MigrationStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
 			applied, err := st.MigrateUp(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if before.Legacy {
+				fmt.Fprintf(stdout, "adopted the schema made before versioned migrations: recorded %s as its baseline\n", before.Baseline)
 			}
 			if len(applied) == 0 {
 				fmt.Fprintln(stdout, "no pending migrations; the schema is up to date")

@@ -164,8 +164,10 @@ func (s *Store) CheckMigrated(ctx context.Context) error {
 	switch {
 	case st.Partial != "":
 		return fmt.Errorf("the database has a migration left part-applied (%s): fix it, then run catalogd migrate up", st.Partial)
-	case st.Legacy || len(st.Pending) > 0:
-		return fmt.Errorf("the database has %d pending migration(s) (%s) and database.migrate is off: run `catalogd migrate up --database URL` first, or set database.migrate: auto",
+	case st.Legacy:
+		return fmt.Errorf("the database was created before versioned migrations and migrations are off (--migrate off): run `catalogd migrate up --database URL` once to adopt it, or use --migrate auto")
+	case len(st.Pending) > 0:
+		return fmt.Errorf("the database has %d pending migration(s) (%s) and migrations are off (--migrate off): run `catalogd migrate up --database URL` first, or use --migrate auto",
 			len(st.Pending), strings.Join(st.Pending, ", "))
 	}
 	return nil
