@@ -21,7 +21,7 @@ func main() {
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Target:   "./ent",
 		Package:  "catalogd/ent",
-		Features: []gen.Feature{gen.FeatureExecQuery, gen.FeatureModifier, gen.FeatureLock, gen.FeatureUpsert},
+		Features: []gen.Feature{gen.FeatureExecQuery, gen.FeatureModifier, gen.FeatureLock, gen.FeatureUpsert, gen.FeatureVersionedMigration},
 	}, entc.Extensions(ex))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)

@@ -44,6 +44,8 @@ type Options struct {
 	// Websocket configures GraphQL over websocket; without Websocket.Authenticate every
 	// connection is refused.
 	Websocket WebsocketOptions
+	// Extensions are added after the handler's own (e.g. metrics and tracing).
+	Extensions []graphql.HandlerExtension
 }
 
 // DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
@@ -121,8 +123,11 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	if opts.RequestTimeout > 0 {
 		srv.AroundRootFields(deadline(opts.RequestTimeout))
 	}
+	for _, ext := range opts.Extensions {
+		srv.Use(ext)
+	}
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
-		log.Error("panic in resolver", "panic", p, "stack", string(debug.Stack()))
+		log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return catalog.Errorf(catalog.EINTERNAL, "internal error")
 	})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
@@ -180,10 +185,10 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 		gerr.Message = "request cancelled or timed out"
 		setCode(gerr, CodeTimeout)
 	case isRequestError(ctx, err):
-		log.Debug("bad graphql request", "err", err)
+		log.DebugContext(ctx, "bad graphql request", "err", err)
 		setCode(gerr, CodeBadRequest)
 	default:
-		log.Error("internal error", "err", err, "path", gerr.Path.String())
+		log.ErrorContext(ctx, "internal error", "err", err, "path", gerr.Path.String())
 		gerr.Message = "internal error"
 		setCode(gerr, CodeInternal)
 	}

@@ -99,7 +99,7 @@ func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocke
 		PingPongInterval: o.PingInterval,
 		PayloadReadLimit: &o.ReadLimit,
 		ErrorFunc: func(ctx context.Context, err error) {
-			log.Debug("websocket", "err", err)
+			log.DebugContext(ctx, "websocket", "err", err)
 		},
 	}
 }

@@ -70,6 +70,18 @@ type fileConfig struct {
 			Secret string `json:"secret"`
 		} `json:"github"`
 	} `json:"webhooks"`
+	// Operation (ops.go, migrate.go).
+	LogFormat string `json:"logFormat"`
+	Migrate   string `json:"migrate"`
+	Metrics   struct {
+		TokenFile string `json:"tokenFile"`
+	} `json:"metrics"`
+	Tracing struct {
+		OTLPEndpoint string `json:"otlpEndpoint"`
+	} `json:"tracing"`
+	Server struct {
+		ShutdownTimeout string `json:"shutdownTimeout"`
+	} `json:"server"`
 	Locations []ingest.LocationConfig `json:"-"`
 }
 
@@ -375,6 +387,12 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("cors-origin", "CATALOGD_CORS_ORIGINS", a.CORSOrigins...),
 		set("persisted-queries", "CATALOGD_PERSISTED_QUERIES", str(a.PersistedQueries)...),
 		set("only-persisted-queries", "CATALOGD_ONLY_PERSISTED_QUERIES", boolean(a.OnlyPersistedQueries)...),
+		// ops
+		set("log-format", "CATALOGD_LOG_FORMAT", str(cfg.LogFormat)...),
+		set("migrate", "CATALOGD_MIGRATE", str(cfg.Migrate)...),
+		set("metrics-token-file", "CATALOGD_METRICS_TOKEN_FILE", str(cfg.Metrics.TokenFile)...),
+		set("otlp-endpoint", "CATALOGD_OTLP_ENDPOINT", str(cfg.Tracing.OTLPEndpoint)...),
+		set("shutdown-timeout", "CATALOGD_SHUTDOWN_TIMEOUT", str(cfg.Server.ShutdownTimeout)...),
 	)
 }
 

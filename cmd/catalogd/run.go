@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gqlgraphql "github.com/99designs/gqlgen/graphql"
 	"github.com/spf13/cobra"
 
 	"catalogd/demo"
@@ -25,6 +26,7 @@ import (
 	"catalogd/internal/ingest/git"
 	"catalogd/internal/ingest/github"
 	urlprov "catalogd/internal/ingest/url"
+	"catalogd/internal/obs"
 	"catalogd/internal/reading"
 	"catalogd/internal/server"
 	"catalogd/internal/service"
@@ -46,6 +48,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(getenv, stdout, stderr), ingestCmd(getenv, stdout, stderr), validateCmd(getenv, stdout), configCmd(getenv, stdout))
+	// --- ops: migrate, version (cmd/catalogd/migrate.go, version.go) ---
+	root.AddCommand(migrateCmd(getenv, stdout), versionCmd(stdout))
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
+	// --- end ops ---
 	err := root.ExecuteContext(ctx)
 	if err != nil && err != errSilent {
 		return err
@@ -88,8 +95,10 @@ const defaultDatabase = "sqlite:catalogd.db"
 
 type commonFlags struct {
 	database  string
+	migrate   string // migrateAuto or migrateOff
 	locations []string
 	logLevel  string
+	logFormat string // json or text
 	read      readFlags
 }
 
@@ -134,16 +143,11 @@ func (c *commonFlags) add(cmd *cobra.Command, getenv func(string) string) {
 	}
 	cmd.Flags().StringArrayVar(&c.locations, "location", envLocs,
 		"descriptor file or directory to ingest; repeatable (env CATALOGD_LOCATIONS, comma-separated)")
+	cmd.Flags().StringVar(&c.migrate, "migrate", envOr(getenv, "CATALOGD_MIGRATE", migrateAuto),
+		"auto: apply pending schema migrations at start; off: refuse to start while any are pending (run catalogd migrate up) (env CATALOGD_MIGRATE)")
 	cmd.Flags().StringVar(&c.logLevel, "log-level", envOr(getenv, "CATALOGD_LOG_LEVEL", "info"), "debug, info, warn or error (env CATALOGD_LOG_LEVEL)")
+	cmd.Flags().StringVar(&c.logFormat, "log-format", envOr(getenv, "CATALOGD_LOG_FORMAT", "text"), "text or json: structured lines on stderr, each naming the request it was logged for (env CATALOGD_LOG_FORMAT)")
 	c.read.add(cmd, getenv)
-}
-
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 func newEngine(st *store.Store, log *slog.Logger, rf readFlags) (*ingest.Engine, error) {
@@ -211,18 +215,6 @@ func providers(paths, allowDirs []string) ([]ingest.Provider, error) {
 	return ps, nil
 }
 
-func openStore(ctx context.Context, url string) (*store.Store, error) {
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	return st, nil
-}
-
 func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var c commonFlags
 	var addr string
@@ -234,6 +226,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var envErr, envErr2, envErr3 error // environment values that are not what they must be
 	var configPath string
 	var maxShare float64
+	var of opsFlags // --- ops: metrics, tracing, shutdown (ops.go) ---
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -256,7 +249,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
-			if err := errors.Join(envErr, envErr2, envErr3); err != nil {
+			if err := errors.Join(envErr, envErr2, envErr3, of.envErr); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
@@ -269,7 +262,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if interval <= 0 {
 				return fmt.Errorf("--refresh-interval must be positive, got %s (a location is re-read every interval)", interval)
 			}
-			log, err := newLogger(c.logLevel, stderr)
+			log, err := newLogger(c.logFormat, c.logLevel, stderr)
 			if err != nil {
 				return err
 			}
@@ -306,9 +299,28 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if err != nil {
 				return err
 			}
+			// --- ops ---
+			if err := checkMigrateMode(c.migrate); err != nil {
+				return err
+			}
+			metricsToken, err := of.metricsToken(getenv)
+			if err != nil {
+				return err
+			}
+			if of.shutdownTimeout <= 0 {
+				return fmt.Errorf("--shutdown-timeout must be positive, got %s", of.shutdownTimeout)
+			}
+			tracing, err := obs.NewTracing(ctx, of.otlpEndpoint, versionString(), getenv)
+			if err != nil {
+				return err
+			}
+			// --- end ops ---
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq,
+				// --- ops ---
+				migrate: c.migrate, metricsToken: metricsToken, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
+			}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -339,12 +351,14 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().Float64Var(&maxShare, "max-removal-share", defShare,
 		"share of a location's entities one read may remove before the guard refuses it until forced (env CATALOGD_MAX_REMOVAL_SHARE)")
+	of.add(cmd, getenv)
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
 
 type serveConfig struct {
 	contacts  []string
+	migrate   string // migrateAuto or migrateOff
 	addr      string
 	database  string
 	providers []ingest.Provider
@@ -361,6 +375,14 @@ type serveConfig struct {
 	requestTimeout time.Duration
 	auth           *authSetup
 	persisted      *graph.PersistedQueries
+
+	// --- ops (ops.go) ---
+	metricsToken    string        // bearer token GET /metrics requires ("": open)
+	tracing         *obs.Tracing  // spans go here (a no-op provider when tracing is off)
+	shutdownTimeout time.Duration // draining requests and running shutdown hooks
+	// shutdown are the hooks run after the HTTP server drained: components holding leases
+	// or locks register their release here.
+	shutdown *shutdownHooks
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -376,6 +398,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	ready := server.NewReadiness(len(cfg.providers) + len(cfg.locations))
+	// --- ops: metrics and tracing ---
+	metrics := obs.NewMetrics()
+	var tracing *obs.Tracing
+	if cfg.tracing != nil && cfg.tracing.Enabled() {
+		tracing = cfg.tracing
+	}
+	defer func() {
+		if cfg.tracing != nil {
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cfg.tracing.Shutdown(fctx)
+		}
+	}()
+	// --- end ops ---
 	// The listener is up before migration so /healthz answers at once; GraphQL waits for the store.
 	var gql atomic.Pointer[http.Handler]
 	var docStore atomic.Pointer[store.Store] // set once migrated, like gql
@@ -424,7 +460,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 					return st.DocFile(ctx, ref, path)
 				}
 				return nil, nil
-			}}),
+			},
+			Metrics: metrics, MetricsToken: cfg.metricsToken, Tracing: tracing}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A body of at most 1 MiB has this long to arrive; an answer this long to be written
 		// after its deadline; an idle keep-alive connection is closed after IdleTimeout.
@@ -437,12 +474,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "catalogd listening on http://%s (GraphiQL at /graphql)\n", ln.Addr())
 
-	st, err := openStore(ctx, cfg.database)
+	st, err := openStore(ctx, cfg.database, cfg.migrate, log)
 	if err != nil {
 		srv.Close()
 		return err
 	}
 	defer st.Close()
+	// --- ops ---
+	metrics.ObserveDB("catalogd", st.DB)
+	if tracing != nil {
+		st.Trace(tracing.Tracer())
+	}
+	// --- end ops ---
 	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 
@@ -477,6 +520,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	engRef.Store(eng)
+	eng.Metrics = ingestMetrics{metrics} // --- ops ---
 	eng.Interval = cfg.interval
 	eng.MaxRemovalShare = cfg.maxRemovalShare
 	eng.Changed = func() {
@@ -505,7 +549,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
-		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})
+		Websocket:  graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins},
+		Extensions: []gqlgraphql.HandlerExtension{obs.GraphQL{Metrics: metrics, Tracing: tracing}}})
 	gql.Store(&h)
 	docStore.Store(st)
 	ready.Migrated()
@@ -519,20 +564,40 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	case err := <-srvErr:
 		return err
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// --- ops: graceful shutdown ---
+	// ctx ended (SIGTERM or SIGINT): the listener closes at once, requests in flight finish
+	// within the deadline (their contexts do not derive from ctx), websockets end; the
+	// engine's loops stop with ctx. Then the hooks release what other replicas need.
+	log.Info("shutting down: draining requests", "deadline", cfg.shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
 	if hook != nil {
 		hook.Wait()
 	}
+	engDone := make(chan struct{})
+	go func() { eng.Wait(); close(engDone) }()
+	select {
+	case <-engDone:
+	case <-shutdownCtx.Done():
+		log.Warn("shutdown deadline passed while a location read was still stopping")
+	}
+	if cfg.shutdown != nil {
+		cfg.shutdown.Run(shutdownCtx, log)
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutdown deadline passed with requests in flight", "err", err)
 		return err
 	}
+	log.Info("shut down")
 	return nil
+	// --- end ops ---
 }
 
 func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var c commonFlags
+	var progressMode string            // --- ops: progress (progress.go) ---
+	var progressInterval time.Duration // --- ops ---
 	cmd := &cobra.Command{
 		Use:   "ingest",
 		Short: "Ingest the locations into the database once, print counts and time, and exit",
@@ -542,12 +607,12 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 			if len(c.locations) == 0 {
 				return fmt.Errorf("ingest needs at least one --location")
 			}
-			log, err := newLogger(c.logLevel, stderr)
+			log, err := newLogger(c.logFormat, c.logLevel, stderr)
 			if err != nil {
 				return err
 			}
 			start := time.Now()
-			st, err := openStore(ctx, c.database)
+			st, err := openStore(ctx, c.database, c.migrate, log)
 			if err != nil {
 				return err
 			}
@@ -560,11 +625,26 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 			if err != nil {
 				return err
 			}
+			// --- ops: progress on stderr ---
+			progress, err := newProgress(progressMode, progressInterval, stderr)
+			if err != nil {
+				return err
+			}
+			if progress != nil {
+				eng.Progress = progress.update
+			}
+			// --- end ops ---
 			failed := false
 			rejected := 0
 			for _, p := range ps {
 				t0 := time.Now()
+				if progress != nil {
+					progress.start(p.Location().Key)
+				}
 				res, err := eng.Refresh(ctx, p)
+				if progress != nil {
+					progress.finish()
+				}
 				loc := p.Location()
 				if err != nil {
 					failed = true
@@ -595,6 +675,9 @@ func ingestCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comm
 		},
 	}
 	c.add(cmd, getenv)
+	cmd.Flags().StringVar(&progressMode, "progress", envOr(getenv, "CATALOGD_PROGRESS", progressAuto),
+		"auto (a bar when stderr is a terminal, else lines), bar, lines or off: how a read's progress is shown on stderr (env CATALOGD_PROGRESS)")
+	cmd.Flags().DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
 	return cmd
 }
 

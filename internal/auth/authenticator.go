@@ -334,16 +334,16 @@ func (a *Authenticator) rolesOf(p *Principal) []string {
 
 // LogRefusal logs why credentials were refused: the reason, never the token.
 // remote is the caller's address.
-func (a *Authenticator) LogRefusal(remote string, err error) {
+func (a *Authenticator) LogRefusal(ctx context.Context, remote string, err error) {
 	var ce *CredentialError
 	if errors.As(err, &ce) {
 		if ce.Code == "" {
 			return // no credentials: not worth a line
 		}
-		a.log.Info("credentials refused", "reason", ce.Description, "detail", errString(ce.Err), "remote", remote)
+		a.log.InfoContext(ctx, "credentials refused", "reason", ce.Description, "detail", errString(ce.Err), "remote", remote)
 		return
 	}
-	a.log.Error("authentication failed", "err", err, "remote", remote)
+	a.log.ErrorContext(ctx, "authentication failed", "err", err, "remote", remote)
 }
 
 func errString(err error) string {

@@ -64,6 +64,11 @@ type Engine struct {
 	OnRead func(key string, err error)
 	// Docs reads the docs of entities that name them (nil: docs.Reader with its defaults).
 	Docs *docs.Reader
+	// Metrics, when set, is told about every read (cmd/ wires it to the metrics).
+	Metrics Metrics
+	// Progress, when set, is called as a read advances, from the goroutines doing the work:
+	// it must be cheap and safe for concurrent use.
+	Progress func(location string, p Progress)
 
 	applyMu sync.Mutex
 	sched   scheduler
@@ -127,6 +132,24 @@ func (e *Engine) setMemo(key string, m map[string]*fileMemo) {
 	e.memo[key] = m
 }
 
+// Metrics receives what each location read did. It is an interface of its own so that
+// neither the engine nor a provider imports a metrics library.
+type Metrics interface {
+	ObserveRead(provider string, took time.Duration, res store.ApplyResult, err error)
+}
+
+// Progress is how far one read has come.
+type Progress struct {
+	Documents int64 // descriptor documents processed (files unchanged since the last read are not parsed again)
+	Entities  int64 // entities handed to the store
+}
+
+func (e *Engine) progress(rd *read) {
+	if e.Progress != nil {
+		e.Progress(rd.loc.Key, Progress{Documents: rd.docs.Load(), Entities: rd.entities.Load()})
+	}
+}
+
 // Refresh reads one location and applies what it holds.
 func (e *Engine) Refresh(ctx context.Context, p Provider) (store.ApplyResult, error) {
 	return e.RefreshWith(ctx, p, RefreshOptions{})
@@ -142,9 +165,12 @@ type RefreshOptions struct {
 // RefreshWith reads one location and applies what it holds. A read that fails changes no
 // entity (the error is recorded); a read whose revision is the one applied last costs no
 // processing and only records that the location was observed.
-func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOptions) (store.ApplyResult, error) {
+func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOptions) (res store.ApplyResult, err error) {
 	started := time.Now()
 	loc := p.Location()
+	if e.Metrics != nil {
+		defer func() { e.Metrics.ObserveRead(loc.Provider, time.Since(started), res, err) }()
+	}
 	tree, release, err := p.Read(ctx)
 	if err == nil && tree.Revision != "" && !opts.Force {
 		same, n, serr := e.Store.Observe(ctx, loc, tree.Revision, started)
@@ -166,7 +192,7 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 		return store.ApplyResult{Errors: 1}, b.Failed
 	}
 	defer release()
-	res, err := e.apply(ctx, loc, tree, opts, started, true)
+	res, err = e.apply(ctx, loc, tree, opts, started, true)
 	if errors.Is(err, store.ErrStaleMemo) {
 		// The store no longer holds what the memo says (another writer changed it): parse
 		// everything.
@@ -201,6 +227,18 @@ func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catal
 	b.Started = started
 	b.Force = opts.Force
 	b.MaxRemovalShare = e.MaxRemovalShare
+	if e.Progress != nil && b.Parts != nil {
+		parts := b.Parts
+		b.Parts = func(yield func([]store.EntityRecord) bool) {
+			for p := range parts {
+				rd.entities.Add(int64(len(p)))
+				e.progress(rd)
+				if !yield(p) {
+					return
+				}
+			}
+		}
+	}
 	res, aerr := e.Store.Apply(ctx, loc, b)
 	if b.Parts != nil {
 		for range b.Parts {
@@ -452,6 +490,8 @@ type read struct {
 	next   map[string]*fileMemo
 	misses atomic.Int32 // files processed in full (not from memo)
 
+	docs, entities atomic.Int64 // progress (see Progress)
+
 	docsOnce sync.Once
 	docsPrev map[string]*store.DocsPrevious // what the store holds of the location's docs
 }
@@ -558,6 +598,8 @@ func (e *tooLargeError) Error() string {
 }
 
 func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, doc catalog.Document) {
+	rd.docs.Add(1)
+	e.progress(rd)
 	fail := func(ref string, problems []catalog.Problem) {
 		if ref != "" {
 			r.keepRefs = append(r.keepRefs, ref)

@@ -37,7 +37,7 @@ func check(ctx context.Context, a *auth.Authenticator, authorization, remote str
 	if err == nil {
 		return p, nil
 	}
-	a.LogRefusal(remote, err)
+	a.LogRefusal(ctx, remote, err)
 	var ce *auth.CredentialError
 	switch {
 	case errors.As(err, &ce):

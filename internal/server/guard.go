@@ -36,7 +36,7 @@ func ErrorCodes() []string {
 func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reject := func(status int, code, msg string) {
-			log.Debug("graphql request rejected", "status", status, "code", code, "reason", msg, "remote", r.RemoteAddr)
+			log.DebugContext(r.Context(), "graphql request rejected", "status", status, "code", code, "reason", msg, "remote", r.RemoteAddr)
 			WriteError(w, status, code, msg)
 		}
 		switch r.Method {

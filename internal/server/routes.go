@@ -44,6 +44,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	if d.Docs != nil {
 		mux.Handle("GET /docs/{namespace}/{kind}/{name}/{path...}", authenticate(d.Auth, serveDocs(d.Docs)))
 	}
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics.Handler(d.MetricsToken))
+	}
 	if d.GitHubWebhook != nil {
 		mux.Handle("POST /webhooks/github", d.GitHubWebhook)
 	}

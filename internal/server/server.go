@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"sort"
 	"sync"
-	"time"
 
 	"catalogd/internal/auth"
+	"catalogd/internal/obs"
 )
 
 // Deps are what the server needs; they are built in cmd/.
@@ -30,6 +30,12 @@ type Deps struct {
 	// Docs, when set, serves GET /docs/ (entities' rendered docs and their images), to callers
 	// GraphQL would admit.
 	Docs DocsLookup
+	// Metrics, when set, are recorded for every request and served on GET /metrics (behind
+	// MetricsToken when it is set).
+	Metrics      *obs.Metrics
+	MetricsToken string
+	// Tracing, when set, makes every request a span.
+	Tracing *obs.Tracing
 }
 
 // NewServer returns the root handler.
@@ -51,7 +57,7 @@ func NewServer(d Deps) http.Handler {
 	d.GraphQL = withCORS(c, guardWebsocket(c, d.Log, authenticateGraphQL(d.Auth, d.GraphQL)))
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return logRequests(d.Log, mux)
+	return obs.HTTP{Log: d.Log, Metrics: d.Metrics, Tracing: d.Tracing}.Wrap(mux)
 }
 
 // Readiness tracks what must happen before the server is ready: the schema migration and the
@@ -109,25 +115,6 @@ func (r *Readiness) Status() string {
 		return fmt.Sprintf("%d configured location(s) cannot be read: %s", len(keys), msg)
 	}
 	return ""
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
-
-// Unwrap lets http.ResponseController and the websocket handshake reach the connection.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
-	})
 }
 
 // FirstReadsDone reports whether every configured location was read once.

@@ -32,7 +32,7 @@ func guardWebsocket(c *cors.Cors, log *slog.Logger, next http.Handler) http.Hand
 			return
 		}
 		reject := func(status int, code, msg string) {
-			log.Debug("websocket handshake rejected", "status", status, "reason", msg, "remote", r.RemoteAddr)
+			log.DebugContext(r.Context(), "websocket handshake rejected", "status", status, "reason", msg, "remote", r.RemoteAddr)
 			WriteError(w, status, code, msg)
 		}
 		// A handshake the websocket library would refuse is refused here, with our error

@@ -1,4 +1,62 @@
 package store
 
+import (
+	"context"
+
+	"catalogd/ent/migrate"
+	"catalogd/ent/migrate/migrations"
+)
+
 // FacetQuery exposes Facet's statement to the tests of its plan.
 var FacetQuery = (*Store).facetQuery
+
+// MigrateDir applies the migrations of dir (as MigrateUp does with the embedded ones).
+var MigrateDir = (*Store).migrateDir
+
+// MigrationStatusOf reads the database's state against the migrations of dir.
+var MigrationStatusOf = (*Store).migrationStatus
+
+// AutoMigrate makes the schema the way catalogd did before versioned migrations, from the
+// ent schema of today: ent's auto-migration, then the same index statements MigrateUp runs.
+func (s *Store) AutoMigrate(ctx context.Context) error {
+	if err := s.Client.Schema.Create(ctx, migrate.WithForeignKeys(false)); err != nil {
+		return err
+	}
+	return s.legacyIndexes(ctx)
+}
+
+// MakeLegacySchema makes the schema a database created by catalogd before versioned
+// migrations has: the baseline migration's statements run without recording anything, then
+// the index statements. The baseline is what that auto-migration made (the test that
+// compares the two proved it when the baseline was written); the ent schema of today may hold
+// more, which later migrations add.
+func (s *Store) MakeLegacySchema(ctx context.Context) error {
+	dir, err := migrations.Dir(s.Dialect)
+	if err != nil {
+		return err
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return err
+	}
+	stmts, err := files[0].Stmts()
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
+		if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return s.legacyIndexes(ctx)
+}
+
+func (s *Store) legacyIndexes(ctx context.Context) error {
+	if err := s.migrateTextIndex(ctx); err != nil {
+		return err
+	}
+	if err := s.migrateSearchIndex(ctx); err != nil {
+		return err
+	}
+	return s.Client.CatalogState.Create().SetGeneration(0).Exec(ctx)
+}

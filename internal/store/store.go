@@ -19,7 +19,6 @@ import (
 
 	"catalogd/ent"
 	"catalogd/ent/catalogstate"
-	"catalogd/ent/migrate"
 )
 
 // Store is an open catalog database.
@@ -110,41 +109,66 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
-// Migrate brings the schema up to date. On PostgreSQL an advisory lock makes replicas that
-// start together migrate one after the other.
+// Migrate brings the schema up to date (see MigrateUp).
 func (s *Store) Migrate(ctx context.Context) error {
+	_, err := s.MigrateUp(ctx)
+	return err
+}
+
+// MigrateUp applies the pending versioned migrations, then the idempotent index statements
+// (see migrate.go), and returns the names of the migration files it applied. On PostgreSQL
+// an advisory lock makes replicas that start together migrate one after the other; on
+// SQLite the migration's write transaction does.
+func (s *Store) MigrateUp(ctx context.Context) ([]string, error) {
 	if s.Dialect == dialect.Postgres {
 		conn, err := s.DB.Conn(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer conn.Close()
 		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
-			return fmt.Errorf("migration lock: %w", err)
+			return nil, fmt.Errorf("migration lock: %w", err)
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockKey)
 	}
-	// No foreign keys: Apply removes an entity's relations itself, in the same transaction, and
-	// checking the parent of each of hundreds of thousands of relation rows doubled the cost of
-	// a large ingest.
-	if err := s.Client.Schema.Create(ctx, migrate.WithForeignKeys(false)); err != nil {
-		return fmt.Errorf("migrate schema: %w", err)
+	applied, err := s.migrateVersioned(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.migrateTextIndex(ctx); err != nil {
-		return err
+		return applied, err
 	}
 	if err := s.migrateSearchIndex(ctx); err != nil {
-		return err
+		return applied, err
 	}
 	n, err := s.Client.CatalogState.Query().Count(ctx)
 	if err != nil {
-		return err
+		return applied, err
 	}
 	if n == 0 {
 		// Still under the migration lock on PostgreSQL, so replicas do not both insert it.
 		if err := s.Client.CatalogState.Create().SetGeneration(0).Exec(ctx); err != nil {
-			return fmt.Errorf("initialise catalog state: %w", err)
+			return applied, fmt.Errorf("initialise catalog state: %w", err)
 		}
+	}
+	return applied, nil
+}
+
+// CheckMigrated returns an error saying what to do when the database has migrations to apply
+// (for database.migrate: off, where catalogd changes no schema itself).
+func (s *Store) CheckMigrated(ctx context.Context) error {
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Partial != "":
+		return fmt.Errorf("the database has a migration left part-applied (%s): fix it, then run catalogd migrate up", st.Partial)
+	case st.Legacy:
+		return fmt.Errorf("the database was created before versioned migrations and migrations are off (--migrate off): run `catalogd migrate up --database URL` once to adopt it, or use --migrate auto")
+	case len(st.Pending) > 0:
+		return fmt.Errorf("the database has %d pending migration(s) (%s) and migrations are off (--migrate off): run `catalogd migrate up --database URL` first, or use --migrate auto",
+			len(st.Pending), strings.Join(st.Pending, ", "))
 	}
 	return nil
 }

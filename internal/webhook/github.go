@@ -137,7 +137,7 @@ func (h *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			urls = append(urls, u)
 		}
 	}
-	h.cfg.Log.Info("github push", "delivery", catalog.Excerpt(delivery, 64), "repository", catalog.Excerpt(repo.FullName, 200), "branch", catalog.Excerpt(branch, 200))
+	h.cfg.Log.InfoContext(r.Context(), "github push", "delivery", catalog.Excerpt(delivery, 64), "repository", catalog.Excerpt(repo.FullName, 200), "branch", catalog.Excerpt(branch, 200))
 	h.start(context.WithoutCancel(r.Context()), repo.FullName, urls, branch)
 	writeText(w, http.StatusAccepted, "refresh queued")
 }
@@ -228,7 +228,7 @@ func (h *GitHub) start(ctx context.Context, repo string, urls []string, branch s
 }
 
 func (h *GitHub) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	h.cfg.Log.Warn("github webhook refused", "status", status, "reason", msg,
+	h.cfg.Log.WarnContext(r.Context(), "github webhook refused", "status", status, "reason", msg,
 		"delivery", catalog.Excerpt(r.Header.Get("X-GitHub-Delivery"), 64), "remote", r.RemoteAddr)
 	writeText(w, status, msg)
 }
