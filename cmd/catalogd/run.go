@@ -231,9 +231,10 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var contacts []string
 	var requestTimeout time.Duration
 	var af authFlags
-	var envErr, envErr2, envErr3 error // environment values that are not what they must be
+	var envErr, envErr2, envErr3, envErr4 error // environment values that are not what they must be
 	var configPath string
 	var maxShare float64
+	var changeCheck time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -256,7 +257,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
-			if err := errors.Join(envErr, envErr2, envErr3); err != nil {
+			if err := errors.Join(envErr, envErr2, envErr3, envErr4); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
@@ -308,7 +309,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -339,6 +340,10 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().Float64Var(&maxShare, "max-removal-share", defShare,
 		"share of a location's entities one read may remove before the guard refuses it until forced (env CATALOGD_MAX_REMOVAL_SHARE)")
+	defCheck, err := envDuration(getenv, "CATALOGD_CHANGE_CHECK_INTERVAL", defaultChangeCheck)
+	envErr4 = err
+	cmd.Flags().DurationVar(&changeCheck, "change-check-interval", defCheck,
+		"how often the catalog generation is read to notice other replicas' changes, behind PostgreSQL's change notifications (env CATALOGD_CHANGE_CHECK_INTERVAL)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -361,9 +366,19 @@ type serveConfig struct {
 	requestTimeout time.Duration
 	auth           *authSetup
 	persisted      *graph.PersistedQueries
+	// changeCheck is how often the catalog generation is read, behind the change
+	// notifications of other replicas (0: defaultChangeCheck).
+	changeCheck time.Duration
 }
 
+// defaultChangeCheck is how often serve reads the catalog generation when no notification came
+// (PostgreSQL notifications sent while the listening connection was down are lost).
+const defaultChangeCheck = 10 * time.Second
+
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
+	if cfg.changeCheck <= 0 {
+		cfg.changeCheck = defaultChangeCheck
+	}
 	if err := cfg.auth.checkExposure(cfg.addr, log); err != nil {
 		return err
 	}
@@ -446,13 +461,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	cfg.auth.dir.set(service.NewDirectory(st))
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 
-	// Build the dependency-graph index (and a stale text index) now and after every change
-	// this process writes, so questions do not wait for them. (Changes written by other
-	// replicas are picked up by the first question after them.)
+	// Build the dependency-graph index (and a stale text index) now and after every change,
+	// in the background, so questions do not wait for them (they get the previous snapshot
+	// meanwhile). Changes come from this process (eng.Changed) and from other replicas
+	// (watchChanges, below).
+	resolver.Index.SetLogger(log)
 	warm := make(chan struct{}, 1)
 	go func() {
 		for {
-			if _, err := resolver.Index.Current(ctx); err != nil && ctx.Err() == nil {
+			if _, err := resolver.Index.Fresh(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("building the dependency graph index", "err", err)
 			}
 			// A large first ingest leaves SQLite's text index to be built here, after its
@@ -509,6 +526,30 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	gql.Store(&h)
 	docStore.Store(st)
 	ready.Migrated()
+
+	// ---- Several replicas (see README, "Running several replicas") ----
+	// On PostgreSQL the replicas of one database share the scheduled reads through advisory
+	// locks held in a session of this process (eng.Locks), and learn of each other's changes
+	// through LISTEN/NOTIFY with a periodic generation check behind it (watchChanges): the
+	// graph index and text index are rebuilt in the background, and locations registered at
+	// run time by another replica are read here too once that replica is gone.
+	locks := st.NewLocationLocks(log)
+	eng.Locks = locks
+	// Close releases this replica's location locks (ending their session) so another replica
+	// reads its locations at once; it runs after every read stopped (eng.Wait, deferred
+	// below, runs first). A shutdown hook may call it earlier; it is idempotent.
+	defer locks.Close()
+	go st.WatchGeneration(ctx, cfg.changeCheck, log, func(gen int64) {
+		log.Debug("catalog changed", "generation", gen)
+		select {
+		case warm <- struct{}{}:
+		default:
+		}
+		if err := syncRuntimeLocations(ctx, st, eng, reg, configured); err != nil && ctx.Err() == nil {
+			log.Warn("following locations registered by other replicas", "err", err)
+		}
+	})
+	// ---- end of several replicas ----
 
 	eng.Start(ctx)
 	go removeRetired(ctx, st, eng, retired, ready, log)
@@ -697,4 +738,40 @@ func pushMatches(repo string, cloneURLs []string, branch string) func(ingest.Loc
 		}
 		return false
 	}
+}
+
+// syncRuntimeLocations makes the engine read the locations registered at run time that the
+// registry holds, and stop reading those it no longer holds: a location registered or
+// unregistered through another replica is followed here (its entities are that replica's
+// write, seen through the catalog generation).
+func syncRuntimeLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry, configured []configuredLocation) error {
+	runtime, err := st.RuntimeLocations(ctx)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, c := range configured {
+		keep[c.p.Location().Key] = true
+	}
+	for _, r := range runtime {
+		if keep[r.Spec.Key] {
+			continue
+		}
+		keep[r.Spec.Key] = true
+		if _, _, ok := eng.Lookup(r.Spec.Key); ok {
+			continue
+		}
+		cfg := ingest.LocationConfig{Type: r.Spec.Provider, Target: r.Spec.Target, Options: r.Options}
+		p, err := reg.New(cfg)
+		if err != nil {
+			continue // startLocations said so at start; its entities stay
+		}
+		eng.Add(cfg, p, nil)
+	}
+	for _, k := range eng.Keys() {
+		if !keep[k] {
+			eng.Remove(k)
+		}
+	}
+	return nil
 }

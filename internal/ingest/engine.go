@@ -64,6 +64,11 @@ type Engine struct {
 	OnRead func(key string, err error)
 	// Docs reads the docs of entities that name them (nil: docs.Reader with its defaults).
 	Docs *docs.Reader
+	// Locks, when coordinated (PostgreSQL), share the scheduled reads among the replicas of
+	// one database: a location is read by the replica holding its lock, when the last read by
+	// any replica is an interval old (see schedule.go). Nil: this process reads every
+	// location on its own schedule.
+	Locks *store.LocationLocks
 
 	applyMu sync.Mutex
 	sched   scheduler
