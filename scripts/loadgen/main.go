@@ -98,6 +98,18 @@ func main() {
 	}
 	flag.Parse()
 	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	if urls := splitList(*flagURLs); len(urls) > 0 {
+		started := time.Now()
+		rows := mixURLs(urls, log)
+		report := render(started, []string{"urls " + strings.Join(urls, " ")}, nil, rows)
+		fmt.Print(report)
+		for _, r := range rows {
+			if r.errors > 0 {
+				os.Exit(1)
+			}
+		}
+		return
+	}
 
 	sizes, err := parseSizes(*flagN)
 	if err != nil {
@@ -232,6 +244,10 @@ func (r *run) do() {
 		return
 	}
 	r.rows = append(r.rows, res)
+	if *flagMix {
+		r.mix(dbURL, st)
+		return
+	}
 
 	// 3. Serve.
 	srv, err := r.serve(dbURL)
@@ -341,18 +357,21 @@ type server struct {
 	logf *os.File
 }
 
-func (r *run) serve(dbURL string) (*server, error) {
+func (r *run) serve(dbURL string) (*server, error) { return r.serveWith(dbURL, "serve.log") }
+
+// serveWith starts `catalogd serve` with more arguments, logging to logName in the run's dir.
+func (r *run) serveWith(dbURL, logName string, args ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(r.tmp, "serve.log"))
+	logf, err := os.Create(filepath.Join(r.tmp, logName))
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s := &server{
-		cmd:  exec.Command(r.bin, "serve", "--addr", addr, "--database", dbURL),
+		cmd:  exec.Command(r.bin, append([]string{"serve", "--addr", addr, "--database", dbURL}, args...)...),
 		base: "http://" + addr,
 		done: make(chan struct{}),
 		logf: logf,
