@@ -458,10 +458,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer st.Close()
-	cfg.auth.dir.set(service.NewDirectory(st))
+	directory := service.NewDirectory(st)
+	cfg.auth.dir.set(directory)
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 
-	// Build the dependency-graph index (and a stale text index) now and after every change,
+	// Build the dependency-graph index, the user directory (and a stale text index) now and after every change,
 	// in the background, so questions do not wait for them (they get the previous snapshot
 	// meanwhile). Changes come from this process (eng.Changed) and from other replicas
 	// (watchChanges, below).
@@ -471,6 +472,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		for {
 			if _, err := resolver.Index.Fresh(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("building the dependency graph index", "err", err)
+			}
+			if err := directory.Warm(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("building the user directory", "err", err)
 			}
 			// A large first ingest leaves SQLite's text index to be built here, after its
 			// commit; the text filter scans until then.
