@@ -519,7 +519,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 		configured = append(configured, configuredLocation{lc, p})
 	}
-	retired, err := startLocations(ctx, st, eng, reg, configured, ready, log)
+	// A location counts as read for /readyz once the graph index caught up with its first read
+	// (questions are answered from the snapshot at hand, which must not be one from before it).
+	firstDone := func() {
+		if _, err := resolver.Index.Fresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("building the dependency graph index", "err", err)
+		}
+		ready.LocationDone()
+	}
+	retired, err := startLocations(ctx, st, eng, reg, configured, ready, firstDone, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -654,7 +662,7 @@ type configuredLocation struct {
 }
 
 func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry,
-	configured []configuredLocation, ready *server.Readiness, log *slog.Logger) ([]string, error) {
+	configured []configuredLocation, ready *server.Readiness, firstDone func(), log *slog.Logger) ([]string, error) {
 	keys := make([]string, 0, len(configured))
 	isConfigured := map[string]bool{}
 	for _, c := range configured {
@@ -676,7 +684,7 @@ func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, re
 		}
 	}
 	for _, c := range configured {
-		eng.Add(c.cfg, c.p, func(error) { ready.LocationDone() })
+		eng.Add(c.cfg, c.p, func(error) { firstDone() })
 	}
 	runtime, err := st.RuntimeLocations(ctx)
 	if err != nil {
