@@ -24,6 +24,7 @@ type scheduler struct {
 	locs    map[string]*scheduled
 	wg      sync.WaitGroup
 	started bool
+	startAt time.Time // when Start was called
 }
 
 type scheduled struct {
@@ -100,6 +101,7 @@ func (e *Engine) Start(ctx context.Context) {
 	defer s.mu.Unlock()
 	s.ctx = ctx
 	s.started = true
+	s.startAt = time.Now()
 	for _, l := range s.locs {
 		e.startLoop(l)
 	}
@@ -206,19 +208,28 @@ const busyRetry = time.Second
 // wakes when it is due, after a random delay of up to a twentieth of the interval, so which
 // replica reads it is spread at random; the first to take the location's lock reads it (and
 // checks under the lock that it is still due), the others find it fresh or locked and sleep.
-// A triggered read (a webhook) skips the due check but still waits for the lock.
+// A triggered read (a webhook) skips the due check but still waits for the lock. A location
+// last read before this process started is due at once, as every location is read when a
+// single process starts (replicas starting together read it once: the first to take the lock).
 func (e *Engine) sharedLoop(ctx context.Context, l *scheduled, key string, interval time.Duration) {
 	jit := jittered(key, interval)
 	first := l.first
-	forced := false
+	forced, settledOnce := false, false
+	e.sched.mu.Lock()
+	startAt := e.sched.startAt
+	e.sched.mu.Unlock()
 	for {
-		wait, settled, err := e.sharedTurn(ctx, l, key, jit, forced)
+		notBefore := time.Time{}
+		if !settledOnce {
+			notBefore = startAt
+		}
+		wait, settled, err := e.sharedTurn(ctx, l, key, jit, notBefore, forced)
 		if ctx.Err() != nil {
 			return
 		}
 		if settled {
 			// Read by this replica or, recently enough, by another.
-			forced = false
+			forced, settledOnce = false, true
 			if first != nil {
 				first(err)
 				first = nil
@@ -241,10 +252,11 @@ func (e *Engine) sharedLoop(ctx context.Context, l *scheduled, key string, inter
 // sharedTurn reads l if it is due (or forced) and this replica gets its lock, and returns how
 // long to sleep before looking again: busyRetry, unsettled, when another replica holds it (or
 // the lock or the time of the last read could not be asked for); else, settled, until it is
-// due, with the error of the read when this replica read it.
-func (e *Engine) sharedTurn(ctx context.Context, l *scheduled, key string, jit time.Duration, forced bool) (wait time.Duration, settled bool, readErr error) {
+// due, with the error of the read when this replica read it. A location last read before
+// notBefore is due.
+func (e *Engine) sharedTurn(ctx context.Context, l *scheduled, key string, jit time.Duration, notBefore time.Time, forced bool) (wait time.Duration, settled bool, readErr error) {
 	if !forced {
-		wait, err := e.untilDue(ctx, key, jit)
+		wait, err := e.untilDue(ctx, key, jit, notBefore)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log().Warn("reading when a location was last read", "location", key, "err", err)
@@ -268,7 +280,7 @@ func (e *Engine) sharedTurn(ctx context.Context, l *scheduled, key string, jit t
 	defer e.Locks.Unlock(key)
 	if !forced {
 		// Another replica may have read it between the check and the lock.
-		wait, err := e.untilDue(ctx, key, jit)
+		wait, err := e.untilDue(ctx, key, jit, notBefore)
 		if err != nil {
 			return busyRetry, false, nil
 		}
@@ -279,10 +291,11 @@ func (e *Engine) sharedTurn(ctx context.Context, l *scheduled, key string, jit t
 	return jit, true, e.read(ctx, l, key)
 }
 
-// untilDue returns how long until key is due (0 or less: due now).
-func (e *Engine) untilDue(ctx context.Context, key string, jit time.Duration) (time.Duration, error) {
+// untilDue returns how long until key is due (0 or less: due now): an interval (jit) after
+// its last read, or now when that was before notBefore.
+func (e *Engine) untilDue(ctx context.Context, key string, jit time.Duration, notBefore time.Time) (time.Duration, error) {
 	last, ok, err := e.Store.LastRead(ctx, key)
-	if err != nil || !ok {
+	if err != nil || !ok || last.Before(notBefore) {
 		return 0, err
 	}
 	return time.Until(last.Add(jit)), nil
