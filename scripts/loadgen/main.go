@@ -10,6 +10,11 @@
 //
 //	scripts/bench -n 10000 -duration 5s -impact
 //
+// With -mix it runs one mixed load instead of the phases, over one or several replicas on one
+// database while a location changes (see mix.go):
+//
+//	scripts/bench -n 100000 -db postgres -mix -replicas 1,2 -concurrency 50 -duration 60s
+//
 // Databases: sqlite (a file in the run's temp dir) and postgres, which needs
 // CATALOGD_BENCH_POSTGRES, the URL of a server where psql may create and drop
 // a database per run (e.g. postgres://postgres@127.0.0.1:5432/postgres).
