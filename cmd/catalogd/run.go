@@ -223,10 +223,11 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var contacts []string
 	var requestTimeout time.Duration
 	var af authFlags
-	var envErr, envErr2, envErr3 error // environment values that are not what they must be
+	var envErr, envErr2, envErr3, envErr4 error // environment values that are not what they must be
 	var configPath string
 	var maxShare float64
 	var of opsFlags // --- ops: metrics, tracing, shutdown (ops.go) ---
+	var changeCheck time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -249,7 +250,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
-			if err := errors.Join(envErr, envErr2, envErr3, of.envErr); err != nil {
+			if err := errors.Join(envErr, envErr2, envErr3, envErr4, of.envErr); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
@@ -317,7 +318,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			// --- end ops ---
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq,
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck,
 				// --- ops ---
 				migrate: c.migrate, metricsToken: metricsToken, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
 			}, log, stdout)
@@ -352,6 +353,10 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	cmd.Flags().Float64Var(&maxShare, "max-removal-share", defShare,
 		"share of a location's entities one read may remove before the guard refuses it until forced (env CATALOGD_MAX_REMOVAL_SHARE)")
 	of.add(cmd, getenv)
+	defCheck, err := envDuration(getenv, "CATALOGD_CHANGE_CHECK_INTERVAL", defaultChangeCheck)
+	envErr4 = err
+	cmd.Flags().DurationVar(&changeCheck, "change-check-interval", defCheck,
+		"how often the catalog generation is read to notice other replicas' changes, behind PostgreSQL's change notifications (env CATALOGD_CHANGE_CHECK_INTERVAL)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -383,9 +388,20 @@ type serveConfig struct {
 	// shutdown are the hooks run after the HTTP server drained: components holding leases
 	// or locks register their release here.
 	shutdown *shutdownHooks
+
+	// changeCheck is how often the catalog generation is read, behind the change
+	// notifications of other replicas (0: defaultChangeCheck).
+	changeCheck time.Duration
 }
 
+// defaultChangeCheck is how often serve reads the catalog generation when no notification came
+// (PostgreSQL notifications sent while the listening connection was down are lost).
+const defaultChangeCheck = 10 * time.Second
+
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
+	if cfg.changeCheck <= 0 {
+		cfg.changeCheck = defaultChangeCheck
+	}
 	if err := cfg.auth.checkExposure(cfg.addr, log); err != nil {
 		return err
 	}
@@ -486,17 +502,23 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		st.Trace(tracing.Tracer())
 	}
 	// --- end ops ---
-	cfg.auth.dir.set(service.NewDirectory(st))
+	directory := service.NewDirectory(st)
+	cfg.auth.dir.set(directory)
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 
-	// Build the dependency-graph index (and a stale text index) now and after every change
-	// this process writes, so questions do not wait for them. (Changes written by other
-	// replicas are picked up by the first question after them.)
+	// Build the dependency-graph index, the user directory (and a stale text index) now and after every change,
+	// in the background, so questions do not wait for them (they get the previous snapshot
+	// meanwhile). Changes come from this process (eng.Changed) and from other replicas
+	// (watchChanges, below).
+	resolver.Index.SetLogger(log)
 	warm := make(chan struct{}, 1)
 	go func() {
 		for {
-			if _, err := resolver.Index.Current(ctx); err != nil && ctx.Err() == nil {
+			if _, err := resolver.Index.Fresh(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("building the dependency graph index", "err", err)
+			}
+			if err := directory.Warm(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("building the user directory", "err", err)
 			}
 			// A large first ingest leaves SQLite's text index to be built here, after its
 			// commit; the text filter scans until then.
@@ -542,7 +564,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 		configured = append(configured, configuredLocation{lc, p})
 	}
-	retired, err := startLocations(ctx, st, eng, reg, configured, ready, log)
+	// A location counts as read for /readyz once the graph index caught up with its first read
+	// (questions are answered from the snapshot at hand, which must not be one from before it).
+	firstDone := func() {
+		if _, err := resolver.Index.Fresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("building the dependency graph index", "err", err)
+		}
+		ready.LocationDone()
+	}
+	retired, err := startLocations(ctx, st, eng, reg, configured, ready, firstDone, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -554,6 +584,33 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	gql.Store(&h)
 	docStore.Store(st)
 	ready.Migrated()
+
+	// ---- Several replicas (see README, "Running several replicas") ----
+	// On PostgreSQL the replicas of one database share the scheduled reads through advisory
+	// locks held in a session of this process (eng.Locks), and learn of each other's changes
+	// through LISTEN/NOTIFY with a periodic generation check behind it (watchChanges): the
+	// graph index and text index are rebuilt in the background, and locations registered at
+	// run time by another replica are read here too once that replica is gone.
+	locks := st.NewLocationLocks(log)
+	eng.Locks = locks
+	// Close releases this replica's location locks (ending their session) so another replica
+	// reads its locations at once; it runs after every read stopped (eng.Wait, deferred
+	// below, runs first). A shutdown hook may call it earlier; it is idempotent.
+	defer locks.Close()
+	if cfg.shutdown != nil {
+		cfg.shutdown.Register("location locks", func(context.Context) error { return locks.Close() })
+	}
+	go st.WatchGeneration(ctx, cfg.changeCheck, log, func(gen int64) {
+		log.Debug("catalog changed", "generation", gen)
+		select {
+		case warm <- struct{}{}:
+		default:
+		}
+		if err := syncRuntimeLocations(ctx, st, eng, reg, configured); err != nil && ctx.Err() == nil {
+			log.Warn("following locations registered by other replicas", "err", err)
+		}
+	})
+	// ---- end of several replicas ----
 
 	eng.Start(ctx)
 	go removeRetired(ctx, st, eng, retired, ready, log)
@@ -692,7 +749,7 @@ type configuredLocation struct {
 }
 
 func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry,
-	configured []configuredLocation, ready *server.Readiness, log *slog.Logger) ([]string, error) {
+	configured []configuredLocation, ready *server.Readiness, firstDone func(), log *slog.Logger) ([]string, error) {
 	keys := make([]string, 0, len(configured))
 	isConfigured := map[string]bool{}
 	for _, c := range configured {
@@ -714,7 +771,7 @@ func startLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, re
 		}
 	}
 	for _, c := range configured {
-		eng.Add(c.cfg, c.p, func(error) { ready.LocationDone() })
+		eng.Add(c.cfg, c.p, func(error) { firstDone() })
 	}
 	runtime, err := st.RuntimeLocations(ctx)
 	if err != nil {
@@ -780,4 +837,40 @@ func pushMatches(repo string, cloneURLs []string, branch string) func(ingest.Loc
 		}
 		return false
 	}
+}
+
+// syncRuntimeLocations makes the engine read the locations registered at run time that the
+// registry holds, and stop reading those it no longer holds: a location registered or
+// unregistered through another replica is followed here (its entities are that replica's
+// write, seen through the catalog generation).
+func syncRuntimeLocations(ctx context.Context, st *store.Store, eng *ingest.Engine, reg *ingest.Registry, configured []configuredLocation) error {
+	runtime, err := st.RuntimeLocations(ctx)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, c := range configured {
+		keep[c.p.Location().Key] = true
+	}
+	for _, r := range runtime {
+		if keep[r.Spec.Key] {
+			continue
+		}
+		keep[r.Spec.Key] = true
+		if _, _, ok := eng.Lookup(r.Spec.Key); ok {
+			continue
+		}
+		cfg := ingest.LocationConfig{Type: r.Spec.Provider, Target: r.Spec.Target, Options: r.Options}
+		p, err := reg.New(cfg)
+		if err != nil {
+			continue // startLocations said so at start; its entities stay
+		}
+		eng.Add(cfg, p, nil)
+	}
+	for _, k := range eng.Keys() {
+		if !keep[k] {
+			eng.Remove(k)
+		}
+	}
+	return nil
 }

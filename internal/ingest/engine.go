@@ -69,6 +69,11 @@ type Engine struct {
 	// Progress, when set, is called as a read advances, from the goroutines doing the work:
 	// it must be cheap and safe for concurrent use.
 	Progress func(location string, p Progress)
+	// Locks, when coordinated (PostgreSQL), share the scheduled reads among the replicas of
+	// one database: a location is read by the replica holding its lock, when the last read by
+	// any replica is an interval old (see schedule.go). Nil: this process reads every
+	// location on its own schedule.
+	Locks *store.LocationLocks
 
 	applyMu sync.Mutex
 	sched   scheduler

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"hash/fnv"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ type scheduler struct {
 	locs    map[string]*scheduled
 	wg      sync.WaitGroup
 	started bool
+	startAt time.Time // when Start was called
 }
 
 type scheduled struct {
@@ -99,6 +101,7 @@ func (e *Engine) Start(ctx context.Context) {
 	defer s.mu.Unlock()
 	s.ctx = ctx
 	s.started = true
+	s.startAt = time.Now()
 	for _, l := range s.locs {
 		e.startLoop(l)
 	}
@@ -149,20 +152,15 @@ func (e *Engine) loop(ctx context.Context, l *scheduled) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	if e.Locks != nil && e.Locks.Coordinated() {
+		e.sharedLoop(ctx, l, key, interval)
+		return
+	}
 	first := true
 	for {
-		t0 := time.Now()
-		res, err := e.Refresh(ctx, l.p)
+		err := e.read(ctx, l, key)
 		if ctx.Err() != nil {
 			return
-		}
-		if err != nil {
-			e.log().Error("refresh failed", "location", key, "err", err)
-		} else {
-			e.log().Info("refreshed", "location", key, "result", res.String(), "took", time.Since(t0).Round(time.Millisecond))
-		}
-		if e.OnRead != nil {
-			e.OnRead(key, err)
 		}
 		if first {
 			first = false
@@ -180,6 +178,127 @@ func (e *Engine) loop(ctx context.Context, l *scheduled) {
 			timer.Stop()
 		}
 	}
+}
+
+// read reads one location now and reports how it went.
+func (e *Engine) read(ctx context.Context, l *scheduled, key string) error {
+	t0 := time.Now()
+	res, err := e.Refresh(ctx, l.p)
+	if ctx.Err() != nil {
+		return err
+	}
+	if err != nil {
+		e.log().Error("refresh failed", "location", key, "err", err)
+	} else {
+		e.log().Info("refreshed", "location", key, "result", res.String(), "took", time.Since(t0).Round(time.Millisecond))
+	}
+	if e.OnRead != nil {
+		e.OnRead(key, err)
+	}
+	return err
+}
+
+// busyRetry is how soon a replica looks again at a location another replica is reading (or
+// when its lock could not be asked for): once that read ends, the location is fresh and the
+// next look sleeps until it is due.
+const busyRetry = time.Second
+
+// sharedLoop is loop for replicas sharing a database. A location is due when its last read,
+// by any replica (the locations table's last_read_at), is an interval old. Every replica
+// wakes when it is due, after a random delay of up to a twentieth of the interval, so which
+// replica reads it is spread at random; the first to take the location's lock reads it (and
+// checks under the lock that it is still due), the others find it fresh or locked and sleep.
+// A triggered read (a webhook) skips the due check but still waits for the lock. A location
+// last read before this process started is due at once, as every location is read when a
+// single process starts (replicas starting together read it once: the first to take the lock).
+func (e *Engine) sharedLoop(ctx context.Context, l *scheduled, key string, interval time.Duration) {
+	jit := jittered(key, interval)
+	first := l.first
+	forced, settledOnce := false, false
+	e.sched.mu.Lock()
+	startAt := e.sched.startAt
+	e.sched.mu.Unlock()
+	for {
+		notBefore := time.Time{}
+		if !settledOnce {
+			notBefore = startAt
+		}
+		wait, settled, err := e.sharedTurn(ctx, l, key, jit, notBefore, forced)
+		if ctx.Err() != nil {
+			return
+		}
+		if settled {
+			// Read by this replica or, recently enough, by another.
+			forced, settledOnce = false, true
+			if first != nil {
+				first(err)
+				first = nil
+			}
+			wait += time.Duration(rand.Int64N(int64(interval/20) + 1))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		case <-l.trigger:
+			timer.Stop()
+			forced = true
+		}
+	}
+}
+
+// sharedTurn reads l if it is due (or forced) and this replica gets its lock, and returns how
+// long to sleep before looking again: busyRetry, unsettled, when another replica holds it (or
+// the lock or the time of the last read could not be asked for); else, settled, until it is
+// due, with the error of the read when this replica read it. A location last read before
+// notBefore is due.
+func (e *Engine) sharedTurn(ctx context.Context, l *scheduled, key string, jit time.Duration, notBefore time.Time, forced bool) (wait time.Duration, settled bool, readErr error) {
+	if !forced {
+		wait, err := e.untilDue(ctx, key, jit, notBefore)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log().Warn("reading when a location was last read", "location", key, "err", err)
+			}
+			return busyRetry, false, nil
+		}
+		if wait > 0 {
+			return wait, true, nil
+		}
+	}
+	ok, err := e.Locks.TryLock(ctx, key)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log().Warn("location lock", "location", key, "err", err)
+		}
+		return busyRetry, false, nil
+	}
+	if !ok {
+		return busyRetry, false, nil
+	}
+	defer e.Locks.Unlock(key)
+	if !forced {
+		// Another replica may have read it between the check and the lock.
+		wait, err := e.untilDue(ctx, key, jit, notBefore)
+		if err != nil {
+			return busyRetry, false, nil
+		}
+		if wait > 0 {
+			return wait, true, nil
+		}
+	}
+	return jit, true, e.read(ctx, l, key)
+}
+
+// untilDue returns how long until key is due (0 or less: due now): an interval (jit) after
+// its last read, or now when that was before notBefore.
+func (e *Engine) untilDue(ctx context.Context, key string, jit time.Duration, notBefore time.Time) (time.Duration, error) {
+	last, ok, err := e.Store.LastRead(ctx, key)
+	if err != nil || !ok || last.Before(notBefore) {
+		return 0, err
+	}
+	return time.Until(last.Add(jit)), nil
 }
 
 // jittered spreads reads of one interval by up to a tenth of it, by a share fixed per key.

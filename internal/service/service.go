@@ -144,6 +144,13 @@ func (d *Directory) LookupUser(ctx context.Context, match, value string) (string
 	return refs[0], slices.Clone(ix.groups[refs[0]]), nil
 }
 
+// Warm rebuilds the directory when the catalog's generation moved, so the next lookup does
+// not (serve calls it in the background after every change it learns of).
+func (d *Directory) Warm(ctx context.Context) error {
+	_, err := d.current(ctx)
+	return err
+}
+
 func (d *Directory) current(ctx context.Context) (*userIndex, error) {
 	gen, err := d.st.Generation(ctx)
 	if err != nil {

@@ -216,6 +216,12 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 		if _, err = tx.ExecContext(ctx, "UPDATE catalog_state SET generation = generation + 1"); err != nil {
 			return res, fmt.Errorf("bump generation: %w", err)
 		}
+		if s.Dialect == dialect.Postgres {
+			// Delivered to every replica's WatchGeneration when the transaction commits.
+			if _, err = tx.ExecContext(ctx, `SELECT pg_notify('`+ChangeChannel+`', current_schema() || ' ' || generation) FROM catalog_state`); err != nil {
+				return res, fmt.Errorf("notify change: %w", err)
+			}
+		}
 	}
 	if err = sqlTx.Commit(); err != nil {
 		return res, fmt.Errorf("commit: %w", err)

@@ -27,6 +27,7 @@ type Store struct {
 	DB      *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
 	driver  *entsql.Driver
+	dsn     string // what the driver was opened with (the change listener and the lock session open their own)
 }
 
 // Open connects to a database URL: "sqlite:PATH" (a file, created when missing) or
@@ -56,7 +57,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s: %w", redact(rawURL), err)
 	}
 	drv := entsql.OpenDB(dia, db)
-	return &Store{Client: ent.NewClient(ent.Driver(drv)), DB: db, Dialect: dia, driver: drv}, nil
+	return &Store{Client: ent.NewClient(ent.Driver(drv)), DB: db, Dialect: dia, driver: drv, dsn: dsn}, nil
 }
 
 func parseURL(raw string) (driverName, dsn, dia string, err error) {
@@ -126,7 +127,7 @@ func (s *Store) MigrateUp(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
+		if err := pollAdvisoryLock(ctx, conn, migrateLockKey); err != nil {
 			return nil, fmt.Errorf("migration lock: %w", err)
 		}
 		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockKey)
@@ -173,6 +174,27 @@ func (s *Store) CheckMigrated(ctx context.Context) error {
 	return nil
 }
 
+// pollAdvisoryLock takes the session-level advisory lock key on conn, asking for it again and
+// again rather than waiting in one statement: a statement waiting for the lock holds a
+// snapshot, which the holder's CREATE INDEX CONCURRENTLY (buildPostgresIndexes holds the
+// migration lock) would wait for, a cycle PostgreSQL does not detect.
+func pollAdvisoryLock(ctx context.Context, conn *sql.Conn, key int64) error {
+	for {
+		var locked bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&locked); err != nil {
+			return err
+		}
+		if locked {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Generation returns the catalog's write generation (see CatalogState).
 func (s *Store) Generation(ctx context.Context) (int64, error) {
 	st, err := s.Client.CatalogState.Query().Order(catalogstate.ByID()).First(ctx)
@@ -195,7 +217,6 @@ const (
 const (
 	migrateLockKey = 0x6361746d // "catm"
 	applyLockKey   = 0x63617461 // "cata"
-	indexLockKey   = 0x63617469 // "cati"
 )
 
 // Driver returns the ent driver, e.g. to wrap it (tests count statements this way).

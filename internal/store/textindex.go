@@ -114,8 +114,7 @@ func postgresGinIndexes(trgmSchema string) map[string]string {
 // buildPostgresIndexes builds the GIN indexes that are missing (or left invalid by a build
 // that failed) with CREATE INDEX CONCURRENTLY, so neither readers nor writers wait for them,
 // once the entities table has rows. Until then the text filter and search scan, with the
-// same answers. Replicas take turns through an advisory lock; one that finds it taken leaves
-// the work to the holder.
+// same answers.
 func (s *Store) buildPostgresIndexes(ctx context.Context) (bool, error) {
 	var rows int
 	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1) t").Scan(&rows); err != nil || rows == 0 {
@@ -126,11 +125,14 @@ func (s *Store) buildPostgresIndexes(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer conn.Close()
-	var locked bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", indexLockKey).Scan(&locked); err != nil || !locked {
+	// The migration's lock: a replica migrating the schema at the same time would take locks
+	// on entities that CREATE INDEX CONCURRENTLY waits behind, while it waits for the
+	// migration's transaction, a cycle PostgreSQL does not detect. Replicas building at the
+	// same time take turns: the second finds the indexes built.
+	if err := pollAdvisoryLock(ctx, conn, migrateLockKey); err != nil {
 		return false, err
 	}
-	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", indexLockKey)
+	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", migrateLockKey)
 	var trgmSchema string
 	if err := conn.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&trgmSchema); err != nil {
 		return false, fmt.Errorf("text index: pg_trgm is not installed: %w", err)

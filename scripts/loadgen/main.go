@@ -10,6 +10,11 @@
 //
 //	scripts/bench -n 10000 -duration 5s -impact
 //
+// With -mix it runs one mixed load instead of the phases, over one or several replicas on one
+// database while a location changes (see mix.go):
+//
+//	scripts/bench -n 100000 -db postgres -mix -replicas 1,2 -concurrency 50 -duration 60s
+//
 // Databases: sqlite (a file in the run's temp dir) and postgres, which needs
 // CATALOGD_BENCH_POSTGRES, the URL of a server where psql may create and drop
 // a database per run (e.g. postgres://postgres@127.0.0.1:5432/postgres).
@@ -98,6 +103,18 @@ func main() {
 	}
 	flag.Parse()
 	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	if urls := splitList(*flagURLs); len(urls) > 0 {
+		started := time.Now()
+		rows := mixURLs(urls, log)
+		report := render(started, []string{"urls " + strings.Join(urls, " ")}, nil, rows)
+		fmt.Print(report)
+		for _, r := range rows {
+			if r.errors > 0 {
+				os.Exit(1)
+			}
+		}
+		return
+	}
 
 	sizes, err := parseSizes(*flagN)
 	if err != nil {
@@ -232,6 +249,10 @@ func (r *run) do() {
 		return
 	}
 	r.rows = append(r.rows, res)
+	if *flagMix {
+		r.mix(dbURL, st)
+		return
+	}
 
 	// 3. Serve.
 	srv, err := r.serve(dbURL)
@@ -341,18 +362,21 @@ type server struct {
 	logf *os.File
 }
 
-func (r *run) serve(dbURL string) (*server, error) {
+func (r *run) serve(dbURL string) (*server, error) { return r.serveWith(dbURL, "serve.log") }
+
+// serveWith starts `catalogd serve` with more arguments, logging to logName in the run's dir.
+func (r *run) serveWith(dbURL, logName string, args ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(r.tmp, "serve.log"))
+	logf, err := os.Create(filepath.Join(r.tmp, logName))
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s := &server{
-		cmd:  exec.Command(r.bin, "serve", "--addr", addr, "--database", dbURL),
+		cmd:  exec.Command(r.bin, append([]string{"serve", "--addr", addr, "--database", dbURL}, args...)...),
 		base: "http://" + addr,
 		done: make(chan struct{}),
 		logf: logf,
