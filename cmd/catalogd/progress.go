@@ -112,6 +112,9 @@ func (p *progressReporter) render(key string) {
 		progressbar.OptionSetItsString("entities"),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
+		// The library's own spinner ticker reads the bar's state without its lock (a data
+		// race); this goroutine redraws every 100ms instead.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
