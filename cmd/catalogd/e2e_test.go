@@ -538,3 +538,23 @@ func TestImpactContractOverHTTP(t *testing.T) {
 		}
 	})
 }
+
+// The demo catalog is what a newcomer sees first: every document of it is processed without
+// an error (an empty `annotations:` once made two systems fail validation unnoticed).
+func TestTheDemoIngestsWithoutProcessingErrors(t *testing.T) {
+	s := startServer(t, "--demo")
+	var out struct {
+		ProcessingErrors struct {
+			TotalCount int
+			Edges      []struct{ Node struct{ Source, EntityRef, Path, Message string } }
+		}
+		Entities struct{ TotalCount int }
+	}
+	s.data(`{ processingErrors(first: 20) { totalCount edges { node { source entityRef path message } } } entities(first: 1) { totalCount } }`, nil, &out)
+	if out.ProcessingErrors.TotalCount != 0 {
+		t.Errorf("the demo has %d processing errors: %+v", out.ProcessingErrors.TotalCount, out.ProcessingErrors.Edges)
+	}
+	if out.Entities.TotalCount < 70 {
+		t.Errorf("the demo has only %d entities", out.Entities.TotalCount)
+	}
+}
