@@ -39,22 +39,23 @@ func (r *queryResolver) search(ctx context.Context, query string, kinds []string
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int, len(res.Hits))
-	for i, h := range res.Hits {
-		ids[i] = h.ID
+	// Entities by ref: a page hit names its entity by ref.
+	refs := make([]string, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		refs = append(refs, h.Ref)
 	}
-	rows, err := r.Client.Entity.Query().Where(entity.IDIn(ids...)).All(ctx)
+	rows, err := r.Client.Entity.Query().Where(entity.RefIn(refs...)).All(ctx)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[int]*ent.Entity, len(rows))
+	byRef := make(map[string]*ent.Entity, len(rows))
 	for _, e := range rows {
-		byID[e.ID] = e
+		byRef[e.Ref] = e
 	}
 	// Wrapped together, so their fields batch their loads.
-	found := make([]*ent.Entity, 0, len(rows))
+	found := make([]*ent.Entity, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		if e := byID[h.ID]; e != nil {
+		if e := byRef[h.Ref]; e != nil {
 			found = append(found, e)
 		}
 	}
@@ -62,12 +63,16 @@ func (r *queryResolver) search(ctx context.Context, query string, kinds []string
 	conn := &model.SearchConnection{TotalCount: res.Total, Edges: []*model.SearchEdge{}, PageInfo: &entgql.PageInfo[int]{HasNextPage: res.HasNext, HasPreviousPage: after != nil}}
 	j := 0
 	for _, h := range res.Hits {
-		if byID[h.ID] == nil {
+		if byRef[h.Ref] == nil {
 			continue // deleted between the two reads
 		}
+		hit := &model.SearchHit{Entity: wrapped[j], Snippet: h.Snippet, Score: h.Score}
+		if h.Page() {
+			hit.Page = &model.SearchDocPage{Path: h.Path, Title: h.Title}
+		}
 		conn.Edges = append(conn.Edges, &model.SearchEdge{
-			Cursor: store.SearchCursor{Score: h.Score, Ref: h.Ref}.Encode(),
-			Node:   &model.SearchHit{Entity: wrapped[j], Snippet: h.Snippet, Score: h.Score},
+			Cursor: store.SearchCursor{Score: h.Score, Ref: h.Ref, Path: h.Path}.Encode(),
+			Node:   hit,
 		})
 		j++
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	stdsql "database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -60,6 +61,7 @@ func searchValues(x string) string {
 var searchIndex = &ftsIndex{
 	name:   "search index",
 	table:  searchTable,
+	source: "entities",
 	state:  "search_index_state",
 	create: `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, ref UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`,
 	triggers: []string{
@@ -122,9 +124,10 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 				return fmt.Errorf("search index: %w", err)
 			}
 		}
-		return nil
+	} else if err := searchIndex.migrate(ctx, s.DB); err != nil {
+		return err
 	}
-	return searchIndex.migrate(ctx, s.DB)
+	return s.migrateDocSearch(ctx)
 }
 
 // SearchTerms cuts a query into at most maxSearchTerms lower-case words: runs of letters,
@@ -176,15 +179,17 @@ func tsQuery(terms []string) string {
 	return strings.Join(parts, " & ")
 }
 
-// SearchCursor is the position after which a search page starts.
+// SearchCursor is the position after which a search page starts: a hit's score, its
+// entity's ref and, for a page hit, the page's path.
 type SearchCursor struct {
 	Score float64
 	Ref   string
+	Path  string
 }
 
 // Encode returns the cursor's opaque form.
 func (c SearchCursor) Encode() string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatFloat(c.Score, 'g', -1, 64) + "\x00" + c.Ref))
+	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatFloat(c.Score, 'g', -1, 64) + "\x00" + c.Ref + "\x00" + c.Path))
 }
 
 // DecodeSearchCursor parses a cursor made by Encode.
@@ -194,15 +199,16 @@ func DecodeSearchCursor(s string) (SearchCursor, error) {
 	if err != nil || !strings.HasPrefix(string(b), "s:") {
 		return SearchCursor{}, bad
 	}
-	score, ref, ok := strings.Cut(string(b[2:]), "\x00")
+	score, rest, ok := strings.Cut(string(b[2:]), "\x00")
 	if !ok {
 		return SearchCursor{}, bad
 	}
+	ref, path, _ := strings.Cut(rest, "\x00")
 	f, err := strconv.ParseFloat(score, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return SearchCursor{}, bad
 	}
-	return SearchCursor{Score: f, Ref: ref}, nil
+	return SearchCursor{Score: f, Ref: ref, Path: path}, nil
 }
 
 // SearchQuery is one page of a search.
@@ -213,13 +219,19 @@ type SearchQuery struct {
 	After *SearchCursor
 }
 
-// SearchHit is one entity found, best first.
+// SearchHit is one entity or doc page found, best first.
 type SearchHit struct {
-	ID      int
-	Ref     string
-	Score   float64
-	Snippet string // HTML: escaped text with <mark> around matched words
+	ID    int    // of the entity, or of the doc page when Path is set
+	Ref   string // of the entity, or of the page's entity
+	Path  string // of the doc page; "" for an entity hit
+	Title string // of the doc page
+	Score float64
+	// Snippet is HTML: escaped text with <mark> around matched words.
+	Snippet string
 }
+
+// Page reports whether h is a doc page hit.
+func (h SearchHit) Page() bool { return h.Path != "" }
 
 // SearchResult is a page of hits and the number of all of them.
 type SearchResult struct {
@@ -228,8 +240,9 @@ type SearchResult struct {
 	HasNext bool
 }
 
-// Search ranks the entities matching every word of q.Text (as a prefix), best first, ties
-// by ref, and returns the page after q.After.
+// Search ranks the entities and doc pages matching every word of q.Text (as a prefix), best
+// first, ties by ref and then path (an entity before its pages), and returns the page after
+// q.After.
 func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error) {
 	terms, err := SearchTerms(q.Text)
 	if err != nil {
@@ -245,12 +258,14 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 		}
 		return res, s.snippets(ctx, terms, &res)
 	}
-	stale, err := searchIndex.stale(ctx, s.DB)
-	if err != nil {
-		return SearchResult{}, err
-	}
-	if stale {
-		return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
+	for _, x := range []*ftsIndex{searchIndex, docSearchIndex} {
+		stale, err := x.stale(ctx, s.DB)
+		if err != nil {
+			return SearchResult{}, err
+		}
+		if stale {
+			return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
+		}
 	}
 	res, err := s.searchSQLite(ctx, ftsQuery(terms), q)
 	if err != nil {
@@ -267,24 +282,30 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 	args := []any{match}
 	kinds := ""
 	if len(q.Kinds) > 0 {
-		kinds = " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(q.Kinds)), ", ") + ")"
-		for _, k := range q.Kinds {
+		ps := make([]string, len(q.Kinds))
+		for i, k := range q.Kinds {
 			args = append(args, k)
+			ps[i] = "?" + strconv.Itoa(len(args))
 		}
+		kinds = " AND kind IN (" + strings.Join(ps, ", ") + ")"
 	}
-	// ref and kind are read from entity_search itself: joining the entities table for them
-	// costs a read of a wide row per match.
-	from := ` FROM entity_search WHERE entity_search MATCH ?` + kinds
+	// ref, kind, path and title are read from the FTS5 tables themselves: joining the
+	// entities table for them costs a read of a wide row per match.
+	entities := ` FROM entity_search WHERE entity_search MATCH ?1` + kinds
+	pages := ` FROM doc_search WHERE doc_search MATCH ?1` + kinds
 	var res SearchResult
-	if err := s.DB.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, score FROM (SELECT rowid AS id, ref, -bm25(entity_search, ` + bm25Weights + `) AS score` + from + `)`
+	page := `SELECT id, ref, path, title, score FROM (` +
+		`SELECT rowid AS id, ref, '' AS path, '' AS title, -bm25(entity_search, ` + bm25Weights + `) AS score` + entities +
+		` UNION ALL SELECT rowid, ref, path, title, -bm25(doc_search, ` + docBM25Weights + `) * ` + strconv.FormatFloat(pageScoreFactor, 'g', -1, 64) + pages + `)`
 	if q.After != nil {
-		page += ` WHERE score < ? OR (score = ? AND ref > ?)`
-		args = append(args, q.After.Score, q.After.Score, q.After.Ref)
+		n := len(args)
+		page += fmt.Sprintf(` WHERE score < ?%d OR (score = ?%d AND (ref > ?%d OR (ref = ?%d AND path > ?%d)))`, n+1, n+1, n+2, n+2, n+3)
+		args = append(args, q.After.Score, q.After.Ref, q.After.Path)
 	}
-	page += ` ORDER BY score DESC, ref LIMIT ?`
+	page += fmt.Sprintf(` ORDER BY score DESC, ref, path LIMIT ?%d`, len(args)+1)
 	args = append(args, q.First+1)
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
@@ -294,23 +315,28 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 
 func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (SearchResult, error) {
 	args := []any{tsq}
-	kinds := ""
+	kinds, pageKinds := "", ""
 	if len(q.Kinds) > 0 {
 		kinds = " AND kind = ANY($2::text[])"
+		pageKinds = " AND split_part(entity_ref, ':', 1) = ANY($2::text[])"
 		args = append(args, pq.Array(q.Kinds))
 	}
-	from := ` FROM entities WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + kinds
+	entities := ` FROM entities WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + kinds
+	pages := ` FROM doc_pages WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + pageKinds
 	var res SearchResult
-	if err := s.DB.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, score FROM (SELECT id, ref, ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8 AS score` + from + `) hits`
+	page := `SELECT id, ref, path, title, score FROM (` +
+		`SELECT id, ref, '' AS path, '' AS title, ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8 AS score` + entities +
+		` UNION ALL SELECT id, entity_ref, path, title, (ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * ` +
+		strconv.FormatFloat(pageScoreFactor, 'g', -1, 64) + `)::float8` + pages + `) hits`
 	if q.After != nil {
 		n := len(args)
-		page += fmt.Sprintf(` WHERE score < $%d OR (score = $%d AND ref > $%d)`, n+1, n+1, n+2)
-		args = append(args, q.After.Score, q.After.Ref)
+		page += fmt.Sprintf(` WHERE score < $%d OR (score = $%d AND (ref COLLATE "C" > $%d OR (ref = $%d AND path COLLATE "C" > $%d)))`, n+1, n+1, n+2, n+2, n+3)
+		args = append(args, q.After.Score, q.After.Ref, q.After.Path)
 	}
-	page += fmt.Sprintf(` ORDER BY score DESC, ref COLLATE "C" LIMIT $%d`, len(args)+1)
+	page += fmt.Sprintf(` ORDER BY score DESC, ref COLLATE "C", path COLLATE "C" LIMIT $%d`, len(args)+1)
 	args = append(args, q.First+1)
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
@@ -326,7 +352,7 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	defer rows.Close()
 	for rows.Next() {
 		var h SearchHit
-		if err := rows.Scan(&h.ID, &h.Ref, &h.Score); err != nil {
+		if err := rows.Scan(&h.ID, &h.Ref, &h.Path, &h.Title, &h.Score); err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
 		res.Hits = append(res.Hits, h)
@@ -340,43 +366,87 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	return nil
 }
 
-// snippets fills the hits' snippets from their entities' texts (see snippet).
+// snippets fills the hits' snippets from their entities' and pages' texts (see snippet).
 func (s *Store) snippets(ctx context.Context, terms []string, res *SearchResult) error {
-	if len(res.Hits) == 0 {
-		return nil
+	var entityIDs, pageIDs []any
+	for _, h := range res.Hits {
+		if h.Page() {
+			pageIDs = append(pageIDs, h.ID)
+		} else {
+			entityIDs = append(entityIDs, h.ID)
+		}
 	}
-	ps := make([]string, len(res.Hits))
-	args := make([]any, len(res.Hits))
+	entities := make(map[int]string, len(entityIDs))
+	pages := make(map[int]string, len(pageIDs))
+	if len(entityIDs) > 0 {
+		err := s.eachRow(ctx, `SELECT id, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+s.placeholders(len(entityIDs))+`)`, entityIDs, func(rows *stdsql.Rows) error {
+			var id int
+			var name, title, desc, kind, typ, lifecycle, owner, system string
+			var tagsJSON []byte
+			if err := rows.Scan(&id, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
+				return err
+			}
+			var tags []string
+			_ = json.Unmarshal(tagsJSON, &tags) // no tags: no snippet from them
+			meta := strings.Join(slices.DeleteFunc([]string{kind, typ, lifecycle, owner, system}, func(v string) bool { return v == "" }), " · ")
+			entities[id] = snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("search snippets: %w", err)
+		}
+	}
+	if len(pageIDs) > 0 {
+		text := "substr(text, 1, " + strconv.Itoa(maxIndexedPageText) + ")"
+		if s.Dialect == dialect.Postgres {
+			text = "left(text, " + strconv.Itoa(maxIndexedPageText) + ")"
+		}
+		err := s.eachRow(ctx, `SELECT id, title, `+text+` FROM doc_pages WHERE id IN (`+s.placeholders(len(pageIDs))+`)`, pageIDs, func(rows *stdsql.Rows) error {
+			var id int
+			var title, text string
+			if err := rows.Scan(&id, &title, &text); err != nil {
+				return err
+			}
+			pages[id] = snippet(terms, text, title)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("search snippets: %w", err)
+		}
+	}
 	for i, h := range res.Hits {
+		if h.Page() {
+			res.Hits[i].Snippet = pages[h.ID]
+		} else {
+			res.Hits[i].Snippet = entities[h.ID]
+		}
+	}
+	return nil
+}
+
+// placeholders returns n parameters for an IN list: ?, ?, … or $1, $2, ….
+func (s *Store) placeholders(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
 		ps[i] = "?"
 		if s.Dialect == dialect.Postgres {
 			ps[i] = "$" + strconv.Itoa(i+1)
 		}
-		args[i] = h.ID
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+strings.Join(ps, ", ")+`)`, args...)
+	return strings.Join(ps, ", ")
+}
+
+// eachRow runs query and calls scan for each row.
+func (s *Store) eachRow(ctx context.Context, query string, args []any, scan func(*stdsql.Rows) error) error {
+	rows, err := s.DB.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("search snippets: %w", err)
+		return err
 	}
 	defer rows.Close()
-	snippets := make(map[int]string, len(res.Hits))
 	for rows.Next() {
-		var id int
-		var name, title, desc, kind, typ, lifecycle, owner, system string
-		var tagsJSON []byte
-		if err := rows.Scan(&id, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
-			return fmt.Errorf("search snippets: %w", err)
+		if err := scan(rows); err != nil {
+			return err
 		}
-		var tags []string
-		_ = json.Unmarshal(tagsJSON, &tags) // no tags: no snippet from them
-		meta := strings.Join(slices.DeleteFunc([]string{kind, typ, lifecycle, owner, system}, func(v string) bool { return v == "" }), " · ")
-		snippets[id] = snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("search snippets: %w", err)
-	}
-	for i := range res.Hits {
-		res.Hits[i].Snippet = snippets[res.Hits[i].ID]
-	}
-	return nil
+	return rows.Err()
 }
