@@ -71,7 +71,7 @@ func (r *queryResolver) search(ctx context.Context, query string, kinds []string
 			hit.Page = &model.SearchDocPage{Path: h.Path, Title: h.Title}
 		}
 		conn.Edges = append(conn.Edges, &model.SearchEdge{
-			Cursor: store.SearchCursor{Score: h.Score, Ref: h.Ref, Path: h.Path}.Encode(),
+			Cursor: h.Cursor().Encode(),
 			Node:   hit,
 		})
 		j++
@@ -92,6 +92,9 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	if err != nil {
 		return nil, err
 	}
+	// Counts are kept per catalog generation unless the filter reads the locations' read
+	// times, which change without one.
+	cacheable := filter == nil || filter.NotObservedSince == nil
 	ps := make([]func(*sql.Selector), len(preds))
 	for i, p := range preds {
 		ps[i] = p
@@ -102,7 +105,7 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	g.SetLimit(4)
 	for i, f := range fields {
 		g.Go(func() error {
-			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues)
+			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues, cacheable)
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ var docSearchIndex = &ftsIndex{
 	source: "doc_pages",
 	table:  docSearchTable,
 	state:  "doc_search_state",
-	create: `CREATE VIRTUAL TABLE IF NOT EXISTS doc_search USING fts5(title, headings, body, ref UNINDEXED, path UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`,
+	create: `CREATE VIRTUAL TABLE IF NOT EXISTS doc_search USING fts5(title, headings, body, ref UNINDEXED, path UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='3')`,
 	triggers: []string{
 		`CREATE TRIGGER IF NOT EXISTS doc_search_insert AFTER INSERT ON doc_pages BEGIN
   INSERT INTO doc_search(` + docSearchColumns + `) VALUES (` + docSearchValues("new") + `);

@@ -172,7 +172,7 @@ func TestSearchPagingWalksEntitiesAndPagesOnce(t *testing.T) {
 				break
 			}
 			last := res.Hits[len(res.Hits)-1]
-			c, err := store.DecodeSearchCursor(store.SearchCursor{Score: last.Score, Ref: last.Ref, Path: last.Path}.Encode())
+			c, err := store.DecodeSearchCursor(last.Cursor().Encode())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,6 +266,62 @@ func TestSearchIndexesABoundedTextPerPage(t *testing.T) {
 		}
 		if got := hitKeys(search(t, st, store.SearchQuery{Text: "pangolin"})); len(got) != 0 {
 			t.Errorf("a word past the indexed text finds %v", got)
+		}
+	})
+}
+
+// TestCachedAnswersFollowWrites: search pages and facet counts are reused only until the next
+// write that changes them, a docs-only change included.
+func TestCachedAnswersFollowWrites(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, recs := openDocSearch(t, dbURL)
+		kinds := func() []store.FacetValue {
+			t.Helper()
+			v, err := st.Facet(ctx, "kind", nil, 10, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		before := kinds()
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "wombats"})); len(got) != 1 {
+			t.Fatalf("wombats finds %v", got)
+		}
+		// A docs-only change: the entity itself is unchanged.
+		for i := range recs {
+			if recs[i].Name == "orders" {
+				recs[i].Docs = site(page("index.md", "Orders", "Echidnas dig orders."))
+			}
+		}
+		if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "wombats"})); len(got) != 0 {
+			t.Errorf("after a docs-only change, wombats still finds %v", got)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "echidnas"})); len(got) != 1 {
+			t.Errorf("after a docs-only change, echidnas finds %v", got)
+		}
+		// An entity removed: one component fewer.
+		recs = slices.DeleteFunc(recs, func(r store.EntityRecord) bool { return r.Name == "ledger" })
+		if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		after := kinds()
+		count := func(vs []store.FacetValue, v string) int {
+			for _, x := range vs {
+				if x.Value == v {
+					return x.Count
+				}
+			}
+			return 0
+		}
+		if count(after, "component") != count(before, "component")-1 {
+			t.Errorf("components: %d before, %d after removing one", count(before, "component"), count(after, "component"))
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "ledger"})); slices.Contains(got, hitKey{"component:default/ledger", ""}) {
+			t.Errorf("a removed entity is still found: %v", got)
 		}
 	})
 }

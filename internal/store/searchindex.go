@@ -150,10 +150,13 @@ func SearchTerms(query string) ([]string, error) {
 	return words, nil
 }
 
-// isPrefixTerm says whether a word also matches as a prefix: every word of two characters or
-// more. A single character matches only itself: as a prefix it would match most of the
-// catalog, and rank all of it, at a keystroke.
-func isPrefixTerm(t string) bool { return utf8.RuneCountInString(t) >= 2 }
+// MinPrefixLen is the shortest word that also matches as a prefix. A shorter word matches
+// only itself: as a prefix it would match most of the catalog and its docs (two letters
+// matched 53,000 of 150,000 entities and pages), and rank all of them, at a keystroke.
+const MinPrefixLen = 3
+
+// isPrefixTerm says whether a word also matches as a prefix (see MinPrefixLen).
+func isPrefixTerm(t string) bool { return utf8.RuneCountInString(t) >= MinPrefixLen }
 
 // ftsQuery is the FTS5 expression of terms: each a quoted prefix term, all required.
 func ftsQuery(terms []string) string {
@@ -179,17 +182,26 @@ func tsQuery(terms []string) string {
 	return strings.Join(parts, " & ")
 }
 
-// SearchCursor is the position after which a search page starts: a hit's score, its
-// entity's ref and, for a page hit, the page's path.
+// SearchCursor is the position after which a search page starts: a hit's score, whether it
+// is a doc page, and the entity's or page's id. Ties of score are ordered by the latter two,
+// which the full-text tables hold beside the score: ordering by anything they would have to
+// read from each hit's row (its ref) cost more than ranking.
 type SearchCursor struct {
 	Score float64
-	Ref   string
-	Path  string
+	Page  bool
+	ID    int
 }
 
 // Encode returns the cursor's opaque form.
 func (c SearchCursor) Encode() string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatFloat(c.Score, 'g', -1, 64) + "\x00" + c.Ref + "\x00" + c.Path))
+	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatFloat(c.Score, 'g', -1, 64) + ":" + strconv.Itoa(c.src()) + ":" + strconv.Itoa(c.ID)))
+}
+
+func (c SearchCursor) src() int {
+	if c.Page {
+		return 1
+	}
+	return 0
 }
 
 // DecodeSearchCursor parses a cursor made by Encode.
@@ -199,16 +211,19 @@ func DecodeSearchCursor(s string) (SearchCursor, error) {
 	if err != nil || !strings.HasPrefix(string(b), "s:") {
 		return SearchCursor{}, bad
 	}
-	score, rest, ok := strings.Cut(string(b[2:]), "\x00")
-	if !ok {
+	parts := strings.Split(string(b[2:]), ":")
+	if len(parts) != 3 || (parts[1] != "0" && parts[1] != "1") {
 		return SearchCursor{}, bad
 	}
-	ref, path, _ := strings.Cut(rest, "\x00")
-	f, err := strconv.ParseFloat(score, 64)
+	f, err := strconv.ParseFloat(parts[0], 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return SearchCursor{}, bad
 	}
-	return SearchCursor{Score: f, Ref: ref, Path: path}, nil
+	id, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return SearchCursor{}, bad
+	}
+	return SearchCursor{Score: f, Page: parts[1] == "1", ID: id}, nil
 }
 
 // SearchQuery is one page of a search.
@@ -233,6 +248,9 @@ type SearchHit struct {
 // Page reports whether h is a doc page hit.
 func (h SearchHit) Page() bool { return h.Path != "" }
 
+// Cursor is the position of h, for the next page.
+func (h SearchHit) Cursor() SearchCursor { return SearchCursor{Score: h.Score, Page: h.Page(), ID: h.ID} }
+
 // SearchResult is a page of hits and the number of all of them.
 type SearchResult struct {
 	Total   int
@@ -241,8 +259,8 @@ type SearchResult struct {
 }
 
 // Search ranks the entities and doc pages matching every word of q.Text (as a prefix), best
-// first, ties by ref and then path (an entity before its pages), and returns the page after
-// q.After.
+// first, ties in a stable order (entities before pages, then by id), and returns the page
+// after q.After.
 func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error) {
 	terms, err := SearchTerms(q.Text)
 	if err != nil {
@@ -251,32 +269,57 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if len(q.Kinds) > maxSearchKinds {
 		return SearchResult{}, catalog.Errorf(catalog.EINVALID, "kinds: at most %d are allowed, got %d", maxSearchKinds, len(q.Kinds))
 	}
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return SearchResult{}, err
+	}
+	key := searchKey(terms, q)
+	if v, ok := s.answers.get(gen, key); ok {
+		return v.(SearchResult), nil
+	}
+	var res SearchResult
 	if s.Dialect == dialect.Postgres {
-		res, err := s.searchPostgres(ctx, tsQuery(terms), q)
-		if err != nil {
-			return res, err
+		res, err = s.searchPostgres(ctx, tsQuery(terms), q)
+	} else {
+		for _, x := range []*ftsIndex{searchIndex, docSearchIndex} {
+			stale, err := x.stale(ctx, s.DB)
+			if err != nil {
+				return SearchResult{}, err
+			}
+			if stale {
+				return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
+			}
 		}
-		return res, s.snippets(ctx, terms, &res)
+		res, err = s.searchSQLite(ctx, ftsQuery(terms), q)
 	}
-	for _, x := range []*ftsIndex{searchIndex, docSearchIndex} {
-		stale, err := x.stale(ctx, s.DB)
-		if err != nil {
-			return SearchResult{}, err
-		}
-		if stale {
-			return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
-		}
-	}
-	res, err := s.searchSQLite(ctx, ftsQuery(terms), q)
 	if err != nil {
 		return res, err
 	}
-	return res, s.snippets(ctx, terms, &res)
+	if err := s.describeHits(ctx, terms, &res); err != nil {
+		return res, err
+	}
+	s.answers.put(gen, key, res)
+	return res, nil
+}
+
+// searchKey names a search page in the answer cache.
+func searchKey(terms []string, q SearchQuery) string {
+	key := "search\x00" + strings.Join(terms, " ") + "\x00" + strings.Join(q.Kinds, ",") + "\x00" + strconv.Itoa(q.First)
+	if q.After != nil {
+		key += "\x00" + q.After.Encode()
+	}
+	return key
 }
 
 // Column weights of bm25 in entity_search's column order: name, title, tags, meta, description
 // (ref and kind are not indexed).
 const bm25Weights = "10.0, 8.0, 4.0, 3.0, 1.0, 0.0, 0.0"
+
+// afterClause is the keyset condition of a page after a cursor, with the cursor's score, src
+// and id as the parameters named.
+func afterClause(score, src, id string) string {
+	return ` WHERE score < ` + score + ` OR (score = ` + score + ` AND (src > ` + src + ` OR (src = ` + src + ` AND id > ` + id + `)))`
+}
 
 func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (SearchResult, error) {
 	args := []any{match}
@@ -289,24 +332,28 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 		}
 		kinds = " AND kind IN (" + strings.Join(ps, ", ") + ")"
 	}
-	// ref, kind, path and title are read from the FTS5 tables themselves: joining the
-	// entities table for them costs a read of a wide row per match.
 	entities := ` FROM entity_search WHERE entity_search MATCH ?1` + kinds
 	pages := ` FROM doc_search WHERE doc_search MATCH ?1` + kinds
 	var res SearchResult
 	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, path, title, score FROM (` +
-		`SELECT rowid AS id, ref, '' AS path, '' AS title, -bm25(entity_search, ` + bm25Weights + `) AS score` + entities +
-		` UNION ALL SELECT rowid, ref, path, title, -bm25(doc_search, ` + docBM25Weights + `) * ` + strconv.FormatFloat(pageScoreFactor, 'g', -1, 64) + pages + `)`
+	after := ""
 	if q.After != nil {
 		n := len(args)
-		page += fmt.Sprintf(` WHERE score < ?%d OR (score = ?%d AND (ref > ?%d OR (ref = ?%d AND path > ?%d)))`, n+1, n+1, n+2, n+2, n+3)
-		args = append(args, q.After.Score, q.After.Ref, q.After.Path)
+		after = afterClause("?"+strconv.Itoa(n+1), "?"+strconv.Itoa(n+2), "?"+strconv.Itoa(n+3))
+		args = append(args, q.After.Score, q.After.src(), q.After.ID)
 	}
-	page += fmt.Sprintf(` ORDER BY score DESC, ref, path LIMIT ?%d`, len(args)+1)
+	limit := "?" + strconv.Itoa(len(args)+1)
 	args = append(args, q.First+1)
+	// Each table's best hits first, by score and rowid alone, then the two merged.
+	arm := func(src, rank, from string) string {
+		return `SELECT * FROM (SELECT * FROM (SELECT ` + src + ` AS src, rowid AS id, ` + rank + ` AS score` + from + `)` + after +
+			` ORDER BY score DESC, id LIMIT ` + limit + `)`
+	}
+	page := arm("0", `-bm25(entity_search, `+bm25Weights+`)`, entities) + ` UNION ALL ` +
+		arm("1", `-bm25(doc_search, `+docBM25Weights+`) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64), pages) +
+		` ORDER BY score DESC, src, id LIMIT ` + limit
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
@@ -327,17 +374,21 @@ func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (
 	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, path, title, score FROM (` +
-		`SELECT id, ref, '' AS path, '' AS title, ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8 AS score` + entities +
-		` UNION ALL SELECT id, entity_ref, path, title, (ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * ` +
-		strconv.FormatFloat(pageScoreFactor, 'g', -1, 64) + `)::float8` + pages + `) hits`
+	after := ""
 	if q.After != nil {
 		n := len(args)
-		page += fmt.Sprintf(` WHERE score < $%d OR (score = $%d AND (ref COLLATE "C" > $%d OR (ref = $%d AND path COLLATE "C" > $%d)))`, n+1, n+1, n+2, n+2, n+3)
-		args = append(args, q.After.Score, q.After.Ref, q.After.Path)
+		after = afterClause(fmt.Sprintf("$%d", n+1), fmt.Sprintf("$%d", n+2), fmt.Sprintf("$%d", n+3))
+		args = append(args, q.After.Score, q.After.src(), q.After.ID)
 	}
-	page += fmt.Sprintf(` ORDER BY score DESC, ref COLLATE "C", path COLLATE "C" LIMIT $%d`, len(args)+1)
+	limit := fmt.Sprintf("$%d", len(args)+1)
 	args = append(args, q.First+1)
+	arm := func(src, rank, from string) string {
+		return `(SELECT * FROM (SELECT ` + src + ` AS src, id, ` + rank + ` AS score` + from + `) hits` + after +
+			` ORDER BY score DESC, id LIMIT ` + limit + `)`
+	}
+	page := arm("0", `ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8`, entities) + ` UNION ALL ` +
+		arm("1", `(ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+`)::float8`, pages) +
+		` ORDER BY score DESC, src, id LIMIT ` + limit
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
@@ -352,8 +403,12 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	defer rows.Close()
 	for rows.Next() {
 		var h SearchHit
-		if err := rows.Scan(&h.ID, &h.Ref, &h.Path, &h.Title, &h.Score); err != nil {
+		var src int
+		if err := rows.Scan(&src, &h.ID, &h.Score); err != nil {
 			return fmt.Errorf("search: %w", err)
+		}
+		if src == 1 {
+			h.Path = "?" // a page; describeHits fills in its path
 		}
 		res.Hits = append(res.Hits, h)
 	}
@@ -366,8 +421,9 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	return nil
 }
 
-// snippets fills the hits' snippets from their entities' and pages' texts (see snippet).
-func (s *Store) snippets(ctx context.Context, terms []string, res *SearchResult) error {
+// describeHits fills in the hits' refs, paths, titles and snippets from their entities' and
+// pages' rows (see snippet). A hit whose row is gone meanwhile is dropped.
+func (s *Store) describeHits(ctx context.Context, terms []string, res *SearchResult) error {
 	var entityIDs, pageIDs []any
 	for _, h := range res.Hits {
 		if h.Page() {
@@ -376,24 +432,24 @@ func (s *Store) snippets(ctx context.Context, terms []string, res *SearchResult)
 			entityIDs = append(entityIDs, h.ID)
 		}
 	}
-	entities := make(map[int]string, len(entityIDs))
-	pages := make(map[int]string, len(pageIDs))
+	entities := make(map[int]SearchHit, len(entityIDs))
+	pages := make(map[int]SearchHit, len(pageIDs))
 	if len(entityIDs) > 0 {
-		err := s.eachRow(ctx, `SELECT id, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+s.placeholders(len(entityIDs))+`)`, entityIDs, func(rows *stdsql.Rows) error {
+		err := s.eachRow(ctx, `SELECT id, ref, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+s.placeholders(len(entityIDs))+`)`, entityIDs, func(rows *stdsql.Rows) error {
 			var id int
-			var name, title, desc, kind, typ, lifecycle, owner, system string
+			var ref, name, title, desc, kind, typ, lifecycle, owner, system string
 			var tagsJSON []byte
-			if err := rows.Scan(&id, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
+			if err := rows.Scan(&id, &ref, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
 				return err
 			}
 			var tags []string
 			_ = json.Unmarshal(tagsJSON, &tags) // no tags: no snippet from them
 			meta := strings.Join(slices.DeleteFunc([]string{kind, typ, lifecycle, owner, system}, func(v string) bool { return v == "" }), " · ")
-			entities[id] = snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)
+			entities[id] = SearchHit{Ref: ref, Snippet: snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("search snippets: %w", err)
+			return fmt.Errorf("search hits: %w", err)
 		}
 	}
 	if len(pageIDs) > 0 {
@@ -401,26 +457,32 @@ func (s *Store) snippets(ctx context.Context, terms []string, res *SearchResult)
 		if s.Dialect == dialect.Postgres {
 			text = "left(text, " + strconv.Itoa(maxIndexedPageText) + ")"
 		}
-		err := s.eachRow(ctx, `SELECT id, title, `+text+` FROM doc_pages WHERE id IN (`+s.placeholders(len(pageIDs))+`)`, pageIDs, func(rows *stdsql.Rows) error {
+		err := s.eachRow(ctx, `SELECT id, entity_ref, path, title, `+text+` FROM doc_pages WHERE id IN (`+s.placeholders(len(pageIDs))+`)`, pageIDs, func(rows *stdsql.Rows) error {
 			var id int
-			var title, text string
-			if err := rows.Scan(&id, &title, &text); err != nil {
+			var ref, path, title, text string
+			if err := rows.Scan(&id, &ref, &path, &title, &text); err != nil {
 				return err
 			}
-			pages[id] = snippet(terms, text, title)
+			pages[id] = SearchHit{Ref: ref, Path: path, Title: title, Snippet: snippet(terms, text, title)}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("search snippets: %w", err)
+			return fmt.Errorf("search hits: %w", err)
 		}
 	}
-	for i, h := range res.Hits {
+	hits := res.Hits[:0]
+	for _, h := range res.Hits {
+		d, ok := entities[h.ID]
 		if h.Page() {
-			res.Hits[i].Snippet = pages[h.ID]
-		} else {
-			res.Hits[i].Snippet = entities[h.ID]
+			d, ok = pages[h.ID]
 		}
+		if !ok {
+			continue // removed between the two reads
+		}
+		d.ID, d.Score = h.ID, h.Score
+		hits = append(hits, d)
 	}
+	res.Hits = hits
 	return nil
 }
 
