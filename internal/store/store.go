@@ -28,6 +28,7 @@ type Store struct {
 	DB      *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
 	driver  *entsql.Driver
+	answers answerCache // search pages and facet counts of the current generation (cache.go)
 }
 
 // Open connects to a database URL: "sqlite:PATH" (a file, created when missing) or
