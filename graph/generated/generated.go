@@ -5084,11 +5084,12 @@ extend type Query {
   """
   Entities whose name, title, description, tags, kind, spec.type, spec.lifecycle, owner or
   system hold every word of query, and doc pages whose title, headings or text (its first
-  20,000 characters) hold every word, in one ranking, best first; ties by ref, an entity before
-  its pages. Each word of two or more characters also matches as a prefix, for type-ahead.
-  Words are runs of letters and digits: everything else in query only separates them. At most
-  200 characters and 8 words. kinds restricts the kinds of the entities found and of those
-  whose pages are found. first defaults to 20 and may be at most 100.
+  20,000 characters) hold every word, in one ranking, best first; ties in a stable order
+  (entities before pages). Each word of three or more characters also matches as a prefix, for
+  type-ahead; a shorter word matches only itself. Words are runs of letters and digits:
+  everything else in query only separates them. At most 200 characters and 8 words. kinds
+  restricts the kinds of the entities found and of those whose pages are found. first
+  defaults to 20 and may be at most 100.
   """
   search(query: String!, kinds: [String!], first: Int, after: String): SearchConnection!
   """

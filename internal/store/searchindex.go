@@ -249,7 +249,9 @@ type SearchHit struct {
 func (h SearchHit) Page() bool { return h.Path != "" }
 
 // Cursor is the position of h, for the next page.
-func (h SearchHit) Cursor() SearchCursor { return SearchCursor{Score: h.Score, Page: h.Page(), ID: h.ID} }
+func (h SearchHit) Cursor() SearchCursor {
+	return SearchCursor{Score: h.Score, Page: h.Page(), ID: h.ID}
+}
 
 // SearchResult is a page of hits and the number of all of them.
 type SearchResult struct {
