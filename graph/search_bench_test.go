@@ -36,9 +36,9 @@ func BenchmarkSearch(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	// CATALOGD_BENCH_DB names a database that holds this catalog already (e.g. one
+	// CATALOGD_BENCH_DB_URL names a database that holds this catalog already (e.g. one
 	// scripts/bench -keep left), to measure again without ingesting again.
-	dbURL, ingested := os.Getenv("CATALOGD_BENCH_DB"), true
+	dbURL, ingested := os.Getenv("CATALOGD_BENCH_DB_URL"), true
 	if dbURL == "" {
 		dbURL, ingested = testdb.SQLite(b), false
 		if os.Getenv(testdb.EnvPostgres) != "" {

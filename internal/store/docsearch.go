@@ -88,12 +88,8 @@ func (s *Store) migrateDocSearch(ctx context.Context) error {
 	if s.Dialect != dialect.Postgres {
 		return docSearchIndex.migrate(ctx, s.DB)
 	}
-	for _, stmt := range []string{pgHeadingsFunction,
-		`ALTER TABLE doc_pages ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS (` + pgDocSearchVector + `) STORED`,
-	} {
-		if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("doc search index: %w", err)
-		}
+	if _, err := s.DB.ExecContext(ctx, pgHeadingsFunction); err != nil {
+		return fmt.Errorf("doc search index: %w", err)
 	}
-	return nil
+	return s.ensureGenerated(ctx, "doc_pages", "search_vector", pgDocSearchVector, "catalogd_unaccent")
 }

@@ -325,3 +325,75 @@ func TestCachedAnswersFollowWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchIgnoresDiacriticsOnBothDatabases: accented and plain spellings find each other,
+// in entities and in doc pages, and the snippet marks the accented word.
+func TestSearchIgnoresDiacriticsOnBothDatabases(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := testdb.Open(t, dbURL)
+		recs := searchRecords()[:2]
+		recs[0].Title, recs[0].Description = "Zürich Gateway", "Serves the Café Señor branch."
+		recs[1].Docs = site(page("index.md", "Dessert", "Crème brûlée is served at noon."))
+		if _, err := st.Apply(context.Background(), locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		gateway, ledger := hitKey{recs[0].Ref, ""}, hitKey{recs[1].Ref, "index.md"}
+		for _, c := range []struct {
+			query string
+			want  hitKey
+			mark  string
+		}{
+			{"zurich", gateway, "<mark>Zürich</mark>"},
+			{"Zürich", gateway, "<mark>Zürich</mark>"},
+			{"ZÜRICH", gateway, "<mark>Zürich</mark>"},
+			{"zür", gateway, "<mark>Zürich</mark>"},
+			{"cafe senor", gateway, "<mark>Café</mark> <mark>Señor</mark>"},
+			{"CAFÉ", gateway, "<mark>Café</mark>"},
+			{"creme brulee", ledger, "<mark>Crème</mark> <mark>brûlée</mark>"},
+			{"crème brûlée", ledger, "<mark>Crème</mark> <mark>brûlée</mark>"},
+			{"cre\u0300me", ledger, "<mark>Crème</mark>"}, // decomposed: e and a combining grave accent
+		} {
+			res := search(t, st, store.SearchQuery{Text: c.query})
+			if got := hitKeys(res); !slices.Equal(got, []hitKey{c.want}) {
+				t.Errorf("search %q: hits %v, want %v", c.query, got, c.want)
+				continue
+			}
+			if s := res.Hits[0].Snippet; !strings.Contains(s, c.mark) {
+				t.Errorf("search %q: snippet %s, want %s in it", c.query, s, c.mark)
+			}
+		}
+	})
+}
+
+// TestPostgresSearchVectorsFromBeforeUnaccentAreReplaced: a database whose search_vector was
+// generated without unaccent gets the new column on the next migration.
+func TestPostgresSearchVectorsFromBeforeUnaccentAreReplaced(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.Open(t, testdb.Postgres(t))
+	for _, stmt := range []string{
+		`ALTER TABLE entities DROP COLUMN search_vector`,
+		`ALTER TABLE entities ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, name || ' ' || title)) STORED`,
+	} {
+		if _, err := st.DB.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var expr string
+	if err := st.DB.QueryRow(`SELECT generation_expression FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'entities' AND column_name = 'search_vector'`).Scan(&expr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(expr, "catalogd_unaccent") {
+		t.Fatalf("search_vector is still %s", expr)
+	}
+	recs := searchRecords()[:1]
+	recs[0].Description = "Zürich"
+	if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hitKeys(search(t, st, store.SearchQuery{Text: "zurich"})); len(got) != 1 {
+		t.Errorf("zurich finds %v", got)
+	}
+}

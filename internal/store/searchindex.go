@@ -85,7 +85,7 @@ END`,
 // PostgreSQL: words are cut at anything but letters and digits, as on SQLite and as the query
 // is cut, so "group:default/team-a" holds team and a rather than one path-like token.
 func pgWords(expr string) string {
-	return `to_tsvector('simple'::regconfig, regexp_replace(` + expr + `, '[^[:alnum:]]+', ' ', 'g'))`
+	return `to_tsvector('simple'::regconfig, regexp_replace(catalogd_unaccent(` + expr + `), '[^[:alnum:]]+', ' ', 'g'))`
 }
 
 var pgSearchVector = `setweight(` + pgWords(`name || ' ' || title`) + `, 'A') || ` +
@@ -115,14 +115,12 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 		}
 	}
 	if s.Dialect == dialect.Postgres {
-		stmts := []string{
-			`ALTER TABLE entities ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS (` + pgSearchVector + `) STORED`,
-			// Its GIN index is built by RebuildTextIndex (see postgresGinIndexes).
+		if err := s.migrateUnaccent(ctx); err != nil {
+			return err
 		}
-		for _, stmt := range stmts {
-			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("search index: %w", err)
-			}
+		// Its GIN index is built by RebuildTextIndex (see postgresGinIndexes).
+		if err := s.ensureGenerated(ctx, "entities", "search_vector", pgSearchVector, "catalogd_unaccent"); err != nil {
+			return err
 		}
 	} else if err := searchIndex.migrate(ctx, s.DB); err != nil {
 		return err
@@ -138,9 +136,12 @@ func SearchTerms(query string) ([]string, error) {
 		return nil, catalog.Errorf(catalog.EINVALID, "query is %d characters long; at most %d are allowed", n, MaxSearchQueryLen)
 	}
 	// The snippet marks words by the same rule (isWordRune), so it marks what matched.
-	words := strings.FieldsFunc(strings.ToLower(query), func(r rune) bool {
-		return !isWordRune(r)
-	})
+	var words []string
+	for _, w := range strings.FieldsFunc(query, func(r rune) bool { return !isWordRune(r) }) {
+		if w = foldWord(w); w != "" {
+			words = append(words, w)
+		}
+	}
 	if len(words) == 0 {
 		return nil, catalog.Errorf(catalog.EINVALID, "query %q has no words to search for (letters or digits)", catalog.Excerpt(query, 40))
 	}
