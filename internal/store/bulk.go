@@ -95,9 +95,6 @@ type bulkWriter struct {
 	docsKept []string
 	// docsChanged: doc pages were written or removed.
 	docsChanged bool
-	// docsQueued are sites to write, docsQueuedPages their pages (see flushDocs).
-	docsQueued      []pendingSite
-	docsQueuedPages int
 }
 
 func (w *bulkWriter) close() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -99,94 +98,57 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 	return out, nil
 }
 
-// pendingSite is a site whose docs are to be written (see bulkWriter.flushDocs).
-type pendingSite struct {
-	ref string
-	d   *DocsRecord
-}
-
-// Docs are written in batches of sites: a statement per table and batch instead of about
-// six per site (at 25,000 sites, each statement a round trip on PostgreSQL).
-const (
-	docsBatchSites = 500
-	docsBatchPages = 2000
-)
-
-// writeDocs writes the docs of the sites queued: what d says replaces what is stored for each
-// ref (docs that are kept or unchanged are not queued: removeStaleDocs takes them over).
-func writeDocs(ctx context.Context, tx *ent.Client, loc, revision string, sites []pendingSite, now time.Time) error {
-	refs := make([]string, len(sites))
-	var whole []string // refs none of whose stored pages are kept
-	for i, st := range sites {
-		refs[i] = st.ref
-		if !slices.ContainsFunc(st.d.Pages, func(p DocPageRecord) bool { return p.Stub }) {
-			whole = append(whole, st.ref)
+// writeDocs makes the stored docs of ref what d says (docs that are kept or unchanged are
+// not written here: removeStaleDocs takes them over in batches).
+func writeDocs(ctx context.Context, tx *ent.Client, loc, revision, ref string, d *DocsRecord, now time.Time) error {
+	if _, err := tx.DocSite.Delete().Where(docsite.EntityRef(ref)).Exec(ctx); err != nil {
+		return fmt.Errorf("replace docs of %s: %w", ref, err)
+	}
+	if err := tx.DocSite.Create().SetEntityRef(ref).SetLocation(loc).SetSiteName(d.SiteName).SetNav(d.Nav).
+		SetHash(d.Hash).SetRevision(revision).SetUpdatedAt(now).Exec(ctx); err != nil {
+		return fmt.Errorf("write docs of %s: %w", ref, err)
+	}
+	keep := make([]string, 0, len(d.Pages))
+	var fresh []*DocPageRecord
+	for i := range d.Pages {
+		p := &d.Pages[i]
+		if p.Stub {
+			keep = append(keep, p.Path)
+		} else {
+			fresh = append(fresh, p)
 		}
 	}
-	if _, err := tx.DocSite.Delete().Where(docsite.EntityRefIn(refs...)).Exec(ctx); err != nil {
-		return fmt.Errorf("replace docs: %w", err)
+	if _, err := tx.DocPage.Delete().Where(docpage.EntityRef(ref), docpage.PathNotIn(keep...)).Exec(ctx); err != nil {
+		return fmt.Errorf("replace doc pages of %s: %w", ref, err)
 	}
-	builders := make([]*ent.DocSiteCreate, len(sites))
-	for i, st := range sites {
-		d := st.d
-		builders[i] = tx.DocSite.Create().SetEntityRef(st.ref).SetLocation(loc).SetSiteName(d.SiteName).SetNav(d.Nav).
-			SetHash(d.Hash).SetRevision(revision).SetUpdatedAt(now)
-	}
-	for _, part := range chunks(builders, 200) {
-		if err := tx.DocSite.CreateBulk(part...).Exec(ctx); err != nil {
-			return fmt.Errorf("write docs: %w", err)
-		}
-	}
-	if len(whole) > 0 {
-		if _, err := tx.DocPage.Delete().Where(docpage.EntityRefIn(whole...)).Exec(ctx); err != nil {
-			return fmt.Errorf("replace doc pages: %w", err)
-		}
-	}
-	var fresh []*ent.DocPageCreate
-	for _, st := range sites {
-		d := st.d
-		keep := make([]string, 0, len(d.Pages))
-		for i := range d.Pages {
-			p := &d.Pages[i]
-			if p.Stub {
-				keep = append(keep, p.Path)
-			} else {
-				fresh = append(fresh, tx.DocPage.Create().SetEntityRef(st.ref).SetPath(p.Path).SetTitle(p.Title).SetText(p.Text).
-					SetHTML(p.HTML).SetHeadings(p.Headings).SetHash(p.Hash).SetPosition(p.Position).SetRevision(revision).SetUpdatedAt(now))
-			}
-		}
-		if len(keep) == 0 {
-			continue // deleted with the others above
-		}
-		if _, err := tx.DocPage.Delete().Where(docpage.EntityRef(st.ref), docpage.PathNotIn(keep...)).Exec(ctx); err != nil {
-			return fmt.Errorf("replace doc pages of %s: %w", st.ref, err)
-		}
-		for i := range d.Pages {
-			if p := &d.Pages[i]; p.Stub && p.Moved {
-				if _, err := tx.DocPage.Update().Where(docpage.EntityRef(st.ref), docpage.Path(p.Path)).
-					SetPosition(p.Position).Save(ctx); err != nil {
-					return fmt.Errorf("order doc pages of %s: %w", st.ref, err)
-				}
+	for i := range d.Pages {
+		if p := &d.Pages[i]; p.Stub && p.Moved {
+			if _, err := tx.DocPage.Update().Where(docpage.EntityRef(ref), docpage.Path(p.Path)).
+				SetPosition(p.Position).Save(ctx); err != nil {
+				return fmt.Errorf("order doc pages of %s: %w", ref, err)
 			}
 		}
 	}
 	for _, part := range chunks(fresh, 200) {
-		if err := tx.DocPage.CreateBulk(part...).Exec(ctx); err != nil {
-			return fmt.Errorf("write doc pages: %w", err)
+		builders := make([]*ent.DocPageCreate, len(part))
+		for i, p := range part {
+			builders[i] = tx.DocPage.Create().SetEntityRef(ref).SetPath(p.Path).SetTitle(p.Title).SetText(p.Text).
+				SetHTML(p.HTML).SetHeadings(p.Headings).SetHash(p.Hash).SetPosition(p.Position).SetRevision(revision).SetUpdatedAt(now)
+		}
+		if err := tx.DocPage.CreateBulk(builders...).Exec(ctx); err != nil {
+			return fmt.Errorf("write doc pages of %s: %w", ref, err)
 		}
 	}
-	if _, err := tx.DocAsset.Delete().Where(docasset.EntityRefIn(refs...)).Exec(ctx); err != nil {
-		return fmt.Errorf("replace doc assets: %w", err)
+	if _, err := tx.DocAsset.Delete().Where(docasset.EntityRef(ref)).Exec(ctx); err != nil {
+		return fmt.Errorf("replace doc assets of %s: %w", ref, err)
 	}
-	var assets []*ent.DocAssetCreate
-	for _, st := range sites {
-		for _, a := range st.d.Assets {
-			assets = append(assets, tx.DocAsset.Create().SetEntityRef(st.ref).SetPath(a.Path).SetContentType(a.ContentType).SetData(a.Data).SetHash(a.Hash))
+	for _, part := range chunks(d.Assets, 50) {
+		builders := make([]*ent.DocAssetCreate, len(part))
+		for i, a := range part {
+			builders[i] = tx.DocAsset.Create().SetEntityRef(ref).SetPath(a.Path).SetContentType(a.ContentType).SetData(a.Data).SetHash(a.Hash)
 		}
-	}
-	for _, part := range chunks(assets, 50) {
-		if err := tx.DocAsset.CreateBulk(part...).Exec(ctx); err != nil {
-			return fmt.Errorf("write doc assets: %w", err)
+		if err := tx.DocAsset.CreateBulk(builders...).Exec(ctx); err != nil {
+			return fmt.Errorf("write doc assets of %s: %w", ref, err)
 		}
 	}
 	return nil
@@ -219,30 +181,12 @@ func (w *bulkWriter) docs(ctx context.Context, tx *ent.Client, e *EntityRecord) 
 		return nil
 	}
 	w.docsChanged = true
-	w.docsQueued = append(w.docsQueued, pendingSite{e.Ref, e.Docs})
-	w.docsQueuedPages += len(e.Docs.Pages)
-	if len(w.docsQueued) >= docsBatchSites || w.docsQueuedPages >= docsBatchPages {
-		return w.flushDocs(ctx, tx)
-	}
-	return nil
-}
-
-// flushDocs writes the sites queued.
-func (w *bulkWriter) flushDocs(ctx context.Context, tx *ent.Client) error {
-	if len(w.docsQueued) == 0 {
-		return nil
-	}
-	err := writeDocs(ctx, tx, w.loc.Key, w.revision, w.docsQueued, w.now)
-	w.docsQueued, w.docsQueuedPages = nil, 0
-	return err
+	return writeDocs(ctx, tx, w.loc.Key, w.revision, e.Ref, e.Docs, w.now)
 }
 
 // removeStaleDocs removes the docs of removed entities and those of the location's entities
 // that no longer name docs (kept entities keep theirs).
 func (w *bulkWriter) removeStaleDocs(ctx context.Context, tx *ent.Client, removed []string, kept map[string]bool) error {
-	if err := w.flushDocs(ctx, tx); err != nil {
-		return err
-	}
 	// Unchanged docs written by another location (the entity moved here) are taken over: one
 	// statement per thousand entities, not one each (27,000 of them took 8 s on PostgreSQL).
 	for _, part := range chunks(w.docsKept, 1000) {
