@@ -92,9 +92,14 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	if err != nil {
 		return nil, err
 	}
-	// Counts are kept per catalog generation unless the filter reads the locations' read
-	// times, which change without one.
-	cacheable := filter == nil || filter.NotObservedSince == nil
+	// Counts are kept per catalog generation (read once for all fields) unless the filter
+	// reads the locations' read times, which change without one.
+	gen := int64(-1)
+	if filter == nil || filter.NotObservedSince == nil {
+		if gen, err = r.Store.CacheGeneration(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ps := make([]func(*sql.Selector), len(preds))
 	for i, p := range preds {
 		ps[i] = p
@@ -105,7 +110,7 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	g.SetLimit(4)
 	for i, f := range fields {
 		g.Go(func() error {
-			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues, cacheable)
+			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues, gen)
 			if err != nil {
 				return err
 			}

@@ -278,7 +278,11 @@ func TestCachedAnswersFollowWrites(t *testing.T) {
 		st, recs := openDocSearch(t, dbURL)
 		kinds := func() []store.FacetValue {
 			t.Helper()
-			v, err := st.Facet(ctx, "kind", nil, 10, true)
+			gen, err := st.CacheGeneration(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := st.Facet(ctx, "kind", nil, 10, gen)
 			if err != nil {
 				t.Fatal(err)
 			}
