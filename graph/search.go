@@ -39,22 +39,23 @@ func (r *queryResolver) search(ctx context.Context, query string, kinds []string
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int, len(res.Hits))
-	for i, h := range res.Hits {
-		ids[i] = h.ID
+	// Entities by ref: a page hit names its entity by ref.
+	refs := make([]string, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		refs = append(refs, h.Ref)
 	}
-	rows, err := r.Client.Entity.Query().Where(entity.IDIn(ids...)).All(ctx)
+	rows, err := r.Client.Entity.Query().Where(entity.RefIn(refs...)).All(ctx)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[int]*ent.Entity, len(rows))
+	byRef := make(map[string]*ent.Entity, len(rows))
 	for _, e := range rows {
-		byID[e.ID] = e
+		byRef[e.Ref] = e
 	}
 	// Wrapped together, so their fields batch their loads.
-	found := make([]*ent.Entity, 0, len(rows))
+	found := make([]*ent.Entity, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		if e := byID[h.ID]; e != nil {
+		if e := byRef[h.Ref]; e != nil {
 			found = append(found, e)
 		}
 	}
@@ -62,12 +63,16 @@ func (r *queryResolver) search(ctx context.Context, query string, kinds []string
 	conn := &model.SearchConnection{TotalCount: res.Total, Edges: []*model.SearchEdge{}, PageInfo: &entgql.PageInfo[int]{HasNextPage: res.HasNext, HasPreviousPage: after != nil}}
 	j := 0
 	for _, h := range res.Hits {
-		if byID[h.ID] == nil {
+		if byRef[h.Ref] == nil {
 			continue // deleted between the two reads
 		}
+		hit := &model.SearchHit{Entity: wrapped[j], Snippet: h.Snippet, Score: h.Score}
+		if h.Page() {
+			hit.Page = &model.SearchDocPage{Path: h.Path, Title: h.Title}
+		}
 		conn.Edges = append(conn.Edges, &model.SearchEdge{
-			Cursor: store.SearchCursor{Score: h.Score, Ref: h.Ref}.Encode(),
-			Node:   &model.SearchHit{Entity: wrapped[j], Snippet: h.Snippet, Score: h.Score},
+			Cursor: h.Cursor().Encode(),
+			Node:   hit,
 		})
 		j++
 	}
@@ -87,6 +92,14 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	if err != nil {
 		return nil, err
 	}
+	// Counts are kept per catalog generation (read once for all fields) unless the filter
+	// reads the locations' read times, which change without one.
+	gen := int64(-1)
+	if filter == nil || filter.NotObservedSince == nil {
+		if gen, err = r.Store.CacheGeneration(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ps := make([]func(*sql.Selector), len(preds))
 	for i, p := range preds {
 		ps[i] = p
@@ -97,7 +110,7 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	g.SetLimit(4)
 	for i, f := range fields {
 		g.Go(func() error {
-			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues)
+			values, err := r.Store.Facet(gctx, f, ps, maxFacetValues, gen)
 			if err != nil {
 				return err
 			}

@@ -171,3 +171,61 @@ func TestFacetsOverGraphQL(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchFindsDocPagesOverGraphQL: a word of a rendered page finds the page, with its
+// entity, beside entity hits.
+func TestSearchFindsDocPagesOverGraphQL(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		g := newGraphEnv(t, dbURL)
+		files := map[string]string{
+			"catalog.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments-api\n  annotations:\n    backstage.io/techdocs-ref: dir:site\n" +
+				"spec: {type: service, lifecycle: production, owner: team-a}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: quokka-web, description: a web app}\n" +
+				"spec: {type: website, lifecycle: production, owner: team-a}\n",
+			"site/mkdocs.yml":      "site_name: Payments\n",
+			"site/docs/index.md":   "# Payments API\n\nTakes payments.\n",
+			"site/docs/runbook.md": "# Runbook\n\n## Restarting\n\nFeed the **quokka** first, then `<script>` nothing.\n",
+		}
+		for name, body := range files {
+			p := filepath.Join(g.dir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res, err := g.eng.Refresh(context.Background(), g.p); err != nil || res.Errors > 0 {
+			t.Fatalf("ingest: %+v %v", res, err)
+		}
+		var p struct {
+			Search struct {
+				TotalCount int
+				Edges      []struct {
+					Node struct {
+						Entity  struct{ Ref string }
+						Page    *struct{ Path, Title string }
+						Snippet string
+					}
+				}
+			}
+		}
+		const q = `query($q: String!) { search(query: $q) { totalCount edges { node { entity { ref } page { path title } snippet } } } }`
+		if err := g.c.Post(q, &p, withVars(map[string]any{"q": "quokka"})); err != nil {
+			t.Fatal(err)
+		}
+		if p.Search.TotalCount != 2 || len(p.Search.Edges) != 2 {
+			t.Fatalf("quokka: %+v", p.Search)
+		}
+		// The entity named quokka first, then the page that mentions it.
+		if e := p.Search.Edges[0].Node; e.Entity.Ref != "component:default/quokka-web" || e.Page != nil {
+			t.Errorf("first hit %+v, want the entity quokka-web", e)
+		}
+		e := p.Search.Edges[1].Node
+		if e.Entity.Ref != "component:default/payments-api" || e.Page == nil || e.Page.Path != "runbook.md" || e.Page.Title != "Runbook" {
+			t.Fatalf("second hit %+v, want payments-api's runbook page", e)
+		}
+		if !strings.Contains(e.Snippet, "<mark>quokka</mark>") || strings.Contains(e.Snippet, "<script>") {
+			t.Errorf("page snippet %q", e.Snippet)
+		}
+	})
+}

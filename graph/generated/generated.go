@@ -5034,8 +5034,8 @@ type Query {
 	{Name: "../search.graphqls", Input: `# Full-text search over the catalog, and facets (value counts) for filters.
 
 """
-A page of search hits, best first. Doc page hits (page set) join entity hits when the catalog
-serves docs; an entity hit has page null.
+A page of search hits, best first: entity hits (page null) and doc page hits (page set, entity
+the page's entity) in one ranking.
 """
 type SearchConnection {
   "All hits of the query (with its kinds), not only this page's."
@@ -5083,11 +5083,13 @@ type FacetValue {
 extend type Query {
   """
   Entities whose name, title, description, tags, kind, spec.type, spec.lifecycle, owner or
-  system hold every word of query (each word of two or more characters also as a prefix, for
-  type-ahead), best first; ties
-  by ref. Words are runs of letters and digits: everything else in query only separates them.
-  At most 200 characters and 8 words. kinds restricts the kinds. first defaults to 20 and may be
-  at most 100.
+  system hold every word of query, and doc pages whose title, headings or text (its first
+  20,000 characters) hold every word, in one ranking, best first; ties in a stable order
+  (entities before pages). Each word of three or more characters also matches as a prefix, for
+  type-ahead; a shorter word matches only itself. Words are runs of letters and digits:
+  everything else in query only separates them. At most 200 characters and 8 words. kinds
+  restricts the kinds of the entities found and of those whose pages are found. first
+  defaults to 20 and may be at most 100.
   """
   search(query: String!, kinds: [String!], first: Int, after: String): SearchConnection!
   """

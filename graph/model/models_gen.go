@@ -109,8 +109,8 @@ type Mutation struct {
 type Query struct {
 }
 
-// A page of search hits, best first. Doc page hits (page set) join entity hits when the catalog
-// serves docs; an entity hit has page null.
+// A page of search hits, best first: entity hits (page null) and doc page hits (page set, entity
+// the page's entity) in one ranking.
 type SearchConnection struct {
 	// All hits of the query (with its kinds), not only this page's.
 	TotalCount int           `json:"totalCount"`

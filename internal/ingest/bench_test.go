@@ -35,7 +35,8 @@ func benchSizes() []int {
 func synthetic(b *testing.B, n int) *file.Provider {
 	b.Helper()
 	dir := b.TempDir()
-	st, err := synth.Write(dir, synth.Config{N: n, Seed: 1})
+	// CATALOGD_BENCH_DOCS=1 gives every second component a small techdocs site.
+	st, err := synth.Write(dir, synth.Config{N: n, Seed: 1, Docs: os.Getenv("CATALOGD_BENCH_DOCS") != ""})
 	if err != nil {
 		b.Fatal(err)
 	}

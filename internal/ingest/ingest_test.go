@@ -373,10 +373,11 @@ func TestOversizedAndNonUTF8DocumentsAreRecordedNotDropped(t *testing.T) {
 // valid as the engine sees it, so scripts/bench (whose ingest exits 2 on any processing
 // error) measures ingestion, not a failure.
 func TestTheSyntheticCatalogIngestsWithoutErrors(t *testing.T) {
-	for _, shape := range []synth.Shape{synth.ShapeDefault, synth.ShapeDense} {
-		t.Run(string("shape "+shape), func(t *testing.T) {
+	for _, cfg := range []synth.Config{{Shape: synth.ShapeDefault}, {Shape: synth.ShapeDense}, {Docs: true}} {
+		t.Run(fmt.Sprintf("shape %q, docs %v", cfg.Shape, cfg.Docs), func(t *testing.T) {
 			dir := t.TempDir()
-			stats, err := synth.Write(dir, synth.Config{N: 2000, Seed: 9, Shape: shape})
+			cfg.N, cfg.Seed = 2000, 9
+			stats, err := synth.Write(dir, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -388,6 +389,13 @@ func TestTheSyntheticCatalogIngestsWithoutErrors(t *testing.T) {
 			res, err := testdb.Engine(t, st).Refresh(context.Background(), p)
 			if err != nil || res.Errors != 0 || res.Added != stats.Entities {
 				t.Fatalf("result %+v, %v; want all %d entities and no error", res, err, stats.Entities)
+			}
+			if cfg.Docs && stats.DocPages < stats.Entities/3 {
+				t.Fatalf("%d doc pages for %d entities", stats.DocPages, stats.Entities)
+			}
+			var pages int
+			if err := st.DB.QueryRow("SELECT count(*) FROM doc_pages").Scan(&pages); err != nil || pages != stats.DocPages {
+				t.Fatalf("%d doc pages stored (%v), want the %d written", pages, err, stats.DocPages)
 			}
 		})
 	}

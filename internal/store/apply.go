@@ -125,6 +125,8 @@ func Entities(records []EntityRecord) iter.Seq[[]EntityRecord] {
 type ApplyResult struct {
 	Added, Updated, Removed, Unchanged, Kept, Conflicts, Errors int
 	Adopted                                                     int // of Updated: taken over from a location that is gone
+	// docs: doc pages were written or removed (search's answers changed).
+	docs bool
 }
 
 // Changed reports whether any entity was written.
@@ -212,7 +214,7 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 	if err = s.saveLocationState(ctx, tx, loc, b, res); err != nil {
 		return res, err
 	}
-	if res.Changed() {
+	if res.Changed() || res.docs { // docs too: search answers from the generation's cache
 		if _, err = tx.ExecContext(ctx, "UPDATE catalog_state SET generation = generation + 1"); err != nil {
 			return res, fmt.Errorf("bump generation: %w", err)
 		}
@@ -399,6 +401,7 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 	if err := w.removeStaleDocs(ctx, tx, removeRefs, keptRefs); err != nil {
 		return res, nil, err
 	}
+	res.docs = w.docsChanged
 	if err := log.write(ctx, w); err != nil {
 		return res, nil, err
 	}

@@ -93,6 +93,8 @@ type bulkWriter struct {
 	// docsKept are refs whose stored docs stay as they are (unchanged, or unreadable this
 	// time); removeStaleDocs gives any another location stored to this one, in batches.
 	docsKept []string
+	// docsChanged: doc pages were written or removed.
+	docsChanged bool
 }
 
 func (w *bulkWriter) close() {

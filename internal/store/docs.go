@@ -180,6 +180,7 @@ func (w *bulkWriter) docs(ctx context.Context, tx *ent.Client, e *EntityRecord) 
 		w.docsKept = append(w.docsKept, e.Ref)
 		return nil
 	}
+	w.docsChanged = true
 	return writeDocs(ctx, tx, w.loc.Key, w.revision, e.Ref, e.Docs, w.now)
 }
 
@@ -204,6 +205,7 @@ func (w *bulkWriter) removeStaleDocs(ctx context.Context, tx *ent.Client, remove
 			stale = append(stale, ref)
 		}
 	}
+	w.docsChanged = w.docsChanged || len(stale) > 0
 	return removeDocs(ctx, tx, stale)
 }
 

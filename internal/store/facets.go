@@ -42,11 +42,28 @@ type FacetValue struct {
 
 // Facet counts the values of field over the entities matching preds, most frequent first,
 // then by value: at most limit values. Empty values (no owner, no system) are not counted.
-func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selector), limit int) ([]FacetValue, error) {
+// With a generation (from CacheGeneration; negative: none), the counts are kept for it (see
+// answerCache): only for predicates that read nothing but entities and relations, which
+// every change to bumps it.
+func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selector), limit int, gen int64) ([]FacetValue, error) {
 	query, args, err := s.facetQuery(field, preds, limit)
 	if err != nil {
 		return nil, err
 	}
+	key := fmt.Sprintf("facet\x00%s\x00%#v", query, args)
+	if gen >= 0 {
+		if v, ok := s.answers.get(gen, key); ok {
+			return v.([]FacetValue), nil
+		}
+	}
+	values, err := s.facet(ctx, field, query, args)
+	if err == nil && gen >= 0 {
+		s.answers.put(gen, key, values)
+	}
+	return values, err
+}
+
+func (s *Store) facet(ctx context.Context, field, query string, args []any) ([]FacetValue, error) {
 	rows, err := s.DB.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("facet %s: %w", field, err)

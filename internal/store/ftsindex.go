@@ -7,14 +7,16 @@ import (
 	"strings"
 )
 
-// ftsIndex is an SQLite FTS5 index over the entities table, kept in step by triggers (the text
-// filter's, textindex.go, and search's, searchindex.go). A large first ingest drops its triggers
+// ftsIndex is an SQLite FTS5 index over a table (source), kept in step by triggers on it: the
+// text filter's and search's over entities (textindex.go, searchindex.go), and search's over
+// doc pages (docsearch.go). A large first ingest drops its triggers
 // and marks it stale in its one-row state table instead of indexing row by row; rebuild fills
 // it again and brings the triggers back in one transaction. Its triggers exist exactly while
 // it is not stale: while it is, the rebuild will read every row anyway, and an FTS5 'delete'
 // of a row the index never held would damage the index until then.
 type ftsIndex struct {
 	name     string   // in messages
+	source   string   // the table it indexes
 	table    string   // the FTS5 table, also the prefix of its triggers' names
 	state    string   // the state table
 	create   string   // CREATE VIRTUAL TABLE ... IF NOT EXISTS
@@ -23,7 +25,7 @@ type ftsIndex struct {
 }
 
 // sqliteIndexes are the FTS5 indexes the store keeps on SQLite.
-var sqliteIndexes = []*ftsIndex{textIndex, searchIndex}
+var sqliteIndexes = []*ftsIndex{textIndex, searchIndex, docSearchIndex}
 
 // markStale is run by an apply that leaves the index behind its rows.
 func (x *ftsIndex) markStale() string { return "UPDATE " + x.state + " SET stale = 1" }
@@ -56,7 +58,7 @@ func (x *ftsIndex) migrate(ctx context.Context, db *stdsql.DB) error {
 	}
 	if tables == 0 && !stale {
 		var rows int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1)").Scan(&rows); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+quoteIdent(x.source)+" LIMIT 1)").Scan(&rows); err != nil {
 			return fmt.Errorf("%s: %w", x.name, err)
 		}
 		if rows > 0 {

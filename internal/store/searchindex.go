@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	stdsql "database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -60,6 +61,7 @@ func searchValues(x string) string {
 var searchIndex = &ftsIndex{
 	name:   "search index",
 	table:  searchTable,
+	source: "entities",
 	state:  "search_index_state",
 	create: `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, ref UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`,
 	triggers: []string{
@@ -83,7 +85,7 @@ END`,
 // PostgreSQL: words are cut at anything but letters and digits, as on SQLite and as the query
 // is cut, so "group:default/team-a" holds team and a rather than one path-like token.
 func pgWords(expr string) string {
-	return `to_tsvector('simple'::regconfig, regexp_replace(` + expr + `, '[^[:alnum:]]+', ' ', 'g'))`
+	return `to_tsvector('simple'::regconfig, regexp_replace(catalogd_unaccent(` + expr + `), '[^[:alnum:]]+', ' ', 'g'))`
 }
 
 var pgSearchVector = `setweight(` + pgWords(`name || ' ' || title`) + `, 'A') || ` +
@@ -113,18 +115,17 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 		}
 	}
 	if s.Dialect == dialect.Postgres {
-		stmts := []string{
-			`ALTER TABLE entities ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS (` + pgSearchVector + `) STORED`,
-			// Its GIN index is built by RebuildTextIndex (see postgresGinIndexes).
+		if err := s.migrateUnaccent(ctx); err != nil {
+			return err
 		}
-		for _, stmt := range stmts {
-			if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("search index: %w", err)
-			}
+		// Its GIN index is built by RebuildTextIndex (see postgresGinIndexes).
+		if err := s.ensureGenerated(ctx, "entities", "search_vector", pgSearchVector, "catalogd_unaccent"); err != nil {
+			return err
 		}
-		return nil
+	} else if err := searchIndex.migrate(ctx, s.DB); err != nil {
+		return err
 	}
-	return searchIndex.migrate(ctx, s.DB)
+	return s.migrateDocSearch(ctx)
 }
 
 // SearchTerms cuts a query into at most maxSearchTerms lower-case words: runs of letters,
@@ -135,9 +136,12 @@ func SearchTerms(query string) ([]string, error) {
 		return nil, catalog.Errorf(catalog.EINVALID, "query is %d characters long; at most %d are allowed", n, MaxSearchQueryLen)
 	}
 	// The snippet marks words by the same rule (isWordRune), so it marks what matched.
-	words := strings.FieldsFunc(strings.ToLower(query), func(r rune) bool {
-		return !isWordRune(r)
-	})
+	var words []string
+	for _, w := range strings.FieldsFunc(query, func(r rune) bool { return !isWordRune(r) }) {
+		if w = foldWord(w); w != "" {
+			words = append(words, w)
+		}
+	}
 	if len(words) == 0 {
 		return nil, catalog.Errorf(catalog.EINVALID, "query %q has no words to search for (letters or digits)", catalog.Excerpt(query, 40))
 	}
@@ -147,10 +151,13 @@ func SearchTerms(query string) ([]string, error) {
 	return words, nil
 }
 
-// isPrefixTerm says whether a word also matches as a prefix: every word of two characters or
-// more. A single character matches only itself: as a prefix it would match most of the
-// catalog, and rank all of it, at a keystroke.
-func isPrefixTerm(t string) bool { return utf8.RuneCountInString(t) >= 2 }
+// MinPrefixLen is the shortest word that also matches as a prefix. A shorter word matches
+// only itself: as a prefix it would match most of the catalog and its docs (two letters
+// matched 53,000 of 150,000 entities and pages), and rank all of them, at a keystroke.
+const MinPrefixLen = 3
+
+// isPrefixTerm says whether a word also matches as a prefix (see MinPrefixLen).
+func isPrefixTerm(t string) bool { return utf8.RuneCountInString(t) >= MinPrefixLen }
 
 // ftsQuery is the FTS5 expression of terms: each a quoted prefix term, all required.
 func ftsQuery(terms []string) string {
@@ -176,15 +183,26 @@ func tsQuery(terms []string) string {
 	return strings.Join(parts, " & ")
 }
 
-// SearchCursor is the position after which a search page starts.
+// SearchCursor is the position after which a search page starts: a hit's score, whether it
+// is a doc page, and the entity's or page's id. Ties of score are ordered by the latter two,
+// which the full-text tables hold beside the score: ordering by anything they would have to
+// read from each hit's row (its ref) cost more than ranking.
 type SearchCursor struct {
 	Score float64
-	Ref   string
+	Page  bool
+	ID    int
 }
 
 // Encode returns the cursor's opaque form.
 func (c SearchCursor) Encode() string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatFloat(c.Score, 'g', -1, 64) + "\x00" + c.Ref))
+	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatFloat(c.Score, 'g', -1, 64) + ":" + strconv.Itoa(c.src()) + ":" + strconv.Itoa(c.ID)))
+}
+
+func (c SearchCursor) src() int {
+	if c.Page {
+		return 1
+	}
+	return 0
 }
 
 // DecodeSearchCursor parses a cursor made by Encode.
@@ -194,15 +212,19 @@ func DecodeSearchCursor(s string) (SearchCursor, error) {
 	if err != nil || !strings.HasPrefix(string(b), "s:") {
 		return SearchCursor{}, bad
 	}
-	score, ref, ok := strings.Cut(string(b[2:]), "\x00")
-	if !ok {
+	parts := strings.Split(string(b[2:]), ":")
+	if len(parts) != 3 || (parts[1] != "0" && parts[1] != "1") {
 		return SearchCursor{}, bad
 	}
-	f, err := strconv.ParseFloat(score, 64)
+	f, err := strconv.ParseFloat(parts[0], 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return SearchCursor{}, bad
 	}
-	return SearchCursor{Score: f, Ref: ref}, nil
+	id, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return SearchCursor{}, bad
+	}
+	return SearchCursor{Score: f, Page: parts[1] == "1", ID: id}, nil
 }
 
 // SearchQuery is one page of a search.
@@ -213,12 +235,23 @@ type SearchQuery struct {
 	After *SearchCursor
 }
 
-// SearchHit is one entity found, best first.
+// SearchHit is one entity or doc page found, best first.
 type SearchHit struct {
-	ID      int
-	Ref     string
-	Score   float64
-	Snippet string // HTML: escaped text with <mark> around matched words
+	ID    int    // of the entity, or of the doc page when Path is set
+	Ref   string // of the entity, or of the page's entity
+	Path  string // of the doc page; "" for an entity hit
+	Title string // of the doc page
+	Score float64
+	// Snippet is HTML: escaped text with <mark> around matched words.
+	Snippet string
+}
+
+// Page reports whether h is a doc page hit.
+func (h SearchHit) Page() bool { return h.Path != "" }
+
+// Cursor is the position of h, for the next page.
+func (h SearchHit) Cursor() SearchCursor {
+	return SearchCursor{Score: h.Score, Page: h.Page(), ID: h.ID}
 }
 
 // SearchResult is a page of hits and the number of all of them.
@@ -228,8 +261,9 @@ type SearchResult struct {
 	HasNext bool
 }
 
-// Search ranks the entities matching every word of q.Text (as a prefix), best first, ties
-// by ref, and returns the page after q.After.
+// Search ranks the entities and doc pages matching every word of q.Text (as a prefix), best
+// first, ties in a stable order (entities before pages, then by id), and returns the page
+// after q.After.
 func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error) {
 	terms, err := SearchTerms(q.Text)
 	if err != nil {
@@ -238,54 +272,91 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if len(q.Kinds) > maxSearchKinds {
 		return SearchResult{}, catalog.Errorf(catalog.EINVALID, "kinds: at most %d are allowed, got %d", maxSearchKinds, len(q.Kinds))
 	}
-	if s.Dialect == dialect.Postgres {
-		res, err := s.searchPostgres(ctx, tsQuery(terms), q)
-		if err != nil {
-			return res, err
-		}
-		return res, s.snippets(ctx, terms, &res)
-	}
-	stale, err := searchIndex.stale(ctx, s.DB)
+	gen, err := s.generation(ctx)
 	if err != nil {
 		return SearchResult{}, err
 	}
-	if stale {
-		return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
+	key := searchKey(terms, q)
+	if v, ok := s.answers.get(gen, key); ok {
+		return v.(SearchResult), nil
 	}
-	res, err := s.searchSQLite(ctx, ftsQuery(terms), q)
+	var res SearchResult
+	if s.Dialect == dialect.Postgres {
+		res, err = s.searchPostgres(ctx, tsQuery(terms), q)
+	} else {
+		for _, x := range []*ftsIndex{searchIndex, docSearchIndex} {
+			stale, err := x.stale(ctx, s.DB)
+			if err != nil {
+				return SearchResult{}, err
+			}
+			if stale {
+				return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
+			}
+		}
+		res, err = s.searchSQLite(ctx, ftsQuery(terms), q)
+	}
 	if err != nil {
 		return res, err
 	}
-	return res, s.snippets(ctx, terms, &res)
+	if err := s.describeHits(ctx, terms, &res); err != nil {
+		return res, err
+	}
+	s.answers.put(gen, key, res)
+	return res, nil
+}
+
+// searchKey names a search page in the answer cache.
+func searchKey(terms []string, q SearchQuery) string {
+	key := "search\x00" + strings.Join(terms, " ") + "\x00" + strings.Join(q.Kinds, ",") + "\x00" + strconv.Itoa(q.First)
+	if q.After != nil {
+		key += "\x00" + q.After.Encode()
+	}
+	return key
 }
 
 // Column weights of bm25 in entity_search's column order: name, title, tags, meta, description
 // (ref and kind are not indexed).
 const bm25Weights = "10.0, 8.0, 4.0, 3.0, 1.0, 0.0, 0.0"
 
+// afterClause is the keyset condition of a page after a cursor, with the cursor's score, src
+// and id as the parameters named.
+func afterClause(score, src, id string) string {
+	return ` WHERE score < ` + score + ` OR (score = ` + score + ` AND (src > ` + src + ` OR (src = ` + src + ` AND id > ` + id + `)))`
+}
+
 func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (SearchResult, error) {
 	args := []any{match}
 	kinds := ""
 	if len(q.Kinds) > 0 {
-		kinds = " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(q.Kinds)), ", ") + ")"
-		for _, k := range q.Kinds {
+		ps := make([]string, len(q.Kinds))
+		for i, k := range q.Kinds {
 			args = append(args, k)
+			ps[i] = "?" + strconv.Itoa(len(args))
 		}
+		kinds = " AND kind IN (" + strings.Join(ps, ", ") + ")"
 	}
-	// ref and kind are read from entity_search itself: joining the entities table for them
-	// costs a read of a wide row per match.
-	from := ` FROM entity_search WHERE entity_search MATCH ?` + kinds
+	entities := ` FROM entity_search WHERE entity_search MATCH ?1` + kinds
+	pages := ` FROM doc_search WHERE doc_search MATCH ?1` + kinds
 	var res SearchResult
-	if err := s.DB.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, score FROM (SELECT rowid AS id, ref, -bm25(entity_search, ` + bm25Weights + `) AS score` + from + `)`
+	after := ""
 	if q.After != nil {
-		page += ` WHERE score < ? OR (score = ? AND ref > ?)`
-		args = append(args, q.After.Score, q.After.Score, q.After.Ref)
+		n := len(args)
+		after = afterClause("?"+strconv.Itoa(n+1), "?"+strconv.Itoa(n+2), "?"+strconv.Itoa(n+3))
+		args = append(args, q.After.Score, q.After.src(), q.After.ID)
 	}
-	page += ` ORDER BY score DESC, ref LIMIT ?`
+	limit := "?" + strconv.Itoa(len(args)+1)
 	args = append(args, q.First+1)
+	// Each table's best hits first, by score and rowid alone, then the two merged.
+	arm := func(src, rank, from string) string {
+		return `SELECT * FROM (SELECT * FROM (SELECT ` + src + ` AS src, rowid AS id, ` + rank + ` AS score` + from + `)` + after +
+			` ORDER BY score DESC, id LIMIT ` + limit + `)`
+	}
+	page := arm("0", `-bm25(entity_search, `+bm25Weights+`)`, entities) + ` UNION ALL ` +
+		arm("1", `-bm25(doc_search, `+docBM25Weights+`) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64), pages) +
+		` ORDER BY score DESC, src, id LIMIT ` + limit
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
@@ -294,24 +365,33 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 
 func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (SearchResult, error) {
 	args := []any{tsq}
-	kinds := ""
+	kinds, pageKinds := "", ""
 	if len(q.Kinds) > 0 {
 		kinds = " AND kind = ANY($2::text[])"
+		pageKinds = " AND split_part(entity_ref, ':', 1) = ANY($2::text[])"
 		args = append(args, pq.Array(q.Kinds))
 	}
-	from := ` FROM entities WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + kinds
+	entities := ` FROM entities WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + kinds
+	pages := ` FROM doc_pages WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + pageKinds
 	var res SearchResult
-	if err := s.DB.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("search: %w", err)
 	}
-	page := `SELECT id, ref, score FROM (SELECT id, ref, ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8 AS score` + from + `) hits`
+	after := ""
 	if q.After != nil {
 		n := len(args)
-		page += fmt.Sprintf(` WHERE score < $%d OR (score = $%d AND ref > $%d)`, n+1, n+1, n+2)
-		args = append(args, q.After.Score, q.After.Ref)
+		after = afterClause(fmt.Sprintf("$%d", n+1), fmt.Sprintf("$%d", n+2), fmt.Sprintf("$%d", n+3))
+		args = append(args, q.After.Score, q.After.src(), q.After.ID)
 	}
-	page += fmt.Sprintf(` ORDER BY score DESC, ref COLLATE "C" LIMIT $%d`, len(args)+1)
+	limit := fmt.Sprintf("$%d", len(args)+1)
 	args = append(args, q.First+1)
+	arm := func(src, rank, from string) string {
+		return `(SELECT * FROM (SELECT ` + src + ` AS src, id, ` + rank + ` AS score` + from + `) hits` + after +
+			` ORDER BY score DESC, id LIMIT ` + limit + `)`
+	}
+	page := arm("0", `ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8`, entities) + ` UNION ALL ` +
+		arm("1", `(ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+`)::float8`, pages) +
+		` ORDER BY score DESC, src, id LIMIT ` + limit
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
@@ -326,8 +406,12 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	defer rows.Close()
 	for rows.Next() {
 		var h SearchHit
-		if err := rows.Scan(&h.ID, &h.Ref, &h.Score); err != nil {
+		var src int
+		if err := rows.Scan(&src, &h.ID, &h.Score); err != nil {
 			return fmt.Errorf("search: %w", err)
+		}
+		if src == 1 {
+			h.Path = "?" // a page; describeHits fills in its path
 		}
 		res.Hits = append(res.Hits, h)
 	}
@@ -340,43 +424,94 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 	return nil
 }
 
-// snippets fills the hits' snippets from their entities' texts (see snippet).
-func (s *Store) snippets(ctx context.Context, terms []string, res *SearchResult) error {
-	if len(res.Hits) == 0 {
-		return nil
+// describeHits fills in the hits' refs, paths, titles and snippets from their entities' and
+// pages' rows (see snippet). A hit whose row is gone meanwhile is dropped.
+func (s *Store) describeHits(ctx context.Context, terms []string, res *SearchResult) error {
+	var entityIDs, pageIDs []any
+	for _, h := range res.Hits {
+		if h.Page() {
+			pageIDs = append(pageIDs, h.ID)
+		} else {
+			entityIDs = append(entityIDs, h.ID)
+		}
 	}
-	ps := make([]string, len(res.Hits))
-	args := make([]any, len(res.Hits))
-	for i, h := range res.Hits {
+	entities := make(map[int]SearchHit, len(entityIDs))
+	pages := make(map[int]SearchHit, len(pageIDs))
+	if len(entityIDs) > 0 {
+		err := s.eachRow(ctx, `SELECT id, ref, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+s.placeholders(len(entityIDs))+`)`, entityIDs, func(rows *stdsql.Rows) error {
+			var id int
+			var ref, name, title, desc, kind, typ, lifecycle, owner, system string
+			var tagsJSON []byte
+			if err := rows.Scan(&id, &ref, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
+				return err
+			}
+			var tags []string
+			_ = json.Unmarshal(tagsJSON, &tags) // no tags: no snippet from them
+			meta := strings.Join(slices.DeleteFunc([]string{kind, typ, lifecycle, owner, system}, func(v string) bool { return v == "" }), " · ")
+			entities[id] = SearchHit{Ref: ref, Snippet: snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("search hits: %w", err)
+		}
+	}
+	if len(pageIDs) > 0 {
+		text := "substr(text, 1, " + strconv.Itoa(maxIndexedPageText) + ")"
+		if s.Dialect == dialect.Postgres {
+			text = "left(text, " + strconv.Itoa(maxIndexedPageText) + ")"
+		}
+		err := s.eachRow(ctx, `SELECT id, entity_ref, path, title, `+text+` FROM doc_pages WHERE id IN (`+s.placeholders(len(pageIDs))+`)`, pageIDs, func(rows *stdsql.Rows) error {
+			var id int
+			var ref, path, title, text string
+			if err := rows.Scan(&id, &ref, &path, &title, &text); err != nil {
+				return err
+			}
+			pages[id] = SearchHit{Ref: ref, Path: path, Title: title, Snippet: snippet(terms, text, title)}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("search hits: %w", err)
+		}
+	}
+	hits := res.Hits[:0]
+	for _, h := range res.Hits {
+		d, ok := entities[h.ID]
+		if h.Page() {
+			d, ok = pages[h.ID]
+		}
+		if !ok {
+			continue // removed between the two reads
+		}
+		d.ID, d.Score = h.ID, h.Score
+		hits = append(hits, d)
+	}
+	res.Hits = hits
+	return nil
+}
+
+// placeholders returns n parameters for an IN list: ?, ?, … or $1, $2, ….
+func (s *Store) placeholders(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
 		ps[i] = "?"
 		if s.Dialect == dialect.Postgres {
 			ps[i] = "$" + strconv.Itoa(i+1)
 		}
-		args[i] = h.ID
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref FROM entities WHERE id IN (`+strings.Join(ps, ", ")+`)`, args...)
+	return strings.Join(ps, ", ")
+}
+
+// eachRow runs query and calls scan for each row.
+func (s *Store) eachRow(ctx context.Context, query string, args []any, scan func(*stdsql.Rows) error) error {
+	rows, err := s.DB.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("search snippets: %w", err)
+		return err
 	}
 	defer rows.Close()
-	snippets := make(map[int]string, len(res.Hits))
 	for rows.Next() {
-		var id int
-		var name, title, desc, kind, typ, lifecycle, owner, system string
-		var tagsJSON []byte
-		if err := rows.Scan(&id, &name, &title, &desc, &tagsJSON, &kind, &typ, &lifecycle, &owner, &system); err != nil {
-			return fmt.Errorf("search snippets: %w", err)
+		if err := scan(rows); err != nil {
+			return err
 		}
-		var tags []string
-		_ = json.Unmarshal(tagsJSON, &tags) // no tags: no snippet from them
-		meta := strings.Join(slices.DeleteFunc([]string{kind, typ, lifecycle, owner, system}, func(v string) bool { return v == "" }), " · ")
-		snippets[id] = snippet(terms, desc, title, name, strings.Join(tags, ", "), meta)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("search snippets: %w", err)
-	}
-	for i := range res.Hits {
-		res.Hits[i].Snippet = snippets[res.Hits[i].ID]
-	}
-	return nil
+	return rows.Err()
 }

@@ -64,7 +64,7 @@ func markWords(terms []string, text string, needMatch bool) (string, bool) {
 			j += size
 		}
 		w := span{start: i, end: j}
-		lower := strings.ToLower(text[i:j])
+		lower := foldWord(text[i:j])
 		for _, t := range terms {
 			if lower == t || (isPrefixTerm(t) && strings.HasPrefix(lower, t)) {
 				w.match = true

@@ -27,7 +27,8 @@ type Store struct {
 	DB      *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
 	driver  *entsql.Driver
-	dsn     string // what the driver was opened with (the change listener and the lock session open their own)
+	dsn     string      // what the driver was opened with (the change listener and the lock session open their own)
+	answers answerCache // search pages and facet counts of the current generation (cache.go)
 }
 
 // Open connects to a database URL: "sqlite:PATH" (a file, created when missing) or

@@ -40,6 +40,7 @@ const (
 var textIndex = &ftsIndex{
 	name:   "text index",
 	table:  textTable,
+	source: "entities",
 	state:  "text_index_state",
 	create: `CREATE VIRTUAL TABLE IF NOT EXISTS entity_text USING fts5(name, title, description, content='entities', content_rowid='id', tokenize='trigram')`,
 	triggers: []string{
@@ -104,7 +105,10 @@ func (s *Store) migrateTrigramPostgres(ctx context.Context) error {
 // indexes up to date row by row doubled the time of a large first ingest into PostgreSQL, so
 // they are not made by the migration but by buildPostgresIndexes, once the table has rows.
 func postgresGinIndexes(trgmSchema string) map[string]string {
-	out := map[string]string{"entities_search": `ON entities USING gin (search_vector)`}
+	out := map[string]string{
+		"entities_search":  `ON entities USING gin (search_vector)`,
+		"doc_pages_search": `ON doc_pages USING gin (search_vector)`,
+	}
 	for _, col := range []string{"name", "title", "description"} {
 		out["entities_"+col+"_trgm"] = fmt.Sprintf(`ON entities USING gin (%s %s.gin_trgm_ops)`, quoteIdent(col), quoteIdent(trgmSchema))
 	}

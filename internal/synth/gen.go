@@ -36,6 +36,10 @@ type Config struct {
 	N     int   // total number of entities, approximately (±1%)
 	Seed  int64 // same Config → byte-identical files
 	Shape Shape // the mix of kinds and the density of relations
+	// Docs gives every second component a small techdocs site (mkdocs.yml and one to three
+	// Markdown pages of realistic words) named by backstage.io/techdocs-ref: about one page
+	// per two entities.
+	Docs bool
 }
 
 // Shape selects the mix of kinds and how densely components are connected.
@@ -83,6 +87,11 @@ type Stats struct {
 	// provides, and from an API to the components that consume it. HotDepth
 	// is the largest number of hops from HotResource to one of them.
 	HotDependents, ColdDependents, HotDepth int
+	// DocSites and DocPages count the techdocs sites and pages written (Config.Docs).
+	DocSites, DocPages int
+	// SampleDocWords holds up to 200 words that occur in doc pages only, in a deterministic
+	// order, for load generators.
+	SampleDocWords []string
 	// SampleComponents holds up to 1,000 component refs and SampleOwners up
 	// to 200 refs of groups that own components, both in a deterministic
 	// order, for load generators.

@@ -18,7 +18,7 @@ func Write(dir string, cfg Config) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	w := &writer{c: c, dir: dir}
+	w := &writer{c: c, dir: dir, docs: cfg.Docs}
 	w.chunks("domains", len(c.domains), w.domain)
 	w.chunks("systems", len(c.systems), w.system)
 	w.chunks("groups", len(c.groups), w.group)
@@ -48,6 +48,11 @@ func Write(dir string, cfg Config) (Stats, error) {
 		HotResource:  "resource:default/" + hotName,
 		ColdResource: "resource:default/" + coldName,
 		Root:         filepath.Join(dir, "catalog-info.yaml"),
+		DocSites:     w.sites,
+		DocPages:     w.pages,
+	}
+	if cfg.Docs {
+		st.SampleDocWords = sampleDocWords()
 	}
 	for _, cp := range c.comps {
 		if cp.dangling != "" {
@@ -76,6 +81,9 @@ type writer struct {
 	c       *catalog
 	dir     string
 	targets []string // relative to dir, slash-separated
+	docs    bool     // write techdocs sites (Config.Docs)
+	sites   int      // sites written
+	pages   int      // doc pages written
 	b       *bufio.Writer
 	err     error
 }
@@ -405,6 +413,10 @@ func (w *writer) component(i int) {
 	w.line("    acme.io/tier: " + q(strconv.Itoa(1+h(i, 51)%3)))
 	w.line("  annotations:")
 	w.line("    github.com/project-slug: acme/" + cp.name)
+	hasDocs := w.docs && i%2 == 0
+	if hasDocs {
+		w.line("    backstage.io/techdocs-ref: dir:docs/" + cp.name)
+	}
 	if cp.lifecycle == "production" && cp.typ != "library" {
 		w.p("    pagerduty.com/service-id: P%06X\n", h(i, 53)%0xffffff)
 	}
@@ -435,6 +447,9 @@ func (w *writer) component(i int) {
 			refs[k] = apiRef(c, a)
 		}
 		w.list("  ", "consumesApis", refs)
+	}
+	if hasDocs {
+		w.site(i, cp)
 	}
 	if len(cp.deps) > 0 || cp.dangling != "" {
 		refs := make([]string, 0, len(cp.deps)+1)

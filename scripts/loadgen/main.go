@@ -61,6 +61,10 @@ const (
 	resourcesQuery   = `{ entities(filter:{kind:["Resource"]}, first:30, orderBy:{field: REF, direction: ASC}){ edges{ node { ref } } } }`
 	largestQuery     = `query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth path } } }`
 	postgresEnv      = "CATALOGD_BENCH_POSTGRES"
+
+	// Search as a search box sends it while someone types, and facets for a catalog page.
+	searchQuery = `query($q:String!){ search(query:$q, first:20){ totalCount edges{ cursor node{ entity{ ref kind name title } page{ path title } snippet score } } } }`
+	facetsQuery = `query($kinds:[String!]){ facets(fields:["kind","spec.type","spec.lifecycle","owner","tags"], filter:{kind:$kinds}){ field values{ value count } } }`
 )
 
 var (
@@ -76,6 +80,9 @@ var (
 	flagShape       = flag.String("shape", "", "shape of the synthetic catalogs: \"\" (default) or dense (see internal/synth)")
 	flagOut         = flag.String("out", "bench-results", "directory for the markdown report (empty: don't write one)")
 	flagReady       = flag.Duration("ready-timeout", 3*time.Minute, "how long to wait for /readyz")
+	flagRuns        = flag.Int("runs", 1, "runs of each load phase; the report gives the medians of p50, p99 and req/s")
+	flagDocs        = flag.Bool("docs", false, "give every second component a techdocs site (about one doc page per two entities)")
+	flagPhases      = flag.String("phases", "", "comma-separated prefixes of the load phases to run (default: all), e.g. search,facets")
 )
 
 // row is one line of the result table.
@@ -214,7 +221,7 @@ func (r *run) do() {
 
 	// 1. Generate the catalog.
 	t0 := time.Now()
-	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed, Shape: synth.Shape(*flagShape)})
+	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed, Shape: synth.Shape(*flagShape), Docs: *flagDocs})
 	if err != nil {
 		r.fail("generate", err)
 		return
@@ -265,6 +272,12 @@ func (r *run) do() {
 		r.rows = append(r.rows, row{db: r.db, n: r.n, phase: "serve (after load)", note: fmt.Sprintf("peak RSS %s", mib(rss))})
 	}()
 
+	// serve builds the search and text indexes after a first ingest in the background (and
+	// says so in its log); until then SQLite's search answers CONFLICT and PostgreSQL's scans.
+	if err := srv.waitForLog("built the text index", *flagReady); err != nil {
+		r.log("  %v; measuring anyway", err)
+	}
+
 	// 4. Load phases.
 	client := &http.Client{
 		Timeout:   2 * time.Minute,
@@ -290,6 +303,20 @@ func (r *run) do() {
 			return map[string]any{"text": words[k%len(words)]}
 		}, check: emptyPageCheck, note: fmt.Sprintf("%d words such as %q", len(words), words[0])},
 	}
+	prefixes2, prefixes4, names := searchSamples(comps)
+	phases = append(phases,
+		phase{name: "search name", query: searchQuery, vars: pick("q", names), check: searchCheck, note: fmt.Sprintf("%d names such as %q", len(names), names[0])},
+		phase{name: "search prefix 2", query: searchQuery, vars: pick("q", prefixes2), check: searchCheck, note: fmt.Sprintf("%d prefixes such as %q", len(prefixes2), prefixes2[0])},
+		phase{name: "search prefix 4", query: searchQuery, vars: pick("q", prefixes4), check: searchCheck, note: fmt.Sprintf("%d prefixes such as %q", len(prefixes4), prefixes4[0])},
+	)
+	if len(st.SampleDocWords) > 0 {
+		phases = append(phases, phase{name: "search doc word", query: searchQuery, vars: pick("q", st.SampleDocWords), check: searchCheck,
+			note: fmt.Sprintf("%d words of doc pages only, such as %q", len(st.SampleDocWords), st.SampleDocWords[0])})
+	}
+	phases = append(phases,
+		phase{name: "facets 5", query: facetsQuery, vars: func(int) map[string]any { return map[string]any{"kinds": nil} }},
+		phase{name: "facets 5 components", query: facetsQuery, vars: func(int) map[string]any { return map[string]any{"kinds": []string{"Component"}} }},
+	)
 	if *flagImpact {
 		ref, total, err := largestImpact(client, endpoint)
 		if err != nil {
@@ -321,7 +348,10 @@ func (r *run) do() {
 		}
 	}
 	for _, p := range phases {
-		res := p.run(client, endpoint)
+		if !selected(p.name) {
+			continue
+		}
+		res := p.runMedian(client, endpoint, max(1, *flagRuns))
 		res.db, res.n = r.db, r.n
 		r.log("  %-18s %6d req  %4d err  p50 %8s  p99 %8s  %8.1f req/s  %s", p.name, res.requests, res.errors,
 			ms(res.p50), ms(res.p99), res.rps, res.note)
@@ -351,7 +381,7 @@ func (r *run) ingest(dbURL, root string) (row, error) {
 	r.log("  ingest took %v, peak RSS %s; it said: %s", wall.Round(time.Millisecond), mib(rss), lastLines(tail.String(), 3))
 	return row{
 		db: r.db, n: r.n, phase: "ingest", requests: r.info.st.Entities,
-		note: fmt.Sprintf("wall %.2f s, peak RSS %s, %.0f entities/s", wall.Seconds(), mib(rss), float64(r.info.st.Entities)/wall.Seconds()),
+		note: fmt.Sprintf("wall %.2f s, peak RSS %s, %.0f entities/s%s", wall.Seconds(), mib(rss), float64(r.info.st.Entities)/wall.Seconds(), docsNote(r.info.st, wall)),
 	}, nil
 }
 
@@ -415,6 +445,22 @@ func (r *run) serveWith(dbURL, logName string, args ...string) (*server, error) 
 	}
 }
 
+// waitForLog waits until the server's log holds text.
+func (s *server) waitForLog(text string, timeout time.Duration) error {
+	t0 := time.Now()
+	for time.Since(t0) < timeout {
+		if b, err := os.ReadFile(s.logf.Name()); err == nil && bytes.Contains(b, []byte(text)) {
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("catalogd serve exited before its log said %q", text)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("catalogd serve's log did not say %q within %v", text, timeout)
+}
+
 // stop terminates the server (SIGTERM, then SIGKILL after 15 s) and returns
 // its peak RSS in KiB.
 func (s *server) stop() int64 {
@@ -447,6 +493,39 @@ type gqlResponse struct {
 	Errors []struct {
 		Message string `json:"message"`
 	} `json:"errors"`
+}
+
+// runMedian runs the phase n times and returns the medians of p50, p99 and req/s.
+func (p phase) runMedian(client *http.Client, endpoint string, n int) row {
+	var runs []row
+	for range n {
+		runs = append(runs, p.run(client, endpoint))
+	}
+	if n == 1 {
+		return runs[0]
+	}
+	med := func(f func(row) float64) float64 {
+		v := make([]float64, n)
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[n/2]
+	}
+	out := runs[0]
+	out.p50 = time.Duration(med(func(r row) float64 { return float64(r.p50) }))
+	out.p99 = time.Duration(med(func(r row) float64 { return float64(r.p99) }))
+	out.rps = med(func(r row) float64 { return r.rps })
+	p99s := make([]string, n)
+	for i, r := range runs {
+		out.requests += r.requests
+		out.errors += r.errors
+		p99s[i] = ms(r.p99)
+	}
+	out.requests -= runs[0].requests
+	out.errors -= runs[0].errors
+	out.note = fmt.Sprintf("median of %d runs (p99s %s); %s", n, strings.Join(p99s, ", "), out.note)
+	return out
 }
 
 func (p phase) run(client *http.Client, endpoint string) row {
@@ -858,4 +937,70 @@ func query(client *http.Client, endpoint, q string, vars map[string]any, out any
 		return err
 	}
 	return json.Unmarshal(data, out)
+}
+
+// docsNote describes the doc pages an ingest read, if any.
+func docsNote(st synth.Stats, wall time.Duration) string {
+	if st.DocPages == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d doc sites, %d doc pages (%.0f pages/s of the whole ingest)", st.DocSites, st.DocPages, float64(st.DocPages)/wall.Seconds())
+}
+
+// selected reports whether -phases asks for the phase named name.
+func selected(name string) bool {
+	list := splitList(*flagPhases)
+	if len(list) == 0 {
+		return true
+	}
+	for _, p := range list {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick returns variables with key set to the k-th of list, round robin.
+func pick(key string, list []string) func(int) map[string]any {
+	return func(k int) map[string]any { return map[string]any{key: list[k%len(list)]} }
+}
+
+// searchSamples are what a search box sends for sample components: the first two and four
+// letters of the name, and the whole name.
+func searchSamples(comps []string) (prefixes2, prefixes4, names []string) {
+	seen2, seen4 := map[string]bool{}, map[string]bool{}
+	for _, ref := range comps {
+		_, name, _ := strings.Cut(ref, "/")
+		names = append(names, name)
+		if p := name[:min(2, len(name))]; !seen2[p] {
+			seen2[p] = true
+			prefixes2 = append(prefixes2, p)
+		}
+		if p := name[:min(4, len(name))]; !seen4[p] {
+			seen4[p] = true
+			prefixes4 = append(prefixes4, p)
+		}
+	}
+	if len(names) == 0 {
+		names, prefixes2, prefixes4 = []string{"service"}, []string{"se"}, []string{"serv"}
+	}
+	return prefixes2, prefixes4, names
+}
+
+// searchCheck flags a search that found nothing and notes the first total.
+func searchCheck(data json.RawMessage) (string, string) {
+	var m struct {
+		Search *struct {
+			TotalCount int               `json:"totalCount"`
+			Edges      []json.RawMessage `json:"edges"`
+		} `json:"search"`
+	}
+	if json.Unmarshal(data, &m) != nil || m.Search == nil {
+		return "null search", ""
+	}
+	if len(m.Search.Edges) == 0 {
+		return "no hits", ""
+	}
+	return "", fmt.Sprintf("first totalCount %d", m.Search.TotalCount)
 }

@@ -25,7 +25,7 @@ import (
 	"catalogd/internal/synth"
 )
 
-const searchQuery = `query($q:String!){ search(query:$q, first:20){ totalCount edges{ node { entity { ref } snippet score } } } }`
+const mixSearchQuery = `query($q:String!){ search(query:$q, first:20){ totalCount edges{ node { entity { ref } snippet score } } } }`
 
 var (
 	flagMix             = flag.Bool("mix", false, "run the mixed load (entity, list, impact, search) while a location changes, instead of the phases")
@@ -247,7 +247,7 @@ func mixLoad(bases []string, tg mixTarget, d time.Duration, conc int) []row {
 				case "impact":
 					q, vars = impactQuery, map[string]any{"ref": tg.impacts[rng.IntN(len(tg.impacts))]}
 				case "search":
-					q, vars = searchQuery, map[string]any{"q": strings.Split(tg.words[rng.IntN(len(tg.words))], "-")[0]}
+					q, vars = mixSearchQuery, map[string]any{"q": strings.Split(tg.words[rng.IntN(len(tg.words))], "-")[0]}
 				}
 				body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
 				t0 := time.Now()

@@ -1,0 +1,403 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"entgo.io/ent/dialect"
+
+	"catalogd/internal/store"
+	"catalogd/internal/testdb"
+)
+
+type hitKey struct{ ref, path string }
+
+func hitKeys(res store.SearchResult) []hitKey {
+	out := make([]hitKey, len(res.Hits))
+	for i, h := range res.Hits {
+		out[i] = hitKey{h.Ref, h.Path}
+	}
+	return out
+}
+
+func page(path, title, text string, headings ...string) store.DocPageRecord {
+	type heading struct {
+		Level  int    `json:"level"`
+		Text   string `json:"text"`
+		Anchor string `json:"anchor"`
+	}
+	hs := []heading{}
+	for _, h := range headings {
+		hs = append(hs, heading{2, h, strings.ToLower(h)})
+	}
+	b, _ := json.Marshal(hs)
+	return store.DocPageRecord{Path: path, Title: title, Text: text, HTML: "<p>" + text + "</p>", Headings: b, Hash: "h-" + path + title + text}
+}
+
+func site(pages ...store.DocPageRecord) *store.DocsRecord {
+	for i := range pages {
+		pages[i].Position = i
+	}
+	return &store.DocsRecord{SiteName: "docs", Nav: json.RawMessage(`[]`), Hash: fmt.Sprint(len(pages), pages[0].Hash), Pages: pages}
+}
+
+// docSearchRecords is searchRecords with docs: payments-api's pages mention payments and hold
+// a quokka; orders (an API) has a page on wombats; every filler service has a filler page.
+func docSearchRecords() []store.EntityRecord {
+	recs := searchRecords()
+	for i := range recs {
+		switch recs[i].Name {
+		case "payments-api":
+			recs[i].Docs = site(
+				page("index.md", "Payments API", "How to take payments with the payments-api. Payments settle nightly."),
+				page("guide/quokka.md", "Running it", "The quokka runbook: restart the <script>alert(1)</script> worker & wait.", "Restarting the numbat"),
+			)
+		case "orders":
+			recs[i].Docs = site(page("index.md", "Orders", "Wombats dig orders."))
+		default:
+			if strings.HasPrefix(recs[i].Name, "svc-") {
+				recs[i].Docs = site(page("index.md", "Filler", "filler pages of filler"))
+			}
+		}
+	}
+	return recs
+}
+
+func openDocSearch(t *testing.T, dbURL string) (*store.Store, []store.EntityRecord) {
+	t.Helper()
+	st := testdb.Open(t, dbURL)
+	recs := docSearchRecords()
+	if _, err := st.Apply(context.Background(), locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	return st, recs
+}
+
+func TestSearchFindsDocPages(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st, _ := openDocSearch(t, dbURL)
+		payments, orders := "component:default/payments-api", "api:default/orders"
+		cases := []struct {
+			name, query string
+			kinds       []string
+			first       hitKey
+			want        []hitKey // exactly these, in any order (nil: not checked)
+		}{
+			{"a page's words find the page, linked to its entity", "quokka", nil, hitKey{payments, "guide/quokka.md"}, []hitKey{{payments, "guide/quokka.md"}}},
+			{"a heading's words find the page", "numbat", nil, hitKey{payments, "guide/quokka.md"}, []hitKey{{payments, "guide/quokka.md"}}},
+			{"a page title finds the page", "running", nil, hitKey{payments, "guide/quokka.md"}, []hitKey{{payments, "guide/quokka.md"}}},
+			{"a prefix finds a page", "quok", nil, hitKey{payments, "guide/quokka.md"}, []hitKey{{payments, "guide/quokka.md"}}},
+			{"the exact name beats pages that mention it", "payments-api", nil, hitKey{payments, ""}, nil},
+			{"an entity named for a word beats its pages", "payments", nil, hitKey{payments, ""}, nil},
+			{"kinds filter pages by their entity's kind", "wombats", []string{"api"}, hitKey{orders, "index.md"}, []hitKey{{orders, "index.md"}}},
+			{"kinds leave out pages of other kinds", "quokka", []string{"api"}, hitKey{}, []hitKey{}},
+			{"entity and page hits come together", "orders", nil, hitKey{orders, ""}, []hitKey{{orders, ""}, {orders, "index.md"}}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				res := search(t, st, store.SearchQuery{Text: c.query, Kinds: c.kinds})
+				got := hitKeys(res)
+				if c.first != (hitKey{}) && (len(got) == 0 || got[0] != c.first) {
+					t.Fatalf("search %q: hits %v, want %v first", c.query, got, c.first)
+				}
+				if c.want != nil {
+					g, w := slices.Clone(got), slices.Clone(c.want)
+					less := func(a, b hitKey) int { return strings.Compare(a.ref+"\x00"+a.path, b.ref+"\x00"+b.path) }
+					slices.SortFunc(g, less)
+					slices.SortFunc(w, less)
+					if !slices.Equal(g, w) {
+						t.Fatalf("search %q: hits %v, want %v", c.query, got, c.want)
+					}
+				}
+				if res.Total != len(got) {
+					t.Errorf("search %q: total %d, %d hits", c.query, res.Total, len(got))
+				}
+				for _, h := range res.Hits {
+					if h.Page() && h.Title == "" {
+						t.Errorf("search %q: page hit %v without its title", c.query, h)
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestSearchPageSnippetsAreMarkedAndEscaped(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st, _ := openDocSearch(t, dbURL)
+		res := search(t, st, store.SearchQuery{Text: "quokka"})
+		if len(res.Hits) != 1 {
+			t.Fatalf("hits %v", hitKeys(res))
+		}
+		s := res.Hits[0].Snippet
+		if !strings.Contains(s, "<mark>quokka</mark>") {
+			t.Errorf("snippet does not mark the word: %s", s)
+		}
+		if strings.Contains(s, "<script") || !strings.Contains(s, "&lt;script&gt;") || !strings.Contains(s, "&amp;") {
+			t.Errorf("snippet does not escape the page's text: %s", s)
+		}
+	})
+}
+
+// TestSearchPagingWalksEntitiesAndPagesOnce pages through 60 filler services and their 60
+// filler pages in small pages.
+func TestSearchPagingWalksEntitiesAndPagesOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st, recs := openDocSearch(t, dbURL)
+		var want []string
+		for _, r := range recs {
+			if strings.HasPrefix(r.Name, "svc-") {
+				want = append(want, r.Ref+" ", r.Ref+" index.md")
+			}
+		}
+		var got []string
+		var after *store.SearchCursor
+		for pages := 0; ; pages++ {
+			if pages > 40 {
+				t.Fatal("paging does not end")
+			}
+			res := search(t, st, store.SearchQuery{Text: "filler", First: 7, After: after})
+			if res.Total != len(want) {
+				t.Fatalf("total %d, want %d", res.Total, len(want))
+			}
+			for _, h := range res.Hits {
+				got = append(got, h.Ref+" "+h.Path)
+			}
+			if !res.HasNext {
+				break
+			}
+			last := res.Hits[len(res.Hits)-1]
+			c, err := store.DecodeSearchCursor(last.Cursor().Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			after = &c
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("paging walked %d hits, want each of %d once:\n got %q\nwant %q", len(got), len(want), got, want)
+		}
+	})
+}
+
+func TestDocSearchFollowsPageChanges(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, recs := openDocSearch(t, dbURL)
+		if err := st.Migrate(ctx); err != nil { // a restart keeps the index and its triggers
+			t.Fatal(err)
+		}
+		find := func(q string) []hitKey {
+			t.Helper()
+			return hitKeys(search(t, st, store.SearchQuery{Text: q}))
+		}
+		// payments-api's runbook page changes its words; orders loses its docs; one filler
+		// service is removed with its page.
+		for i := range recs {
+			switch recs[i].Name {
+			case "payments-api":
+				recs[i].Docs = site(
+					page("index.md", "Payments API", "How to take payments with the payments-api. Payments settle nightly."),
+					page("guide/quokka.md", "Running it", "The echidna runbook.", "Restarting"),
+				)
+				recs[i].Docs.Pages[0].Stub = true // unchanged: kept as stored
+				recs[i].Hash = "changed"
+			case "orders":
+				recs[i].Docs, recs[i].Hash = nil, "changed"
+			}
+		}
+		recs = slices.DeleteFunc(recs, func(r store.EntityRecord) bool { return r.Name == "svc-007" })
+		if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := find("quokka"); len(got) != 0 {
+			t.Errorf("quokka still finds %v", got)
+		}
+		if got := find("echidna"); !slices.Equal(got, []hitKey{{"component:default/payments-api", "guide/quokka.md"}}) {
+			t.Errorf("echidna finds %v", got)
+		}
+		if got := find("nightly"); !slices.Equal(got, []hitKey{{"component:default/payments-api", "index.md"}}) {
+			t.Errorf("the kept page: nightly finds %v", got)
+		}
+		if got := find("wombats"); len(got) != 0 {
+			t.Errorf("docs removed: wombats still finds %v", got)
+		}
+		res := search(t, st, store.SearchQuery{Text: "filler"})
+		for _, h := range res.Hits {
+			if strings.HasSuffix(h.Ref, "svc-007") {
+				t.Errorf("a removed entity's page is still found: %v", h)
+			}
+		}
+		if res.Total != 2*59 {
+			t.Errorf("filler: %d hits, want %d", res.Total, 2*59)
+		}
+		if st.Dialect == dialect.SQLite {
+			if _, err := st.DB.Exec("INSERT INTO doc_search(doc_search, rank) VALUES ('integrity-check', 1)"); err != nil {
+				t.Fatalf("the doc search index does not match its rows: %v", err)
+			}
+			var n, rows int
+			st.DB.QueryRow("SELECT count(*) FROM doc_search").Scan(&n)
+			st.DB.QueryRow("SELECT count(*) FROM doc_pages").Scan(&rows)
+			if n != rows {
+				t.Fatalf("the doc search index holds %d rows for %d pages", n, rows)
+			}
+		}
+	})
+}
+
+// TestSearchIndexesABoundedTextPerPage: words past the indexed length of a long page do not
+// find it; its beginning does.
+func TestSearchIndexesABoundedTextPerPage(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := testdb.Open(t, dbURL)
+		recs := searchRecords()[:1]
+		recs[0].Docs = site(page("index.md", "Long", "aardvark "+strings.Repeat("filler ", 5000)+"pangolin"))
+		if _, err := st.Apply(context.Background(), locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "aardvark"})); len(got) != 1 {
+			t.Errorf("the page's first word finds %v", got)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "pangolin"})); len(got) != 0 {
+			t.Errorf("a word past the indexed text finds %v", got)
+		}
+	})
+}
+
+// TestCachedAnswersFollowWrites: search pages and facet counts are reused only until the next
+// write that changes them, a docs-only change included.
+func TestCachedAnswersFollowWrites(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, recs := openDocSearch(t, dbURL)
+		kinds := func() []store.FacetValue {
+			t.Helper()
+			gen, err := st.CacheGeneration(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := st.Facet(ctx, "kind", nil, 10, gen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		before := kinds()
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "wombats"})); len(got) != 1 {
+			t.Fatalf("wombats finds %v", got)
+		}
+		// A docs-only change: the entity itself is unchanged.
+		for i := range recs {
+			if recs[i].Name == "orders" {
+				recs[i].Docs = site(page("index.md", "Orders", "Echidnas dig orders."))
+			}
+		}
+		if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "wombats"})); len(got) != 0 {
+			t.Errorf("after a docs-only change, wombats still finds %v", got)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "echidnas"})); len(got) != 1 {
+			t.Errorf("after a docs-only change, echidnas finds %v", got)
+		}
+		// An entity removed: one component fewer.
+		recs = slices.DeleteFunc(recs, func(r store.EntityRecord) bool { return r.Name == "ledger" })
+		if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		after := kinds()
+		count := func(vs []store.FacetValue, v string) int {
+			for _, x := range vs {
+				if x.Value == v {
+					return x.Count
+				}
+			}
+			return 0
+		}
+		if count(after, "component") != count(before, "component")-1 {
+			t.Errorf("components: %d before, %d after removing one", count(before, "component"), count(after, "component"))
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "ledger"})); slices.Contains(got, hitKey{"component:default/ledger", ""}) {
+			t.Errorf("a removed entity is still found: %v", got)
+		}
+	})
+}
+
+// TestSearchIgnoresDiacriticsOnBothDatabases: accented and plain spellings find each other,
+// in entities and in doc pages, and the snippet marks the accented word.
+func TestSearchIgnoresDiacriticsOnBothDatabases(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := testdb.Open(t, dbURL)
+		recs := searchRecords()[:2]
+		recs[0].Title, recs[0].Description = "Zürich Gateway", "Serves the Café Señor branch."
+		recs[1].Docs = site(page("index.md", "Dessert", "Crème brûlée is served at noon."))
+		if _, err := st.Apply(context.Background(), locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		gateway, ledger := hitKey{recs[0].Ref, ""}, hitKey{recs[1].Ref, "index.md"}
+		for _, c := range []struct {
+			query string
+			want  hitKey
+			mark  string
+		}{
+			{"zurich", gateway, "<mark>Zürich</mark>"},
+			{"Zürich", gateway, "<mark>Zürich</mark>"},
+			{"ZÜRICH", gateway, "<mark>Zürich</mark>"},
+			{"zür", gateway, "<mark>Zürich</mark>"},
+			{"cafe senor", gateway, "<mark>Café</mark> <mark>Señor</mark>"},
+			{"CAFÉ", gateway, "<mark>Café</mark>"},
+			{"creme brulee", ledger, "<mark>Crème</mark> <mark>brûlée</mark>"},
+			{"crème brûlée", ledger, "<mark>Crème</mark> <mark>brûlée</mark>"},
+			{"cre\u0300me", ledger, "<mark>Crème</mark>"}, // decomposed: e and a combining grave accent
+		} {
+			res := search(t, st, store.SearchQuery{Text: c.query})
+			if got := hitKeys(res); !slices.Equal(got, []hitKey{c.want}) {
+				t.Errorf("search %q: hits %v, want %v", c.query, got, c.want)
+				continue
+			}
+			if s := res.Hits[0].Snippet; !strings.Contains(s, c.mark) {
+				t.Errorf("search %q: snippet %s, want %s in it", c.query, s, c.mark)
+			}
+		}
+	})
+}
+
+// TestPostgresSearchVectorsFromBeforeUnaccentAreReplaced: a database whose search_vector was
+// generated without unaccent gets the new column on the next migration.
+func TestPostgresSearchVectorsFromBeforeUnaccentAreReplaced(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.Open(t, testdb.Postgres(t))
+	for _, stmt := range []string{
+		`ALTER TABLE entities DROP COLUMN search_vector`,
+		`ALTER TABLE entities ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, name || ' ' || title)) STORED`,
+	} {
+		if _, err := st.DB.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var expr string
+	if err := st.DB.QueryRow(`SELECT generation_expression FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'entities' AND column_name = 'search_vector'`).Scan(&expr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(expr, "catalogd_unaccent") {
+		t.Fatalf("search_vector is still %s", expr)
+	}
+	recs := searchRecords()[:1]
+	recs[0].Description = "Zürich"
+	if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hitKeys(search(t, st, store.SearchQuery{Text: "zurich"})); len(got) != 1 {
+		t.Errorf("zurich finds %v", got)
+	}
+}
