@@ -116,14 +116,18 @@ func (l *LocationLocks) Unlock(key string) {
 	}
 }
 
-// Close releases every lock (by ending the session), e.g. on shutdown, so other replicas take
-// the locations over at once.
+// Close releases every lock, e.g. on shutdown, so other replicas take the locations over at
+// once: explicitly first (the server releases a closed session's locks only when its backend
+// has noticed the disconnection, a moment later), then by ending the session.
 func (l *LocationLocks) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	clear(l.held)
 	var err error
 	if l.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		l.conn.ExecContext(ctx, "SELECT pg_advisory_unlock_all()") // best effort: closing releases them too
+		cancel()
 		err = l.conn.Close()
 		l.conn = nil
 	}
