@@ -6,6 +6,7 @@ import (
 
 	"catalogd/ent/entity"
 	"catalogd/graph/model"
+	"catalogd/internal/auth"
 )
 
 // nodeKey is a decoded global node ID.
@@ -16,6 +17,7 @@ type nodeKey struct{ typ, key string }
 func (r *queryResolver) loadNodes(ctx context.Context, ids []string) ([]model.Node, error) {
 	keys := make([]nodeKey, len(ids))
 	var entityIDs []int
+	var taskIDs []string
 	for i, id := range ids {
 		typ, key, err := model.DecodeNodeID(id)
 		if err != nil {
@@ -26,6 +28,9 @@ func (r *queryResolver) loadNodes(ctx context.Context, ids []string) ([]model.No
 			entityIDs = append(entityIDs, n)
 			keys[i].key = strconv.Itoa(n)
 		}
+		if typ == model.NodeScaffolderTask && r.Scaffolder != nil {
+			taskIDs = append(taskIDs, key)
+		}
 	}
 	found := map[nodeKey]model.Node{}
 	if len(entityIDs) > 0 {
@@ -35,6 +40,17 @@ func (r *queryResolver) loadNodes(ctx context.Context, ids []string) ([]model.No
 		}
 		for i, e := range model.Wrap(ctx, r.deps, rows) {
 			found[nodeKey{model.NodeEntity, strconv.Itoa(rows[i].ID)}] = e
+		}
+	}
+	if len(taskIDs) > 0 {
+		tasks, err := r.Scaffolder.TasksByID(ctx, auth.FromContext(ctx), taskIDs)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tasks {
+			if t != nil {
+				found[nodeKey{model.NodeScaffolderTask, t.ID}] = &model.ScaffolderTask{T: t}
+			}
 		}
 	}
 	out := make([]model.Node, len(ids))
