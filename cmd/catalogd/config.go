@@ -70,6 +70,14 @@ type fileConfig struct {
 			Secret string `json:"secret"`
 		} `json:"github"`
 	} `json:"webhooks"`
+	Scaffolder struct {
+		Workers       *int   `json:"workers"`
+		LeaseDuration string `json:"leaseDuration"`
+		SecretKeyFile string `json:"secretKeyFile"`
+		GitHub        struct {
+			APIURL string `json:"apiUrl"`
+		} `json:"github"`
+	} `json:"scaffolder"`
 	Locations []ingest.LocationConfig `json:"-"`
 }
 
@@ -351,6 +359,12 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		}
 		return []string{strconv.FormatBool(*b)}
 	}
+	integer := func(n *int) []string {
+		if n == nil {
+			return nil
+		}
+		return []string{strconv.Itoa(*n)}
+	}
 	a := cfg.Auth
 	return errors.Join(
 		set("database", "CATALOGD_DATABASE_URL", str(cfg.Database)...),
@@ -375,6 +389,10 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("cors-origin", "CATALOGD_CORS_ORIGINS", a.CORSOrigins...),
 		set("persisted-queries", "CATALOGD_PERSISTED_QUERIES", str(a.PersistedQueries)...),
 		set("only-persisted-queries", "CATALOGD_ONLY_PERSISTED_QUERIES", boolean(a.OnlyPersistedQueries)...),
+		set("scaffolder-workers", "CATALOGD_SCAFFOLDER_WORKERS", integer(cfg.Scaffolder.Workers)...),
+		set("scaffolder-lease", "CATALOGD_SCAFFOLDER_LEASE", str(cfg.Scaffolder.LeaseDuration)...),
+		set("scaffolder-secret-key-file", "CATALOGD_SCAFFOLDER_SECRET_KEY_FILE", str(cfg.Scaffolder.SecretKeyFile)...),
+		set("scaffolder-github-api", "CATALOGD_SCAFFOLDER_GITHUB_API", str(cfg.Scaffolder.GitHub.APIURL)...),
 	)
 }
 

@@ -234,6 +234,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var envErr, envErr2, envErr3 error // environment values that are not what they must be
 	var configPath string
 	var maxShare float64
+	var sf scaffolderFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -256,7 +257,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
-			if err := errors.Join(envErr, envErr2, envErr3); err != nil {
+			if err := errors.Join(envErr, envErr2, envErr3, sf.check()); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
@@ -308,7 +309,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, scaffolder: sf}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -327,6 +328,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
 	af.add(cmd, getenv)
+	sf.add(cmd, getenv)
 	cmd.Flags().StringVar(&configPath, "config", getenv("CATALOGD_CONFIG"),
 		"YAML configuration file (see catalogd.example.yaml); flags and environment override it (env CATALOGD_CONFIG)")
 	defShare := store.DefaultMaxRemovalShare
@@ -361,6 +363,7 @@ type serveConfig struct {
 	requestTimeout time.Duration
 	auth           *authSetup
 	persisted      *graph.PersistedQueries
+	scaffolder     scaffolderFlags
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -504,6 +507,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
+
+	// Scaffolder: the engine, the task service and this process's workers (scaffolder.go).
+	// Stopping the workers hands their tasks back, for another process to resume at once.
+	pool, err := startScaffolder(ctx, st, resolver, authn.Policy(), resolver.Catalog, cfg.read, cfg.scaffolder, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := pool.Stop(stopCtx); err != nil {
+			log.Warn("scaffolder: releasing tasks on shutdown", "err", err)
+		}
+	}()
+
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
 		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})
 	gql.Store(&h)
