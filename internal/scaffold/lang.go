@@ -192,8 +192,25 @@ type (
 )
 
 type parser struct {
-	toks []token
-	p    int
+	toks  []token
+	p     int
+	depth int
+}
+
+// maxDepth bounds the nesting of expressions and blocks: the parser and the evaluator recurse,
+// and a hostile template must not exhaust the stack.
+const maxDepth = 64
+
+// maxChain bounds a chain of filters or of attributes (each link is one level of recursion when
+// evaluated).
+const maxChain = 256
+
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return errf("the expression nests deeper than %d levels", maxDepth)
+	}
+	return nil
 }
 
 func (p *parser) peek() token { return p.toks[p.p] }
@@ -242,6 +259,10 @@ func parseExpression(toks []token) (node, error) {
 }
 
 func (p *parser) expr() (node, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer func() { p.depth-- }()
 	n, err := p.or()
 	if err != nil {
 		return nil, err
@@ -289,6 +310,10 @@ func (p *parser) and() (node, error) {
 func (p *parser) not() (node, error) {
 	if p.isName("not") {
 		p.next()
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer func() { p.depth-- }()
 		x, err := p.not()
 		return unaryNode{"not", x}, err
 	}
@@ -369,11 +394,18 @@ func (p *parser) mult() (node, error) {
 func (p *parser) unary() (node, error) {
 	if p.isOp("-") {
 		p.next()
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		defer func() { p.depth-- }()
 		x, err := p.unary()
 		return unaryNode{"-", x}, err
 	}
 	x, err := p.postfix()
-	for err == nil && p.isOp("|") {
+	for n := 0; err == nil && p.isOp("|"); n++ {
+		if n >= maxChain {
+			return nil, errf("more than %d filters in a row", maxChain)
+		}
 		p.next()
 		t := p.next()
 		if t.kind != tName {
@@ -410,7 +442,10 @@ func (p *parser) args(closing string) ([]node, error) {
 
 func (p *parser) postfix() (node, error) {
 	x, err := p.primary()
-	for err == nil {
+	for n := 0; err == nil; n++ {
+		if n >= maxChain {
+			return nil, errf("more than %d attributes or indexes in a row", maxChain)
+		}
 		switch {
 		case p.isOp("."):
 			p.next()

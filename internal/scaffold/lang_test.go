@@ -102,10 +102,45 @@ func TestTemplateBlocks(t *testing.T) {
 	}
 }
 
+func TestDeepNestingIsRefused(t *testing.T) {
+	for _, src := range []string{
+		"${{ " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000) + " }}",
+		"${{ " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + " }}",
+		"${{ " + strings.Repeat("not ", 100000) + "true }}",
+		"${{ " + strings.Repeat("- ", 100000) + "1 }}",
+		strings.Repeat("{% if true %}", 100000) + strings.Repeat("{% endif %}", 100000),
+		"${{ 'x'" + strings.Repeat(" | lower", 100000) + " }}",
+		"${{ parameters" + strings.Repeat(".x", 100000) + " }}",
+	} {
+		if _, err := renderValue(src, testVars(), 1<<20); err == nil || !strings.Contains(err.Error(), "deeper than") && !strings.Contains(err.Error(), "in a row") {
+			t.Errorf("%s…: %v", src[:20], err)
+		}
+	}
+	if v, err := renderValue("${{ "+strings.Repeat("(", 30)+"1"+strings.Repeat(")", 30)+" }}", testVars(), 1<<20); err != nil || v != 1.0 {
+		t.Errorf("30 levels: %v %v", v, err)
+	}
+}
+
 func TestRenderingIsBounded(t *testing.T) {
 	vars := map[string]any{"values": map[string]any{"xs": []any{1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0}}}
 	src := strings.Repeat("{% for a in values.xs %}", 6) + "x" + strings.Repeat("{% endfor %}", 6)
 	if _, err := renderString(src, vars, 1<<20); err == nil || !strings.Contains(err.Error(), "too much") {
 		t.Fatalf("a million iterations: %v", err)
 	}
+}
+
+// FuzzRender: no input makes the language panic or run past its budget.
+func FuzzRender(f *testing.F) {
+	for _, s := range []string{"${{ parameters.name | lower }}", "{% for a in parameters.tags %}${{ loop.index }}{% endfor %}",
+		"{% if x %}a{% elif y %}b{% else %}c{% endif %}", "${{ {a: [1, 'x', {b: none}]} | dump }}", "{% raw %}${{{% endraw %}",
+		"${{ 'a' if parameters.db else 'b' }}", "{#- c -#}${{- 1 + 2 * 3 -}}", "${{ steps['publish'].output.remoteUrl | parseRepoUrl }}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		out, err := renderString(src, testVars(), 1<<16)
+		if err == nil && len(out) > 1<<16+64 {
+			t.Fatalf("%d bytes rendered past the budget", len(out))
+		}
+		renderValue(src, testVars(), 1<<16)
+	})
 }

@@ -149,11 +149,16 @@ func tagOpen(src string, j int) string {
 type tparser struct {
 	pieces []piece
 	p      int
+	depth  int
 }
 
 // body parses nodes until a block tag that closes or continues an enclosing block (returned
 // as end with the piece's tokens left at p-1), or the end.
 func (p *tparser) body() ([]tnode, string, error) {
+	if p.depth++; p.depth > maxDepth {
+		return nil, "", errf("blocks nest deeper than %d levels", maxDepth)
+	}
+	defer func() { p.depth-- }()
 	var out []tnode
 	for p.p < len(p.pieces) {
 		pc := p.pieces[p.p]

@@ -8,6 +8,7 @@ package scaffold
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -72,8 +73,8 @@ type StepSpec struct {
 type ActionInfo struct {
 	ID           string
 	Description  string
-	InputSchema  []byte // JSON Schema (JSON)
-	OutputSchema []byte // JSON Schema (JSON)
+	InputSchema  json.RawMessage // JSON Schema
+	OutputSchema json.RawMessage // JSON Schema
 }
 
 // Options are the dependencies of an Engine, given by cmd/.

@@ -1,0 +1,3 @@
+module acmepay.example/${{ values.name }}
+
+go 1.26
