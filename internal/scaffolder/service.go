@@ -647,6 +647,11 @@ func (s *Service) RollbackTask(ctx context.Context, p *auth.Principal, id string
 		msg := catalog.Excerpt(red.String(err.Error()), MaxErrorMessage)
 		st.Event(ctx, scaffold.EventError, "", "rollback failed: "+msg)
 		s.log.Warn("scaffolder rollback failed", "task", t.ID, "err", msg)
+		var ce *catalog.Error
+		if !errors.As(err, &ce) {
+			// A remote refusing (a branch it will not delete) is the task's state, not a fault.
+			return nil, catalog.Errorf(catalog.ECONFLICT, "rollback failed: %s", msg)
+		}
 		return nil, redactedError(err, red)
 	}
 	s.log.Info("scaffolder task rolled back", "task", t.ID, "by", principalName(p))
