@@ -271,7 +271,9 @@ func TestScaffolderRunsTheDemoTemplateToALocalBareRepository(t *testing.T) {
 		})
 		t.Run("the task is a node, visible to its creator and admins only", func(t *testing.T) {
 			q := `query($id: ID!) { node(id: $id) { id ... on ScaffolderTask { status templateRef createdBy } } }`
-			var d struct{ Node *struct{ ID, Status, TemplateRef, CreatedBy string } }
+			var d struct {
+				Node *struct{ ID, Status, TemplateRef, CreatedBy string }
+			}
 			json.Unmarshal(s.gqlAs(admin, q, map[string]any{"id": task.ID}).body.Data, &d)
 			if d.Node == nil || d.Node.ID != task.ID || d.Node.TemplateRef != "template:default/local-service" || d.Node.CreatedBy != "service:editor-bot" {
 				t.Errorf("node as admin: %+v", d.Node)
