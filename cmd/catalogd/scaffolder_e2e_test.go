@@ -516,3 +516,113 @@ func TestScaffolderOverHTTPRemote(t *testing.T) {
 		})
 	})
 }
+
+// envRunArgs makes the test binary run catalogd itself (TestMain), so a test can start a
+// real catalogd process and kill it.
+const envRunArgs = "CATALOGD_TEST_RUN_ARGS"
+
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(envRunArgs); raw != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(raw), &args); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := run(context.Background(), args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startProcess runs `catalogd serve args…` as a child process in its own process group and
+// returns its base URL and a function that kills the group (SIGKILL: nothing is released).
+func startProcess(t *testing.T, env map[string]string, args ...string) (string, func()) {
+	t.Helper()
+	raw, _ := json.Marshal(append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envRunArgs+"="+string(raw))
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = processGroup()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kill := sync.OnceFunc(func() { killGroup(cmd); cmd.Wait() })
+	t.Cleanup(kill)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
+			if resp, err := http.Get(m[1] + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return m[1], kill
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child did not start: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestScaffolderTaskOfAKilledProcessIsCompletedByAnother(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		git := newGatedGitServer(t, scaffolderSecret)
+		tmpl := templateDir(t)
+		gitIn(t, "", "init", "-q", "--bare", "-b", "main", filepath.Join(git.root, "svc.git"))
+		env := map[string]string{"CATALOGD_SCAFFOLDER_SECRET_KEY": strings.Repeat("7c", 32)}
+		args := []string{"--database", dbURL, "--location", tmpl, "--read-allow-dir", tmpl, "--read-allow", git.hostPort(),
+			"--scaffolder-lease", "2s"}
+		gate := make(chan struct{})
+		git.mu.Lock()
+		git.gate = gate
+		git.mu.Unlock()
+
+		base, kill := startProcess(t, env, args...)
+		first := &testServer{t: t, base: base, stderr: &syncBuffer{}}
+		task, c, a := first.runTemplate("", "pushed", map[string]any{"name": "svc-k", "remoteUrl": git.srv.URL + "/svc.git"},
+			map[string]any{"token": scaffolderSecret})
+		if c != "" {
+			t.Fatalf("runTemplate: %s", a.raw)
+		}
+		for {
+			v := first.task("", task.ID)
+			if v.Steps[2].Status == "PROCESSING" {
+				break
+			}
+			if v.Status != "OPEN" && v.Status != "PROCESSING" {
+				t.Fatalf("task %s before the push", v.Status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		kill() // mid-push, its lease held
+		close(gate)
+		git.mu.Lock()
+		git.gate = nil
+		git.mu.Unlock()
+
+		second, logs := startServerEnv(t, env, args...)
+		done := second.waitTask("", task.ID, "COMPLETED", "FAILED")
+		if done.Status != "COMPLETED" {
+			t.Fatalf("%s: %v %+v", done.Status, done.Error, done.Events)
+		}
+		var d struct{ Task struct{ Attempts int } }
+		json.Unmarshal(second.gqlAs("", `query($id: ID!) { task(id: $id) { attempts } }`, map[string]any{"id": task.ID}).body.Data, &d)
+		if d.Task.Attempts != 2 {
+			t.Errorf("attempts %d, want 2 (taken over once)", d.Task.Attempts)
+		}
+		if got := cloneFiles(t, filepath.Join(git.root, "svc.git"), "main")["README.md"]; got != "# svc-k\n" {
+			t.Errorf("README.md = %q", got)
+		}
+		if strings.Contains(dumpTables(t, dbURL), scaffolderSecret) || strings.Contains(logs.String(), scaffolderSecret) {
+			t.Error("the secret is in a table or the log")
+		}
+	})
+}
