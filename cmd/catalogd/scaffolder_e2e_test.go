@@ -207,7 +207,7 @@ func TestScaffolderRunsTheDemoTemplateToALocalBareRepository(t *testing.T) {
 		// The demo catalog from disk, as the README's example runs it: the template's skeleton
 		// is read relative to its file, under an allowed directory.
 		demo, _ := filepath.Abs(filepath.Join("..", "..", "demo"))
-		s, logs := startServerEnv(t, nil, "--database", dbURL, "--location", demo, "--api-key-file", keys,
+		s, logs := startServerEnv(t, nil, "--database", dbURL, "--location", filepath.Join(demo, "catalog-info.yaml"), "--api-key-file", keys,
 			"--read-allow-dir", root, "--read-allow-dir", demo, "--log-level", "debug")
 		editor, reader, admin := bearer["editor"], bearer["reader"], bearer["admin"]
 		values := map[string]any{"name": "refund-service", "owner": "team-payments", "description": "Refunds",
