@@ -12,6 +12,7 @@ import (
 	"catalogd/internal/catalog"
 	"catalogd/internal/scaffolder"
 	"context"
+	"encoding/json"
 
 	"entgo.io/contrib/entgql"
 )
@@ -156,7 +157,7 @@ func (r *queryResolver) ScaffolderActions(ctx context.Context) ([]*model.Scaffol
 	out := make([]*model.ScaffolderAction, len(acts))
 	for i, a := range acts {
 		out[i] = &model.ScaffolderAction{ID: a.ID, Description: a.Description,
-			InputSchema: model.RawJSON(a.InputSchema), OutputSchema: model.RawJSON(a.OutputSchema)}
+			InputSchema: json.RawMessage(a.InputSchema), OutputSchema: json.RawMessage(a.OutputSchema)}
 	}
 	return out, nil
 }

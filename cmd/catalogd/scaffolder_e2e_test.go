@@ -340,6 +340,91 @@ func TestScaffolderRunsTheDemoTemplateToALocalBareRepository(t *testing.T) {
 				t.Errorf("publish %s, branches %q", publish, out)
 			}
 		})
+		t.Run("a dry run renders without pushing", func(t *testing.T) {
+			other := bareRepo(t, root, "dry.git")
+			dv := map[string]any{"name": "dry-service", "owner": "team-payments", "remoteUrl": "file://" + other}
+			a := s.gqlAs(editor, `mutation($v: JSON!) { dryRunTemplate(ref: "local-service", values: $v) { files { path content } steps { id action input skipped } } }`,
+				map[string]any{"v": dv})
+			var d struct {
+				DryRunTemplate struct {
+					Files []struct{ Path, Content string }
+					Steps []struct{ ID, Action string }
+				}
+			}
+			json.Unmarshal(a.body.Data, &d)
+			var info string
+			for _, f := range d.DryRunTemplate.Files {
+				if f.Path == "catalog-info.yaml" {
+					info = f.Content
+				}
+			}
+			if !strings.Contains(info, "dry-service") || len(d.DryRunTemplate.Steps) != 3 {
+				t.Errorf("dry run: %s", a.raw)
+			}
+			if out, _ := exec.Command("git", "--git-dir", other, "branch", "--list").Output(); len(out) != 0 {
+				t.Errorf("a dry run pushed: %q", out)
+			}
+		})
+		t.Run("actions are listed with their schemas", func(t *testing.T) {
+			a := s.gqlAs(reader, `{ scaffolderActions { id inputSchema } }`, nil)
+			if !strings.Contains(a.raw, `"publish:git"`) || !strings.Contains(a.raw, `"remoteUrl"`) {
+				t.Errorf("actions: %.300s", a.raw)
+			}
+		})
+		t.Run("tasks lists one's own, admins all, in pages", func(t *testing.T) {
+			count := func(authz string) int {
+				var d struct{ Tasks struct{ TotalCount int } }
+				json.Unmarshal(s.gqlAs(authz, `{ tasks(filter: {status: [COMPLETED]}) { totalCount } }`, nil).body.Data, &d)
+				return d.Tasks.TotalCount
+			}
+			if e, r, ad := count(editor), count(reader), count(admin); e != 1 || r != 0 || ad != 1 {
+				t.Errorf("editor %d, reader %d, admin %d; want 1, 0, 1", e, r, ad)
+			}
+			a := s.gqlAs(admin, `{ tasks(first: 1) { edges { cursor node { id } } pageInfo { hasNextPage } } }`, nil)
+			var d struct {
+				Tasks struct {
+					Edges []struct {
+						Cursor string
+						Node   struct{ ID string }
+					}
+				}
+			}
+			json.Unmarshal(a.body.Data, &d)
+			if len(d.Tasks.Edges) != 1 || d.Tasks.Edges[0].Node.ID != task.ID {
+				t.Fatalf("page: %s", a.raw)
+			}
+			a = s.gqlAs(admin, `query($c: String) { tasks(first: 1, after: $c) { edges { node { id } } } }`, map[string]any{"c": d.Tasks.Edges[0].Cursor})
+			if strings.Contains(a.raw, task.ID) || len(a.body.Errors) > 0 {
+				t.Errorf("the page after the last task: %s", a.raw)
+			}
+		})
+		t.Run("hostile input is refused with BAD_USER_INPUT, never quoting a secret", func(t *testing.T) {
+			for _, tc := range []struct {
+				name, query string
+				vars        map[string]any
+			}{
+				{"a secret that is not a string", `mutation($s: JSON) { runTemplate(ref: "local-service", values: {}, secrets: $s) { id } }`,
+					map[string]any{"s": map[string]any{"token": 12345678}}},
+				{"secrets that are not an object", `mutation($s: JSON) { runTemplate(ref: "local-service", values: {}, secrets: $s) { id } }`,
+					map[string]any{"s": []string{scaffolderSecret}}},
+				{"oversized secrets", `mutation($s: JSON) { runTemplate(ref: "local-service", values: {}, secrets: $s) { id } }`,
+					map[string]any{"s": map[string]any{"token": strings.Repeat(scaffolderSecret, 1000)}}},
+				{"values that are not an object", `mutation { runTemplate(ref: "local-service", values: [1, 2]) { id } }`, nil},
+				{"oversized values", `mutation($v: JSON!) { runTemplate(ref: "local-service", values: $v) { id } }`,
+					map[string]any{"v": map[string]any{"name": strings.Repeat("a", 70_000)}}},
+				{"a malformed ref", `mutation { runTemplate(ref: "template:", values: {}) { id } }`, nil},
+				{"a task id that is no node id", `{ task(id: "1") { id } }`, nil},
+				{"an entity's id as a task's", `query($id: ID!) { task(id: $id) { id } }`, map[string]any{"id": "RW50aXR5OjE"}},
+				{"a page too large", `{ tasks(first: 101) { totalCount } }`, nil},
+				{"a bogus cursor", `{ tasks(after: "bogus") { totalCount } }`, nil},
+				{"too many events", `query($id: ID!) { task(id: $id) { events(first: 501) { seq } } }`, map[string]any{"id": task.ID}},
+			} {
+				a := s.gqlAs(editor, tc.query, tc.vars)
+				if code(a) != "BAD_USER_INPUT" || strings.Contains(a.raw, scaffolderSecret) {
+					t.Errorf("%s: %.300s", tc.name, a.raw)
+				}
+			}
+		})
 		t.Run("the secret is nowhere: tables, log, events", func(t *testing.T) {
 			if dump := dumpTables(t, dbURL); strings.Contains(dump, scaffolderSecret) {
 				t.Error("a table holds the secret")
