@@ -86,6 +86,16 @@ type Service struct {
 	now    func() time.Time
 	// owner names this process in lease_owner.
 	owner string
+	// wake tells an idle worker of this process that a task was queued here, so it need not
+	// wait for its next poll (other processes find it by polling).
+	wake chan struct{}
+}
+
+func (s *Service) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // New returns the service.
@@ -106,7 +116,7 @@ func New(o Options) (*Service, error) {
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d/%s", catalog.Excerpt(host, 60), os.Getpid(), uuid.NewString()[:8])
 	return &Service{client: o.Client, policy: o.Policy, engine: o.Engine, keys: o.Keys, lease: o.Lease,
-		log: o.Logger, now: time.Now, owner: owner}, nil
+		log: o.Logger, now: time.Now, owner: owner, wake: make(chan struct{}, 1)}, nil
 }
 
 // Actions lists the engine's actions.
@@ -262,6 +272,7 @@ func (s *Service) RunTemplate(ctx context.Context, p *auth.Principal, ref string
 		return nil, err
 	}
 	s.log.Info("scaffolder task created", "task", id, "template", t.Ref, "by", principalName(p))
+	s.kick()
 	return task, nil
 }
 
@@ -597,6 +608,7 @@ func (s *Service) RetryTask(ctx context.Context, p *auth.Principal, id string, s
 		return nil, catalog.Errorf(catalog.ECONFLICT, "task %s changed meanwhile: it is no longer FAILED", t.ID)
 	}
 	s.log.Info("scaffolder task retried", "task", t.ID, "by", principalName(p))
+	s.kick()
 	return s.client.ScaffolderTask.Get(ctx, t.ID)
 }
 

@@ -111,6 +111,7 @@ func (p *Pool) loop(ctx context.Context, owner string) {
 		if t == nil {
 			select {
 			case <-ctx.Done():
+			case <-p.svc.wake:
 			case <-time.After(p.opts.Poll):
 			}
 			continue
