@@ -214,7 +214,7 @@ func (r *subscriptionResolver) TaskEvents(ctx context.Context, id string) (<-cha
 		return nil, err
 	}
 	if t == nil {
-		return nil, catalog.Errorf(catalog.ENOTFOUND, "no task %q", catalog.Excerpt(id, 60))
+		return nil, catalog.Errorf(catalog.ENOTFOUND, "no task %q", catalog.Excerpt(id, 100))
 	}
 	return r.followEvents(ctx, sc, t.ID), nil
 }

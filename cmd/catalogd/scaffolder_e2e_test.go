@@ -319,6 +319,19 @@ func TestScaffolderRunsTheDemoTemplateToALocalBareRepository(t *testing.T) {
 			if n != len(done.Events) {
 				t.Errorf("streamed %d events, the task has %d", n, len(done.Events))
 			}
+			r, _, err := s.dialWS(t, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.init(map[string]any{"Authorization": reader}); err != nil {
+				t.Fatal(err)
+			}
+			r.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+				"query": `subscription($id: ID!) { taskEvents(id: $id) { seq } }`, "variables": map[string]any{"id": task.ID}}})
+			m, err := r.read(10 * time.Second)
+			if err != nil || !strings.Contains(string(m.Payload), "NOT_FOUND") || strings.Contains(string(m.Payload), `"seq"`) {
+				t.Errorf("a reader subscribing to another's task: %s %s %v", m.Type, m.Payload, err)
+			}
 		})
 		t.Run("rollback deletes the branch the task pushed", func(t *testing.T) {
 			// HEAD moved to another branch: git refuses to delete a bare repository's current
@@ -511,6 +524,18 @@ spec:
       action: publish:git
       input: {remoteUrl: "${{ parameters.remoteUrl }}", commitMessage: "Create ${{ parameters.name }}"}
 `)
+	writeFile(t, filepath.Join(dir, "broken.yaml"), `apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: broken}
+spec:
+  owner: team
+  type: service
+  steps:
+    - id: log
+      name: Log
+      action: debug:log
+      input: {message: "${{ steps['nope'].output.url }}"}
+`)
 	writeFile(t, filepath.Join(dir, "skeleton", "README.md"), "# ${{ values.name }}\n")
 	return dir
 }
@@ -545,6 +570,16 @@ func TestScaffolderOverHTTPRemote(t *testing.T) {
 			}
 			if strings.Contains(dumpTables(t, dbURL), scaffolderSecret) || strings.Contains(logs.String(), scaffolderSecret) {
 				t.Error("the secret is in a table or the log")
+			}
+		})
+		t.Run("an expression error fails the task, naming the step and the text", func(t *testing.T) {
+			task, c, a := s.runTemplate("", "broken", map[string]any{}, nil)
+			if c != "" {
+				t.Fatalf("runTemplate: %s", a.raw)
+			}
+			failed := s.waitTask("", task.ID, "FAILED", "COMPLETED")
+			if failed.Status != "FAILED" || failed.Error == nil || !strings.Contains(*failed.Error, "log") || !strings.Contains(*failed.Error, "nope") {
+				t.Errorf("%s: %v", failed.Status, failed.Error)
 			}
 		})
 		t.Run("a failing step, then a retry resumes from it", func(t *testing.T) {
