@@ -604,6 +604,67 @@ func TestScaffolderOverHTTPRemote(t *testing.T) {
 				t.Errorf("README.md = %q", got)
 			}
 		})
+		t.Run("the subscription follows a running task to its end", func(t *testing.T) {
+			gitIn(t, "", "init", "-q", "--bare", "-b", "main", filepath.Join(git.root, "live.git"))
+			gate := make(chan struct{})
+			git.mu.Lock()
+			git.gate = gate
+			git.mu.Unlock()
+			task, c, a := s.runTemplate("", "pushed", map[string]any{"name": "svc-l", "remoteUrl": git.srv.URL + "/live.git"},
+				map[string]any{"token": scaffolderSecret})
+			if c != "" {
+				t.Fatalf("runTemplate: %s", a.raw)
+			}
+			w, _, err := s.dialWS(t, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.init(nil); err != nil {
+				t.Fatal(err)
+			}
+			w.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+				"query": `subscription($id: ID!) { taskEvents(id: $id) { seq type stepId message } }`, "variables": map[string]any{"id": task.ID}}})
+			var types []string
+			released := false
+			for {
+				m, err := w.read(20 * time.Second)
+				if err != nil {
+					t.Fatalf("after %v: %v", types, err)
+				}
+				if m.Type == "ping" {
+					w.send(map[string]any{"type": "pong"})
+					continue
+				}
+				if m.Type == "complete" {
+					break
+				}
+				var p struct {
+					Data struct {
+						TaskEvents struct {
+							Seq                   int
+							Type, StepID, Message string
+						}
+					}
+				}
+				json.Unmarshal(m.Payload, &p)
+				ev := p.Data.TaskEvents
+				if strings.Contains(ev.Message, scaffolderSecret) || ev.Seq != len(types)+1 {
+					t.Errorf("event %+v after %d", ev, len(types))
+				}
+				types = append(types, ev.Type)
+				// The push waits at the gate: everything before it arrived live; let it go.
+				if !released && ev.Type == "step-start" && ev.StepID == "publish" {
+					released = true
+					close(gate)
+					git.mu.Lock()
+					git.gate = nil
+					git.mu.Unlock()
+				}
+			}
+			if !released || types[len(types)-1] != "completion" {
+				t.Errorf("events %v: want the push released mid-stream and a completion last", types)
+			}
+		})
 		t.Run("cancel stops a task at the next step boundary", func(t *testing.T) {
 			gitIn(t, "", "init", "-q", "--bare", "-b", "main", filepath.Join(git.root, "gated.git"))
 			gate := make(chan struct{})
