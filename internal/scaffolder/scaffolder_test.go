@@ -466,3 +466,29 @@ func TestStopReleasesLeases(t *testing.T) {
 		}
 	})
 }
+
+func TestAWorkerThatLostItsLeaseWritesNothing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil)
+		ctx := context.Background()
+		e.pool(t, e.svc)
+		task, err := e.svc.RunTemplate(ctx, maya, "slow", map[string]any{"name": "abc"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-e.eng.started
+		// Another worker took the task over (as after a lease that expired unnoticed).
+		if err := e.st.Client.ScaffolderTask.UpdateOneID(task.ID).SetLeaseOwner("someone-else").SetLeaseUntil(time.Now().Add(time.Hour).UnixMilli()).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := e.svc.Events(ctx, task.ID, 0, 0)
+		close(e.eng.block)
+		time.Sleep(300 * time.Millisecond)
+		got := e.wait(t, task.ID, scaffolder.StateProcessing)
+		after, _ := e.svc.Events(ctx, task.ID, 0, 0)
+		steps, _ := e.svc.Steps(ctx, task.ID)
+		if got.LeaseOwner != "someone-else" || len(after) != len(before) || steps[1].Status != "PROCESSING" {
+			t.Errorf("the old worker wrote on: lease %q, events %d -> %d, step s2 %s", got.LeaseOwner, len(before), len(after), steps[1].Status)
+		}
+	})
+}
