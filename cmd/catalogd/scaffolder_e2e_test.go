@@ -807,3 +807,54 @@ func TestScaffolderTaskOfAKilledProcessIsCompletedByAnother(t *testing.T) {
 		}
 	})
 }
+
+func TestScaffolderSettings(t *testing.T) {
+	t.Run("config check names bad scaffolder keys", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "bad.yaml")
+		writeFile(t, path, "scaffolder:\n  workers: -1\n  leaseDuration: soon\n  github: {apiURL: x}\n")
+		var out syncBuffer
+		err := run(t.Context(), []string{"config", "check", path}, func(string) string { return "" }, &out, &out)
+		if err == nil {
+			t.Fatal("config check passed a bad file")
+		}
+		for _, want := range []string{"scaffolder.workers: ", "scaffolder.leaseDuration: ", "scaffolder.github.apiURL: unknown key"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+	t.Run("a bad key or worker count stops serve", func(t *testing.T) {
+		for _, tc := range []struct {
+			env  map[string]string
+			args []string
+			want string
+		}{
+			{map[string]string{"CATALOGD_SCAFFOLDER_SECRET_KEY": "short"}, nil, "must be 32 bytes"},
+			{nil, []string{"--scaffolder-workers", "65"}, "between 0 and 64"},
+			{map[string]string{"CATALOGD_SCAFFOLDER_WORKERS": "many"}, nil, "is not a number"},
+		} {
+			var out syncBuffer
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database", testdb.SQLite(t)}, tc.args...)
+			err := run(t.Context(), args, func(k string) string { return tc.env[k] }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v %v: %v, want %q", tc.env, tc.args, err, tc.want)
+			}
+		}
+	})
+	t.Run("with no workers a task stays OPEN and cancels at once", func(t *testing.T) {
+		tmpl := templateDir(t)
+		s := startServer(t, "--location", tmpl, "--read-allow-dir", tmpl, "--scaffolder-workers", "0")
+		task, c, a := s.runTemplate("", "pushed", map[string]any{"name": "x", "remoteUrl": "file:///nowhere.git"}, map[string]any{"token": scaffolderSecret})
+		if c != "" {
+			t.Fatalf("runTemplate: %s", a.raw)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if v := s.task("", task.ID); v.Status != "OPEN" {
+			t.Fatalf("status %s with no workers", v.Status)
+		}
+		got, c := s.taskMutation("", "cancelTask", task.ID, nil)
+		if c != "" || got.Status != "CANCELLED" {
+			t.Errorf("cancel: %q %+v", c, got)
+		}
+	})
+}
