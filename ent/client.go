@@ -20,6 +20,9 @@ import (
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
+	"catalogd/ent/scaffolderevent"
+	"catalogd/ent/scaffolderstep"
+	"catalogd/ent/scaffoldertask"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -52,6 +55,12 @@ type Client struct {
 	ProcessingError *ProcessingErrorClient
 	// Relation is the client for interacting with the Relation builders.
 	Relation *RelationClient
+	// ScaffolderEvent is the client for interacting with the ScaffolderEvent builders.
+	ScaffolderEvent *ScaffolderEventClient
+	// ScaffolderStep is the client for interacting with the ScaffolderStep builders.
+	ScaffolderStep *ScaffolderStepClient
+	// ScaffolderTask is the client for interacting with the ScaffolderTask builders.
+	ScaffolderTask *ScaffolderTaskClient
 	// additional fields for node api
 	tables tables
 }
@@ -74,6 +83,9 @@ func (c *Client) init() {
 	c.LocationState = NewLocationStateClient(c.config)
 	c.ProcessingError = NewProcessingErrorClient(c.config)
 	c.Relation = NewRelationClient(c.config)
+	c.ScaffolderEvent = NewScaffolderEventClient(c.config)
+	c.ScaffolderStep = NewScaffolderStepClient(c.config)
+	c.ScaffolderTask = NewScaffolderTaskClient(c.config)
 }
 
 type (
@@ -175,6 +187,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LocationState:   NewLocationStateClient(cfg),
 		ProcessingError: NewProcessingErrorClient(cfg),
 		Relation:        NewRelationClient(cfg),
+		ScaffolderEvent: NewScaffolderEventClient(cfg),
+		ScaffolderStep:  NewScaffolderStepClient(cfg),
+		ScaffolderTask:  NewScaffolderTaskClient(cfg),
 	}, nil
 }
 
@@ -203,6 +218,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LocationState:   NewLocationStateClient(cfg),
 		ProcessingError: NewProcessingErrorClient(cfg),
 		Relation:        NewRelationClient(cfg),
+		ScaffolderEvent: NewScaffolderEventClient(cfg),
+		ScaffolderStep:  NewScaffolderStepClient(cfg),
+		ScaffolderTask:  NewScaffolderTaskClient(cfg),
 	}, nil
 }
 
@@ -233,7 +251,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.CatalogState, c.Change, c.DocAsset, c.DocPage, c.DocSite, c.Entity,
-		c.LocationState, c.ProcessingError, c.Relation,
+		c.LocationState, c.ProcessingError, c.Relation, c.ScaffolderEvent,
+		c.ScaffolderStep, c.ScaffolderTask,
 	} {
 		n.Use(hooks...)
 	}
@@ -244,7 +263,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.CatalogState, c.Change, c.DocAsset, c.DocPage, c.DocSite, c.Entity,
-		c.LocationState, c.ProcessingError, c.Relation,
+		c.LocationState, c.ProcessingError, c.Relation, c.ScaffolderEvent,
+		c.ScaffolderStep, c.ScaffolderTask,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -271,6 +291,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ProcessingError.mutate(ctx, m)
 	case *RelationMutation:
 		return c.Relation.mutate(ctx, m)
+	case *ScaffolderEventMutation:
+		return c.ScaffolderEvent.mutate(ctx, m)
+	case *ScaffolderStepMutation:
+		return c.ScaffolderStep.mutate(ctx, m)
+	case *ScaffolderTaskMutation:
+		return c.ScaffolderTask.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -1505,15 +1531,416 @@ func (c *RelationClient) mutate(ctx context.Context, m *RelationMutation) (Value
 	}
 }
 
+// ScaffolderEventClient is a client for the ScaffolderEvent schema.
+type ScaffolderEventClient struct {
+	config
+}
+
+// NewScaffolderEventClient returns a client for the ScaffolderEvent from the given config.
+func NewScaffolderEventClient(c config) *ScaffolderEventClient {
+	return &ScaffolderEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scaffolderevent.Hooks(f(g(h())))`.
+func (c *ScaffolderEventClient) Use(hooks ...Hook) {
+	c.hooks.ScaffolderEvent = append(c.hooks.ScaffolderEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scaffolderevent.Intercept(f(g(h())))`.
+func (c *ScaffolderEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScaffolderEvent = append(c.inters.ScaffolderEvent, interceptors...)
+}
+
+// Create returns a builder for creating a ScaffolderEvent entity.
+func (c *ScaffolderEventClient) Create() *ScaffolderEventCreate {
+	mutation := newScaffolderEventMutation(c.config, OpCreate)
+	return &ScaffolderEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScaffolderEvent entities.
+func (c *ScaffolderEventClient) CreateBulk(builders ...*ScaffolderEventCreate) *ScaffolderEventCreateBulk {
+	return &ScaffolderEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScaffolderEventClient) MapCreateBulk(slice any, setFunc func(*ScaffolderEventCreate, int)) *ScaffolderEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScaffolderEventCreateBulk{err: fmt.Errorf("calling to ScaffolderEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScaffolderEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScaffolderEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScaffolderEvent.
+func (c *ScaffolderEventClient) Update() *ScaffolderEventUpdate {
+	mutation := newScaffolderEventMutation(c.config, OpUpdate)
+	return &ScaffolderEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScaffolderEventClient) UpdateOne(_m *ScaffolderEvent) *ScaffolderEventUpdateOne {
+	mutation := newScaffolderEventMutation(c.config, OpUpdateOne, withScaffolderEvent(_m))
+	return &ScaffolderEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScaffolderEventClient) UpdateOneID(id int64) *ScaffolderEventUpdateOne {
+	mutation := newScaffolderEventMutation(c.config, OpUpdateOne, withScaffolderEventID(id))
+	return &ScaffolderEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScaffolderEvent.
+func (c *ScaffolderEventClient) Delete() *ScaffolderEventDelete {
+	mutation := newScaffolderEventMutation(c.config, OpDelete)
+	return &ScaffolderEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScaffolderEventClient) DeleteOne(_m *ScaffolderEvent) *ScaffolderEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScaffolderEventClient) DeleteOneID(id int64) *ScaffolderEventDeleteOne {
+	builder := c.Delete().Where(scaffolderevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScaffolderEventDeleteOne{builder}
+}
+
+// Query returns a query builder for ScaffolderEvent.
+func (c *ScaffolderEventClient) Query() *ScaffolderEventQuery {
+	return &ScaffolderEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScaffolderEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScaffolderEvent entity by its id.
+func (c *ScaffolderEventClient) Get(ctx context.Context, id int64) (*ScaffolderEvent, error) {
+	return c.Query().Where(scaffolderevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScaffolderEventClient) GetX(ctx context.Context, id int64) *ScaffolderEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ScaffolderEventClient) Hooks() []Hook {
+	return c.hooks.ScaffolderEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScaffolderEventClient) Interceptors() []Interceptor {
+	return c.inters.ScaffolderEvent
+}
+
+func (c *ScaffolderEventClient) mutate(ctx context.Context, m *ScaffolderEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScaffolderEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScaffolderEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScaffolderEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScaffolderEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScaffolderEvent mutation op: %q", m.Op())
+	}
+}
+
+// ScaffolderStepClient is a client for the ScaffolderStep schema.
+type ScaffolderStepClient struct {
+	config
+}
+
+// NewScaffolderStepClient returns a client for the ScaffolderStep from the given config.
+func NewScaffolderStepClient(c config) *ScaffolderStepClient {
+	return &ScaffolderStepClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scaffolderstep.Hooks(f(g(h())))`.
+func (c *ScaffolderStepClient) Use(hooks ...Hook) {
+	c.hooks.ScaffolderStep = append(c.hooks.ScaffolderStep, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scaffolderstep.Intercept(f(g(h())))`.
+func (c *ScaffolderStepClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScaffolderStep = append(c.inters.ScaffolderStep, interceptors...)
+}
+
+// Create returns a builder for creating a ScaffolderStep entity.
+func (c *ScaffolderStepClient) Create() *ScaffolderStepCreate {
+	mutation := newScaffolderStepMutation(c.config, OpCreate)
+	return &ScaffolderStepCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScaffolderStep entities.
+func (c *ScaffolderStepClient) CreateBulk(builders ...*ScaffolderStepCreate) *ScaffolderStepCreateBulk {
+	return &ScaffolderStepCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScaffolderStepClient) MapCreateBulk(slice any, setFunc func(*ScaffolderStepCreate, int)) *ScaffolderStepCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScaffolderStepCreateBulk{err: fmt.Errorf("calling to ScaffolderStepClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScaffolderStepCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScaffolderStepCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScaffolderStep.
+func (c *ScaffolderStepClient) Update() *ScaffolderStepUpdate {
+	mutation := newScaffolderStepMutation(c.config, OpUpdate)
+	return &ScaffolderStepUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScaffolderStepClient) UpdateOne(_m *ScaffolderStep) *ScaffolderStepUpdateOne {
+	mutation := newScaffolderStepMutation(c.config, OpUpdateOne, withScaffolderStep(_m))
+	return &ScaffolderStepUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScaffolderStepClient) UpdateOneID(id int) *ScaffolderStepUpdateOne {
+	mutation := newScaffolderStepMutation(c.config, OpUpdateOne, withScaffolderStepID(id))
+	return &ScaffolderStepUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScaffolderStep.
+func (c *ScaffolderStepClient) Delete() *ScaffolderStepDelete {
+	mutation := newScaffolderStepMutation(c.config, OpDelete)
+	return &ScaffolderStepDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScaffolderStepClient) DeleteOne(_m *ScaffolderStep) *ScaffolderStepDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScaffolderStepClient) DeleteOneID(id int) *ScaffolderStepDeleteOne {
+	builder := c.Delete().Where(scaffolderstep.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScaffolderStepDeleteOne{builder}
+}
+
+// Query returns a query builder for ScaffolderStep.
+func (c *ScaffolderStepClient) Query() *ScaffolderStepQuery {
+	return &ScaffolderStepQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScaffolderStep},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScaffolderStep entity by its id.
+func (c *ScaffolderStepClient) Get(ctx context.Context, id int) (*ScaffolderStep, error) {
+	return c.Query().Where(scaffolderstep.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScaffolderStepClient) GetX(ctx context.Context, id int) *ScaffolderStep {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ScaffolderStepClient) Hooks() []Hook {
+	return c.hooks.ScaffolderStep
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScaffolderStepClient) Interceptors() []Interceptor {
+	return c.inters.ScaffolderStep
+}
+
+func (c *ScaffolderStepClient) mutate(ctx context.Context, m *ScaffolderStepMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScaffolderStepCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScaffolderStepUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScaffolderStepUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScaffolderStepDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScaffolderStep mutation op: %q", m.Op())
+	}
+}
+
+// ScaffolderTaskClient is a client for the ScaffolderTask schema.
+type ScaffolderTaskClient struct {
+	config
+}
+
+// NewScaffolderTaskClient returns a client for the ScaffolderTask from the given config.
+func NewScaffolderTaskClient(c config) *ScaffolderTaskClient {
+	return &ScaffolderTaskClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scaffoldertask.Hooks(f(g(h())))`.
+func (c *ScaffolderTaskClient) Use(hooks ...Hook) {
+	c.hooks.ScaffolderTask = append(c.hooks.ScaffolderTask, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scaffoldertask.Intercept(f(g(h())))`.
+func (c *ScaffolderTaskClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScaffolderTask = append(c.inters.ScaffolderTask, interceptors...)
+}
+
+// Create returns a builder for creating a ScaffolderTask entity.
+func (c *ScaffolderTaskClient) Create() *ScaffolderTaskCreate {
+	mutation := newScaffolderTaskMutation(c.config, OpCreate)
+	return &ScaffolderTaskCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScaffolderTask entities.
+func (c *ScaffolderTaskClient) CreateBulk(builders ...*ScaffolderTaskCreate) *ScaffolderTaskCreateBulk {
+	return &ScaffolderTaskCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScaffolderTaskClient) MapCreateBulk(slice any, setFunc func(*ScaffolderTaskCreate, int)) *ScaffolderTaskCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScaffolderTaskCreateBulk{err: fmt.Errorf("calling to ScaffolderTaskClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScaffolderTaskCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScaffolderTaskCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScaffolderTask.
+func (c *ScaffolderTaskClient) Update() *ScaffolderTaskUpdate {
+	mutation := newScaffolderTaskMutation(c.config, OpUpdate)
+	return &ScaffolderTaskUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScaffolderTaskClient) UpdateOne(_m *ScaffolderTask) *ScaffolderTaskUpdateOne {
+	mutation := newScaffolderTaskMutation(c.config, OpUpdateOne, withScaffolderTask(_m))
+	return &ScaffolderTaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScaffolderTaskClient) UpdateOneID(id string) *ScaffolderTaskUpdateOne {
+	mutation := newScaffolderTaskMutation(c.config, OpUpdateOne, withScaffolderTaskID(id))
+	return &ScaffolderTaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScaffolderTask.
+func (c *ScaffolderTaskClient) Delete() *ScaffolderTaskDelete {
+	mutation := newScaffolderTaskMutation(c.config, OpDelete)
+	return &ScaffolderTaskDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScaffolderTaskClient) DeleteOne(_m *ScaffolderTask) *ScaffolderTaskDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScaffolderTaskClient) DeleteOneID(id string) *ScaffolderTaskDeleteOne {
+	builder := c.Delete().Where(scaffoldertask.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScaffolderTaskDeleteOne{builder}
+}
+
+// Query returns a query builder for ScaffolderTask.
+func (c *ScaffolderTaskClient) Query() *ScaffolderTaskQuery {
+	return &ScaffolderTaskQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScaffolderTask},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScaffolderTask entity by its id.
+func (c *ScaffolderTaskClient) Get(ctx context.Context, id string) (*ScaffolderTask, error) {
+	return c.Query().Where(scaffoldertask.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScaffolderTaskClient) GetX(ctx context.Context, id string) *ScaffolderTask {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ScaffolderTaskClient) Hooks() []Hook {
+	return c.hooks.ScaffolderTask
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScaffolderTaskClient) Interceptors() []Interceptor {
+	return c.inters.ScaffolderTask
+}
+
+func (c *ScaffolderTaskClient) mutate(ctx context.Context, m *ScaffolderTaskMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScaffolderTaskCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScaffolderTaskUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScaffolderTaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScaffolderTaskDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScaffolderTask mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
 		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, LocationState,
-		ProcessingError, Relation []ent.Hook
+		ProcessingError, Relation, ScaffolderEvent, ScaffolderStep,
+		ScaffolderTask []ent.Hook
 	}
 	inters struct {
 		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, LocationState,
-		ProcessingError, Relation []ent.Interceptor
+		ProcessingError, Relation, ScaffolderEvent, ScaffolderStep,
+		ScaffolderTask []ent.Interceptor
 	}
 )
 

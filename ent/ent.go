@@ -12,6 +12,9 @@ import (
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
+	"catalogd/ent/scaffolderevent"
+	"catalogd/ent/scaffolderstep"
+	"catalogd/ent/scaffoldertask"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +93,9 @@ func checkColumn(t, c string) error {
 			locationstate.Table:   locationstate.ValidColumn,
 			processingerror.Table: processingerror.ValidColumn,
 			relation.Table:        relation.ValidColumn,
+			scaffolderevent.Table: scaffolderevent.ValidColumn,
+			scaffolderstep.Table:  scaffolderstep.ValidColumn,
+			scaffoldertask.Table:  scaffoldertask.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

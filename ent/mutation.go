@@ -13,6 +13,9 @@ import (
 	"catalogd/ent/predicate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
+	"catalogd/ent/scaffolderevent"
+	"catalogd/ent/scaffolderstep"
+	"catalogd/ent/scaffoldertask"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +45,9 @@ const (
 	TypeLocationState   = "LocationState"
 	TypeProcessingError = "ProcessingError"
 	TypeRelation        = "Relation"
+	TypeScaffolderEvent = "ScaffolderEvent"
+	TypeScaffolderStep  = "ScaffolderStep"
+	TypeScaffolderTask  = "ScaffolderTask"
 )
 
 // CatalogStateMutation represents an operation that mutates the CatalogState nodes in the graph.
@@ -7463,4 +7469,3281 @@ func (m *RelationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Relation edge %s", name)
+}
+
+// ScaffolderEventMutation represents an operation that mutates the ScaffolderEvent nodes in the graph.
+type ScaffolderEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	task_id       *string
+	seq           *int
+	addseq        *int
+	_type         *string
+	step_id       *string
+	message       *string
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*ScaffolderEvent, error)
+	predicates    []predicate.ScaffolderEvent
+}
+
+var _ ent.Mutation = (*ScaffolderEventMutation)(nil)
+
+// scaffoldereventOption allows management of the mutation configuration using functional options.
+type scaffoldereventOption func(*ScaffolderEventMutation)
+
+// newScaffolderEventMutation creates new mutation for the ScaffolderEvent entity.
+func newScaffolderEventMutation(c config, op Op, opts ...scaffoldereventOption) *ScaffolderEventMutation {
+	m := &ScaffolderEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScaffolderEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScaffolderEventID sets the ID field of the mutation.
+func withScaffolderEventID(id int64) scaffoldereventOption {
+	return func(m *ScaffolderEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ScaffolderEvent
+		)
+		m.oldValue = func(ctx context.Context) (*ScaffolderEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ScaffolderEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScaffolderEvent sets the old ScaffolderEvent of the mutation.
+func withScaffolderEvent(node *ScaffolderEvent) scaffoldereventOption {
+	return func(m *ScaffolderEventMutation) {
+		m.oldValue = func(context.Context) (*ScaffolderEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScaffolderEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScaffolderEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ScaffolderEvent entities.
+func (m *ScaffolderEventMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScaffolderEventMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScaffolderEventMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ScaffolderEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTaskID sets the "task_id" field.
+func (m *ScaffolderEventMutation) SetTaskID(s string) {
+	m.task_id = &s
+}
+
+// TaskID returns the value of the "task_id" field in the mutation.
+func (m *ScaffolderEventMutation) TaskID() (r string, exists bool) {
+	v := m.task_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaskID returns the old "task_id" field's value of the ScaffolderEvent entity.
+// If the ScaffolderEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderEventMutation) OldTaskID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaskID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaskID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaskID: %w", err)
+	}
+	return oldValue.TaskID, nil
+}
+
+// ResetTaskID resets all changes to the "task_id" field.
+func (m *ScaffolderEventMutation) ResetTaskID() {
+	m.task_id = nil
+}
+
+// SetSeq sets the "seq" field.
+func (m *ScaffolderEventMutation) SetSeq(i int) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *ScaffolderEventMutation) Seq() (r int, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the ScaffolderEvent entity.
+// If the ScaffolderEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderEventMutation) OldSeq(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *ScaffolderEventMutation) AddSeq(i int) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *ScaffolderEventMutation) AddedSeq() (r int, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *ScaffolderEventMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetType sets the "type" field.
+func (m *ScaffolderEventMutation) SetType(s string) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *ScaffolderEventMutation) GetType() (r string, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the ScaffolderEvent entity.
+// If the ScaffolderEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderEventMutation) OldType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *ScaffolderEventMutation) ResetType() {
+	m._type = nil
+}
+
+// SetStepID sets the "step_id" field.
+func (m *ScaffolderEventMutation) SetStepID(s string) {
+	m.step_id = &s
+}
+
+// StepID returns the value of the "step_id" field in the mutation.
+func (m *ScaffolderEventMutation) StepID() (r string, exists bool) {
+	v := m.step_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStepID returns the old "step_id" field's value of the ScaffolderEvent entity.
+// If the ScaffolderEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderEventMutation) OldStepID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStepID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStepID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStepID: %w", err)
+	}
+	return oldValue.StepID, nil
+}
+
+// ResetStepID resets all changes to the "step_id" field.
+func (m *ScaffolderEventMutation) ResetStepID() {
+	m.step_id = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *ScaffolderEventMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *ScaffolderEventMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the ScaffolderEvent entity.
+// If the ScaffolderEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderEventMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *ScaffolderEventMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ScaffolderEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ScaffolderEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ScaffolderEvent entity.
+// If the ScaffolderEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ScaffolderEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the ScaffolderEventMutation builder.
+func (m *ScaffolderEventMutation) Where(ps ...predicate.ScaffolderEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScaffolderEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScaffolderEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ScaffolderEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScaffolderEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScaffolderEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ScaffolderEvent).
+func (m *ScaffolderEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScaffolderEventMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.task_id != nil {
+		fields = append(fields, scaffolderevent.FieldTaskID)
+	}
+	if m.seq != nil {
+		fields = append(fields, scaffolderevent.FieldSeq)
+	}
+	if m._type != nil {
+		fields = append(fields, scaffolderevent.FieldType)
+	}
+	if m.step_id != nil {
+		fields = append(fields, scaffolderevent.FieldStepID)
+	}
+	if m.message != nil {
+		fields = append(fields, scaffolderevent.FieldMessage)
+	}
+	if m.created_at != nil {
+		fields = append(fields, scaffolderevent.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScaffolderEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scaffolderevent.FieldTaskID:
+		return m.TaskID()
+	case scaffolderevent.FieldSeq:
+		return m.Seq()
+	case scaffolderevent.FieldType:
+		return m.GetType()
+	case scaffolderevent.FieldStepID:
+		return m.StepID()
+	case scaffolderevent.FieldMessage:
+		return m.Message()
+	case scaffolderevent.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScaffolderEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scaffolderevent.FieldTaskID:
+		return m.OldTaskID(ctx)
+	case scaffolderevent.FieldSeq:
+		return m.OldSeq(ctx)
+	case scaffolderevent.FieldType:
+		return m.OldType(ctx)
+	case scaffolderevent.FieldStepID:
+		return m.OldStepID(ctx)
+	case scaffolderevent.FieldMessage:
+		return m.OldMessage(ctx)
+	case scaffolderevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ScaffolderEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScaffolderEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scaffolderevent.FieldTaskID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaskID(v)
+		return nil
+	case scaffolderevent.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case scaffolderevent.FieldType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case scaffolderevent.FieldStepID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStepID(v)
+		return nil
+	case scaffolderevent.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case scaffolderevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScaffolderEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addseq != nil {
+		fields = append(fields, scaffolderevent.FieldSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScaffolderEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case scaffolderevent.FieldSeq:
+		return m.AddedSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScaffolderEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case scaffolderevent.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScaffolderEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScaffolderEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScaffolderEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ScaffolderEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScaffolderEventMutation) ResetField(name string) error {
+	switch name {
+	case scaffolderevent.FieldTaskID:
+		m.ResetTaskID()
+		return nil
+	case scaffolderevent.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case scaffolderevent.FieldType:
+		m.ResetType()
+		return nil
+	case scaffolderevent.FieldStepID:
+		m.ResetStepID()
+		return nil
+	case scaffolderevent.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case scaffolderevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScaffolderEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScaffolderEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScaffolderEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScaffolderEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScaffolderEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScaffolderEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScaffolderEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ScaffolderEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScaffolderEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ScaffolderEvent edge %s", name)
+}
+
+// ScaffolderStepMutation represents an operation that mutates the ScaffolderStep nodes in the graph.
+type ScaffolderStepMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	task_id       *string
+	index         *int
+	addindex      *int
+	step_id       *string
+	name          *string
+	action        *string
+	status        *string
+	output        *map[string]interface{}
+	error         *string
+	started_at    *time.Time
+	finished_at   *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*ScaffolderStep, error)
+	predicates    []predicate.ScaffolderStep
+}
+
+var _ ent.Mutation = (*ScaffolderStepMutation)(nil)
+
+// scaffolderstepOption allows management of the mutation configuration using functional options.
+type scaffolderstepOption func(*ScaffolderStepMutation)
+
+// newScaffolderStepMutation creates new mutation for the ScaffolderStep entity.
+func newScaffolderStepMutation(c config, op Op, opts ...scaffolderstepOption) *ScaffolderStepMutation {
+	m := &ScaffolderStepMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScaffolderStep,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScaffolderStepID sets the ID field of the mutation.
+func withScaffolderStepID(id int) scaffolderstepOption {
+	return func(m *ScaffolderStepMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ScaffolderStep
+		)
+		m.oldValue = func(ctx context.Context) (*ScaffolderStep, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ScaffolderStep.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScaffolderStep sets the old ScaffolderStep of the mutation.
+func withScaffolderStep(node *ScaffolderStep) scaffolderstepOption {
+	return func(m *ScaffolderStepMutation) {
+		m.oldValue = func(context.Context) (*ScaffolderStep, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScaffolderStepMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScaffolderStepMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScaffolderStepMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScaffolderStepMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ScaffolderStep.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTaskID sets the "task_id" field.
+func (m *ScaffolderStepMutation) SetTaskID(s string) {
+	m.task_id = &s
+}
+
+// TaskID returns the value of the "task_id" field in the mutation.
+func (m *ScaffolderStepMutation) TaskID() (r string, exists bool) {
+	v := m.task_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaskID returns the old "task_id" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldTaskID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaskID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaskID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaskID: %w", err)
+	}
+	return oldValue.TaskID, nil
+}
+
+// ResetTaskID resets all changes to the "task_id" field.
+func (m *ScaffolderStepMutation) ResetTaskID() {
+	m.task_id = nil
+}
+
+// SetIndex sets the "index" field.
+func (m *ScaffolderStepMutation) SetIndex(i int) {
+	m.index = &i
+	m.addindex = nil
+}
+
+// Index returns the value of the "index" field in the mutation.
+func (m *ScaffolderStepMutation) Index() (r int, exists bool) {
+	v := m.index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIndex returns the old "index" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldIndex(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIndex is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIndex requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIndex: %w", err)
+	}
+	return oldValue.Index, nil
+}
+
+// AddIndex adds i to the "index" field.
+func (m *ScaffolderStepMutation) AddIndex(i int) {
+	if m.addindex != nil {
+		*m.addindex += i
+	} else {
+		m.addindex = &i
+	}
+}
+
+// AddedIndex returns the value that was added to the "index" field in this mutation.
+func (m *ScaffolderStepMutation) AddedIndex() (r int, exists bool) {
+	v := m.addindex
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetIndex resets all changes to the "index" field.
+func (m *ScaffolderStepMutation) ResetIndex() {
+	m.index = nil
+	m.addindex = nil
+}
+
+// SetStepID sets the "step_id" field.
+func (m *ScaffolderStepMutation) SetStepID(s string) {
+	m.step_id = &s
+}
+
+// StepID returns the value of the "step_id" field in the mutation.
+func (m *ScaffolderStepMutation) StepID() (r string, exists bool) {
+	v := m.step_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStepID returns the old "step_id" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldStepID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStepID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStepID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStepID: %w", err)
+	}
+	return oldValue.StepID, nil
+}
+
+// ResetStepID resets all changes to the "step_id" field.
+func (m *ScaffolderStepMutation) ResetStepID() {
+	m.step_id = nil
+}
+
+// SetName sets the "name" field.
+func (m *ScaffolderStepMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ScaffolderStepMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ScaffolderStepMutation) ResetName() {
+	m.name = nil
+}
+
+// SetAction sets the "action" field.
+func (m *ScaffolderStepMutation) SetAction(s string) {
+	m.action = &s
+}
+
+// Action returns the value of the "action" field in the mutation.
+func (m *ScaffolderStepMutation) Action() (r string, exists bool) {
+	v := m.action
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAction returns the old "action" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldAction(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAction: %w", err)
+	}
+	return oldValue.Action, nil
+}
+
+// ResetAction resets all changes to the "action" field.
+func (m *ScaffolderStepMutation) ResetAction() {
+	m.action = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ScaffolderStepMutation) SetStatus(s string) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ScaffolderStepMutation) Status() (r string, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ScaffolderStepMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetOutput sets the "output" field.
+func (m *ScaffolderStepMutation) SetOutput(value map[string]interface{}) {
+	m.output = &value
+}
+
+// Output returns the value of the "output" field in the mutation.
+func (m *ScaffolderStepMutation) Output() (r map[string]interface{}, exists bool) {
+	v := m.output
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutput returns the old "output" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldOutput(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutput: %w", err)
+	}
+	return oldValue.Output, nil
+}
+
+// ClearOutput clears the value of the "output" field.
+func (m *ScaffolderStepMutation) ClearOutput() {
+	m.output = nil
+	m.clearedFields[scaffolderstep.FieldOutput] = struct{}{}
+}
+
+// OutputCleared returns if the "output" field was cleared in this mutation.
+func (m *ScaffolderStepMutation) OutputCleared() bool {
+	_, ok := m.clearedFields[scaffolderstep.FieldOutput]
+	return ok
+}
+
+// ResetOutput resets all changes to the "output" field.
+func (m *ScaffolderStepMutation) ResetOutput() {
+	m.output = nil
+	delete(m.clearedFields, scaffolderstep.FieldOutput)
+}
+
+// SetError sets the "error" field.
+func (m *ScaffolderStepMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *ScaffolderStepMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *ScaffolderStepMutation) ResetError() {
+	m.error = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ScaffolderStepMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ScaffolderStepMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *ScaffolderStepMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[scaffolderstep.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *ScaffolderStepMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[scaffolderstep.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ScaffolderStepMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, scaffolderstep.FieldStartedAt)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *ScaffolderStepMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *ScaffolderStepMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the ScaffolderStep entity.
+// If the ScaffolderStep object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderStepMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *ScaffolderStepMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[scaffolderstep.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *ScaffolderStepMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[scaffolderstep.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *ScaffolderStepMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, scaffolderstep.FieldFinishedAt)
+}
+
+// Where appends a list predicates to the ScaffolderStepMutation builder.
+func (m *ScaffolderStepMutation) Where(ps ...predicate.ScaffolderStep) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScaffolderStepMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScaffolderStepMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ScaffolderStep, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScaffolderStepMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScaffolderStepMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ScaffolderStep).
+func (m *ScaffolderStepMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScaffolderStepMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.task_id != nil {
+		fields = append(fields, scaffolderstep.FieldTaskID)
+	}
+	if m.index != nil {
+		fields = append(fields, scaffolderstep.FieldIndex)
+	}
+	if m.step_id != nil {
+		fields = append(fields, scaffolderstep.FieldStepID)
+	}
+	if m.name != nil {
+		fields = append(fields, scaffolderstep.FieldName)
+	}
+	if m.action != nil {
+		fields = append(fields, scaffolderstep.FieldAction)
+	}
+	if m.status != nil {
+		fields = append(fields, scaffolderstep.FieldStatus)
+	}
+	if m.output != nil {
+		fields = append(fields, scaffolderstep.FieldOutput)
+	}
+	if m.error != nil {
+		fields = append(fields, scaffolderstep.FieldError)
+	}
+	if m.started_at != nil {
+		fields = append(fields, scaffolderstep.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, scaffolderstep.FieldFinishedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScaffolderStepMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scaffolderstep.FieldTaskID:
+		return m.TaskID()
+	case scaffolderstep.FieldIndex:
+		return m.Index()
+	case scaffolderstep.FieldStepID:
+		return m.StepID()
+	case scaffolderstep.FieldName:
+		return m.Name()
+	case scaffolderstep.FieldAction:
+		return m.Action()
+	case scaffolderstep.FieldStatus:
+		return m.Status()
+	case scaffolderstep.FieldOutput:
+		return m.Output()
+	case scaffolderstep.FieldError:
+		return m.Error()
+	case scaffolderstep.FieldStartedAt:
+		return m.StartedAt()
+	case scaffolderstep.FieldFinishedAt:
+		return m.FinishedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScaffolderStepMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scaffolderstep.FieldTaskID:
+		return m.OldTaskID(ctx)
+	case scaffolderstep.FieldIndex:
+		return m.OldIndex(ctx)
+	case scaffolderstep.FieldStepID:
+		return m.OldStepID(ctx)
+	case scaffolderstep.FieldName:
+		return m.OldName(ctx)
+	case scaffolderstep.FieldAction:
+		return m.OldAction(ctx)
+	case scaffolderstep.FieldStatus:
+		return m.OldStatus(ctx)
+	case scaffolderstep.FieldOutput:
+		return m.OldOutput(ctx)
+	case scaffolderstep.FieldError:
+		return m.OldError(ctx)
+	case scaffolderstep.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case scaffolderstep.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ScaffolderStep field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScaffolderStepMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scaffolderstep.FieldTaskID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaskID(v)
+		return nil
+	case scaffolderstep.FieldIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIndex(v)
+		return nil
+	case scaffolderstep.FieldStepID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStepID(v)
+		return nil
+	case scaffolderstep.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case scaffolderstep.FieldAction:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAction(v)
+		return nil
+	case scaffolderstep.FieldStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case scaffolderstep.FieldOutput:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutput(v)
+		return nil
+	case scaffolderstep.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case scaffolderstep.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case scaffolderstep.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderStep field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScaffolderStepMutation) AddedFields() []string {
+	var fields []string
+	if m.addindex != nil {
+		fields = append(fields, scaffolderstep.FieldIndex)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScaffolderStepMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case scaffolderstep.FieldIndex:
+		return m.AddedIndex()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScaffolderStepMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case scaffolderstep.FieldIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddIndex(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderStep numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScaffolderStepMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(scaffolderstep.FieldOutput) {
+		fields = append(fields, scaffolderstep.FieldOutput)
+	}
+	if m.FieldCleared(scaffolderstep.FieldStartedAt) {
+		fields = append(fields, scaffolderstep.FieldStartedAt)
+	}
+	if m.FieldCleared(scaffolderstep.FieldFinishedAt) {
+		fields = append(fields, scaffolderstep.FieldFinishedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScaffolderStepMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScaffolderStepMutation) ClearField(name string) error {
+	switch name {
+	case scaffolderstep.FieldOutput:
+		m.ClearOutput()
+		return nil
+	case scaffolderstep.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case scaffolderstep.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderStep nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScaffolderStepMutation) ResetField(name string) error {
+	switch name {
+	case scaffolderstep.FieldTaskID:
+		m.ResetTaskID()
+		return nil
+	case scaffolderstep.FieldIndex:
+		m.ResetIndex()
+		return nil
+	case scaffolderstep.FieldStepID:
+		m.ResetStepID()
+		return nil
+	case scaffolderstep.FieldName:
+		m.ResetName()
+		return nil
+	case scaffolderstep.FieldAction:
+		m.ResetAction()
+		return nil
+	case scaffolderstep.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case scaffolderstep.FieldOutput:
+		m.ResetOutput()
+		return nil
+	case scaffolderstep.FieldError:
+		m.ResetError()
+		return nil
+	case scaffolderstep.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case scaffolderstep.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderStep field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScaffolderStepMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScaffolderStepMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScaffolderStepMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScaffolderStepMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScaffolderStepMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScaffolderStepMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScaffolderStepMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ScaffolderStep unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScaffolderStepMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ScaffolderStep edge %s", name)
+}
+
+// ScaffolderTaskMutation represents an operation that mutates the ScaffolderTask nodes in the graph.
+type ScaffolderTaskMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	template_ref      *string
+	template          *json.RawMessage
+	appendtemplate    json.RawMessage
+	values            *json.RawMessage
+	appendvalues      json.RawMessage
+	state             *string
+	created_by        *string
+	created_by_issuer *string
+	created_by_ref    *string
+	principal         *json.RawMessage
+	appendprincipal   json.RawMessage
+	created_at        *time.Time
+	updated_at        *time.Time
+	queued_ms         *int64
+	addqueued_ms      *int64
+	started_at        *time.Time
+	finished_at       *time.Time
+	lease_owner       *string
+	lease_until       *int64
+	addlease_until    *int64
+	heartbeat_at      *time.Time
+	attempts          *int
+	addattempts       *int
+	cancel_requested  *bool
+	output            *json.RawMessage
+	appendoutput      json.RawMessage
+	error             *string
+	secrets           *[]byte
+	secrets_key       *string
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*ScaffolderTask, error)
+	predicates        []predicate.ScaffolderTask
+}
+
+var _ ent.Mutation = (*ScaffolderTaskMutation)(nil)
+
+// scaffoldertaskOption allows management of the mutation configuration using functional options.
+type scaffoldertaskOption func(*ScaffolderTaskMutation)
+
+// newScaffolderTaskMutation creates new mutation for the ScaffolderTask entity.
+func newScaffolderTaskMutation(c config, op Op, opts ...scaffoldertaskOption) *ScaffolderTaskMutation {
+	m := &ScaffolderTaskMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScaffolderTask,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScaffolderTaskID sets the ID field of the mutation.
+func withScaffolderTaskID(id string) scaffoldertaskOption {
+	return func(m *ScaffolderTaskMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ScaffolderTask
+		)
+		m.oldValue = func(ctx context.Context) (*ScaffolderTask, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ScaffolderTask.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScaffolderTask sets the old ScaffolderTask of the mutation.
+func withScaffolderTask(node *ScaffolderTask) scaffoldertaskOption {
+	return func(m *ScaffolderTaskMutation) {
+		m.oldValue = func(context.Context) (*ScaffolderTask, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScaffolderTaskMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScaffolderTaskMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ScaffolderTask entities.
+func (m *ScaffolderTaskMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScaffolderTaskMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScaffolderTaskMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ScaffolderTask.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTemplateRef sets the "template_ref" field.
+func (m *ScaffolderTaskMutation) SetTemplateRef(s string) {
+	m.template_ref = &s
+}
+
+// TemplateRef returns the value of the "template_ref" field in the mutation.
+func (m *ScaffolderTaskMutation) TemplateRef() (r string, exists bool) {
+	v := m.template_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplateRef returns the old "template_ref" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldTemplateRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplateRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplateRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplateRef: %w", err)
+	}
+	return oldValue.TemplateRef, nil
+}
+
+// ResetTemplateRef resets all changes to the "template_ref" field.
+func (m *ScaffolderTaskMutation) ResetTemplateRef() {
+	m.template_ref = nil
+}
+
+// SetTemplate sets the "template" field.
+func (m *ScaffolderTaskMutation) SetTemplate(jm json.RawMessage) {
+	m.template = &jm
+	m.appendtemplate = nil
+}
+
+// Template returns the value of the "template" field in the mutation.
+func (m *ScaffolderTaskMutation) Template() (r json.RawMessage, exists bool) {
+	v := m.template
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplate returns the old "template" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldTemplate(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplate: %w", err)
+	}
+	return oldValue.Template, nil
+}
+
+// AppendTemplate adds jm to the "template" field.
+func (m *ScaffolderTaskMutation) AppendTemplate(jm json.RawMessage) {
+	m.appendtemplate = append(m.appendtemplate, jm...)
+}
+
+// AppendedTemplate returns the list of values that were appended to the "template" field in this mutation.
+func (m *ScaffolderTaskMutation) AppendedTemplate() (json.RawMessage, bool) {
+	if len(m.appendtemplate) == 0 {
+		return nil, false
+	}
+	return m.appendtemplate, true
+}
+
+// ResetTemplate resets all changes to the "template" field.
+func (m *ScaffolderTaskMutation) ResetTemplate() {
+	m.template = nil
+	m.appendtemplate = nil
+}
+
+// SetValues sets the "values" field.
+func (m *ScaffolderTaskMutation) SetValues(jm json.RawMessage) {
+	m.values = &jm
+	m.appendvalues = nil
+}
+
+// Values returns the value of the "values" field in the mutation.
+func (m *ScaffolderTaskMutation) Values() (r json.RawMessage, exists bool) {
+	v := m.values
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValues returns the old "values" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldValues(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValues is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValues requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValues: %w", err)
+	}
+	return oldValue.Values, nil
+}
+
+// AppendValues adds jm to the "values" field.
+func (m *ScaffolderTaskMutation) AppendValues(jm json.RawMessage) {
+	m.appendvalues = append(m.appendvalues, jm...)
+}
+
+// AppendedValues returns the list of values that were appended to the "values" field in this mutation.
+func (m *ScaffolderTaskMutation) AppendedValues() (json.RawMessage, bool) {
+	if len(m.appendvalues) == 0 {
+		return nil, false
+	}
+	return m.appendvalues, true
+}
+
+// ResetValues resets all changes to the "values" field.
+func (m *ScaffolderTaskMutation) ResetValues() {
+	m.values = nil
+	m.appendvalues = nil
+}
+
+// SetState sets the "state" field.
+func (m *ScaffolderTaskMutation) SetState(s string) {
+	m.state = &s
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *ScaffolderTaskMutation) State() (r string, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldState(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *ScaffolderTaskMutation) ResetState() {
+	m.state = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *ScaffolderTaskMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *ScaffolderTaskMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *ScaffolderTaskMutation) ResetCreatedBy() {
+	m.created_by = nil
+}
+
+// SetCreatedByIssuer sets the "created_by_issuer" field.
+func (m *ScaffolderTaskMutation) SetCreatedByIssuer(s string) {
+	m.created_by_issuer = &s
+}
+
+// CreatedByIssuer returns the value of the "created_by_issuer" field in the mutation.
+func (m *ScaffolderTaskMutation) CreatedByIssuer() (r string, exists bool) {
+	v := m.created_by_issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByIssuer returns the old "created_by_issuer" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldCreatedByIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByIssuer: %w", err)
+	}
+	return oldValue.CreatedByIssuer, nil
+}
+
+// ResetCreatedByIssuer resets all changes to the "created_by_issuer" field.
+func (m *ScaffolderTaskMutation) ResetCreatedByIssuer() {
+	m.created_by_issuer = nil
+}
+
+// SetCreatedByRef sets the "created_by_ref" field.
+func (m *ScaffolderTaskMutation) SetCreatedByRef(s string) {
+	m.created_by_ref = &s
+}
+
+// CreatedByRef returns the value of the "created_by_ref" field in the mutation.
+func (m *ScaffolderTaskMutation) CreatedByRef() (r string, exists bool) {
+	v := m.created_by_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByRef returns the old "created_by_ref" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldCreatedByRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByRef: %w", err)
+	}
+	return oldValue.CreatedByRef, nil
+}
+
+// ResetCreatedByRef resets all changes to the "created_by_ref" field.
+func (m *ScaffolderTaskMutation) ResetCreatedByRef() {
+	m.created_by_ref = nil
+}
+
+// SetPrincipal sets the "principal" field.
+func (m *ScaffolderTaskMutation) SetPrincipal(jm json.RawMessage) {
+	m.principal = &jm
+	m.appendprincipal = nil
+}
+
+// Principal returns the value of the "principal" field in the mutation.
+func (m *ScaffolderTaskMutation) Principal() (r json.RawMessage, exists bool) {
+	v := m.principal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrincipal returns the old "principal" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldPrincipal(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrincipal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrincipal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrincipal: %w", err)
+	}
+	return oldValue.Principal, nil
+}
+
+// AppendPrincipal adds jm to the "principal" field.
+func (m *ScaffolderTaskMutation) AppendPrincipal(jm json.RawMessage) {
+	m.appendprincipal = append(m.appendprincipal, jm...)
+}
+
+// AppendedPrincipal returns the list of values that were appended to the "principal" field in this mutation.
+func (m *ScaffolderTaskMutation) AppendedPrincipal() (json.RawMessage, bool) {
+	if len(m.appendprincipal) == 0 {
+		return nil, false
+	}
+	return m.appendprincipal, true
+}
+
+// ResetPrincipal resets all changes to the "principal" field.
+func (m *ScaffolderTaskMutation) ResetPrincipal() {
+	m.principal = nil
+	m.appendprincipal = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ScaffolderTaskMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ScaffolderTaskMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ScaffolderTaskMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ScaffolderTaskMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ScaffolderTaskMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ScaffolderTaskMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetQueuedMs sets the "queued_ms" field.
+func (m *ScaffolderTaskMutation) SetQueuedMs(i int64) {
+	m.queued_ms = &i
+	m.addqueued_ms = nil
+}
+
+// QueuedMs returns the value of the "queued_ms" field in the mutation.
+func (m *ScaffolderTaskMutation) QueuedMs() (r int64, exists bool) {
+	v := m.queued_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQueuedMs returns the old "queued_ms" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldQueuedMs(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQueuedMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQueuedMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQueuedMs: %w", err)
+	}
+	return oldValue.QueuedMs, nil
+}
+
+// AddQueuedMs adds i to the "queued_ms" field.
+func (m *ScaffolderTaskMutation) AddQueuedMs(i int64) {
+	if m.addqueued_ms != nil {
+		*m.addqueued_ms += i
+	} else {
+		m.addqueued_ms = &i
+	}
+}
+
+// AddedQueuedMs returns the value that was added to the "queued_ms" field in this mutation.
+func (m *ScaffolderTaskMutation) AddedQueuedMs() (r int64, exists bool) {
+	v := m.addqueued_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQueuedMs resets all changes to the "queued_ms" field.
+func (m *ScaffolderTaskMutation) ResetQueuedMs() {
+	m.queued_ms = nil
+	m.addqueued_ms = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ScaffolderTaskMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ScaffolderTaskMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *ScaffolderTaskMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[scaffoldertask.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *ScaffolderTaskMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[scaffoldertask.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ScaffolderTaskMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, scaffoldertask.FieldStartedAt)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *ScaffolderTaskMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *ScaffolderTaskMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *ScaffolderTaskMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[scaffoldertask.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *ScaffolderTaskMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[scaffoldertask.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *ScaffolderTaskMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, scaffoldertask.FieldFinishedAt)
+}
+
+// SetLeaseOwner sets the "lease_owner" field.
+func (m *ScaffolderTaskMutation) SetLeaseOwner(s string) {
+	m.lease_owner = &s
+}
+
+// LeaseOwner returns the value of the "lease_owner" field in the mutation.
+func (m *ScaffolderTaskMutation) LeaseOwner() (r string, exists bool) {
+	v := m.lease_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseOwner returns the old "lease_owner" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldLeaseOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseOwner: %w", err)
+	}
+	return oldValue.LeaseOwner, nil
+}
+
+// ResetLeaseOwner resets all changes to the "lease_owner" field.
+func (m *ScaffolderTaskMutation) ResetLeaseOwner() {
+	m.lease_owner = nil
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (m *ScaffolderTaskMutation) SetLeaseUntil(i int64) {
+	m.lease_until = &i
+	m.addlease_until = nil
+}
+
+// LeaseUntil returns the value of the "lease_until" field in the mutation.
+func (m *ScaffolderTaskMutation) LeaseUntil() (r int64, exists bool) {
+	v := m.lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseUntil returns the old "lease_until" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldLeaseUntil(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseUntil: %w", err)
+	}
+	return oldValue.LeaseUntil, nil
+}
+
+// AddLeaseUntil adds i to the "lease_until" field.
+func (m *ScaffolderTaskMutation) AddLeaseUntil(i int64) {
+	if m.addlease_until != nil {
+		*m.addlease_until += i
+	} else {
+		m.addlease_until = &i
+	}
+}
+
+// AddedLeaseUntil returns the value that was added to the "lease_until" field in this mutation.
+func (m *ScaffolderTaskMutation) AddedLeaseUntil() (r int64, exists bool) {
+	v := m.addlease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLeaseUntil resets all changes to the "lease_until" field.
+func (m *ScaffolderTaskMutation) ResetLeaseUntil() {
+	m.lease_until = nil
+	m.addlease_until = nil
+}
+
+// SetHeartbeatAt sets the "heartbeat_at" field.
+func (m *ScaffolderTaskMutation) SetHeartbeatAt(t time.Time) {
+	m.heartbeat_at = &t
+}
+
+// HeartbeatAt returns the value of the "heartbeat_at" field in the mutation.
+func (m *ScaffolderTaskMutation) HeartbeatAt() (r time.Time, exists bool) {
+	v := m.heartbeat_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeartbeatAt returns the old "heartbeat_at" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldHeartbeatAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeartbeatAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeartbeatAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeartbeatAt: %w", err)
+	}
+	return oldValue.HeartbeatAt, nil
+}
+
+// ClearHeartbeatAt clears the value of the "heartbeat_at" field.
+func (m *ScaffolderTaskMutation) ClearHeartbeatAt() {
+	m.heartbeat_at = nil
+	m.clearedFields[scaffoldertask.FieldHeartbeatAt] = struct{}{}
+}
+
+// HeartbeatAtCleared returns if the "heartbeat_at" field was cleared in this mutation.
+func (m *ScaffolderTaskMutation) HeartbeatAtCleared() bool {
+	_, ok := m.clearedFields[scaffoldertask.FieldHeartbeatAt]
+	return ok
+}
+
+// ResetHeartbeatAt resets all changes to the "heartbeat_at" field.
+func (m *ScaffolderTaskMutation) ResetHeartbeatAt() {
+	m.heartbeat_at = nil
+	delete(m.clearedFields, scaffoldertask.FieldHeartbeatAt)
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *ScaffolderTaskMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *ScaffolderTaskMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *ScaffolderTaskMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *ScaffolderTaskMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *ScaffolderTaskMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetCancelRequested sets the "cancel_requested" field.
+func (m *ScaffolderTaskMutation) SetCancelRequested(b bool) {
+	m.cancel_requested = &b
+}
+
+// CancelRequested returns the value of the "cancel_requested" field in the mutation.
+func (m *ScaffolderTaskMutation) CancelRequested() (r bool, exists bool) {
+	v := m.cancel_requested
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCancelRequested returns the old "cancel_requested" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldCancelRequested(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCancelRequested is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCancelRequested requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCancelRequested: %w", err)
+	}
+	return oldValue.CancelRequested, nil
+}
+
+// ResetCancelRequested resets all changes to the "cancel_requested" field.
+func (m *ScaffolderTaskMutation) ResetCancelRequested() {
+	m.cancel_requested = nil
+}
+
+// SetOutput sets the "output" field.
+func (m *ScaffolderTaskMutation) SetOutput(jm json.RawMessage) {
+	m.output = &jm
+	m.appendoutput = nil
+}
+
+// Output returns the value of the "output" field in the mutation.
+func (m *ScaffolderTaskMutation) Output() (r json.RawMessage, exists bool) {
+	v := m.output
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutput returns the old "output" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldOutput(ctx context.Context) (v json.RawMessage, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutput: %w", err)
+	}
+	return oldValue.Output, nil
+}
+
+// AppendOutput adds jm to the "output" field.
+func (m *ScaffolderTaskMutation) AppendOutput(jm json.RawMessage) {
+	m.appendoutput = append(m.appendoutput, jm...)
+}
+
+// AppendedOutput returns the list of values that were appended to the "output" field in this mutation.
+func (m *ScaffolderTaskMutation) AppendedOutput() (json.RawMessage, bool) {
+	if len(m.appendoutput) == 0 {
+		return nil, false
+	}
+	return m.appendoutput, true
+}
+
+// ClearOutput clears the value of the "output" field.
+func (m *ScaffolderTaskMutation) ClearOutput() {
+	m.output = nil
+	m.appendoutput = nil
+	m.clearedFields[scaffoldertask.FieldOutput] = struct{}{}
+}
+
+// OutputCleared returns if the "output" field was cleared in this mutation.
+func (m *ScaffolderTaskMutation) OutputCleared() bool {
+	_, ok := m.clearedFields[scaffoldertask.FieldOutput]
+	return ok
+}
+
+// ResetOutput resets all changes to the "output" field.
+func (m *ScaffolderTaskMutation) ResetOutput() {
+	m.output = nil
+	m.appendoutput = nil
+	delete(m.clearedFields, scaffoldertask.FieldOutput)
+}
+
+// SetError sets the "error" field.
+func (m *ScaffolderTaskMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *ScaffolderTaskMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *ScaffolderTaskMutation) ResetError() {
+	m.error = nil
+}
+
+// SetSecrets sets the "secrets" field.
+func (m *ScaffolderTaskMutation) SetSecrets(b []byte) {
+	m.secrets = &b
+}
+
+// Secrets returns the value of the "secrets" field in the mutation.
+func (m *ScaffolderTaskMutation) Secrets() (r []byte, exists bool) {
+	v := m.secrets
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecrets returns the old "secrets" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldSecrets(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecrets is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecrets requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecrets: %w", err)
+	}
+	return oldValue.Secrets, nil
+}
+
+// ClearSecrets clears the value of the "secrets" field.
+func (m *ScaffolderTaskMutation) ClearSecrets() {
+	m.secrets = nil
+	m.clearedFields[scaffoldertask.FieldSecrets] = struct{}{}
+}
+
+// SecretsCleared returns if the "secrets" field was cleared in this mutation.
+func (m *ScaffolderTaskMutation) SecretsCleared() bool {
+	_, ok := m.clearedFields[scaffoldertask.FieldSecrets]
+	return ok
+}
+
+// ResetSecrets resets all changes to the "secrets" field.
+func (m *ScaffolderTaskMutation) ResetSecrets() {
+	m.secrets = nil
+	delete(m.clearedFields, scaffoldertask.FieldSecrets)
+}
+
+// SetSecretsKey sets the "secrets_key" field.
+func (m *ScaffolderTaskMutation) SetSecretsKey(s string) {
+	m.secrets_key = &s
+}
+
+// SecretsKey returns the value of the "secrets_key" field in the mutation.
+func (m *ScaffolderTaskMutation) SecretsKey() (r string, exists bool) {
+	v := m.secrets_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretsKey returns the old "secrets_key" field's value of the ScaffolderTask entity.
+// If the ScaffolderTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScaffolderTaskMutation) OldSecretsKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretsKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretsKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretsKey: %w", err)
+	}
+	return oldValue.SecretsKey, nil
+}
+
+// ResetSecretsKey resets all changes to the "secrets_key" field.
+func (m *ScaffolderTaskMutation) ResetSecretsKey() {
+	m.secrets_key = nil
+}
+
+// Where appends a list predicates to the ScaffolderTaskMutation builder.
+func (m *ScaffolderTaskMutation) Where(ps ...predicate.ScaffolderTask) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScaffolderTaskMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScaffolderTaskMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ScaffolderTask, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScaffolderTaskMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScaffolderTaskMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ScaffolderTask).
+func (m *ScaffolderTaskMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScaffolderTaskMutation) Fields() []string {
+	fields := make([]string, 0, 22)
+	if m.template_ref != nil {
+		fields = append(fields, scaffoldertask.FieldTemplateRef)
+	}
+	if m.template != nil {
+		fields = append(fields, scaffoldertask.FieldTemplate)
+	}
+	if m.values != nil {
+		fields = append(fields, scaffoldertask.FieldValues)
+	}
+	if m.state != nil {
+		fields = append(fields, scaffoldertask.FieldState)
+	}
+	if m.created_by != nil {
+		fields = append(fields, scaffoldertask.FieldCreatedBy)
+	}
+	if m.created_by_issuer != nil {
+		fields = append(fields, scaffoldertask.FieldCreatedByIssuer)
+	}
+	if m.created_by_ref != nil {
+		fields = append(fields, scaffoldertask.FieldCreatedByRef)
+	}
+	if m.principal != nil {
+		fields = append(fields, scaffoldertask.FieldPrincipal)
+	}
+	if m.created_at != nil {
+		fields = append(fields, scaffoldertask.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, scaffoldertask.FieldUpdatedAt)
+	}
+	if m.queued_ms != nil {
+		fields = append(fields, scaffoldertask.FieldQueuedMs)
+	}
+	if m.started_at != nil {
+		fields = append(fields, scaffoldertask.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, scaffoldertask.FieldFinishedAt)
+	}
+	if m.lease_owner != nil {
+		fields = append(fields, scaffoldertask.FieldLeaseOwner)
+	}
+	if m.lease_until != nil {
+		fields = append(fields, scaffoldertask.FieldLeaseUntil)
+	}
+	if m.heartbeat_at != nil {
+		fields = append(fields, scaffoldertask.FieldHeartbeatAt)
+	}
+	if m.attempts != nil {
+		fields = append(fields, scaffoldertask.FieldAttempts)
+	}
+	if m.cancel_requested != nil {
+		fields = append(fields, scaffoldertask.FieldCancelRequested)
+	}
+	if m.output != nil {
+		fields = append(fields, scaffoldertask.FieldOutput)
+	}
+	if m.error != nil {
+		fields = append(fields, scaffoldertask.FieldError)
+	}
+	if m.secrets != nil {
+		fields = append(fields, scaffoldertask.FieldSecrets)
+	}
+	if m.secrets_key != nil {
+		fields = append(fields, scaffoldertask.FieldSecretsKey)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScaffolderTaskMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scaffoldertask.FieldTemplateRef:
+		return m.TemplateRef()
+	case scaffoldertask.FieldTemplate:
+		return m.Template()
+	case scaffoldertask.FieldValues:
+		return m.Values()
+	case scaffoldertask.FieldState:
+		return m.State()
+	case scaffoldertask.FieldCreatedBy:
+		return m.CreatedBy()
+	case scaffoldertask.FieldCreatedByIssuer:
+		return m.CreatedByIssuer()
+	case scaffoldertask.FieldCreatedByRef:
+		return m.CreatedByRef()
+	case scaffoldertask.FieldPrincipal:
+		return m.Principal()
+	case scaffoldertask.FieldCreatedAt:
+		return m.CreatedAt()
+	case scaffoldertask.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case scaffoldertask.FieldQueuedMs:
+		return m.QueuedMs()
+	case scaffoldertask.FieldStartedAt:
+		return m.StartedAt()
+	case scaffoldertask.FieldFinishedAt:
+		return m.FinishedAt()
+	case scaffoldertask.FieldLeaseOwner:
+		return m.LeaseOwner()
+	case scaffoldertask.FieldLeaseUntil:
+		return m.LeaseUntil()
+	case scaffoldertask.FieldHeartbeatAt:
+		return m.HeartbeatAt()
+	case scaffoldertask.FieldAttempts:
+		return m.Attempts()
+	case scaffoldertask.FieldCancelRequested:
+		return m.CancelRequested()
+	case scaffoldertask.FieldOutput:
+		return m.Output()
+	case scaffoldertask.FieldError:
+		return m.Error()
+	case scaffoldertask.FieldSecrets:
+		return m.Secrets()
+	case scaffoldertask.FieldSecretsKey:
+		return m.SecretsKey()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScaffolderTaskMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scaffoldertask.FieldTemplateRef:
+		return m.OldTemplateRef(ctx)
+	case scaffoldertask.FieldTemplate:
+		return m.OldTemplate(ctx)
+	case scaffoldertask.FieldValues:
+		return m.OldValues(ctx)
+	case scaffoldertask.FieldState:
+		return m.OldState(ctx)
+	case scaffoldertask.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	case scaffoldertask.FieldCreatedByIssuer:
+		return m.OldCreatedByIssuer(ctx)
+	case scaffoldertask.FieldCreatedByRef:
+		return m.OldCreatedByRef(ctx)
+	case scaffoldertask.FieldPrincipal:
+		return m.OldPrincipal(ctx)
+	case scaffoldertask.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case scaffoldertask.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case scaffoldertask.FieldQueuedMs:
+		return m.OldQueuedMs(ctx)
+	case scaffoldertask.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case scaffoldertask.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case scaffoldertask.FieldLeaseOwner:
+		return m.OldLeaseOwner(ctx)
+	case scaffoldertask.FieldLeaseUntil:
+		return m.OldLeaseUntil(ctx)
+	case scaffoldertask.FieldHeartbeatAt:
+		return m.OldHeartbeatAt(ctx)
+	case scaffoldertask.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case scaffoldertask.FieldCancelRequested:
+		return m.OldCancelRequested(ctx)
+	case scaffoldertask.FieldOutput:
+		return m.OldOutput(ctx)
+	case scaffoldertask.FieldError:
+		return m.OldError(ctx)
+	case scaffoldertask.FieldSecrets:
+		return m.OldSecrets(ctx)
+	case scaffoldertask.FieldSecretsKey:
+		return m.OldSecretsKey(ctx)
+	}
+	return nil, fmt.Errorf("unknown ScaffolderTask field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScaffolderTaskMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scaffoldertask.FieldTemplateRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplateRef(v)
+		return nil
+	case scaffoldertask.FieldTemplate:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplate(v)
+		return nil
+	case scaffoldertask.FieldValues:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValues(v)
+		return nil
+	case scaffoldertask.FieldState:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case scaffoldertask.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	case scaffoldertask.FieldCreatedByIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByIssuer(v)
+		return nil
+	case scaffoldertask.FieldCreatedByRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByRef(v)
+		return nil
+	case scaffoldertask.FieldPrincipal:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrincipal(v)
+		return nil
+	case scaffoldertask.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case scaffoldertask.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case scaffoldertask.FieldQueuedMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQueuedMs(v)
+		return nil
+	case scaffoldertask.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case scaffoldertask.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case scaffoldertask.FieldLeaseOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseOwner(v)
+		return nil
+	case scaffoldertask.FieldLeaseUntil:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseUntil(v)
+		return nil
+	case scaffoldertask.FieldHeartbeatAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeartbeatAt(v)
+		return nil
+	case scaffoldertask.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case scaffoldertask.FieldCancelRequested:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCancelRequested(v)
+		return nil
+	case scaffoldertask.FieldOutput:
+		v, ok := value.(json.RawMessage)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutput(v)
+		return nil
+	case scaffoldertask.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case scaffoldertask.FieldSecrets:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecrets(v)
+		return nil
+	case scaffoldertask.FieldSecretsKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretsKey(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderTask field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScaffolderTaskMutation) AddedFields() []string {
+	var fields []string
+	if m.addqueued_ms != nil {
+		fields = append(fields, scaffoldertask.FieldQueuedMs)
+	}
+	if m.addlease_until != nil {
+		fields = append(fields, scaffoldertask.FieldLeaseUntil)
+	}
+	if m.addattempts != nil {
+		fields = append(fields, scaffoldertask.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScaffolderTaskMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case scaffoldertask.FieldQueuedMs:
+		return m.AddedQueuedMs()
+	case scaffoldertask.FieldLeaseUntil:
+		return m.AddedLeaseUntil()
+	case scaffoldertask.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScaffolderTaskMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case scaffoldertask.FieldQueuedMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQueuedMs(v)
+		return nil
+	case scaffoldertask.FieldLeaseUntil:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLeaseUntil(v)
+		return nil
+	case scaffoldertask.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderTask numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScaffolderTaskMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(scaffoldertask.FieldStartedAt) {
+		fields = append(fields, scaffoldertask.FieldStartedAt)
+	}
+	if m.FieldCleared(scaffoldertask.FieldFinishedAt) {
+		fields = append(fields, scaffoldertask.FieldFinishedAt)
+	}
+	if m.FieldCleared(scaffoldertask.FieldHeartbeatAt) {
+		fields = append(fields, scaffoldertask.FieldHeartbeatAt)
+	}
+	if m.FieldCleared(scaffoldertask.FieldOutput) {
+		fields = append(fields, scaffoldertask.FieldOutput)
+	}
+	if m.FieldCleared(scaffoldertask.FieldSecrets) {
+		fields = append(fields, scaffoldertask.FieldSecrets)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScaffolderTaskMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScaffolderTaskMutation) ClearField(name string) error {
+	switch name {
+	case scaffoldertask.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case scaffoldertask.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	case scaffoldertask.FieldHeartbeatAt:
+		m.ClearHeartbeatAt()
+		return nil
+	case scaffoldertask.FieldOutput:
+		m.ClearOutput()
+		return nil
+	case scaffoldertask.FieldSecrets:
+		m.ClearSecrets()
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderTask nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScaffolderTaskMutation) ResetField(name string) error {
+	switch name {
+	case scaffoldertask.FieldTemplateRef:
+		m.ResetTemplateRef()
+		return nil
+	case scaffoldertask.FieldTemplate:
+		m.ResetTemplate()
+		return nil
+	case scaffoldertask.FieldValues:
+		m.ResetValues()
+		return nil
+	case scaffoldertask.FieldState:
+		m.ResetState()
+		return nil
+	case scaffoldertask.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	case scaffoldertask.FieldCreatedByIssuer:
+		m.ResetCreatedByIssuer()
+		return nil
+	case scaffoldertask.FieldCreatedByRef:
+		m.ResetCreatedByRef()
+		return nil
+	case scaffoldertask.FieldPrincipal:
+		m.ResetPrincipal()
+		return nil
+	case scaffoldertask.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case scaffoldertask.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case scaffoldertask.FieldQueuedMs:
+		m.ResetQueuedMs()
+		return nil
+	case scaffoldertask.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case scaffoldertask.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case scaffoldertask.FieldLeaseOwner:
+		m.ResetLeaseOwner()
+		return nil
+	case scaffoldertask.FieldLeaseUntil:
+		m.ResetLeaseUntil()
+		return nil
+	case scaffoldertask.FieldHeartbeatAt:
+		m.ResetHeartbeatAt()
+		return nil
+	case scaffoldertask.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case scaffoldertask.FieldCancelRequested:
+		m.ResetCancelRequested()
+		return nil
+	case scaffoldertask.FieldOutput:
+		m.ResetOutput()
+		return nil
+	case scaffoldertask.FieldError:
+		m.ResetError()
+		return nil
+	case scaffoldertask.FieldSecrets:
+		m.ResetSecrets()
+		return nil
+	case scaffoldertask.FieldSecretsKey:
+		m.ResetSecretsKey()
+		return nil
+	}
+	return fmt.Errorf("unknown ScaffolderTask field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScaffolderTaskMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScaffolderTaskMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScaffolderTaskMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScaffolderTaskMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScaffolderTaskMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScaffolderTaskMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScaffolderTaskMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ScaffolderTask unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScaffolderTaskMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ScaffolderTask edge %s", name)
 }

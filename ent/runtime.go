@@ -10,6 +10,9 @@ import (
 	"catalogd/ent/entity"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
+	"catalogd/ent/scaffolderevent"
+	"catalogd/ent/scaffolderstep"
+	"catalogd/ent/scaffoldertask"
 	"catalogd/ent/schema"
 	"time"
 )
@@ -180,4 +183,82 @@ func init() {
 	processingerrorDescCreatedAt := processingerrorFields[7].Descriptor()
 	// processingerror.DefaultCreatedAt holds the default value on creation for the created_at field.
 	processingerror.DefaultCreatedAt = processingerrorDescCreatedAt.Default.(func() time.Time)
+	scaffoldereventFields := schema.ScaffolderEvent{}.Fields()
+	_ = scaffoldereventFields
+	// scaffoldereventDescStepID is the schema descriptor for step_id field.
+	scaffoldereventDescStepID := scaffoldereventFields[4].Descriptor()
+	// scaffolderevent.DefaultStepID holds the default value on creation for the step_id field.
+	scaffolderevent.DefaultStepID = scaffoldereventDescStepID.Default.(string)
+	// scaffoldereventDescMessage is the schema descriptor for message field.
+	scaffoldereventDescMessage := scaffoldereventFields[5].Descriptor()
+	// scaffolderevent.DefaultMessage holds the default value on creation for the message field.
+	scaffolderevent.DefaultMessage = scaffoldereventDescMessage.Default.(string)
+	// scaffoldereventDescCreatedAt is the schema descriptor for created_at field.
+	scaffoldereventDescCreatedAt := scaffoldereventFields[6].Descriptor()
+	// scaffolderevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	scaffolderevent.DefaultCreatedAt = scaffoldereventDescCreatedAt.Default.(func() time.Time)
+	scaffolderstepFields := schema.ScaffolderStep{}.Fields()
+	_ = scaffolderstepFields
+	// scaffolderstepDescStatus is the schema descriptor for status field.
+	scaffolderstepDescStatus := scaffolderstepFields[5].Descriptor()
+	// scaffolderstep.DefaultStatus holds the default value on creation for the status field.
+	scaffolderstep.DefaultStatus = scaffolderstepDescStatus.Default.(string)
+	// scaffolderstepDescError is the schema descriptor for error field.
+	scaffolderstepDescError := scaffolderstepFields[7].Descriptor()
+	// scaffolderstep.DefaultError holds the default value on creation for the error field.
+	scaffolderstep.DefaultError = scaffolderstepDescError.Default.(string)
+	scaffoldertaskFields := schema.ScaffolderTask{}.Fields()
+	_ = scaffoldertaskFields
+	// scaffoldertaskDescState is the schema descriptor for state field.
+	scaffoldertaskDescState := scaffoldertaskFields[4].Descriptor()
+	// scaffoldertask.DefaultState holds the default value on creation for the state field.
+	scaffoldertask.DefaultState = scaffoldertaskDescState.Default.(string)
+	// scaffoldertaskDescCreatedByIssuer is the schema descriptor for created_by_issuer field.
+	scaffoldertaskDescCreatedByIssuer := scaffoldertaskFields[6].Descriptor()
+	// scaffoldertask.DefaultCreatedByIssuer holds the default value on creation for the created_by_issuer field.
+	scaffoldertask.DefaultCreatedByIssuer = scaffoldertaskDescCreatedByIssuer.Default.(string)
+	// scaffoldertaskDescCreatedByRef is the schema descriptor for created_by_ref field.
+	scaffoldertaskDescCreatedByRef := scaffoldertaskFields[7].Descriptor()
+	// scaffoldertask.DefaultCreatedByRef holds the default value on creation for the created_by_ref field.
+	scaffoldertask.DefaultCreatedByRef = scaffoldertaskDescCreatedByRef.Default.(string)
+	// scaffoldertaskDescCreatedAt is the schema descriptor for created_at field.
+	scaffoldertaskDescCreatedAt := scaffoldertaskFields[9].Descriptor()
+	// scaffoldertask.DefaultCreatedAt holds the default value on creation for the created_at field.
+	scaffoldertask.DefaultCreatedAt = scaffoldertaskDescCreatedAt.Default.(func() time.Time)
+	// scaffoldertaskDescUpdatedAt is the schema descriptor for updated_at field.
+	scaffoldertaskDescUpdatedAt := scaffoldertaskFields[10].Descriptor()
+	// scaffoldertask.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	scaffoldertask.DefaultUpdatedAt = scaffoldertaskDescUpdatedAt.Default.(func() time.Time)
+	// scaffoldertaskDescQueuedMs is the schema descriptor for queued_ms field.
+	scaffoldertaskDescQueuedMs := scaffoldertaskFields[11].Descriptor()
+	// scaffoldertask.DefaultQueuedMs holds the default value on creation for the queued_ms field.
+	scaffoldertask.DefaultQueuedMs = scaffoldertaskDescQueuedMs.Default.(int64)
+	// scaffoldertaskDescLeaseOwner is the schema descriptor for lease_owner field.
+	scaffoldertaskDescLeaseOwner := scaffoldertaskFields[14].Descriptor()
+	// scaffoldertask.DefaultLeaseOwner holds the default value on creation for the lease_owner field.
+	scaffoldertask.DefaultLeaseOwner = scaffoldertaskDescLeaseOwner.Default.(string)
+	// scaffoldertaskDescLeaseUntil is the schema descriptor for lease_until field.
+	scaffoldertaskDescLeaseUntil := scaffoldertaskFields[15].Descriptor()
+	// scaffoldertask.DefaultLeaseUntil holds the default value on creation for the lease_until field.
+	scaffoldertask.DefaultLeaseUntil = scaffoldertaskDescLeaseUntil.Default.(int64)
+	// scaffoldertaskDescAttempts is the schema descriptor for attempts field.
+	scaffoldertaskDescAttempts := scaffoldertaskFields[17].Descriptor()
+	// scaffoldertask.DefaultAttempts holds the default value on creation for the attempts field.
+	scaffoldertask.DefaultAttempts = scaffoldertaskDescAttempts.Default.(int)
+	// scaffoldertaskDescCancelRequested is the schema descriptor for cancel_requested field.
+	scaffoldertaskDescCancelRequested := scaffoldertaskFields[18].Descriptor()
+	// scaffoldertask.DefaultCancelRequested holds the default value on creation for the cancel_requested field.
+	scaffoldertask.DefaultCancelRequested = scaffoldertaskDescCancelRequested.Default.(bool)
+	// scaffoldertaskDescError is the schema descriptor for error field.
+	scaffoldertaskDescError := scaffoldertaskFields[20].Descriptor()
+	// scaffoldertask.DefaultError holds the default value on creation for the error field.
+	scaffoldertask.DefaultError = scaffoldertaskDescError.Default.(string)
+	// scaffoldertaskDescSecretsKey is the schema descriptor for secrets_key field.
+	scaffoldertaskDescSecretsKey := scaffoldertaskFields[22].Descriptor()
+	// scaffoldertask.DefaultSecretsKey holds the default value on creation for the secrets_key field.
+	scaffoldertask.DefaultSecretsKey = scaffoldertaskDescSecretsKey.Default.(string)
+	// scaffoldertaskDescID is the schema descriptor for id field.
+	scaffoldertaskDescID := scaffoldertaskFields[0].Descriptor()
+	// scaffoldertask.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	scaffoldertask.IDValidator = scaffoldertaskDescID.Validators[0].(func(string) error)
 }

@@ -32,6 +32,12 @@ type Tx struct {
 	ProcessingError *ProcessingErrorClient
 	// Relation is the client for interacting with the Relation builders.
 	Relation *RelationClient
+	// ScaffolderEvent is the client for interacting with the ScaffolderEvent builders.
+	ScaffolderEvent *ScaffolderEventClient
+	// ScaffolderStep is the client for interacting with the ScaffolderStep builders.
+	ScaffolderStep *ScaffolderStepClient
+	// ScaffolderTask is the client for interacting with the ScaffolderTask builders.
+	ScaffolderTask *ScaffolderTaskClient
 
 	// lazily loaded.
 	client     *Client
@@ -172,6 +178,9 @@ func (tx *Tx) init() {
 	tx.LocationState = NewLocationStateClient(tx.config)
 	tx.ProcessingError = NewProcessingErrorClient(tx.config)
 	tx.Relation = NewRelationClient(tx.config)
+	tx.ScaffolderEvent = NewScaffolderEventClient(tx.config)
+	tx.ScaffolderStep = NewScaffolderStepClient(tx.config)
+	tx.ScaffolderTask = NewScaffolderTaskClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

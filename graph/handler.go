@@ -21,6 +21,7 @@ import (
 	"catalogd/graph/generated"
 	"catalogd/graph/model"
 	"catalogd/internal/catalog"
+	"catalogd/internal/scaffolder"
 )
 
 // Options tune the GraphQL handler.
@@ -273,13 +274,21 @@ func setComplexity(c *generated.ComplexityRoot, contactKeys int) {
 	c.Query.ProcessingErrors = func(child int, _ *string, _ *string, first *int, _ *ent.Cursor) int {
 		return 1 + child*page(first, nil)
 	}
-	c.Query.Nodes = func(child int, ids []int) int { return 1 + child*min(max(len(ids), 1), maxPageSize) }
+	c.Query.Nodes = func(child int, ids []string) int { return 1 + child*min(max(len(ids), 1), maxPageSize) }
 	c.Query.Search = func(child int, _ string, _ []string, first *int, _ *string) int {
 		return 1 + child*model.PageSize(first, defaultSearchPage, maxSearchPage)
 	}
 	c.Query.Facets = func(child int, fields []string, _ *model.EntityFilter) int {
 		return 1 + child*min(max(len(fields), 1), maxFacetFields)
 	}
+
+	c.Query.Tasks = func(child int, first *int, _ *string, _ *model.TaskFilter) int {
+		return 1 + child*model.PageSize(first, scaffolder.DefaultTaskPage, scaffolder.MaxTaskPage)
+	}
+	c.ScaffolderTask.Events = func(child int, _ *int, first *int) int {
+		return 1 + child*model.PageSize(first, scaffolder.MaxEventPage, scaffolder.MaxEventPage)
+	}
+	c.ScaffolderTask.Steps = func(child int) int { return 1 + child*scaffolder.MaxSteps/10 }
 
 	c.Query.Impact = func(child int, _ string, _ *int) int { return GraphWalkCost + child }
 	c.Query.Dependencies = func(child int, _ string, _ *int) int { return GraphWalkCost + child }

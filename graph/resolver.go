@@ -3,9 +3,12 @@
 package graph
 
 import (
+	"time"
+
 	"catalogd/ent"
 	"catalogd/graph/model"
 	"catalogd/internal/depgraph"
+	"catalogd/internal/scaffolder"
 	"catalogd/internal/service"
 	"catalogd/internal/store"
 )
@@ -20,7 +23,11 @@ type Resolver struct {
 	Index  *depgraph.Index
 	// Catalog performs every write on the caller's behalf (nil: mutations answer UNAVAILABLE).
 	Catalog *service.Catalog
-	deps    *model.Deps
+	// Scaffolder runs and shows templates' tasks (nil: its fields answer CONFLICT).
+	Scaffolder *scaffolder.Service
+	// TaskEventPoll is how often taskEvents reads new events (0: DefaultTaskEventPoll).
+	TaskEventPoll time.Duration
+	deps          *model.Deps
 }
 
 // DefaultContactAnnotations are the annotation keys reported as contacts when none are configured.

@@ -82,6 +82,14 @@ type fileConfig struct {
 	Server struct {
 		ShutdownTimeout string `json:"shutdownTimeout"`
 	} `json:"server"`
+	Scaffolder struct {
+		Workers       *int   `json:"workers"`
+		LeaseDuration string `json:"leaseDuration"`
+		SecretKeyFile string `json:"secretKeyFile"`
+		GitHub        struct {
+			APIURL string `json:"apiUrl"`
+		} `json:"github"`
+	} `json:"scaffolder"`
 	Locations []ingest.LocationConfig `json:"-"`
 }
 
@@ -363,6 +371,12 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		}
 		return []string{strconv.FormatBool(*b)}
 	}
+	integer := func(n *int) []string {
+		if n == nil {
+			return nil
+		}
+		return []string{strconv.Itoa(*n)}
+	}
 	a := cfg.Auth
 	return errors.Join(
 		set("database", "CATALOGD_DATABASE_URL", str(cfg.Database)...),
@@ -393,6 +407,10 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("metrics-token-file", "CATALOGD_METRICS_TOKEN_FILE", str(cfg.Metrics.TokenFile)...),
 		set("otlp-endpoint", "CATALOGD_OTLP_ENDPOINT", str(cfg.Tracing.OTLPEndpoint)...),
 		set("shutdown-timeout", "CATALOGD_SHUTDOWN_TIMEOUT", str(cfg.Server.ShutdownTimeout)...),
+		set("scaffolder-workers", "CATALOGD_SCAFFOLDER_WORKERS", integer(cfg.Scaffolder.Workers)...),
+		set("scaffolder-lease", "CATALOGD_SCAFFOLDER_LEASE", str(cfg.Scaffolder.LeaseDuration)...),
+		set("scaffolder-secret-key-file", "CATALOGD_SCAFFOLDER_SECRET_KEY_FILE", str(cfg.Scaffolder.SecretKeyFile)...),
+		set("scaffolder-github-api", "CATALOGD_SCAFFOLDER_GITHUB_API", str(cfg.Scaffolder.GitHub.APIURL)...),
 	)
 }
 

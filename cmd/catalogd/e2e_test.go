@@ -546,7 +546,9 @@ func TestTheDemoIngestsWithoutProcessingErrors(t *testing.T) {
 	var out struct {
 		ProcessingErrors struct {
 			TotalCount int
-			Edges      []struct{ Node struct{ Source, EntityRef, Path, Message string } }
+			Edges      []struct {
+				Node struct{ Source, EntityRef, Path, Message string }
+			}
 		}
 		Entities struct{ TotalCount int }
 	}

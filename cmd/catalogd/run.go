@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -228,6 +229,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var maxShare float64
 	var of opsFlags // --- ops: metrics, tracing, shutdown (ops.go) ---
 	var changeCheck time.Duration
+	var sf scaffolderFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -250,7 +252,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
-			if err := errors.Join(envErr, envErr2, envErr3, envErr4, of.envErr); err != nil {
+			if err := errors.Join(envErr, envErr2, envErr3, envErr4, of.envErr, sf.check()); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
@@ -276,6 +278,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			}
 			if demoFlag {
 				ps = append(ps, file.NewFS("demo", demo.FS, demo.Root))
+				// The demo's templates read their skeletons from the same embedded files.
+				sf.embedded = map[string]fs.FS{"demo": demo.FS}
 				if !cmd.Flags().Changed("database") && getenv("CATALOGD_DATABASE_URL") == "" {
 					dir, err := os.MkdirTemp("", "catalogd-demo-")
 					if err != nil {
@@ -318,7 +322,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			// --- end ops ---
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck,
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck, scaffolder: sf,
 				// --- ops ---
 				migrate: c.migrate, metricsToken: metricsToken, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
 			}, log, stdout)
@@ -340,6 +344,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
 	af.add(cmd, getenv)
+	sf.add(cmd, getenv)
 	cmd.Flags().StringVar(&configPath, "config", getenv("CATALOGD_CONFIG"),
 		"YAML configuration file (see catalogd.example.yaml); flags and environment override it (env CATALOGD_CONFIG)")
 	defShare := store.DefaultMaxRemovalShare
@@ -392,6 +397,7 @@ type serveConfig struct {
 	// changeCheck is how often the catalog generation is read, behind the change
 	// notifications of other replicas (0: defaultChangeCheck).
 	changeCheck time.Duration
+	scaffolder  scaffolderFlags
 }
 
 // defaultChangeCheck is how often serve reads the catalog generation when no notification came
@@ -578,6 +584,35 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
+
+	// Scaffolder: the engine, the task service and this process's workers (scaffolder.go).
+	// Stopping the workers hands their tasks back, for another process to resume at once.
+	pool, err := startScaffolder(ctx, st, resolver, authn.Policy(), resolver.Catalog, cfg.read, cfg.scaffolder, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := pool.Stop(stopCtx); err != nil {
+			log.Warn("scaffolder: releasing tasks on shutdown", "err", err)
+		}
+	}()
+	if cfg.shutdown != nil {
+		cfg.shutdown.Register("scaffolder tasks", pool.Stop) // idempotent; the defer covers early returns
+	}
+	metrics.SetTaskCounter(func() map[string]int {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		counts, err := resolver.Scaffolder.CountByState(cctx)
+		if err != nil {
+			log.Warn("scaffolder: counting tasks for /metrics", "err", err)
+			return nil
+		}
+		return counts
+	})
+
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
 		Websocket:  graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins},
 		Extensions: []gqlgraphql.HandlerExtension{obs.GraphQL{Metrics: metrics, Tracing: tracing}}})

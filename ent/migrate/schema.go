@@ -266,6 +266,105 @@ var (
 			},
 		},
 	}
+	// ScaffolderEventsColumns holds the columns for the "scaffolder_events" table.
+	ScaffolderEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "task_id", Type: field.TypeString},
+		{Name: "seq", Type: field.TypeInt},
+		{Name: "type", Type: field.TypeString},
+		{Name: "step_id", Type: field.TypeString, Default: ""},
+		{Name: "message", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// ScaffolderEventsTable holds the schema information for the "scaffolder_events" table.
+	ScaffolderEventsTable = &schema.Table{
+		Name:       "scaffolder_events",
+		Columns:    ScaffolderEventsColumns,
+		PrimaryKey: []*schema.Column{ScaffolderEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scaffolderevent_task_id_seq",
+				Unique:  true,
+				Columns: []*schema.Column{ScaffolderEventsColumns[1], ScaffolderEventsColumns[2]},
+			},
+		},
+	}
+	// ScaffolderStepsColumns holds the columns for the "scaffolder_steps" table.
+	ScaffolderStepsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "task_id", Type: field.TypeString},
+		{Name: "index", Type: field.TypeInt},
+		{Name: "step_id", Type: field.TypeString},
+		{Name: "name", Type: field.TypeString},
+		{Name: "action", Type: field.TypeString},
+		{Name: "status", Type: field.TypeString, Default: "OPEN"},
+		{Name: "output", Type: field.TypeJSON, Nullable: true},
+		{Name: "error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+	}
+	// ScaffolderStepsTable holds the schema information for the "scaffolder_steps" table.
+	ScaffolderStepsTable = &schema.Table{
+		Name:       "scaffolder_steps",
+		Columns:    ScaffolderStepsColumns,
+		PrimaryKey: []*schema.Column{ScaffolderStepsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scaffolderstep_task_id_index",
+				Unique:  true,
+				Columns: []*schema.Column{ScaffolderStepsColumns[1], ScaffolderStepsColumns[2]},
+			},
+		},
+	}
+	// ScaffolderTasksColumns holds the columns for the "scaffolder_tasks" table.
+	ScaffolderTasksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "template_ref", Type: field.TypeString},
+		{Name: "template", Type: field.TypeJSON},
+		{Name: "values", Type: field.TypeJSON},
+		{Name: "state", Type: field.TypeString, Default: "OPEN"},
+		{Name: "created_by", Type: field.TypeString},
+		{Name: "created_by_issuer", Type: field.TypeString, Default: ""},
+		{Name: "created_by_ref", Type: field.TypeString, Default: ""},
+		{Name: "principal", Type: field.TypeJSON},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "queued_ms", Type: field.TypeInt64, Default: 0},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "lease_owner", Type: field.TypeString, Default: ""},
+		{Name: "lease_until", Type: field.TypeInt64, Default: 0},
+		{Name: "heartbeat_at", Type: field.TypeTime, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "cancel_requested", Type: field.TypeBool, Default: false},
+		{Name: "output", Type: field.TypeJSON, Nullable: true},
+		{Name: "error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "secrets", Type: field.TypeBytes, Nullable: true},
+		{Name: "secrets_key", Type: field.TypeString, Default: ""},
+	}
+	// ScaffolderTasksTable holds the schema information for the "scaffolder_tasks" table.
+	ScaffolderTasksTable = &schema.Table{
+		Name:       "scaffolder_tasks",
+		Columns:    ScaffolderTasksColumns,
+		PrimaryKey: []*schema.Column{ScaffolderTasksColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scaffoldertask_state_lease_until",
+				Unique:  false,
+				Columns: []*schema.Column{ScaffolderTasksColumns[4], ScaffolderTasksColumns[15]},
+			},
+			{
+				Name:    "scaffoldertask_created_by_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ScaffolderTasksColumns[5], ScaffolderTasksColumns[9]},
+			},
+			{
+				Name:    "scaffoldertask_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ScaffolderTasksColumns[9]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		CatalogStateTable,
@@ -277,6 +376,9 @@ var (
 		LocationsTable,
 		ProcessingErrorsTable,
 		RelationsTable,
+		ScaffolderEventsTable,
+		ScaffolderStepsTable,
+		ScaffolderTasksTable,
 	}
 )
 
@@ -308,5 +410,14 @@ func init() {
 	RelationsTable.ForeignKeys[0].RefTable = EntitiesTable
 	RelationsTable.Annotation = &entsql.Annotation{
 		Table: "relations",
+	}
+	ScaffolderEventsTable.Annotation = &entsql.Annotation{
+		Table: "scaffolder_events",
+	}
+	ScaffolderStepsTable.Annotation = &entsql.Annotation{
+		Table: "scaffolder_steps",
+	}
+	ScaffolderTasksTable.Annotation = &entsql.Annotation{
+		Table: "scaffolder_tasks",
 	}
 }

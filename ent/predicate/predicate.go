@@ -32,3 +32,12 @@ type ProcessingError func(*sql.Selector)
 
 // Relation is the predicate function for relation builders.
 type Relation func(*sql.Selector)
+
+// ScaffolderEvent is the predicate function for scaffolderevent builders.
+type ScaffolderEvent func(*sql.Selector)
+
+// ScaffolderStep is the predicate function for scaffolderstep builders.
+type ScaffolderStep func(*sql.Selector)
+
+// ScaffolderTask is the predicate function for scaffoldertask builders.
+type ScaffolderTask func(*sql.Selector)

@@ -40,6 +40,8 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Resource() ResourceResolver
+	ScaffolderTask() ScaffolderTaskResolver
+	Subscription() SubscriptionResolver
 	System() SystemResolver
 	Template() TemplateResolver
 	User() UserResolver
@@ -195,6 +197,28 @@ type ComplexityRoot struct {
 		Title            func(childComplexity int) int
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
+	}
+
+	DryRunFile struct {
+		Base64     func(childComplexity int) int
+		Content    func(childComplexity int) int
+		Executable func(childComplexity int) int
+		Path       func(childComplexity int) int
+	}
+
+	DryRunResult struct {
+		Files  func(childComplexity int) int
+		Log    func(childComplexity int) int
+		Output func(childComplexity int) int
+		Steps  func(childComplexity int) int
+	}
+
+	DryRunStep struct {
+		Action  func(childComplexity int) int
+		ID      func(childComplexity int) int
+		Input   func(childComplexity int) int
+		Name    func(childComplexity int) int
+		Skipped func(childComplexity int) int
 	}
 
 	EntityConnection struct {
@@ -430,9 +454,14 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		CancelTask         func(childComplexity int, id string) int
+		DryRunTemplate     func(childComplexity int, ref string, values any) int
 		RefreshEntity      func(childComplexity int, ref string) int
 		RefreshLocation    func(childComplexity int, target string, force *bool) int
 		RegisterLocation   func(childComplexity int, target string, dryRun *bool) int
+		RetryTask          func(childComplexity int, id string, secrets any) int
+		RollbackTask       func(childComplexity int, id string, secrets any) int
+		RunTemplate        func(childComplexity int, ref string, values any, secrets any) int
 		UnregisterLocation func(childComplexity int, target string) int
 	}
 
@@ -484,19 +513,22 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Dependencies     func(childComplexity int, ref string, maxDepth *int) int
-		Entities         func(childComplexity int, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) int
-		Entity           func(childComplexity int, ref string) int
-		Facets           func(childComplexity int, fields []string, filter *model.EntityFilter) int
-		Graph            func(childComplexity int, ref string, direction *model.GraphDirection, relationTypes []string, maxDepth *int, maxNodes *int) int
-		Impact           func(childComplexity int, ref string, maxDepth *int) int
-		Locations        func(childComplexity int) int
-		Node             func(childComplexity int, id int) int
-		Nodes            func(childComplexity int, ids []int) int
-		Path             func(childComplexity int, from string, to string, maxDepth *int) int
-		ProcessingErrors func(childComplexity int, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) int
-		Search           func(childComplexity int, query string, kinds []string, first *int, after *string) int
-		Viewer           func(childComplexity int) int
+		Dependencies      func(childComplexity int, ref string, maxDepth *int) int
+		Entities          func(childComplexity int, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) int
+		Entity            func(childComplexity int, ref string) int
+		Facets            func(childComplexity int, fields []string, filter *model.EntityFilter) int
+		Graph             func(childComplexity int, ref string, direction *model.GraphDirection, relationTypes []string, maxDepth *int, maxNodes *int) int
+		Impact            func(childComplexity int, ref string, maxDepth *int) int
+		Locations         func(childComplexity int) int
+		Node              func(childComplexity int, id string) int
+		Nodes             func(childComplexity int, ids []string) int
+		Path              func(childComplexity int, from string, to string, maxDepth *int) int
+		ProcessingErrors  func(childComplexity int, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) int
+		ScaffolderActions func(childComplexity int) int
+		Search            func(childComplexity int, query string, kinds []string, first *int, after *string) int
+		Task              func(childComplexity int, id string) int
+		Tasks             func(childComplexity int, first *int, after *string, filter *model.TaskFilter) int
+		Viewer            func(childComplexity int) int
 	}
 
 	Relation struct {
@@ -538,6 +570,42 @@ type ComplexityRoot struct {
 		UpdatedAt        func(childComplexity int) int
 	}
 
+	ScaffolderAction struct {
+		Description  func(childComplexity int) int
+		ID           func(childComplexity int) int
+		InputSchema  func(childComplexity int) int
+		OutputSchema func(childComplexity int) int
+	}
+
+	ScaffolderTask struct {
+		Attempts        func(childComplexity int) int
+		CancelRequested func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		CreatedBy       func(childComplexity int) int
+		CreatedByRef    func(childComplexity int) int
+		Error           func(childComplexity int) int
+		Events          func(childComplexity int, after *int, first *int) int
+		FinishedAt      func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Output          func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
+		Status          func(childComplexity int) int
+		Steps           func(childComplexity int) int
+		TemplateRef     func(childComplexity int) int
+		Values          func(childComplexity int) int
+	}
+
+	ScaffolderTaskConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ScaffolderTaskEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	SearchConnection struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
@@ -559,6 +627,10 @@ type ComplexityRoot struct {
 		Page    func(childComplexity int) int
 		Score   func(childComplexity int) int
 		Snippet func(childComplexity int) int
+	}
+
+	Subscription struct {
+		TaskEvents func(childComplexity int, id string) int
 	}
 
 	System struct {
@@ -594,6 +666,26 @@ type ComplexityRoot struct {
 		Title            func(childComplexity int) int
 		Type             func(childComplexity int) int
 		UpdatedAt        func(childComplexity int) int
+	}
+
+	TaskEvent struct {
+		CreatedAt func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Seq       func(childComplexity int) int
+		StepID    func(childComplexity int) int
+		Type      func(childComplexity int) int
+	}
+
+	TaskStep struct {
+		Action     func(childComplexity int) int
+		Error      func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Index      func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Output     func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Status     func(childComplexity int) int
 	}
 
 	Template struct {
@@ -696,10 +788,15 @@ type MutationResolver interface {
 	UnregisterLocation(ctx context.Context, target string) (bool, error)
 	RefreshLocation(ctx context.Context, target string, force *bool) (*ent.LocationState, error)
 	RefreshEntity(ctx context.Context, ref string) (bool, error)
+	RunTemplate(ctx context.Context, ref string, values any, secrets any) (*model.ScaffolderTask, error)
+	DryRunTemplate(ctx context.Context, ref string, values any) (*model.DryRunResult, error)
+	CancelTask(ctx context.Context, id string) (*model.ScaffolderTask, error)
+	RetryTask(ctx context.Context, id string, secrets any) (*model.ScaffolderTask, error)
+	RollbackTask(ctx context.Context, id string, secrets any) (*model.ScaffolderTask, error)
 }
 type QueryResolver interface {
-	Node(ctx context.Context, id int) (model.Node, error)
-	Nodes(ctx context.Context, ids []int) ([]model.Node, error)
+	Node(ctx context.Context, id string) (model.Node, error)
+	Nodes(ctx context.Context, ids []string) ([]model.Node, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	Impact(ctx context.Context, ref string, maxDepth *int) (*model.Impact, error)
 	Dependencies(ctx context.Context, ref string, maxDepth *int) (*model.Impact, error)
@@ -709,11 +806,21 @@ type QueryResolver interface {
 	Entities(ctx context.Context, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) (*model.EntityConnection, error)
 	ProcessingErrors(ctx context.Context, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) (*ent.ProcessingErrorConnection, error)
 	Locations(ctx context.Context) ([]*ent.LocationState, error)
+	Task(ctx context.Context, id string) (*model.ScaffolderTask, error)
+	Tasks(ctx context.Context, first *int, after *string, filter *model.TaskFilter) (*model.ScaffolderTaskConnection, error)
+	ScaffolderActions(ctx context.Context) ([]*model.ScaffolderAction, error)
 	Search(ctx context.Context, query string, kinds []string, first *int, after *string) (*model.SearchConnection, error)
 	Facets(ctx context.Context, fields []string, filter *model.EntityFilter) ([]*model.Facet, error)
 }
 type ResourceResolver interface {
 	Relations(ctx context.Context, obj *model.Resource, typeArg *string) ([]*model.Relation, error)
+}
+type ScaffolderTaskResolver interface {
+	Steps(ctx context.Context, obj *model.ScaffolderTask) ([]*model.TaskStep, error)
+	Events(ctx context.Context, obj *model.ScaffolderTask, after *int, first *int) ([]*model.TaskEvent, error)
+}
+type SubscriptionResolver interface {
+	TaskEvents(ctx context.Context, id string) (<-chan *model.TaskEvent, error)
 }
 type SystemResolver interface {
 	Relations(ctx context.Context, obj *model.System, typeArg *string) ([]*model.Relation, error)
@@ -1512,6 +1619,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Domain.UpdatedAt(childComplexity), true
+
+	case "DryRunFile.base64":
+		if e.ComplexityRoot.DryRunFile.Base64 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunFile.Base64(childComplexity), true
+	case "DryRunFile.content":
+		if e.ComplexityRoot.DryRunFile.Content == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunFile.Content(childComplexity), true
+	case "DryRunFile.executable":
+		if e.ComplexityRoot.DryRunFile.Executable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunFile.Executable(childComplexity), true
+	case "DryRunFile.path":
+		if e.ComplexityRoot.DryRunFile.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunFile.Path(childComplexity), true
+
+	case "DryRunResult.files":
+		if e.ComplexityRoot.DryRunResult.Files == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Files(childComplexity), true
+	case "DryRunResult.log":
+		if e.ComplexityRoot.DryRunResult.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Log(childComplexity), true
+	case "DryRunResult.output":
+		if e.ComplexityRoot.DryRunResult.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Output(childComplexity), true
+	case "DryRunResult.steps":
+		if e.ComplexityRoot.DryRunResult.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Steps(childComplexity), true
+
+	case "DryRunStep.action":
+		if e.ComplexityRoot.DryRunStep.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunStep.Action(childComplexity), true
+	case "DryRunStep.id":
+		if e.ComplexityRoot.DryRunStep.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunStep.ID(childComplexity), true
+	case "DryRunStep.input":
+		if e.ComplexityRoot.DryRunStep.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunStep.Input(childComplexity), true
+	case "DryRunStep.name":
+		if e.ComplexityRoot.DryRunStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunStep.Name(childComplexity), true
+	case "DryRunStep.skipped":
+		if e.ComplexityRoot.DryRunStep.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunStep.Skipped(childComplexity), true
 
 	case "EntityConnection.edges":
 		if e.ComplexityRoot.EntityConnection.Edges == nil {
@@ -2613,6 +2801,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LocationStatus.Target(childComplexity), true
 
+	case "Mutation.cancelTask":
+		if e.ComplexityRoot.Mutation.CancelTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelTask(childComplexity, args["id"].(string)), true
+	case "Mutation.dryRunTemplate":
+		if e.ComplexityRoot.Mutation.DryRunTemplate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_dryRunTemplate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DryRunTemplate(childComplexity, args["ref"].(string), args["values"].(any)), true
 	case "Mutation.refreshEntity":
 		if e.ComplexityRoot.Mutation.RefreshEntity == nil {
 			break
@@ -2646,6 +2856,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterLocation(childComplexity, args["target"].(string), args["dryRun"].(*bool)), true
+	case "Mutation.retryTask":
+		if e.ComplexityRoot.Mutation.RetryTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryTask(childComplexity, args["id"].(string), args["secrets"].(any)), true
+	case "Mutation.rollbackTask":
+		if e.ComplexityRoot.Mutation.RollbackTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollbackTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RollbackTask(childComplexity, args["id"].(string), args["secrets"].(any)), true
+	case "Mutation.runTemplate":
+		if e.ComplexityRoot.Mutation.RunTemplate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runTemplate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunTemplate(childComplexity, args["ref"].(string), args["values"].(any), args["secrets"].(any)), true
 	case "Mutation.unregisterLocation":
 		if e.ComplexityRoot.Mutation.UnregisterLocation == nil {
 			break
@@ -2904,7 +3147,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(int)), true
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 	case "Query.nodes":
 		if e.ComplexityRoot.Query.Nodes == nil {
 			break
@@ -2915,7 +3158,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]int)), true
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
 	case "Query.path":
 		if e.ComplexityRoot.Query.Path == nil {
 			break
@@ -2938,6 +3181,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ProcessingErrors(childComplexity, args["location"].(*string), args["entityRef"].(*string), args["first"].(*int), args["after"].(*entgql.Cursor[int])), true
+	case "Query.scaffolderActions":
+		if e.ComplexityRoot.Query.ScaffolderActions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ScaffolderActions(childComplexity), true
 	case "Query.search":
 		if e.ComplexityRoot.Query.Search == nil {
 			break
@@ -2949,6 +3198,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Search(childComplexity, args["query"].(string), args["kinds"].([]string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.task":
+		if e.ComplexityRoot.Query.Task == nil {
+			break
+		}
+
+		args, err := ec.field_Query_task_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Task(childComplexity, args["id"].(string)), true
+	case "Query.tasks":
+		if e.ComplexityRoot.Query.Tasks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_tasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Tasks(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.TaskFilter)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -3166,6 +3437,159 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Resource.UpdatedAt(childComplexity), true
 
+	case "ScaffolderAction.description":
+		if e.ComplexityRoot.ScaffolderAction.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderAction.Description(childComplexity), true
+	case "ScaffolderAction.id":
+		if e.ComplexityRoot.ScaffolderAction.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderAction.ID(childComplexity), true
+	case "ScaffolderAction.inputSchema":
+		if e.ComplexityRoot.ScaffolderAction.InputSchema == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderAction.InputSchema(childComplexity), true
+	case "ScaffolderAction.outputSchema":
+		if e.ComplexityRoot.ScaffolderAction.OutputSchema == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderAction.OutputSchema(childComplexity), true
+
+	case "ScaffolderTask.attempts":
+		if e.ComplexityRoot.ScaffolderTask.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Attempts(childComplexity), true
+	case "ScaffolderTask.cancelRequested":
+		if e.ComplexityRoot.ScaffolderTask.CancelRequested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.CancelRequested(childComplexity), true
+	case "ScaffolderTask.createdAt":
+		if e.ComplexityRoot.ScaffolderTask.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.CreatedAt(childComplexity), true
+	case "ScaffolderTask.createdBy":
+		if e.ComplexityRoot.ScaffolderTask.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.CreatedBy(childComplexity), true
+	case "ScaffolderTask.createdByRef":
+		if e.ComplexityRoot.ScaffolderTask.CreatedByRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.CreatedByRef(childComplexity), true
+	case "ScaffolderTask.error":
+		if e.ComplexityRoot.ScaffolderTask.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Error(childComplexity), true
+	case "ScaffolderTask.events":
+		if e.ComplexityRoot.ScaffolderTask.Events == nil {
+			break
+		}
+
+		args, err := ec.field_ScaffolderTask_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Events(childComplexity, args["after"].(*int), args["first"].(*int)), true
+	case "ScaffolderTask.finishedAt":
+		if e.ComplexityRoot.ScaffolderTask.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.FinishedAt(childComplexity), true
+	case "ScaffolderTask.id":
+		if e.ComplexityRoot.ScaffolderTask.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.ID(childComplexity), true
+	case "ScaffolderTask.output":
+		if e.ComplexityRoot.ScaffolderTask.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Output(childComplexity), true
+	case "ScaffolderTask.startedAt":
+		if e.ComplexityRoot.ScaffolderTask.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.StartedAt(childComplexity), true
+	case "ScaffolderTask.status":
+		if e.ComplexityRoot.ScaffolderTask.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Status(childComplexity), true
+	case "ScaffolderTask.steps":
+		if e.ComplexityRoot.ScaffolderTask.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Steps(childComplexity), true
+	case "ScaffolderTask.templateRef":
+		if e.ComplexityRoot.ScaffolderTask.TemplateRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.TemplateRef(childComplexity), true
+	case "ScaffolderTask.values":
+		if e.ComplexityRoot.ScaffolderTask.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTask.Values(childComplexity), true
+
+	case "ScaffolderTaskConnection.edges":
+		if e.ComplexityRoot.ScaffolderTaskConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTaskConnection.Edges(childComplexity), true
+	case "ScaffolderTaskConnection.pageInfo":
+		if e.ComplexityRoot.ScaffolderTaskConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTaskConnection.PageInfo(childComplexity), true
+	case "ScaffolderTaskConnection.totalCount":
+		if e.ComplexityRoot.ScaffolderTaskConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTaskConnection.TotalCount(childComplexity), true
+
+	case "ScaffolderTaskEdge.cursor":
+		if e.ComplexityRoot.ScaffolderTaskEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTaskEdge.Cursor(childComplexity), true
+	case "ScaffolderTaskEdge.node":
+		if e.ComplexityRoot.ScaffolderTaskEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScaffolderTaskEdge.Node(childComplexity), true
+
 	case "SearchConnection.edges":
 		if e.ComplexityRoot.SearchConnection.Edges == nil {
 			break
@@ -3235,6 +3659,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SearchHit.Snippet(childComplexity), true
+
+	case "Subscription.taskEvents":
+		if e.ComplexityRoot.Subscription.TaskEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_taskEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TaskEvents(childComplexity, args["id"].(string)), true
 
 	case "System.apiVersion":
 		if e.ComplexityRoot.System.APIVersion == nil {
@@ -3438,6 +3874,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.System.UpdatedAt(childComplexity), true
+
+	case "TaskEvent.createdAt":
+		if e.ComplexityRoot.TaskEvent.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEvent.CreatedAt(childComplexity), true
+	case "TaskEvent.message":
+		if e.ComplexityRoot.TaskEvent.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEvent.Message(childComplexity), true
+	case "TaskEvent.seq":
+		if e.ComplexityRoot.TaskEvent.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEvent.Seq(childComplexity), true
+	case "TaskEvent.stepId":
+		if e.ComplexityRoot.TaskEvent.StepID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEvent.StepID(childComplexity), true
+	case "TaskEvent.type":
+		if e.ComplexityRoot.TaskEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEvent.Type(childComplexity), true
+
+	case "TaskStep.action":
+		if e.ComplexityRoot.TaskStep.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.Action(childComplexity), true
+	case "TaskStep.error":
+		if e.ComplexityRoot.TaskStep.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.Error(childComplexity), true
+	case "TaskStep.finishedAt":
+		if e.ComplexityRoot.TaskStep.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.FinishedAt(childComplexity), true
+	case "TaskStep.id":
+		if e.ComplexityRoot.TaskStep.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.ID(childComplexity), true
+	case "TaskStep.index":
+		if e.ComplexityRoot.TaskStep.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.Index(childComplexity), true
+	case "TaskStep.name":
+		if e.ComplexityRoot.TaskStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.Name(childComplexity), true
+	case "TaskStep.output":
+		if e.ComplexityRoot.TaskStep.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.Output(childComplexity), true
+	case "TaskStep.startedAt":
+		if e.ComplexityRoot.TaskStep.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.StartedAt(childComplexity), true
+	case "TaskStep.status":
+		if e.ComplexityRoot.TaskStep.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskStep.Status(childComplexity), true
 
 	case "Template.apiVersion":
 		if e.ComplexityRoot.Template.APIVersion == nil {
@@ -3857,6 +4379,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EntityFilter", ec.unmarshalInputEntityFilter),
 			graphql.NewInputUnmarshaler("EntityOrder", ec.unmarshalInputEntityOrder),
 			graphql.NewInputUnmarshaler("KeyValueFilter", ec.unmarshalInputKeyValueFilter),
+			graphql.NewInputUnmarshaler("TaskFilter", ec.unmarshalInputTaskFilter),
 		)
 	}
 	first := true
@@ -3901,6 +4424,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -4997,6 +5537,164 @@ type EntityFreshness {
   lastChangedAt: Time!
 }
 `, BuiltIn: false},
+	{Name: "../scaffolder.graphqls", Input: `# The scaffolder: run software templates (kind Template) as durable tasks, watch them, manage them.
+
+"Where a scaffolder task is: OPEN → PROCESSING → COMPLETED | FAILED | CANCELLED."
+enum TaskStatus {
+  OPEN
+  PROCESSING
+  COMPLETED
+  FAILED
+  CANCELLED
+}
+
+"One run of a software template."
+type ScaffolderTask implements Node {
+  "Global node ID (node(id:) fetches the task)."
+  id: ID!
+  status: TaskStatus!
+  "Canonical ref of the template."
+  templateRef: String!
+  "The principal that ran it, kind:name (user:maya@acme.io, service:ci)."
+  createdBy: String!
+  "The User entity of the principal that ran it, when there is one."
+  createdByRef: String
+  createdAt: Time!
+  "When a worker first started it."
+  startedAt: Time
+  "When it reached its final state."
+  finishedAt: Time
+  "A cancel was asked for: a running task stops at its next step boundary."
+  cancelRequested: Boolean!
+  "How many times a worker took it (more than one: retried, or resumed after a worker died)."
+  attempts: Int!
+  "The parameter values, validated, defaults applied."
+  values: JSON!
+  "One per step of the template, in order."
+  steps: [TaskStep!]!
+  "The task's event log, oldest first: up to first (default and at most 500) events after seq after."
+  events(after: Int, first: Int): [TaskEvent!]!
+  "The template's rendered output (links, text), once COMPLETED."
+  output: JSON
+  "Why it FAILED."
+  error: String
+}
+
+"The state of one step of a task."
+type TaskStep {
+  "The step's id in the template."
+  id: String!
+  index: Int!
+  name: String!
+  action: String!
+  "OPEN, PROCESSING, COMPLETED, FAILED, SKIPPED, CANCELLED or ROLLED_BACK."
+  status: String!
+  output: JSON
+  error: String
+  startedAt: Time
+  finishedAt: Time
+}
+
+"One entry of a task's event log."
+type TaskEvent {
+  "1, 2, 3, … within the task."
+  seq: Int!
+  "log, step-start, step-end, error, completion, cancelled or rollback."
+  type: String!
+  "The step it is about, when any."
+  stepId: String
+  message: String!
+  createdAt: Time!
+}
+
+type ScaffolderTaskConnection {
+  totalCount: Int!
+  edges: [ScaffolderTaskEdge!]!
+  pageInfo: PageInfo!
+}
+
+type ScaffolderTaskEdge {
+  cursor: String!
+  node: ScaffolderTask!
+}
+
+"Conditions on tasks; all given conditions must hold."
+input TaskFilter {
+  status: [TaskStatus!]
+  templateRef: String
+  "kind:name of the principal that ran them."
+  createdBy: String
+}
+
+"What a template would do, rendered without any side effect."
+type DryRunResult {
+  "The files the workspace would hold at the end."
+  files: [DryRunFile!]!
+  "Each step as it would run, inputs resolved (secrets redacted)."
+  steps: [DryRunStep!]!
+  output: JSON
+  log: [String!]!
+}
+
+type DryRunFile {
+  path: String!
+  "The text, or base64 when base64 is true (binary files)."
+  content: String!
+  base64: Boolean!
+  executable: Boolean!
+}
+
+type DryRunStep {
+  id: String!
+  name: String!
+  action: String!
+  input: JSON
+  "Its if was false."
+  skipped: Boolean!
+}
+
+"An action templates' steps may use."
+type ScaffolderAction {
+  id: String!
+  description: String!
+  "JSON Schema of its input."
+  inputSchema: JSON
+  "JSON Schema of its output."
+  outputSchema: JSON
+}
+
+extend type Query {
+  "A scaffolder task by its ID, or null when there is none the caller may see (its creator, or task.read-all)."
+  task(id: ID!): ScaffolderTask
+  "Tasks the caller may see, newest first. first defaults to 20, at most 100; after is an edge's cursor."
+  tasks(first: Int, after: String, filter: TaskFilter): ScaffolderTaskConnection!
+  "The actions templates may use, with their input and output schemas."
+  scaffolderActions: [ScaffolderAction!]!
+}
+
+extend type Mutation {
+  """
+  Run the template ref (template:[namespace/]name) with values, as the caller (template.run).
+  Values are validated against the template's parameters before any task exists. secrets (an
+  object of strings, e.g. {"token": "…"}) are sealed at rest, never shown, and gone when the
+  task ends. A worker runs the task; follow it with task(id:) or taskEvents.
+  """
+  runTemplate(ref: String!, values: JSON!, secrets: JSON): ScaffolderTask!
+  "Render the template with values and return files, resolved step inputs and output: nothing is written, pushed or registered."
+  dryRunTemplate(ref: String!, values: JSON!): DryRunResult!
+  "Cancel a task: at once when it is OPEN, at its next step boundary when it is PROCESSING."
+  cancelTask(id: ID!): ScaffolderTask!
+  "Run a FAILED task again from the step that failed; its secrets were cleared when it failed, so give them again."
+  retryTask(id: ID!, secrets: JSON): ScaffolderTask!
+  "Undo the completed steps of a finished task that can be undone, newest first (e.g. delete the repository it created)."
+  rollbackTask(id: ID!, secrets: JSON): ScaffolderTask!
+}
+
+type Subscription {
+  "A task's events: those recorded so far, then new ones as they come; it ends when the task reaches a final state."
+  taskEvents(id: ID!): TaskEvent!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# Shared types of catalogd's GraphQL API. Each domain has its own .graphqls file beside this one.
 
 "An RFC 3339 timestamp."
@@ -5400,6 +6098,50 @@ func (ec *executionContext) childFields_Domain(ctx context.Context, field graphq
 		return ec.fieldContext_Domain_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Domain", field.Name)
+}
+
+func (ec *executionContext) childFields_DryRunFile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_DryRunFile_path(ctx, field)
+	case "content":
+		return ec.fieldContext_DryRunFile_content(ctx, field)
+	case "base64":
+		return ec.fieldContext_DryRunFile_base64(ctx, field)
+	case "executable":
+		return ec.fieldContext_DryRunFile_executable(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DryRunFile", field.Name)
+}
+
+func (ec *executionContext) childFields_DryRunResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "files":
+		return ec.fieldContext_DryRunResult_files(ctx, field)
+	case "steps":
+		return ec.fieldContext_DryRunResult_steps(ctx, field)
+	case "output":
+		return ec.fieldContext_DryRunResult_output(ctx, field)
+	case "log":
+		return ec.fieldContext_DryRunResult_log(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DryRunResult", field.Name)
+}
+
+func (ec *executionContext) childFields_DryRunStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DryRunStep_id(ctx, field)
+	case "name":
+		return ec.fieldContext_DryRunStep_name(ctx, field)
+	case "action":
+		return ec.fieldContext_DryRunStep_action(ctx, field)
+	case "input":
+		return ec.fieldContext_DryRunStep_input(ctx, field)
+	case "skipped":
+		return ec.fieldContext_DryRunStep_skipped(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DryRunStep", field.Name)
 }
 
 func (ec *executionContext) childFields_EntityConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5922,6 +6664,78 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Resource", field.Name)
 }
 
+func (ec *executionContext) childFields_ScaffolderAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScaffolderAction_id(ctx, field)
+	case "description":
+		return ec.fieldContext_ScaffolderAction_description(ctx, field)
+	case "inputSchema":
+		return ec.fieldContext_ScaffolderAction_inputSchema(ctx, field)
+	case "outputSchema":
+		return ec.fieldContext_ScaffolderAction_outputSchema(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScaffolderAction", field.Name)
+}
+
+func (ec *executionContext) childFields_ScaffolderTask(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScaffolderTask_id(ctx, field)
+	case "status":
+		return ec.fieldContext_ScaffolderTask_status(ctx, field)
+	case "templateRef":
+		return ec.fieldContext_ScaffolderTask_templateRef(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_ScaffolderTask_createdBy(ctx, field)
+	case "createdByRef":
+		return ec.fieldContext_ScaffolderTask_createdByRef(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScaffolderTask_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ScaffolderTask_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ScaffolderTask_finishedAt(ctx, field)
+	case "cancelRequested":
+		return ec.fieldContext_ScaffolderTask_cancelRequested(ctx, field)
+	case "attempts":
+		return ec.fieldContext_ScaffolderTask_attempts(ctx, field)
+	case "values":
+		return ec.fieldContext_ScaffolderTask_values(ctx, field)
+	case "steps":
+		return ec.fieldContext_ScaffolderTask_steps(ctx, field)
+	case "events":
+		return ec.fieldContext_ScaffolderTask_events(ctx, field)
+	case "output":
+		return ec.fieldContext_ScaffolderTask_output(ctx, field)
+	case "error":
+		return ec.fieldContext_ScaffolderTask_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScaffolderTask", field.Name)
+}
+
+func (ec *executionContext) childFields_ScaffolderTaskConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_ScaffolderTaskConnection_totalCount(ctx, field)
+	case "edges":
+		return ec.fieldContext_ScaffolderTaskConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ScaffolderTaskConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScaffolderTaskConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ScaffolderTaskEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ScaffolderTaskEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ScaffolderTaskEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScaffolderTaskEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "totalCount":
@@ -6036,6 +6850,46 @@ func (ec *executionContext) childFields_System(ctx context.Context, field graphq
 		return ec.fieldContext_System_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type System", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_TaskEvent_seq(ctx, field)
+	case "type":
+		return ec.fieldContext_TaskEvent_type(ctx, field)
+	case "stepId":
+		return ec.fieldContext_TaskEvent_stepId(ctx, field)
+	case "message":
+		return ec.fieldContext_TaskEvent_message(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_TaskEvent_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TaskStep_id(ctx, field)
+	case "index":
+		return ec.fieldContext_TaskStep_index(ctx, field)
+	case "name":
+		return ec.fieldContext_TaskStep_name(ctx, field)
+	case "action":
+		return ec.fieldContext_TaskStep_action(ctx, field)
+	case "status":
+		return ec.fieldContext_TaskStep_status(ctx, field)
+	case "output":
+		return ec.fieldContext_TaskStep_output(ctx, field)
+	case "error":
+		return ec.fieldContext_TaskStep_error(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_TaskStep_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_TaskStep_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskStep", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6576,6 +7430,42 @@ func (ec *executionContext) field_Location_relations_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_dryRunTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "values",
+		func(ctx context.Context, v any) (any, error) {
+			return ec.unmarshalNJSON2interface(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["values"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshEntity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6631,6 +7521,80 @@ func (ec *executionContext) field_Mutation_registerLocation_args(ctx context.Con
 		return nil, err
 	}
 	args["dryRun"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "secrets",
+		func(ctx context.Context, v any) (any, error) {
+			return ec.unmarshalOJSON2interface(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secrets"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rollbackTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "secrets",
+		func(ctx context.Context, v any) (any, error) {
+			return ec.unmarshalOJSON2interface(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secrets"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ref",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ref"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "values",
+		func(ctx context.Context, v any) (any, error) {
+			return ec.unmarshalNJSON2interface(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["values"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "secrets",
+		func(ctx context.Context, v any) (any, error) {
+			return ec.unmarshalOJSON2interface(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["secrets"] = arg2
 	return args, nil
 }
 
@@ -6846,8 +7810,8 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
-		func(ctx context.Context, v any) (int, error) {
-			return ec.unmarshalNID2int(ctx, v)
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6860,8 +7824,8 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
-		func(ctx context.Context, v any) ([]int, error) {
-			return ec.unmarshalNID2ᚕintᚄ(ctx, v)
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6976,6 +7940,50 @@ func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_task_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_tasks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.TaskFilter, error) {
+			return ec.unmarshalOTaskFilter2ᚖcatalogdᚋgraphᚋmodelᚐTaskFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Resource_annotation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7001,6 +8009,42 @@ func (ec *executionContext) field_Resource_relations_args(ctx context.Context, r
 		return nil, err
 	}
 	args["type"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_ScaffolderTask_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_taskEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7196,8 +8240,8 @@ func (ec *executionContext) _API_id(ctx context.Context, field graphql.Collected
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8073,8 +9117,8 @@ func (ec *executionContext) _Component_id(ctx context.Context, field graphql.Col
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9673,8 +10717,8 @@ func (ec *executionContext) _Domain_id(ctx context.Context, field graphql.Collec
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10492,6 +11536,323 @@ func (ec *executionContext) fieldContext_Domain_docs(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _DryRunFile_path(ctx context.Context, field graphql.CollectedField, obj *model.DryRunFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunFile_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunFile_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunFile_content(ctx context.Context, field graphql.CollectedField, obj *model.DryRunFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunFile_content(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Content, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunFile_content(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunFile_base64(ctx context.Context, field graphql.CollectedField, obj *model.DryRunFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunFile_base64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Base64, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunFile_base64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunFile", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DryRunFile_executable(ctx context.Context, field graphql.CollectedField, obj *model.DryRunFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunFile_executable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Executable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunFile_executable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunFile", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DryRunResult_files(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_files(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Files, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DryRunFile) graphql.Marshaler {
+			return ec.marshalNDryRunFile2ᚕᚖcatalogdᚋgraphᚋmodelᚐDryRunFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_files(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DryRunResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DryRunFile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DryRunResult_steps(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DryRunStep) graphql.Marshaler {
+			return ec.marshalNDryRunStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐDryRunStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DryRunResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DryRunStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DryRunResult_output(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _DryRunResult_log(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunStep_id(ctx context.Context, field graphql.CollectedField, obj *model.DryRunStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunStep_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunStep_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunStep_name(ctx context.Context, field graphql.CollectedField, obj *model.DryRunStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunStep_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunStep_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunStep_action(ctx context.Context, field graphql.CollectedField, obj *model.DryRunStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunStep_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunStep_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunStep_input(ctx context.Context, field graphql.CollectedField, obj *model.DryRunStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunStep_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Input, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunStep_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunStep", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _DryRunStep_skipped(ctx context.Context, field graphql.CollectedField, obj *model.DryRunStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunStep_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunStep_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunStep", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _EntityConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.EntityConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10972,8 +12333,8 @@ func (ec *executionContext) _GenericEntity_id(ctx context.Context, field graphql
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11909,8 +13270,8 @@ func (ec *executionContext) _Group_id(ctx context.Context, field graphql.Collect
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13773,8 +15134,8 @@ func (ec *executionContext) _Location_id(ctx context.Context, field graphql.Coll
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -15224,6 +16585,256 @@ func (ec *executionContext) fieldContext_Mutation_refreshEntity(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_runTemplate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunTemplate(ctx, fc.Args["ref"].(string),
+				func() any {
+					if fc.Args["values"] == nil {
+						return nil
+					}
+					return fc.Args["values"].(any)
+				}(),
+				func() any {
+					if fc.Args["secrets"] == nil {
+						return nil
+					}
+					return fc.Args["secrets"].(any)
+				}())
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+			return ec.marshalNScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runTemplate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runTemplate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_dryRunTemplate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_dryRunTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DryRunTemplate(ctx, fc.Args["ref"].(string),
+				func() any {
+					if fc.Args["values"] == nil {
+						return nil
+					}
+					return fc.Args["values"].(any)
+				}())
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DryRunResult) graphql.Marshaler {
+			return ec.marshalNDryRunResult2ᚖcatalogdᚋgraphᚋmodelᚐDryRunResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_dryRunTemplate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DryRunResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_dryRunTemplate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelTask(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+			return ec.marshalNScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryTask(ctx, fc.Args["id"].(string),
+				func() any {
+					if fc.Args["secrets"] == nil {
+						return nil
+					}
+					return fc.Args["secrets"].(any)
+				}())
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+			return ec.marshalNScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rollbackTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rollbackTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RollbackTask(ctx, fc.Args["id"].(string),
+				func() any {
+					if fc.Args["secrets"] == nil {
+						return nil
+					}
+					return fc.Args["secrets"].(any)
+				}())
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+			return ec.marshalNScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rollbackTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rollbackTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Ownership_ownerRef(ctx context.Context, field graphql.CollectedField, obj *model.Ownership) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15886,7 +17497,7 @@ func (ec *executionContext) _Query_node(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(int))
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
@@ -15930,7 +17541,7 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]int))
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Node) graphql.Marshaler {
@@ -16336,6 +17947,126 @@ func (ec *executionContext) fieldContext_Query_locations(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_task(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_task(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Task(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+			return ec.marshalOScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_task(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_task_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_tasks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_tasks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Tasks(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*model.TaskFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTaskConnection) graphql.Marshaler {
+			return ec.marshalNScaffolderTaskConnection2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTaskConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_tasks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTaskConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_tasks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_scaffolderActions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scaffolderActions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ScaffolderActions(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScaffolderAction) graphql.Marshaler {
+			return ec.marshalNScaffolderAction2ᚕᚖcatalogdᚋgraphᚋmodelᚐScaffolderActionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scaffolderActions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_search(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16590,8 +18321,8 @@ func (ec *executionContext) _Resource_id(ctx context.Context, field graphql.Coll
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -17409,6 +19140,615 @@ func (ec *executionContext) fieldContext_Resource_docs(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _ScaffolderAction_id(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderAction_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderAction_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderAction_description(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderAction_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderAction_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderAction_inputSchema(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderAction_inputSchema(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InputSchema, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderAction_inputSchema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderAction", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ScaffolderAction_outputSchema(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderAction_outputSchema(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OutputSchema, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderAction_outputSchema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderAction", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ScaffolderTask_id(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "ID")
+}
+
+func (ec *executionContext) _ScaffolderTask_status(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.TaskStatus) graphql.Marshaler {
+			return ec.marshalNTaskStatus2catalogdᚋgraphᚋmodelᚐTaskStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "TaskStatus")
+}
+
+func (ec *executionContext) _ScaffolderTask_templateRef(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_templateRef(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TemplateRef(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_templateRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderTask_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderTask_createdByRef(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_createdByRef(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByRef(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_createdByRef(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderTask_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "Time")
+}
+
+func (ec *executionContext) _ScaffolderTask_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "Time")
+}
+
+func (ec *executionContext) _ScaffolderTask_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "Time")
+}
+
+func (ec *executionContext) _ScaffolderTask_cancelRequested(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_cancelRequested(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelRequested(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_cancelRequested(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _ScaffolderTask_attempts(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "Int")
+}
+
+func (ec *executionContext) _ScaffolderTask_values(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _ScaffolderTask_steps(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScaffolderTask().Steps(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TaskStep) graphql.Marshaler {
+			return ec.marshalNTaskStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐTaskStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScaffolderTask",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TaskStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScaffolderTask_events(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.ScaffolderTask().Events(ctx, obj, fc.Args["after"].(*int), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TaskEvent) graphql.Marshaler {
+			return ec.marshalNTaskEvent2ᚕᚖcatalogdᚋgraphᚋmodelᚐTaskEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScaffolderTask",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TaskEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ScaffolderTask_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScaffolderTask_output(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalOJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _ScaffolderTask_error(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTask_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTask_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTask", field, true, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderTaskConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTaskConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTaskConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTaskConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTaskConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScaffolderTaskConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTaskConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTaskConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScaffolderTaskEdge) graphql.Marshaler {
+			return ec.marshalNScaffolderTaskEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐScaffolderTaskEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTaskConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScaffolderTaskConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTaskEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScaffolderTaskConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTaskConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTaskConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖentgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTaskConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScaffolderTaskConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScaffolderTaskEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTaskEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTaskEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTaskEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScaffolderTaskEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScaffolderTaskEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ScaffolderTaskEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScaffolderTaskEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+			return ec.marshalNScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScaffolderTaskEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScaffolderTaskEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScaffolderTask(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SearchConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SearchConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17707,6 +20047,50 @@ func (ec *executionContext) fieldContext_SearchHit_score(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("SearchHit", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Subscription_taskEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_taskEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().TaskEvents(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TaskEvent) graphql.Marshaler {
+			return ec.marshalNTaskEvent2ᚖcatalogdᚋgraphᚋmodelᚐTaskEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_taskEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TaskEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_taskEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _System_id(ctx context.Context, field graphql.CollectedField, obj *model.System) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17719,8 +20103,8 @@ func (ec *executionContext) _System_id(ctx context.Context, field graphql.Collec
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -18602,6 +20986,328 @@ func (ec *executionContext) fieldContext_System_docs(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _TaskEvent_seq(ctx context.Context, field graphql.CollectedField, obj *model.TaskEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskEvent_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskEvent", field, true, false, "Int")
+}
+
+func (ec *executionContext) _TaskEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.TaskEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskEvent", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskEvent_stepId(ctx context.Context, field graphql.CollectedField, obj *model.TaskEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskEvent_stepId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StepID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TaskEvent_stepId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskEvent", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskEvent_message(ctx context.Context, field graphql.CollectedField, obj *model.TaskEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskEvent_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskEvent_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskEvent", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskEvent_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.TaskEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskEvent_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskEvent_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskEvent", field, true, false, "Time")
+}
+
+func (ec *executionContext) _TaskStep_id(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskStep_index(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "Int")
+}
+
+func (ec *executionContext) _TaskStep_name(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskStep_action(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskStep_status(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskStep_output(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_output(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Output(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalOJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_output(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _TaskStep_error(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "String")
+}
+
+func (ec *executionContext) _TaskStep_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "Time")
+}
+
+func (ec *executionContext) _TaskStep_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.TaskStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskStep_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TaskStep_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskStep", field, true, false, "Time")
+}
+
 func (ec *executionContext) _Template_id(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18614,8 +21320,8 @@ func (ec *executionContext) _Template_id(ctx context.Context, field graphql.Coll
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -19418,8 +22124,8 @@ func (ec *executionContext) _User_id(ctx context.Context, field graphql.Collecte
 			return obj.ID(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -21619,6 +24325,62 @@ func UnmarshalKeyValueFilter(ctx context.Context, raw any) (model.KeyValueFilter
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTaskFilter(ctx context.Context, obj any) (model.TaskFilter, error) {
+	var it model.TaskFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"status", "templateRef", "createdBy"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOTaskStatus2ᚕcatalogdᚋgraphᚋmodelᚐTaskStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "templateRef":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("templateRef"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TemplateRef = data
+		case "createdBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdBy"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedBy = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTaskFilter unmarshals raw into the TaskFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTaskFilter(ctx context.Context, raw any) (model.TaskFilter, error) {
+	var out model.TaskFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TaskFilter", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -21780,6 +24542,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._API(ctx, sel, obj)
+	case *model.ScaffolderTask:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ScaffolderTask(ctx, sel, obj)
 	case model.Entity:
 		if obj == nil {
 			return graphql.Null
@@ -22640,6 +25407,155 @@ func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._Domain_docs(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dryRunFileImplementors = []string{"DryRunFile"}
+
+func (ec *executionContext) _DryRunFile(ctx context.Context, sel ast.SelectionSet, obj *model.DryRunFile) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dryRunFileImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DryRunFile")
+		case "path":
+			out.Values[i] = ec._DryRunFile_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "content":
+			out.Values[i] = ec._DryRunFile_content(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "base64":
+			out.Values[i] = ec._DryRunFile_base64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "executable":
+			out.Values[i] = ec._DryRunFile_executable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dryRunResultImplementors = []string{"DryRunResult"}
+
+func (ec *executionContext) _DryRunResult(ctx context.Context, sel ast.SelectionSet, obj *model.DryRunResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dryRunResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DryRunResult")
+		case "files":
+			out.Values[i] = ec._DryRunResult_files(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._DryRunResult_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "output":
+			out.Values[i] = ec._DryRunResult_output(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "log":
+			out.Values[i] = ec._DryRunResult_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dryRunStepImplementors = []string{"DryRunStep"}
+
+func (ec *executionContext) _DryRunStep(ctx context.Context, sel ast.SelectionSet, obj *model.DryRunStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dryRunStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DryRunStep")
+		case "id":
+			out.Values[i] = ec._DryRunStep_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._DryRunStep_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._DryRunStep_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "input":
+			out.Values[i] = ec._DryRunStep_input(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._DryRunStep_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -24141,6 +27057,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "runTemplate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRunTemplate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_dryRunTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rollbackTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rollbackTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24569,6 +27520,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_locations(ctx, field)
 				})
+		case "task":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_task(ctx, field)
+				})
+		case "tasks":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_tasks(ctx, field)
+				})
+		case "scaffolderActions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scaffolderActions(ctx, field)
+				})
 		case "search":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -24834,6 +27803,240 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var scaffolderActionImplementors = []string{"ScaffolderAction"}
+
+func (ec *executionContext) _ScaffolderAction(ctx context.Context, sel ast.SelectionSet, obj *model.ScaffolderAction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scaffolderActionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScaffolderAction")
+		case "id":
+			out.Values[i] = ec._ScaffolderAction_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ScaffolderAction_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inputSchema":
+			out.Values[i] = ec._ScaffolderAction_inputSchema(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "outputSchema":
+			out.Values[i] = ec._ScaffolderAction_outputSchema(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scaffolderTaskImplementors = []string{"ScaffolderTask", "Node"}
+
+func (ec *executionContext) _ScaffolderTask(ctx context.Context, sel ast.SelectionSet, obj *model.ScaffolderTask) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scaffolderTaskImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScaffolderTask")
+		case "id":
+			out.Values[i] = ec._ScaffolderTask_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ScaffolderTask_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "templateRef":
+			out.Values[i] = ec._ScaffolderTask_templateRef(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.Values[i] = ec._ScaffolderTask_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdByRef":
+			out.Values[i] = ec._ScaffolderTask_createdByRef(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ScaffolderTask_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._ScaffolderTask_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._ScaffolderTask_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cancelRequested":
+			out.Values[i] = ec._ScaffolderTask_cancelRequested(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._ScaffolderTask_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "values":
+			out.Values[i] = ec._ScaffolderTask_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "steps":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScaffolderTask_steps(ctx, field, obj)
+				})
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScaffolderTask_events(ctx, field, obj)
+				})
+		case "output":
+			out.Values[i] = ec._ScaffolderTask_output(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._ScaffolderTask_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scaffolderTaskConnectionImplementors = []string{"ScaffolderTaskConnection"}
+
+func (ec *executionContext) _ScaffolderTaskConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ScaffolderTaskConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scaffolderTaskConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScaffolderTaskConnection")
+		case "totalCount":
+			out.Values[i] = ec._ScaffolderTaskConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._ScaffolderTaskConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ScaffolderTaskConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scaffolderTaskEdgeImplementors = []string{"ScaffolderTaskEdge"}
+
+func (ec *executionContext) _ScaffolderTaskEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ScaffolderTaskEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scaffolderTaskEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScaffolderTaskEdge")
+		case "cursor":
+			out.Values[i] = ec._ScaffolderTaskEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ScaffolderTaskEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var searchConnectionImplementors = []string{"SearchConnection"}
 
 func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SearchConnection) graphql.Marshaler {
@@ -24999,6 +28202,26 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "taskEvents":
+		return ec._Subscription_taskEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var systemImplementors = []string{"System", "Node", "Entity"}
@@ -25172,6 +28395,132 @@ func (ec *executionContext) _System(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._System_docs(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var taskEventImplementors = []string{"TaskEvent"}
+
+func (ec *executionContext) _TaskEvent(ctx context.Context, sel ast.SelectionSet, obj *model.TaskEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, taskEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TaskEvent")
+		case "seq":
+			out.Values[i] = ec._TaskEvent_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._TaskEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stepId":
+			out.Values[i] = ec._TaskEvent_stepId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._TaskEvent_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._TaskEvent_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var taskStepImplementors = []string{"TaskStep"}
+
+func (ec *executionContext) _TaskStep(ctx context.Context, sel ast.SelectionSet, obj *model.TaskStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, taskStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TaskStep")
+		case "id":
+			out.Values[i] = ec._TaskStep_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "index":
+			out.Values[i] = ec._TaskStep_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._TaskStep_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._TaskStep_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._TaskStep_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "output":
+			out.Values[i] = ec._TaskStep_output(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._TaskStep_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._TaskStep_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._TaskStep_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -26145,6 +29494,62 @@ func (ec *executionContext) marshalNDomain2ᚖcatalogdᚋgraphᚋmodelᚐDomain(
 	return ec._Domain(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDryRunFile2ᚕᚖcatalogdᚋgraphᚋmodelᚐDryRunFileᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DryRunFile) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDryRunFile2ᚖcatalogdᚋgraphᚋmodelᚐDryRunFile(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDryRunFile2ᚖcatalogdᚋgraphᚋmodelᚐDryRunFile(ctx context.Context, sel ast.SelectionSet, v *model.DryRunFile) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DryRunFile!")
+		return graphql.Null
+	}
+	return ec._DryRunFile(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDryRunResult2ᚖcatalogdᚋgraphᚋmodelᚐDryRunResult(ctx context.Context, sel ast.SelectionSet, v *model.DryRunResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DryRunResult!")
+		return graphql.Null
+	}
+	return ec._DryRunResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDryRunStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐDryRunStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DryRunStep) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDryRunStep2ᚖcatalogdᚋgraphᚋmodelᚐDryRunStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDryRunStep2ᚖcatalogdᚋgraphᚋmodelᚐDryRunStep(ctx context.Context, sel ast.SelectionSet, v *model.DryRunStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DryRunStep!")
+		return graphql.Null
+	}
+	return ec._DryRunStep(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEntity2catalogdᚋgraphᚋmodelᚐEntity(ctx context.Context, sel ast.SelectionSet, v model.Entity) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Entity!")
@@ -26399,27 +29804,27 @@ func (ec *executionContext) marshalNGroup2ᚖcatalogdᚋgraphᚋmodelᚐGroup(ct
 	return ec._Group(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
-	res, err := graphql.UnmarshalIntID(v)
+func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNID2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalIntID(v)
+	res := graphql.MarshalID(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
 }
 
-func (ec *executionContext) unmarshalNID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]int, len(vSlice))
+	res := make([]string, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNID2int(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -26427,10 +29832,10 @@ func (ec *executionContext) unmarshalNID2ᚕintᚄ(ctx context.Context, v any) (
 	return res, nil
 }
 
-func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
 	ret := make(graphql.Array, len(v))
 	for i := range v {
-		ret[i] = ec.marshalNID2int(ctx, sel, v[i])
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
 	}
 
 	for _, e := range ret {
@@ -26562,6 +29967,24 @@ func (ec *executionContext) marshalNJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx 
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JSON!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalAny(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNKeyValue2ᚕᚖcatalogdᚋgraphᚋmodelᚐKeyValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KeyValue) graphql.Marshaler {
@@ -26841,6 +30264,70 @@ func (ec *executionContext) marshalNResource2ᚖcatalogdᚋgraphᚋmodelᚐResou
 	return ec._Resource(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNScaffolderAction2ᚕᚖcatalogdᚋgraphᚋmodelᚐScaffolderActionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScaffolderAction) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScaffolderAction2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderAction(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScaffolderAction2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderAction(ctx context.Context, sel ast.SelectionSet, v *model.ScaffolderAction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScaffolderAction!")
+		return graphql.Null
+	}
+	return ec._ScaffolderAction(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx context.Context, sel ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScaffolderTask!")
+		return graphql.Null
+	}
+	return ec._ScaffolderTask(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScaffolderTaskConnection2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTaskConnection(ctx context.Context, sel ast.SelectionSet, v *model.ScaffolderTaskConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScaffolderTaskConnection!")
+		return graphql.Null
+	}
+	return ec._ScaffolderTaskConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScaffolderTaskEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐScaffolderTaskEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScaffolderTaskEdge) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScaffolderTaskEdge2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTaskEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScaffolderTaskEdge2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTaskEdge(ctx context.Context, sel ast.SelectionSet, v *model.ScaffolderTaskEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScaffolderTaskEdge!")
+		return graphql.Null
+	}
+	return ec._ScaffolderTaskEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSearchConnection2ᚖcatalogdᚋgraphᚋmodelᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v *model.SearchConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SearchConnection!")
@@ -26946,6 +30433,64 @@ func (ec *executionContext) marshalNSystem2ᚖcatalogdᚋgraphᚋmodelᚐSystem(
 		return graphql.Null
 	}
 	return ec._System(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTaskEvent2ᚕᚖcatalogdᚋgraphᚋmodelᚐTaskEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TaskEvent) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTaskEvent2ᚖcatalogdᚋgraphᚋmodelᚐTaskEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTaskEvent2ᚖcatalogdᚋgraphᚋmodelᚐTaskEvent(ctx context.Context, sel ast.SelectionSet, v *model.TaskEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TaskEvent!")
+		return graphql.Null
+	}
+	return ec._TaskEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTaskStatus2catalogdᚋgraphᚋmodelᚐTaskStatus(ctx context.Context, v any) (model.TaskStatus, error) {
+	var res model.TaskStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTaskStatus2catalogdᚋgraphᚋmodelᚐTaskStatus(ctx context.Context, sel ast.SelectionSet, v model.TaskStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNTaskStep2ᚕᚖcatalogdᚋgraphᚋmodelᚐTaskStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TaskStep) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTaskStep2ᚖcatalogdᚋgraphᚋmodelᚐTaskStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTaskStep2ᚖcatalogdᚋgraphᚋmodelᚐTaskStep(ctx context.Context, sel ast.SelectionSet, v *model.TaskStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TaskStep!")
+		return graphql.Null
+	}
+	return ec._TaskStep(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -27281,6 +30826,22 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx context.Context, v any) (model.RawJSON, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res model.RawJSON
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx context.Context, sel ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any) (any, error) {
 	if v == nil {
 		return nil, nil
@@ -27328,6 +30889,13 @@ func (ec *executionContext) marshalOProfile2ᚖcatalogdᚋgraphᚋmodelᚐProfil
 		return graphql.Null
 	}
 	return ec._Profile(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOScaffolderTask2ᚖcatalogdᚋgraphᚋmodelᚐScaffolderTask(ctx context.Context, sel ast.SelectionSet, v *model.ScaffolderTask) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScaffolderTask(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOSearchDocPage2ᚖcatalogdᚋgraphᚋmodelᚐSearchDocPage(ctx context.Context, sel ast.SelectionSet, v *model.SearchDocPage) graphql.Marshaler {
@@ -27395,6 +30963,50 @@ func (ec *executionContext) marshalOSystem2ᚖcatalogdᚋgraphᚋmodelᚐSystem(
 		return graphql.Null
 	}
 	return ec._System(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOTaskFilter2ᚖcatalogdᚋgraphᚋmodelᚐTaskFilter(ctx context.Context, v any) (*model.TaskFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputTaskFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOTaskStatus2ᚕcatalogdᚋgraphᚋmodelᚐTaskStatusᚄ(ctx context.Context, v any) ([]model.TaskStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.TaskStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTaskStatus2catalogdᚋgraphᚋmodelᚐTaskStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOTaskStatus2ᚕcatalogdᚋgraphᚋmodelᚐTaskStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TaskStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTaskStatus2catalogdᚋgraphᚋmodelᚐTaskStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

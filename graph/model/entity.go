@@ -103,7 +103,8 @@ func (b *Base) specStringPtr(key string) *string {
 	return nil
 }
 
-func (b *Base) ID() int              { return b.E.ID }
+// ID is the entity's global node ID (see NodeID).
+func (b *Base) ID() string           { return EntityNodeID(b.E.ID) }
 func (b *Base) Ref() string          { return b.E.Ref }
 func (b *Base) Namespace() string    { return b.E.Namespace }
 func (b *Base) Name() string         { return b.E.Name }

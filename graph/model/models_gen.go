@@ -17,6 +17,33 @@ type Node interface {
 	IsNode()
 }
 
+type DryRunFile struct {
+	Path string `json:"path"`
+	// The text, or base64 when base64 is true (binary files).
+	Content    string `json:"content"`
+	Base64     bool   `json:"base64"`
+	Executable bool   `json:"executable"`
+}
+
+// What a template would do, rendered without any side effect.
+type DryRunResult struct {
+	// The files the workspace would hold at the end.
+	Files []*DryRunFile `json:"files"`
+	// Each step as it would run, inputs resolved (secrets redacted).
+	Steps  []*DryRunStep `json:"steps"`
+	Output any           `json:"output,omitempty"`
+	Log    []string      `json:"log"`
+}
+
+type DryRunStep struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Action string `json:"action"`
+	Input  any    `json:"input,omitempty"`
+	// Its if was false.
+	Skipped bool `json:"skipped"`
+}
+
 // Conditions on entities; all given conditions must hold. Lists match any of their values;
 // matching is case-insensitive.
 type EntityFilter struct {
@@ -109,6 +136,27 @@ type Mutation struct {
 type Query struct {
 }
 
+// An action templates' steps may use.
+type ScaffolderAction struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	// JSON Schema of its input.
+	InputSchema any `json:"inputSchema,omitempty"`
+	// JSON Schema of its output.
+	OutputSchema any `json:"outputSchema,omitempty"`
+}
+
+type ScaffolderTaskConnection struct {
+	TotalCount int                   `json:"totalCount"`
+	Edges      []*ScaffolderTaskEdge `json:"edges"`
+	PageInfo   *entgql.PageInfo[int] `json:"pageInfo"`
+}
+
+type ScaffolderTaskEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *ScaffolderTask `json:"node"`
+}
+
 // A page of search hits, best first: entity hits (page null) and doc page hits (page set, entity
 // the page's entity) in one ranking.
 type SearchConnection struct {
@@ -128,6 +176,17 @@ type SearchDocPage struct {
 type SearchEdge struct {
 	Cursor string     `json:"cursor"`
 	Node   *SearchHit `json:"node"`
+}
+
+type Subscription struct {
+}
+
+// Conditions on tasks; all given conditions must hold.
+type TaskFilter struct {
+	Status      []TaskStatus `json:"status,omitempty"`
+	TemplateRef *string      `json:"templateRef,omitempty"`
+	// kind:name of the principal that ran them.
+	CreatedBy *string `json:"createdBy,omitempty"`
 }
 
 type GraphDirection string
@@ -185,6 +244,68 @@ func (e *GraphDirection) UnmarshalJSON(b []byte) error {
 }
 
 func (e GraphDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a scaffolder task is: OPEN → PROCESSING → COMPLETED | FAILED | CANCELLED.
+type TaskStatus string
+
+const (
+	TaskStatusOpen       TaskStatus = "OPEN"
+	TaskStatusProcessing TaskStatus = "PROCESSING"
+	TaskStatusCompleted  TaskStatus = "COMPLETED"
+	TaskStatusFailed     TaskStatus = "FAILED"
+	TaskStatusCancelled  TaskStatus = "CANCELLED"
+)
+
+var AllTaskStatus = []TaskStatus{
+	TaskStatusOpen,
+	TaskStatusProcessing,
+	TaskStatusCompleted,
+	TaskStatusFailed,
+	TaskStatusCancelled,
+}
+
+func (e TaskStatus) IsValid() bool {
+	switch e {
+	case TaskStatusOpen, TaskStatusProcessing, TaskStatusCompleted, TaskStatusFailed, TaskStatusCancelled:
+		return true
+	}
+	return false
+}
+
+func (e TaskStatus) String() string {
+	return string(e)
+}
+
+func (e *TaskStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TaskStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TaskStatus", str)
+	}
+	return nil
+}
+
+func (e TaskStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TaskStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TaskStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -22,10 +22,13 @@ const (
 	ActionLocationRefresh Action = "location.refresh" // re-read a configured location now
 	ActionLocationWrite   Action = "location.write"   // add or remove locations
 	ActionTemplateRun     Action = "template.run"     // run a software template
+	// A task's creator may always see it and cancel, retry or roll it back; these let others.
+	ActionTaskReadAll  Action = "task.read-all"  // see every scaffolder task
+	ActionTaskWriteAll Action = "task.write-all" // cancel, retry or roll back any scaffolder task
 )
 
 // AllActions lists every action, for validating custom roles.
-var AllActions = []Action{ActionRead, ActionEntityRefresh, ActionEntityWrite, ActionLocationRefresh, ActionLocationWrite, ActionTemplateRun}
+var AllActions = []Action{ActionRead, ActionEntityRefresh, ActionEntityWrite, ActionLocationRefresh, ActionLocationWrite, ActionTemplateRun, ActionTaskReadAll, ActionTaskWriteAll}
 
 // OwnerActions are what the owners of an entity may do to it.
 var OwnerActions = []Action{ActionEntityRefresh, ActionEntityWrite}
