@@ -3,6 +3,8 @@
 package graph
 
 import (
+	"time"
+
 	"catalogd/ent"
 	"catalogd/graph/model"
 	"catalogd/internal/depgraph"
@@ -20,7 +22,9 @@ type Resolver struct {
 	Index  *depgraph.Index
 	// Catalog performs every write on the caller's behalf (nil: mutations answer UNAVAILABLE).
 	Catalog *service.Catalog
-	deps    *model.Deps
+	// FeedPoll is how often catalogChanged subscriptions poll the change log (0: DefaultFeedPoll).
+	FeedPoll time.Duration
+	deps     *model.Deps
 }
 
 // DefaultContactAnnotations are the annotation keys reported as contacts when none are configured.

@@ -17,6 +17,18 @@ type Node interface {
 	IsNode()
 }
 
+// Selects changes; every condition given must hold.
+type CatalogChangeFilter struct {
+	// Entity kind, e.g. component.
+	Kind *string `json:"kind,omitempty"`
+	// Owner ref (a group or user): changes of entities it owns, owned before, or now owns.
+	Owner *string `json:"owner,omitempty"`
+	// One entity.
+	Ref *string `json:"ref,omitempty"`
+	// Change types: added, changed, removed, owner_changed, refused.
+	Type []string `json:"type,omitempty"`
+}
+
 // Conditions on entities; all given conditions must hold. Lists match any of their values;
 // matching is case-insensitive.
 type EntityFilter struct {
@@ -128,6 +140,9 @@ type SearchDocPage struct {
 type SearchEdge struct {
 	Cursor string     `json:"cursor"`
 	Node   *SearchHit `json:"node"`
+}
+
+type Subscription struct {
 }
 
 type GraphDirection string
