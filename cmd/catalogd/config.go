@@ -70,6 +70,7 @@ type fileConfig struct {
 			Secret string `json:"secret"`
 		} `json:"github"`
 	} `json:"webhooks"`
+	Feed      feedFileConfig          `json:"feed"`
 	Locations []ingest.LocationConfig `json:"-"`
 }
 

@@ -20,6 +20,7 @@ import (
 	"catalogd/demo"
 	"catalogd/graph"
 	"catalogd/internal/catalog"
+	"catalogd/internal/feed"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/ingest/git"
@@ -306,9 +307,14 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if err != nil {
 				return err
 			}
+			// Change feed (issue 13): webhooks and retention.
+			fcfg, err := feedConfig(fc.Feed)
+			if err != nil {
+				return err
+			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, feed: fcfg}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -361,6 +367,8 @@ type serveConfig struct {
 	requestTimeout time.Duration
 	auth           *authSetup
 	persisted      *graph.PersistedQueries
+	// feed configures the change feed's webhooks and retention (its Client is set in serve).
+	feed feed.Config
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -503,6 +511,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		srv.Close()
 		return err
 	}
+	// Change feed (issue 13): subscriptions poll at the feed's interval; webhook cursors are
+	// created before the engine starts, so a new webhook misses nothing of this run.
+	resolver.FeedPoll = cfg.feed.Poll
+	feedAllow, _ := reading.ParseAllowList(cfg.read.allow) // checked by the caller
+	cfg.feed.Client, cfg.feed.Log = feedClient(feedAllow), log
+	feedCtx, endFeed := context.WithCancel(ctx)
+	defer endFeed()
+	waitFeed, err := feed.Start(feedCtx, st, cfg.feed)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer waitFeed()
+	defer endFeed() // before waitFeed
+
 	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
 		Websocket: graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins}})

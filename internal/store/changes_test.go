@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"catalogd/ent"
 	"catalogd/internal/store"
@@ -232,6 +233,31 @@ func TestAConsumerPagingDuringConcurrentWritesMissesNothing(t *testing.T) {
 		all, _ := readAll(t, st, 0, 1000, store.ChangeFilter{})
 		if len(all) != 3*rounds*40 || len(seen) != len(all) {
 			t.Fatalf("%d changes in the log (want %d), consumer saw %d", len(all), 3*rounds*40, len(seen))
+		}
+	})
+}
+
+func TestPruningRemovesOldChangesButNeverTheNewest(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		if _, err := st.Apply(ctx, locSpec("old"), &store.Batch{Parts: store.Entities(records(3, "old"))}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := st.PruneChanges(ctx, time.Now().Add(time.Hour)) // everything is older
+		if err != nil || n != 2 {
+			t.Fatalf("pruned %d, %v; want 2 (the newest stays)", n, err)
+		}
+		last, _ := st.LastChangeID(ctx)
+		if _, err := st.Apply(ctx, locSpec("new"), &store.Batch{Parts: store.Entities(records(1, "new"))}); err != nil {
+			t.Fatal(err)
+		}
+		cs, _ := readAll(t, st, last, 10, store.ChangeFilter{})
+		if len(cs) != 1 || cs[0].ID <= last {
+			t.Fatalf("after pruning, ids went on from %d: %v", last, cs)
+		}
+		if n, _ := st.PruneChanges(ctx, time.Now().Add(-time.Hour)); n != 0 {
+			t.Errorf("pruned %d recent changes", n)
 		}
 	})
 }
