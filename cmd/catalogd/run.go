@@ -20,8 +20,10 @@ import (
 	"catalogd/demo"
 	"catalogd/graph"
 	"catalogd/internal/catalog"
+	"catalogd/internal/depgraph"
 	"catalogd/internal/feed"
 	"catalogd/internal/ingest"
+	"catalogd/internal/mcpserver"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/ingest/git"
 	"catalogd/internal/ingest/github"
@@ -424,8 +426,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 		hookHandler = hook
 	}
+	// MCP (issue 13): its tools run GraphQL operations in process, through gqlProxy.
+	var issuers []string
+	for _, is := range cfg.auth.cfg.Issuers {
+		issuers = append(issuers, is.URL)
+	}
+	mcpHandler := mcpserver.NewHandler(mcpserver.Options{GraphQL: gqlProxy, Policy: authn.Policy(),
+		RelationTypes: depgraph.ForwardTypes, Version: "catalogd", Log: log})
 	srv := &http.Server{
 		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
+			MCP: mcpHandler, MCPIssuers: issuers,
 			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins, GitHubWebhook: hookHandler,
 			Docs: func(ctx context.Context, ref, path string) (*store.DocFile, error) {
 				if st := docStore.Load(); st != nil {

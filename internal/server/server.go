@@ -30,6 +30,10 @@ type Deps struct {
 	// Docs, when set, serves GET /docs/ (entities' rendered docs and their images), to callers
 	// GraphQL would admit.
 	Docs DocsLookup
+	// MCP, when set, serves /mcp (issue 13) to callers GraphQL would admit; MCPIssuers are the
+	// OIDC issuers its protected-resource metadata names.
+	MCP        http.Handler
+	MCPIssuers []string
 }
 
 // NewServer returns the root handler.
