@@ -52,33 +52,7 @@ func newServer(o Options, write bool) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "search_entities", Annotations: ro,
 		Description: fmt.Sprintf("Full-text search over names, titles, descriptions, tags, owners; best first, at most %d hits.", maxSearch)},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in SearchIn) (*mcp.CallToolResult, SearchOut, error) {
-			if strings.TrimSpace(in.Query) == "" {
-				return nil, SearchOut{}, fmt.Errorf("query: give at least one word")
-			}
-			first := clamp(in.First, 10, maxSearch)
-			var d struct {
-				Search struct {
-					TotalCount int
-					Edges      []struct {
-						Node struct {
-							Snippet string
-							Entity  *EntitySummary
-						}
-					}
-				}
-			}
-			if err := gql(ctx, h, `query($q: String!, $k: [String!], $n: Int) { search(query: $q, kinds: $k, first: $n) {
-  totalCount edges { node { snippet entity { ref kind title description } } } } }`, map[string]any{"q": in.Query, "k": in.Kinds, "n": first}, &d); err != nil {
-				return nil, SearchOut{}, err
-			}
-			out := SearchOut{Total: d.Search.TotalCount, Hits: []SearchHit{}}
-			for _, e := range d.Search.Edges {
-				if e.Node.Entity != nil {
-					out.Hits = append(out.Hits, SearchHit{EntitySummary: *e.Node.Entity, Snippet: e.Node.Snippet})
-				}
-			}
-			out.Truncated = out.Total > len(out.Hits)
-			return nil, out, nil
+			return Search(ctx, h, in)
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "get_entity", Annotations: ro,
 		Description: "One entity: its descriptor (metadata, spec), relations and owner."},
@@ -138,36 +112,7 @@ func newServer(o Options, write bool) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "get_dependencies", Annotations: ro,
 		Description: fmt.Sprintf("What an entity needs (direction downstream: what it depends on and consumes) or what needs it (upstream), transitively to depth; at most %d.", maxDeps)},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in DepsIn) (*mcp.CallToolResult, DepsOut, error) {
-			field := "dependencies"
-			switch in.Direction {
-			case "", "downstream":
-			case "upstream":
-				field = "impact"
-			default:
-				return nil, DepsOut{}, fmt.Errorf("direction: %q is neither downstream nor upstream", excerpt(in.Direction))
-			}
-			ref, err := Resolve(ctx, h, in.Ref)
-			if err != nil {
-				return nil, DepsOut{}, err
-			}
-			in.Ref = ref
-			var d map[string]struct {
-				Root          struct{ Ref string }
-				TotalAffected int
-				Affected      []Dependency
-			}
-			q := fmt.Sprintf(`query($r: String!, $d: Int, $n: Int) { x: %s(ref: $r, maxDepth: $d) { root { ref } totalAffected
-  affected(first: $n) { ref depth path entity { kind title } } } }`, field)
-			if err := gql(ctx, h, q, map[string]any{"r": in.Ref, "d": depth(in.Depth), "n": maxDeps}, &d); err != nil {
-				return nil, DepsOut{}, err
-			}
-			x := d["x"]
-			out := DepsOut{Ref: x.Root.Ref, Direction: or(in.Direction, "downstream"), Total: x.TotalAffected, Entities: x.Affected}
-			if out.Entities == nil {
-				out.Entities = []Dependency{}
-			}
-			out.Truncated = out.Total > len(out.Entities)
-			return nil, out, nil
+			return Dependencies(ctx, h, in)
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "impact_analysis", Annotations: ro,
 		Description: fmt.Sprintf("Everything affected if an entity fails, grouped by owner with contacts and escalation. The answer lists at most %d owners and %d refs per owner, and says the totals.", maxImpactOwners, maxRefsPerOwner)},
@@ -409,4 +354,69 @@ func excerpt(s string) string {
 		return s[:100] + "…"
 	}
 	return s
+}
+
+// Search answers search_entities.
+func Search(ctx context.Context, h http.Handler, in SearchIn) (*mcp.CallToolResult, SearchOut, error) {
+	if strings.TrimSpace(in.Query) == "" {
+		return nil, SearchOut{}, fmt.Errorf("query: give at least one word")
+	}
+	first := clamp(in.First, 10, maxSearch)
+	var d struct {
+		Search struct {
+			TotalCount int
+			Edges      []struct {
+				Node struct {
+					Snippet string
+					Entity  *EntitySummary
+				}
+			}
+		}
+	}
+	if err := gql(ctx, h, `query($q: String!, $k: [String!], $n: Int) { search(query: $q, kinds: $k, first: $n) {
+  totalCount edges { node { snippet entity { ref kind title description } } } } }`, map[string]any{"q": in.Query, "k": in.Kinds, "n": first}, &d); err != nil {
+		return nil, SearchOut{}, err
+	}
+	out := SearchOut{Total: d.Search.TotalCount, Hits: []SearchHit{}}
+	for _, e := range d.Search.Edges {
+		if e.Node.Entity != nil {
+			out.Hits = append(out.Hits, SearchHit{EntitySummary: *e.Node.Entity, Snippet: e.Node.Snippet})
+		}
+	}
+	out.Truncated = out.Total > len(out.Hits)
+	return nil, out, nil
+}
+
+// Dependencies answers get_dependencies.
+func Dependencies(ctx context.Context, h http.Handler, in DepsIn) (*mcp.CallToolResult, DepsOut, error) {
+	field := "dependencies"
+	switch in.Direction {
+	case "", "downstream":
+	case "upstream":
+		field = "impact"
+	default:
+		return nil, DepsOut{}, fmt.Errorf("direction: %q is neither downstream nor upstream", excerpt(in.Direction))
+	}
+	ref, err := Resolve(ctx, h, in.Ref)
+	if err != nil {
+		return nil, DepsOut{}, err
+	}
+	in.Ref = ref
+	var d map[string]struct {
+		Root          struct{ Ref string }
+		TotalAffected int
+		Affected      []Dependency
+	}
+	q := fmt.Sprintf(`query($r: String!, $d: Int, $n: Int) { x: %s(ref: $r, maxDepth: $d) { root { ref } totalAffected
+  affected(first: $n) { ref depth path entity { kind title } } } }`, field)
+	if err := gql(ctx, h, q, map[string]any{"r": in.Ref, "d": depth(in.Depth), "n": maxDeps}, &d); err != nil {
+		return nil, DepsOut{}, err
+	}
+	x := d["x"]
+	out := DepsOut{Ref: x.Root.Ref, Direction: or(in.Direction, "downstream"), Total: x.TotalAffected, Entities: x.Affected}
+	if out.Entities == nil {
+		out.Entities = []Dependency{}
+	}
+	out.Truncated = out.Total > len(out.Entities)
+	return nil, out, nil
 }
