@@ -70,7 +70,10 @@ type fileConfig struct {
 			Secret string `json:"secret"`
 		} `json:"github"`
 	} `json:"webhooks"`
-	Feed      feedFileConfig          `json:"feed"`
+	Feed  feedFileConfig `json:"feed"`
+	Slack struct {
+		SigningSecret string `json:"signingSecret"`
+	} `json:"slack"`
 	Locations []ingest.LocationConfig `json:"-"`
 }
 

@@ -23,14 +23,15 @@ import (
 	"catalogd/internal/depgraph"
 	"catalogd/internal/feed"
 	"catalogd/internal/ingest"
-	"catalogd/internal/mcpserver"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/ingest/git"
 	"catalogd/internal/ingest/github"
 	urlprov "catalogd/internal/ingest/url"
+	"catalogd/internal/mcpserver"
 	"catalogd/internal/reading"
 	"catalogd/internal/server"
 	"catalogd/internal/service"
+	"catalogd/internal/slackcmd"
 	"catalogd/internal/store"
 	"catalogd/internal/webhook"
 	"catalogd/schema"
@@ -237,6 +238,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var envErr, envErr2, envErr3 error // environment values that are not what they must be
 	var configPath string
 	var maxShare float64
+	var slackSecret string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -314,9 +316,12 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if err != nil {
 				return err
 			}
+			if slackSecret == "" {
+				slackSecret = fc.Slack.SigningSecret
+			}
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, feed: fcfg}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, feed: fcfg, slackSecret: slackSecret}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -347,6 +352,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	}
 	cmd.Flags().Float64Var(&maxShare, "max-removal-share", defShare,
 		"share of a location's entities one read may remove before the guard refuses it until forced (env CATALOGD_MAX_REMOVAL_SHARE)")
+	cmd.Flags().StringVar(&slackSecret, "slack-signing-secret", getenv("CATALOGD_SLACK_SIGNING_SECRET"),
+		"signing secret of the Slack app whose slash command posts to /slack/commands (env CATALOGD_SLACK_SIGNING_SECRET; none: no /slack/commands)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -371,6 +378,8 @@ type serveConfig struct {
 	persisted      *graph.PersistedQueries
 	// feed configures the change feed's webhooks and retention (its Client is set in serve).
 	feed feed.Config
+	// slackSecret, when set, serves the Slack slash command at /slack/commands.
+	slackSecret string
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -433,9 +442,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	mcpHandler := mcpserver.NewHandler(mcpserver.Options{GraphQL: gqlProxy, Policy: authn.Policy(),
 		RelationTypes: depgraph.ForwardTypes, Version: "catalogd", Log: log})
+	var slackHandler http.Handler
+	if cfg.slackSecret != "" {
+		// Late answers go to Slack's response_url through the read allow-list (hooks.slack.com).
+		allow, _ := reading.ParseAllowList(cfg.read.allow)
+		sh := slackcmd.New(slackcmd.Options{SigningSecret: cfg.slackSecret, GraphQL: gqlProxy, Auth: authn,
+			Responder: reading.New(reading.Options{Allow: allow}), Log: log})
+		defer sh.Wait()
+		slackHandler = sh
+	}
 	srv := &http.Server{
 		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
-			MCP: mcpHandler, MCPIssuers: issuers,
+			MCP: mcpHandler, MCPIssuers: issuers, SlackCommands: slackHandler,
 			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins, GitHubWebhook: hookHandler,
 			Docs: func(ctx context.Context, ref, path string) (*store.DocFile, error) {
 				if st := docStore.Load(); st != nil {

@@ -53,6 +53,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("GET "+protectedResourcePath, protectedResource(d.MCPIssuers))
 		mux.Handle("GET "+protectedResourcePath+"/mcp", protectedResource(d.MCPIssuers))
 	}
+	// Slack slash command (issue 13): verified by its own signature, not by bearer tokens.
+	if d.SlackCommands != nil {
+		mux.Handle("POST /slack/commands", d.SlackCommands)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/graphql", http.StatusFound)
 	})

@@ -34,6 +34,8 @@ type Deps struct {
 	// OIDC issuers its protected-resource metadata names.
 	MCP        http.Handler
 	MCPIssuers []string
+	// SlackCommands, when set, serves POST /slack/commands; it checks Slack's signatures itself.
+	SlackCommands http.Handler
 }
 
 // NewServer returns the root handler.
