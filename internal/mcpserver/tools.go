@@ -15,8 +15,8 @@ const (
 	maxSearch          = 50
 	maxOwned           = 200
 	maxDeps            = 500
-	maxImpactOwners    = 100
-	maxRefsPerOwner    = 25
+	maxImpactOwners    = 50
+	maxRefsPerOwner    = 10
 	maxChanges         = 200
 	defaultImpactDepth = 0 // unbounded
 )
