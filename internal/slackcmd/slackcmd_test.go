@@ -104,3 +104,17 @@ func TestALateAnswerGoesToResponseURLOnlyThroughTheAllowList(t *testing.T) {
 		})
 	}
 }
+
+func TestATamperedBodyIsRefused(t *testing.T) {
+	h := slackcmd.New(slackcmd.Options{SigningSecret: secret, GraphQL: http.NotFoundHandler()})
+	for _, replace := range []string{"text=hElp", "text=impact", "text=he"} {
+		req := signed(t, "https://hooks.slack.com/x", "help")
+		b, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(strings.NewReader(strings.Replace(string(b), "text=help", replace, 1)))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("%s: status %d", replace, w.Code)
+		}
+	}
+}
