@@ -441,7 +441,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		issuers = append(issuers, is.URL)
 	}
 	mcpHandler := mcpserver.NewHandler(mcpserver.Options{GraphQL: gqlProxy, Policy: authn.Policy(),
-		RelationTypes: depgraph.ForwardTypes, Version: "catalogd", Log: log})
+		RelationTypes: depgraph.ForwardTypes, Version: "catalogd", Log: log, Authenticated: authn.Enabled()})
 	var slackHandler http.Handler
 	if cfg.slackSecret != "" {
 		// Late answers go to Slack's response_url through the read allow-list (hooks.slack.com).

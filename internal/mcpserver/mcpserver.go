@@ -31,6 +31,11 @@ type Options struct {
 	RelationTypes []string
 	Version       string
 	Log           *slog.Logger
+	// Authenticated says every request carries credentials checked before the handler. The
+	// SDK's DNS-rebinding protection (refusing a request that reached a loopback address
+	// with another Host) then only gets in the way of a reverse proxy on the same machine,
+	// and is turned off; without authentication it stays on.
+	Authenticated bool
 }
 
 // NewHandler returns the /mcp handler. The caller's principal must be in the request's
@@ -46,7 +51,8 @@ func NewHandler(o Options) http.Handler {
 			return write
 		}
 		return read
-	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: o.Log})
+	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: o.Log,
+		DisableLocalhostProtection: o.Authenticated})
 }
 
 // mayWrite reports whether the write tools are listed to p: when its roles allow registering
