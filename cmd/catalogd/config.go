@@ -73,6 +73,7 @@ type fileConfig struct {
 	Feed  feedFileConfig `json:"feed"`
 	Slack struct {
 		SigningSecret string `json:"signingSecret"`
+		BotToken      string `json:"botToken"`
 	} `json:"slack"`
 	Locations []ingest.LocationConfig `json:"-"`
 }

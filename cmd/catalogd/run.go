@@ -319,9 +319,11 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if slackSecret == "" {
 				slackSecret = fc.Slack.SigningSecret
 			}
+			slackToken := envOr(getenv, "CATALOGD_SLACK_BOT_TOKEN", fc.Slack.BotToken)
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, feed: fcfg, slackSecret: slackSecret}, log, stdout)
+				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, feed: fcfg, slackSecret: slackSecret, slackToken: slackToken,
+				slackAPIURL: getenv("CATALOGD_SLACK_API_URL")}, log, stdout)
 		},
 	}
 	c.add(cmd, getenv)
@@ -378,8 +380,10 @@ type serveConfig struct {
 	persisted      *graph.PersistedQueries
 	// feed configures the change feed's webhooks and retention (its Client is set in serve).
 	feed feed.Config
-	// slackSecret, when set, serves the Slack slash command at /slack/commands.
-	slackSecret string
+	// slackSecret, when set, serves the Slack slash command at /slack/commands; slackToken
+	// (a bot token) lets it find users by their Slack profile email.
+	slackSecret, slackToken string
+	slackAPIURL             string // Slack's Web API base ("": https://slack.com/api/)
 }
 
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) error {
@@ -446,7 +450,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if cfg.slackSecret != "" {
 		// Late answers go to Slack's response_url through the read allow-list (hooks.slack.com).
 		allow, _ := reading.ParseAllowList(cfg.read.allow)
-		sh := slackcmd.New(slackcmd.Options{SigningSecret: cfg.slackSecret, GraphQL: gqlProxy, Auth: authn,
+		sh := slackcmd.New(slackcmd.Options{SigningSecret: cfg.slackSecret, BotToken: cfg.slackToken,
+			SlackAPIURL: cfg.slackAPIURL, GraphQL: gqlProxy, Auth: authn,
 			Responder: reading.New(reading.Options{Allow: allow}), Log: log})
 		defer sh.Wait()
 		slackHandler = sh

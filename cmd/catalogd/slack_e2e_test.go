@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"catalogd/internal/auth"
 )
 
 const slackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -143,4 +146,60 @@ func TestWithoutASigningSecretThereIsNoSlackRoute(t *testing.T) {
 	if a := sendSlack(t, slackRequest(t, s.base, slackSecret, time.Now(), "help")); a.status != http.StatusNotFound && a.status != http.StatusMethodNotAllowed {
 		t.Errorf("status %d", a.status)
 	}
+}
+
+func TestSlackUsersMapToCatalogUsersByAnnotationOrProfileEmail(t *testing.T) {
+	// Slack's users.info, as Slack answers it (only the fields used).
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.URL.Path != "/api/users.info" || (r.Header.Get("Authorization") != "Bearer xoxb-test" && r.Form.Get("token") != "xoxb-test") {
+			http.Error(w, "no", http.StatusNotFound)
+			return
+		}
+		email := map[string]string{"U0ALICE": "alice@example.com"}[r.Form.Get("user")]
+		if email == "" {
+			w.Write([]byte(`{"ok":false,"error":"user_not_found"}`))
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "user": map[string]any{"id": r.Form.Get("user"), "profile": map[string]any{"email": email}}})
+	}))
+	defer api.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "c.yaml"), mcpCatalog+`---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: bob, annotations: {slack.com/user-id: U0BOB}}
+spec: {memberOf: []}
+`)
+	key := "ck_5f0e7c1d2b3a49687766554433221100"
+	writeFile(t, filepath.Join(dir, "keys"), "ci:editor:"+auth.HashAPIKey(key)+"\n")
+	s, _ := startServerEnv(t, map[string]string{"CATALOGD_SLACK_SIGNING_SECRET": slackSecret, "CATALOGD_SLACK_BOT_TOKEN": "xoxb-test",
+		"CATALOGD_SLACK_API_URL": api.URL + "/api/", "CATALOGD_API_KEY_FILE": filepath.Join(dir, "keys")},
+		"--location", filepath.Join(dir, "c.yaml"), "--read-allow", strings.TrimPrefix(api.URL, "http://"),
+		"--role-binding", "editor=group:team-a")
+	for _, tc := range []struct{ user, want string }{
+		{"U0BOB", "You are *user:default/bob* (slack:U0BOB); roles: reader"},
+		{"U0ALICE", "You are *user:default/alice* (slack:alice@example.com); roles: reader, editor"},
+		{"U0NOBODY", "You are *not a User of the catalog* (slack:U0NOBODY); roles: reader"},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			req := slackRequest(t, s.base, slackSecret, time.Now(), "whoami")
+			body := strings.Replace(mustRead(t, req), "user_id=U012ABCDEF", "user_id="+tc.user, 1)
+			req = resign(t, req, body)
+			if a := sendSlack(t, req); a.status != http.StatusOK || a.Text != tc.want {
+				t.Errorf("%d %q, want %q", a.status, a.Text, tc.want)
+			}
+		})
+	}
+}
+
+// resign gives req a new body, signed.
+func resign(t *testing.T, req *http.Request, body string) *http.Request {
+	ts := req.Header.Get("X-Slack-Request-Timestamp")
+	m := hmac.New(sha256.New, []byte(slackSecret))
+	m.Write([]byte("v0:" + ts + ":" + body))
+	out, _ := http.NewRequest(http.MethodPost, req.URL.String(), strings.NewReader(body))
+	out.Header = req.Header.Clone()
+	out.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+	return out
 }

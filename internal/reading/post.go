@@ -40,3 +40,12 @@ func (r *Reader) Post(ctx context.Context, raw string, header http.Header, body 
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, nil
 }
+
+// Do sends req, once, if the allow-list admits its URL, through the address-checking dialer
+// (for API clients that build their own requests, such as Slack's).
+func (r *Reader) Do(req *http.Request) (*http.Response, error) {
+	if err := r.Check(req.URL); err != nil {
+		return nil, err
+	}
+	return r.client.HTTPClient.Do(req)
+}

@@ -40,11 +40,17 @@ type Options struct {
 	// Responder posts late answers to response_url: the server's URL allow-list and dialer,
 	// which must admit hooks.slack.com.
 	Responder *reading.Reader
+	// BotToken, when set, lets a Slack user without the slack.com/user-id annotation be found
+	// by the email of their Slack profile (users.info, which needs the users:read.email scope),
+	// through Responder (the allow-list must admit slack.com).
+	BotToken string
+	// SlackAPIURL is Slack's Web API base (tests; "": https://slack.com/api/).
+	SlackAPIURL string
 	// Deadline is how long an answer may take before it goes through response_url instead
 	// (0: 2.5 s, inside Slack's 3 s).
 	Deadline time.Duration
 	Log      *slog.Logger
-	// Now is the clock (tests); nil: time.Now.
+	// Now is the clock of the replay and email caches (tests); nil: time.Now.
 	Now func() time.Time
 }
 
@@ -54,7 +60,21 @@ type Handler struct {
 	mu   sync.Mutex
 	seen map[string]time.Time // signatures accepted in the last window: a replay is refused
 	wg   sync.WaitGroup
+	api  *slack.Client
+	// emails remembers Slack users' profile emails (users.info), for emailTTL.
+	emails map[string]cachedEmail
 }
+
+type cachedEmail struct {
+	email string
+	at    time.Time
+}
+
+const (
+	emailTTL   = 10 * time.Minute
+	maxEmails  = 10_000
+	apiTimeout = time.Second
+)
 
 const (
 	maxBody     = 64 << 10
@@ -74,7 +94,61 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{o: o, seen: map[string]time.Time{}}
+	h := &Handler{o: o, seen: map[string]time.Time{}, emails: map[string]cachedEmail{}}
+	if o.BotToken != "" && o.Responder != nil {
+		opts := []slack.Option{slack.OptionHTTPClient(o.Responder)}
+		if o.SlackAPIURL != "" {
+			opts = append(opts, slack.OptionAPIURL(o.SlackAPIURL))
+		}
+		h.api = slack.New(o.BotToken, opts...)
+	}
+	return h
+}
+
+// principal maps the Slack user to a catalog User: by the slack.com/user-id annotation, else
+// (with a bot token) by their profile email.
+func (h *Handler) principal(ctx context.Context, userID string) (*auth.Principal, error) {
+	p, err := h.o.Auth.ExternalUser(ctx, "slack", "annotation:"+UserIDAnnotation, userID)
+	if err != nil || p.Ref != "" || h.api == nil || p.Kind == auth.KindLocal {
+		return p, err
+	}
+	email := h.email(ctx, userID)
+	if email == "" {
+		return p, nil
+	}
+	q, err := h.o.Auth.ExternalUser(ctx, "slack", "email", email)
+	if err != nil || q.Ref == "" {
+		return p, err
+	}
+	return q, nil
+}
+
+// email returns the profile email of a Slack user ("" when it cannot be had), remembered for
+// emailTTL.
+func (h *Handler) email(ctx context.Context, userID string) string {
+	now := h.o.Now()
+	h.mu.Lock()
+	c, ok := h.emails[userID]
+	h.mu.Unlock()
+	if ok && now.Sub(c.at) < emailTTL {
+		return c.email
+	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	u, err := h.api.GetUserInfoContext(ctx, userID)
+	email := ""
+	if err != nil {
+		h.o.Log.Warn("slack command: users.info failed", "user", excerpt(userID), "err", err)
+	} else {
+		email = u.Profile.Email
+	}
+	h.mu.Lock()
+	if len(h.emails) >= maxEmails {
+		clear(h.emails)
+	}
+	h.emails[userID] = cachedEmail{email, now}
+	h.mu.Unlock()
+	return email
 }
 
 // Wait waits for answers still being posted to response_url.
@@ -102,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a slash command", http.StatusBadRequest)
 		return
 	}
-	p, err := h.o.Auth.ExternalUser(r.Context(), "slack", "annotation:"+UserIDAnnotation, cmd.UserID)
+	p, err := h.principal(r.Context(), cmd.UserID)
 	if err != nil {
 		writeMsg(w, textMsg("The catalog cannot answer now: "+err.Error()))
 		return
@@ -202,6 +276,13 @@ func (h *Handler) answer(ctx context.Context, cmd slack.SlashCommand) *slack.Msg
 	switch strings.ToLower(verb) {
 	case "", "help":
 		return blocks(help(cmd.Command))
+	case "whoami":
+		p := auth.FromContext(ctx)
+		who := "not a User of the catalog"
+		if p.Ref != "" {
+			who = p.Ref
+		}
+		return blocks(fmt.Sprintf("You are *%s* (%s); roles: %s", who, excerpt(p.Name), strings.Join(p.Roles, ", ")))
 	case "who-owns":
 		if arg == "" {
 			return need("<ref or name>")
@@ -254,6 +335,7 @@ func help(command string) string {
 		"*%[1]s impact <ref or name>* — what breaks if it is down, by owner\n"+
 		"*%[1]s deps <ref or name>* — what it depends on\n"+
 		"*%[1]s search <words>* — find entities\n"+
+		"*%[1]s whoami* — the catalog User you are taken for\n"+
 		"A bare name works when it names one entity; refs are kind:namespace/name.", command)
 }
 
