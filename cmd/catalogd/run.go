@@ -447,14 +447,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	mcpHandler := mcpserver.NewHandler(mcpserver.Options{GraphQL: gqlProxy, Policy: authn.Policy(),
 		RelationTypes: depgraph.ForwardTypes, Version: "catalogd", Log: log, Authenticated: authn.Enabled()})
 	var slackHandler http.Handler
+	var slackLate *slackcmd.Handler // waited for at shutdown, before the store closes
 	if cfg.slackSecret != "" {
 		// Late answers go to Slack's response_url through the read allow-list (hooks.slack.com).
 		allow, _ := reading.ParseAllowList(cfg.read.allow)
 		sh := slackcmd.New(slackcmd.Options{SigningSecret: cfg.slackSecret, BotToken: cfg.slackToken,
 			SlackAPIURL: cfg.slackAPIURL, GraphQL: gqlProxy, Auth: authn,
 			Responder: reading.New(reading.Options{Allow: allow}), Log: log})
-		defer sh.Wait()
-		slackHandler = sh
+		slackHandler, slackLate = sh, sh
 	}
 	srv := &http.Server{
 		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
@@ -580,6 +580,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	err = srv.Shutdown(shutdownCtx)
 	if hook != nil {
 		hook.Wait()
+	}
+	if slackLate != nil {
+		slackLate.Wait()
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
