@@ -20,17 +20,23 @@ type Change struct {
 	ID int64 `json:"id,omitempty"`
 	// At holds the value of the "at" field.
 	At time.Time `json:"at,omitempty"`
-	// added, changed or removed
+	// added, changed, removed, owner_changed or refused
 	Type string `json:"type,omitempty"`
-	// Ref holds the value of the "ref" field.
+	// the entity's ref ("" for a refused read)
 	Ref string `json:"ref,omitempty"`
+	// the entity's kind, lower case, for filters
+	Kind string `json:"kind,omitempty"`
+	// the entity's owner ref after the change (before, for a removal)
+	Owner string `json:"owner,omitempty"`
+	// for owner_changed: the owner before
+	PreviousOwner string `json:"previous_owner,omitempty"`
 	// key of the location whose read made the change
 	Location string `json:"location,omitempty"`
 	// revision of the source read
 	Revision string `json:"revision,omitempty"`
 	// why, for removals
 	Reason string `json:"reason,omitempty"`
-	// what changed (reserved for the change feed)
+	// what changed: JSON paths, owners, guard figures
 	Fields       json.RawMessage `json:"fields,omitempty"`
 	selectValues sql.SelectValues
 }
@@ -44,7 +50,7 @@ func (*Change) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case change.FieldID:
 			values[i] = new(sql.NullInt64)
-		case change.FieldType, change.FieldRef, change.FieldLocation, change.FieldRevision, change.FieldReason:
+		case change.FieldType, change.FieldRef, change.FieldKind, change.FieldOwner, change.FieldPreviousOwner, change.FieldLocation, change.FieldRevision, change.FieldReason:
 			values[i] = new(sql.NullString)
 		case change.FieldAt:
 			values[i] = new(sql.NullTime)
@@ -86,6 +92,24 @@ func (_m *Change) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field ref", values[i])
 			} else if value.Valid {
 				_m.Ref = value.String
+			}
+		case change.FieldKind:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field kind", values[i])
+			} else if value.Valid {
+				_m.Kind = value.String
+			}
+		case change.FieldOwner:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field owner", values[i])
+			} else if value.Valid {
+				_m.Owner = value.String
+			}
+		case change.FieldPreviousOwner:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field previous_owner", values[i])
+			} else if value.Valid {
+				_m.PreviousOwner = value.String
 			}
 		case change.FieldLocation:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -157,6 +181,15 @@ func (_m *Change) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("ref=")
 	builder.WriteString(_m.Ref)
+	builder.WriteString(", ")
+	builder.WriteString("kind=")
+	builder.WriteString(_m.Kind)
+	builder.WriteString(", ")
+	builder.WriteString("owner=")
+	builder.WriteString(_m.Owner)
+	builder.WriteString(", ")
+	builder.WriteString("previous_owner=")
+	builder.WriteString(_m.PreviousOwner)
 	builder.WriteString(", ")
 	builder.WriteString("location=")
 	builder.WriteString(_m.Location)

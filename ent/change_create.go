@@ -49,6 +49,48 @@ func (_c *ChangeCreate) SetRef(v string) *ChangeCreate {
 	return _c
 }
 
+// SetKind sets the "kind" field.
+func (_c *ChangeCreate) SetKind(v string) *ChangeCreate {
+	_c.mutation.SetKind(v)
+	return _c
+}
+
+// SetNillableKind sets the "kind" field if the given value is not nil.
+func (_c *ChangeCreate) SetNillableKind(v *string) *ChangeCreate {
+	if v != nil {
+		_c.SetKind(*v)
+	}
+	return _c
+}
+
+// SetOwner sets the "owner" field.
+func (_c *ChangeCreate) SetOwner(v string) *ChangeCreate {
+	_c.mutation.SetOwner(v)
+	return _c
+}
+
+// SetNillableOwner sets the "owner" field if the given value is not nil.
+func (_c *ChangeCreate) SetNillableOwner(v *string) *ChangeCreate {
+	if v != nil {
+		_c.SetOwner(*v)
+	}
+	return _c
+}
+
+// SetPreviousOwner sets the "previous_owner" field.
+func (_c *ChangeCreate) SetPreviousOwner(v string) *ChangeCreate {
+	_c.mutation.SetPreviousOwner(v)
+	return _c
+}
+
+// SetNillablePreviousOwner sets the "previous_owner" field if the given value is not nil.
+func (_c *ChangeCreate) SetNillablePreviousOwner(v *string) *ChangeCreate {
+	if v != nil {
+		_c.SetPreviousOwner(*v)
+	}
+	return _c
+}
+
 // SetLocation sets the "location" field.
 func (_c *ChangeCreate) SetLocation(v string) *ChangeCreate {
 	_c.mutation.SetLocation(v)
@@ -134,6 +176,18 @@ func (_c *ChangeCreate) defaults() {
 		v := change.DefaultAt()
 		_c.mutation.SetAt(v)
 	}
+	if _, ok := _c.mutation.Kind(); !ok {
+		v := change.DefaultKind
+		_c.mutation.SetKind(v)
+	}
+	if _, ok := _c.mutation.Owner(); !ok {
+		v := change.DefaultOwner
+		_c.mutation.SetOwner(v)
+	}
+	if _, ok := _c.mutation.PreviousOwner(); !ok {
+		v := change.DefaultPreviousOwner
+		_c.mutation.SetPreviousOwner(v)
+	}
 	if _, ok := _c.mutation.Revision(); !ok {
 		v := change.DefaultRevision
 		_c.mutation.SetRevision(v)
@@ -154,6 +208,15 @@ func (_c *ChangeCreate) check() error {
 	}
 	if _, ok := _c.mutation.Ref(); !ok {
 		return &ValidationError{Name: "ref", err: errors.New(`ent: missing required field "Change.ref"`)}
+	}
+	if _, ok := _c.mutation.Kind(); !ok {
+		return &ValidationError{Name: "kind", err: errors.New(`ent: missing required field "Change.kind"`)}
+	}
+	if _, ok := _c.mutation.Owner(); !ok {
+		return &ValidationError{Name: "owner", err: errors.New(`ent: missing required field "Change.owner"`)}
+	}
+	if _, ok := _c.mutation.PreviousOwner(); !ok {
+		return &ValidationError{Name: "previous_owner", err: errors.New(`ent: missing required field "Change.previous_owner"`)}
 	}
 	if _, ok := _c.mutation.Location(); !ok {
 		return &ValidationError{Name: "location", err: errors.New(`ent: missing required field "Change.location"`)}
@@ -208,6 +271,18 @@ func (_c *ChangeCreate) createSpec() (*Change, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Ref(); ok {
 		_spec.SetField(change.FieldRef, field.TypeString, value)
 		_node.Ref = value
+	}
+	if value, ok := _c.mutation.Kind(); ok {
+		_spec.SetField(change.FieldKind, field.TypeString, value)
+		_node.Kind = value
+	}
+	if value, ok := _c.mutation.Owner(); ok {
+		_spec.SetField(change.FieldOwner, field.TypeString, value)
+		_node.Owner = value
+	}
+	if value, ok := _c.mutation.PreviousOwner(); ok {
+		_spec.SetField(change.FieldPreviousOwner, field.TypeString, value)
+		_node.PreviousOwner = value
 	}
 	if value, ok := _c.mutation.Location(); ok {
 		_spec.SetField(change.FieldLocation, field.TypeString, value)
@@ -302,6 +377,15 @@ func (u *ChangeUpsertOne) UpdateNewValues() *ChangeUpsertOne {
 		}
 		if _, exists := u.create.mutation.Ref(); exists {
 			s.SetIgnore(change.FieldRef)
+		}
+		if _, exists := u.create.mutation.Kind(); exists {
+			s.SetIgnore(change.FieldKind)
+		}
+		if _, exists := u.create.mutation.Owner(); exists {
+			s.SetIgnore(change.FieldOwner)
+		}
+		if _, exists := u.create.mutation.PreviousOwner(); exists {
+			s.SetIgnore(change.FieldPreviousOwner)
 		}
 		if _, exists := u.create.mutation.Location(); exists {
 			s.SetIgnore(change.FieldLocation)
@@ -536,6 +620,15 @@ func (u *ChangeUpsertBulk) UpdateNewValues() *ChangeUpsertBulk {
 			}
 			if _, exists := b.mutation.Ref(); exists {
 				s.SetIgnore(change.FieldRef)
+			}
+			if _, exists := b.mutation.Kind(); exists {
+				s.SetIgnore(change.FieldKind)
+			}
+			if _, exists := b.mutation.Owner(); exists {
+				s.SetIgnore(change.FieldOwner)
+			}
+			if _, exists := b.mutation.PreviousOwner(); exists {
+				s.SetIgnore(change.FieldPreviousOwner)
 			}
 			if _, exists := b.mutation.Location(); exists {
 				s.SetIgnore(change.FieldLocation)

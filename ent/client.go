@@ -17,6 +17,7 @@ import (
 	"catalogd/ent/docpage"
 	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
+	"catalogd/ent/feedcursor"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
@@ -49,6 +50,8 @@ type Client struct {
 	DocSite *DocSiteClient
 	// Entity is the client for interacting with the Entity builders.
 	Entity *EntityClient
+	// FeedCursor is the client for interacting with the FeedCursor builders.
+	FeedCursor *FeedCursorClient
 	// LocationState is the client for interacting with the LocationState builders.
 	LocationState *LocationStateClient
 	// ProcessingError is the client for interacting with the ProcessingError builders.
@@ -80,6 +83,7 @@ func (c *Client) init() {
 	c.DocPage = NewDocPageClient(c.config)
 	c.DocSite = NewDocSiteClient(c.config)
 	c.Entity = NewEntityClient(c.config)
+	c.FeedCursor = NewFeedCursorClient(c.config)
 	c.LocationState = NewLocationStateClient(c.config)
 	c.ProcessingError = NewProcessingErrorClient(c.config)
 	c.Relation = NewRelationClient(c.config)
@@ -184,6 +188,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DocPage:         NewDocPageClient(cfg),
 		DocSite:         NewDocSiteClient(cfg),
 		Entity:          NewEntityClient(cfg),
+		FeedCursor:      NewFeedCursorClient(cfg),
 		LocationState:   NewLocationStateClient(cfg),
 		ProcessingError: NewProcessingErrorClient(cfg),
 		Relation:        NewRelationClient(cfg),
@@ -215,6 +220,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DocPage:         NewDocPageClient(cfg),
 		DocSite:         NewDocSiteClient(cfg),
 		Entity:          NewEntityClient(cfg),
+		FeedCursor:      NewFeedCursorClient(cfg),
 		LocationState:   NewLocationStateClient(cfg),
 		ProcessingError: NewProcessingErrorClient(cfg),
 		Relation:        NewRelationClient(cfg),
@@ -251,8 +257,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.CatalogState, c.Change, c.DocAsset, c.DocPage, c.DocSite, c.Entity,
-		c.LocationState, c.ProcessingError, c.Relation, c.ScaffolderEvent,
-		c.ScaffolderStep, c.ScaffolderTask,
+		c.FeedCursor, c.LocationState, c.ProcessingError, c.Relation,
+		c.ScaffolderEvent, c.ScaffolderStep, c.ScaffolderTask,
 	} {
 		n.Use(hooks...)
 	}
@@ -263,8 +269,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.CatalogState, c.Change, c.DocAsset, c.DocPage, c.DocSite, c.Entity,
-		c.LocationState, c.ProcessingError, c.Relation, c.ScaffolderEvent,
-		c.ScaffolderStep, c.ScaffolderTask,
+		c.FeedCursor, c.LocationState, c.ProcessingError, c.Relation,
+		c.ScaffolderEvent, c.ScaffolderStep, c.ScaffolderTask,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -285,6 +291,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DocSite.mutate(ctx, m)
 	case *EntityMutation:
 		return c.Entity.mutate(ctx, m)
+	case *FeedCursorMutation:
+		return c.FeedCursor.mutate(ctx, m)
 	case *LocationStateMutation:
 		return c.LocationState.mutate(ctx, m)
 	case *ProcessingErrorMutation:
@@ -1116,6 +1124,139 @@ func (c *EntityClient) mutate(ctx context.Context, m *EntityMutation) (Value, er
 	}
 }
 
+// FeedCursorClient is a client for the FeedCursor schema.
+type FeedCursorClient struct {
+	config
+}
+
+// NewFeedCursorClient returns a client for the FeedCursor from the given config.
+func NewFeedCursorClient(c config) *FeedCursorClient {
+	return &FeedCursorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `feedcursor.Hooks(f(g(h())))`.
+func (c *FeedCursorClient) Use(hooks ...Hook) {
+	c.hooks.FeedCursor = append(c.hooks.FeedCursor, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `feedcursor.Intercept(f(g(h())))`.
+func (c *FeedCursorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FeedCursor = append(c.inters.FeedCursor, interceptors...)
+}
+
+// Create returns a builder for creating a FeedCursor entity.
+func (c *FeedCursorClient) Create() *FeedCursorCreate {
+	mutation := newFeedCursorMutation(c.config, OpCreate)
+	return &FeedCursorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FeedCursor entities.
+func (c *FeedCursorClient) CreateBulk(builders ...*FeedCursorCreate) *FeedCursorCreateBulk {
+	return &FeedCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FeedCursorClient) MapCreateBulk(slice any, setFunc func(*FeedCursorCreate, int)) *FeedCursorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FeedCursorCreateBulk{err: fmt.Errorf("calling to FeedCursorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FeedCursorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FeedCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FeedCursor.
+func (c *FeedCursorClient) Update() *FeedCursorUpdate {
+	mutation := newFeedCursorMutation(c.config, OpUpdate)
+	return &FeedCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FeedCursorClient) UpdateOne(_m *FeedCursor) *FeedCursorUpdateOne {
+	mutation := newFeedCursorMutation(c.config, OpUpdateOne, withFeedCursor(_m))
+	return &FeedCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FeedCursorClient) UpdateOneID(id int) *FeedCursorUpdateOne {
+	mutation := newFeedCursorMutation(c.config, OpUpdateOne, withFeedCursorID(id))
+	return &FeedCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FeedCursor.
+func (c *FeedCursorClient) Delete() *FeedCursorDelete {
+	mutation := newFeedCursorMutation(c.config, OpDelete)
+	return &FeedCursorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FeedCursorClient) DeleteOne(_m *FeedCursor) *FeedCursorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FeedCursorClient) DeleteOneID(id int) *FeedCursorDeleteOne {
+	builder := c.Delete().Where(feedcursor.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FeedCursorDeleteOne{builder}
+}
+
+// Query returns a query builder for FeedCursor.
+func (c *FeedCursorClient) Query() *FeedCursorQuery {
+	return &FeedCursorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFeedCursor},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FeedCursor entity by its id.
+func (c *FeedCursorClient) Get(ctx context.Context, id int) (*FeedCursor, error) {
+	return c.Query().Where(feedcursor.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FeedCursorClient) GetX(ctx context.Context, id int) *FeedCursor {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *FeedCursorClient) Hooks() []Hook {
+	return c.hooks.FeedCursor
+}
+
+// Interceptors returns the client interceptors.
+func (c *FeedCursorClient) Interceptors() []Interceptor {
+	return c.inters.FeedCursor
+}
+
+func (c *FeedCursorClient) mutate(ctx context.Context, m *FeedCursorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FeedCursorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FeedCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FeedCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FeedCursorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FeedCursor mutation op: %q", m.Op())
+	}
+}
+
 // LocationStateClient is a client for the LocationState schema.
 type LocationStateClient struct {
 	config
@@ -1933,13 +2074,13 @@ func (c *ScaffolderTaskClient) mutate(ctx context.Context, m *ScaffolderTaskMuta
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, LocationState,
-		ProcessingError, Relation, ScaffolderEvent, ScaffolderStep,
+		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, FeedCursor,
+		LocationState, ProcessingError, Relation, ScaffolderEvent, ScaffolderStep,
 		ScaffolderTask []ent.Hook
 	}
 	inters struct {
-		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, LocationState,
-		ProcessingError, Relation, ScaffolderEvent, ScaffolderStep,
+		CatalogState, Change, DocAsset, DocPage, DocSite, Entity, FeedCursor,
+		LocationState, ProcessingError, Relation, ScaffolderEvent, ScaffolderStep,
 		ScaffolderTask []ent.Interceptor
 	}
 )

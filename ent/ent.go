@@ -9,6 +9,7 @@ import (
 	"catalogd/ent/docpage"
 	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
+	"catalogd/ent/feedcursor"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/relation"
@@ -90,6 +91,7 @@ func checkColumn(t, c string) error {
 			docpage.Table:         docpage.ValidColumn,
 			docsite.Table:         docsite.ValidColumn,
 			entity.Table:          entity.ValidColumn,
+			feedcursor.Table:      feedcursor.ValidColumn,
 			locationstate.Table:   locationstate.ValidColumn,
 			processingerror.Table: processingerror.ValidColumn,
 			relation.Table:        relation.ValidColumn,

@@ -9,6 +9,7 @@ import (
 	"catalogd/ent/docpage"
 	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
+	"catalogd/ent/feedcursor"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/predicate"
 	"catalogd/ent/processingerror"
@@ -42,6 +43,7 @@ const (
 	TypeDocPage         = "DocPage"
 	TypeDocSite         = "DocSite"
 	TypeEntity          = "Entity"
+	TypeFeedCursor      = "FeedCursor"
 	TypeLocationState   = "LocationState"
 	TypeProcessingError = "ProcessingError"
 	TypeRelation        = "Relation"
@@ -415,21 +417,24 @@ func (m *CatalogStateMutation) ResetEdge(name string) error {
 // ChangeMutation represents an operation that mutates the Change nodes in the graph.
 type ChangeMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int64
-	at            *time.Time
-	_type         *string
-	ref           *string
-	location      *string
-	revision      *string
-	reason        *string
-	fields        *json.RawMessage
-	appendfields  json.RawMessage
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*Change, error)
-	predicates    []predicate.Change
+	op             Op
+	typ            string
+	id             *int64
+	at             *time.Time
+	_type          *string
+	ref            *string
+	kind           *string
+	owner          *string
+	previous_owner *string
+	location       *string
+	revision       *string
+	reason         *string
+	fields         *json.RawMessage
+	appendfields   json.RawMessage
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*Change, error)
+	predicates     []predicate.Change
 }
 
 var _ ent.Mutation = (*ChangeMutation)(nil)
@@ -644,6 +649,114 @@ func (m *ChangeMutation) ResetRef() {
 	m.ref = nil
 }
 
+// SetKind sets the "kind" field.
+func (m *ChangeMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *ChangeMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *ChangeMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetOwner sets the "owner" field.
+func (m *ChangeMutation) SetOwner(s string) {
+	m.owner = &s
+}
+
+// Owner returns the value of the "owner" field in the mutation.
+func (m *ChangeMutation) Owner() (r string, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwner returns the old "owner" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwner: %w", err)
+	}
+	return oldValue.Owner, nil
+}
+
+// ResetOwner resets all changes to the "owner" field.
+func (m *ChangeMutation) ResetOwner() {
+	m.owner = nil
+}
+
+// SetPreviousOwner sets the "previous_owner" field.
+func (m *ChangeMutation) SetPreviousOwner(s string) {
+	m.previous_owner = &s
+}
+
+// PreviousOwner returns the value of the "previous_owner" field in the mutation.
+func (m *ChangeMutation) PreviousOwner() (r string, exists bool) {
+	v := m.previous_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreviousOwner returns the old "previous_owner" field's value of the Change entity.
+// If the Change object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChangeMutation) OldPreviousOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreviousOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreviousOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreviousOwner: %w", err)
+	}
+	return oldValue.PreviousOwner, nil
+}
+
+// ResetPreviousOwner resets all changes to the "previous_owner" field.
+func (m *ChangeMutation) ResetPreviousOwner() {
+	m.previous_owner = nil
+}
+
 // SetLocation sets the "location" field.
 func (m *ChangeMutation) SetLocation(s string) {
 	m.location = &s
@@ -851,7 +964,7 @@ func (m *ChangeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ChangeMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 10)
 	if m.at != nil {
 		fields = append(fields, change.FieldAt)
 	}
@@ -860,6 +973,15 @@ func (m *ChangeMutation) Fields() []string {
 	}
 	if m.ref != nil {
 		fields = append(fields, change.FieldRef)
+	}
+	if m.kind != nil {
+		fields = append(fields, change.FieldKind)
+	}
+	if m.owner != nil {
+		fields = append(fields, change.FieldOwner)
+	}
+	if m.previous_owner != nil {
+		fields = append(fields, change.FieldPreviousOwner)
 	}
 	if m.location != nil {
 		fields = append(fields, change.FieldLocation)
@@ -887,6 +1009,12 @@ func (m *ChangeMutation) Field(name string) (ent.Value, bool) {
 		return m.GetType()
 	case change.FieldRef:
 		return m.Ref()
+	case change.FieldKind:
+		return m.Kind()
+	case change.FieldOwner:
+		return m.Owner()
+	case change.FieldPreviousOwner:
+		return m.PreviousOwner()
 	case change.FieldLocation:
 		return m.Location()
 	case change.FieldRevision:
@@ -910,6 +1038,12 @@ func (m *ChangeMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldType(ctx)
 	case change.FieldRef:
 		return m.OldRef(ctx)
+	case change.FieldKind:
+		return m.OldKind(ctx)
+	case change.FieldOwner:
+		return m.OldOwner(ctx)
+	case change.FieldPreviousOwner:
+		return m.OldPreviousOwner(ctx)
 	case change.FieldLocation:
 		return m.OldLocation(ctx)
 	case change.FieldRevision:
@@ -947,6 +1081,27 @@ func (m *ChangeMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRef(v)
+		return nil
+	case change.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case change.FieldOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwner(v)
+		return nil
+	case change.FieldPreviousOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreviousOwner(v)
 		return nil
 	case change.FieldLocation:
 		v, ok := value.(string)
@@ -1042,6 +1197,15 @@ func (m *ChangeMutation) ResetField(name string) error {
 		return nil
 	case change.FieldRef:
 		m.ResetRef()
+		return nil
+	case change.FieldKind:
+		m.ResetKind()
+		return nil
+	case change.FieldOwner:
+		m.ResetOwner()
+		return nil
+	case change.FieldPreviousOwner:
+		m.ResetPreviousOwner()
 		return nil
 	case change.FieldLocation:
 		m.ResetLocation()
@@ -4742,6 +4906,476 @@ func (m *EntityMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Entity edge %s", name)
+}
+
+// FeedCursorMutation represents an operation that mutates the FeedCursor nodes in the graph.
+type FeedCursorMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	last_id       *int64
+	addlast_id    *int64
+	updated_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*FeedCursor, error)
+	predicates    []predicate.FeedCursor
+}
+
+var _ ent.Mutation = (*FeedCursorMutation)(nil)
+
+// feedcursorOption allows management of the mutation configuration using functional options.
+type feedcursorOption func(*FeedCursorMutation)
+
+// newFeedCursorMutation creates new mutation for the FeedCursor entity.
+func newFeedCursorMutation(c config, op Op, opts ...feedcursorOption) *FeedCursorMutation {
+	m := &FeedCursorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFeedCursor,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFeedCursorID sets the ID field of the mutation.
+func withFeedCursorID(id int) feedcursorOption {
+	return func(m *FeedCursorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *FeedCursor
+		)
+		m.oldValue = func(ctx context.Context) (*FeedCursor, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().FeedCursor.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFeedCursor sets the old FeedCursor of the mutation.
+func withFeedCursor(node *FeedCursor) feedcursorOption {
+	return func(m *FeedCursorMutation) {
+		m.oldValue = func(context.Context) (*FeedCursor, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FeedCursorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FeedCursorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FeedCursorMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FeedCursorMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().FeedCursor.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *FeedCursorMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *FeedCursorMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the FeedCursor entity.
+// If the FeedCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedCursorMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *FeedCursorMutation) ResetName() {
+	m.name = nil
+}
+
+// SetLastID sets the "last_id" field.
+func (m *FeedCursorMutation) SetLastID(i int64) {
+	m.last_id = &i
+	m.addlast_id = nil
+}
+
+// LastID returns the value of the "last_id" field in the mutation.
+func (m *FeedCursorMutation) LastID() (r int64, exists bool) {
+	v := m.last_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastID returns the old "last_id" field's value of the FeedCursor entity.
+// If the FeedCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedCursorMutation) OldLastID(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastID: %w", err)
+	}
+	return oldValue.LastID, nil
+}
+
+// AddLastID adds i to the "last_id" field.
+func (m *FeedCursorMutation) AddLastID(i int64) {
+	if m.addlast_id != nil {
+		*m.addlast_id += i
+	} else {
+		m.addlast_id = &i
+	}
+}
+
+// AddedLastID returns the value that was added to the "last_id" field in this mutation.
+func (m *FeedCursorMutation) AddedLastID() (r int64, exists bool) {
+	v := m.addlast_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastID resets all changes to the "last_id" field.
+func (m *FeedCursorMutation) ResetLastID() {
+	m.last_id = nil
+	m.addlast_id = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *FeedCursorMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *FeedCursorMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the FeedCursor entity.
+// If the FeedCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FeedCursorMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *FeedCursorMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the FeedCursorMutation builder.
+func (m *FeedCursorMutation) Where(ps ...predicate.FeedCursor) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FeedCursorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FeedCursorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FeedCursor, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FeedCursorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FeedCursorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (FeedCursor).
+func (m *FeedCursorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FeedCursorMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.name != nil {
+		fields = append(fields, feedcursor.FieldName)
+	}
+	if m.last_id != nil {
+		fields = append(fields, feedcursor.FieldLastID)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, feedcursor.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FeedCursorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case feedcursor.FieldName:
+		return m.Name()
+	case feedcursor.FieldLastID:
+		return m.LastID()
+	case feedcursor.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FeedCursorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case feedcursor.FieldName:
+		return m.OldName(ctx)
+	case feedcursor.FieldLastID:
+		return m.OldLastID(ctx)
+	case feedcursor.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown FeedCursor field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FeedCursorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case feedcursor.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case feedcursor.FieldLastID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastID(v)
+		return nil
+	case feedcursor.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FeedCursor field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FeedCursorMutation) AddedFields() []string {
+	var fields []string
+	if m.addlast_id != nil {
+		fields = append(fields, feedcursor.FieldLastID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FeedCursorMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case feedcursor.FieldLastID:
+		return m.AddedLastID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FeedCursorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case feedcursor.FieldLastID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FeedCursor numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FeedCursorMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FeedCursorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FeedCursorMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown FeedCursor nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FeedCursorMutation) ResetField(name string) error {
+	switch name {
+	case feedcursor.FieldName:
+		m.ResetName()
+		return nil
+	case feedcursor.FieldLastID:
+		m.ResetLastID()
+		return nil
+	case feedcursor.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown FeedCursor field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FeedCursorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FeedCursorMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FeedCursorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FeedCursorMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FeedCursorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FeedCursorMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FeedCursorMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown FeedCursor unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FeedCursorMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown FeedCursor edge %s", name)
 }
 
 // LocationStateMutation represents an operation that mutates the LocationState nodes in the graph.

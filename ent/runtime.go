@@ -8,6 +8,7 @@ import (
 	"catalogd/ent/docpage"
 	"catalogd/ent/docsite"
 	"catalogd/ent/entity"
+	"catalogd/ent/feedcursor"
 	"catalogd/ent/locationstate"
 	"catalogd/ent/processingerror"
 	"catalogd/ent/scaffolderevent"
@@ -33,12 +34,24 @@ func init() {
 	changeDescAt := changeFields[1].Descriptor()
 	// change.DefaultAt holds the default value on creation for the at field.
 	change.DefaultAt = changeDescAt.Default.(func() time.Time)
+	// changeDescKind is the schema descriptor for kind field.
+	changeDescKind := changeFields[4].Descriptor()
+	// change.DefaultKind holds the default value on creation for the kind field.
+	change.DefaultKind = changeDescKind.Default.(string)
+	// changeDescOwner is the schema descriptor for owner field.
+	changeDescOwner := changeFields[5].Descriptor()
+	// change.DefaultOwner holds the default value on creation for the owner field.
+	change.DefaultOwner = changeDescOwner.Default.(string)
+	// changeDescPreviousOwner is the schema descriptor for previous_owner field.
+	changeDescPreviousOwner := changeFields[6].Descriptor()
+	// change.DefaultPreviousOwner holds the default value on creation for the previous_owner field.
+	change.DefaultPreviousOwner = changeDescPreviousOwner.Default.(string)
 	// changeDescRevision is the schema descriptor for revision field.
-	changeDescRevision := changeFields[5].Descriptor()
+	changeDescRevision := changeFields[8].Descriptor()
 	// change.DefaultRevision holds the default value on creation for the revision field.
 	change.DefaultRevision = changeDescRevision.Default.(string)
 	// changeDescReason is the schema descriptor for reason field.
-	changeDescReason := changeFields[6].Descriptor()
+	changeDescReason := changeFields[9].Descriptor()
 	// change.DefaultReason holds the default value on creation for the reason field.
 	change.DefaultReason = changeDescReason.Default.(string)
 	docpageFields := schema.DocPage{}.Fields()
@@ -127,6 +140,18 @@ func init() {
 	entityDescUpdatedAt := entityFields[20].Descriptor()
 	// entity.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	entity.DefaultUpdatedAt = entityDescUpdatedAt.Default.(func() time.Time)
+	feedcursorFields := schema.FeedCursor{}.Fields()
+	_ = feedcursorFields
+	// feedcursorDescLastID is the schema descriptor for last_id field.
+	feedcursorDescLastID := feedcursorFields[1].Descriptor()
+	// feedcursor.DefaultLastID holds the default value on creation for the last_id field.
+	feedcursor.DefaultLastID = feedcursorDescLastID.Default.(int64)
+	// feedcursorDescUpdatedAt is the schema descriptor for updated_at field.
+	feedcursorDescUpdatedAt := feedcursorFields[2].Descriptor()
+	// feedcursor.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	feedcursor.DefaultUpdatedAt = feedcursorDescUpdatedAt.Default.(func() time.Time)
+	// feedcursor.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	feedcursor.UpdateDefaultUpdatedAt = feedcursorDescUpdatedAt.UpdateDefault.(func() time.Time)
 	locationstateFields := schema.LocationState{}.Fields()
 	_ = locationstateFields
 	// locationstateDescLastError is the schema descriptor for last_error field.

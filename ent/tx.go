@@ -26,6 +26,8 @@ type Tx struct {
 	DocSite *DocSiteClient
 	// Entity is the client for interacting with the Entity builders.
 	Entity *EntityClient
+	// FeedCursor is the client for interacting with the FeedCursor builders.
+	FeedCursor *FeedCursorClient
 	// LocationState is the client for interacting with the LocationState builders.
 	LocationState *LocationStateClient
 	// ProcessingError is the client for interacting with the ProcessingError builders.
@@ -175,6 +177,7 @@ func (tx *Tx) init() {
 	tx.DocPage = NewDocPageClient(tx.config)
 	tx.DocSite = NewDocSiteClient(tx.config)
 	tx.Entity = NewEntityClient(tx.config)
+	tx.FeedCursor = NewFeedCursorClient(tx.config)
 	tx.LocationState = NewLocationStateClient(tx.config)
 	tx.ProcessingError = NewProcessingErrorClient(tx.config)
 	tx.Relation = NewRelationClient(tx.config)

@@ -274,6 +274,9 @@ func setComplexity(c *generated.ComplexityRoot, contactKeys int) {
 	c.Query.ProcessingErrors = func(child int, _ *string, _ *string, first *int, _ *ent.Cursor) int {
 		return 1 + child*page(first, nil)
 	}
+	c.Query.CatalogChanges = func(child int, _ *ent.Cursor, first *int, _ *model.CatalogChangeFilter) int {
+		return 1 + child*model.PageSize(first, model.DefaultListPage, model.MaxListPage)
+	}
 	c.Query.Nodes = func(child int, ids []string) int { return 1 + child*min(max(len(ids), 1), maxPageSize) }
 	c.Query.Search = func(child int, _ string, _ []string, first *int, _ *string) int {
 		return 1 + child*model.PageSize(first, defaultSearchPage, maxSearchPage)

@@ -27,7 +27,9 @@ type Resolver struct {
 	Scaffolder *scaffolder.Service
 	// TaskEventPoll is how often taskEvents reads new events (0: DefaultTaskEventPoll).
 	TaskEventPoll time.Duration
-	deps          *model.Deps
+	// FeedPoll is how often catalogChanged subscriptions poll the change log (0: DefaultFeedPoll).
+	FeedPoll time.Duration
+	deps     *model.Deps
 }
 
 // DefaultContactAnnotations are the annotation keys reported as contacts when none are configured.

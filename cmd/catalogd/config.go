@@ -90,6 +90,11 @@ type fileConfig struct {
 			APIURL string `json:"apiUrl"`
 		} `json:"github"`
 	} `json:"scaffolder"`
+	Feed  feedFileConfig `json:"feed"`
+	Slack struct {
+		SigningSecret string `json:"signingSecret"`
+		BotToken      string `json:"botToken"`
+	} `json:"slack"`
 	Locations []ingest.LocationConfig `json:"-"`
 }
 

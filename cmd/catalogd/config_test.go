@@ -9,7 +9,9 @@ import (
 func TestTheExampleConfigurationPassesConfigCheck(t *testing.T) {
 	var out syncBuffer
 	err := run(t.Context(), []string{"config", "check", filepath.Join("..", "..", "catalogd.example.yaml")},
-		func(k string) string { return map[string]string{"GITHUB_WEBHOOK_SECRET": "s3cret"}[k] }, &out, &out)
+		func(k string) string {
+			return map[string]string{"GITHUB_WEBHOOK_SECRET": "s3cret", "FEED_WEBHOOK_SECRET": "a-feed-secret-of-16+", "SLACK_SIGNING_SECRET": "s3cret"}[k]
+		}, &out, &out)
 	if err != nil {
 		t.Errorf("config check of the example: %v\n%s", err, out.String())
 	}

@@ -22,15 +22,19 @@ import (
 	"catalogd/demo"
 	"catalogd/graph"
 	"catalogd/internal/catalog"
+	"catalogd/internal/depgraph"
+	"catalogd/internal/feed"
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/ingest/git"
 	"catalogd/internal/ingest/github"
 	urlprov "catalogd/internal/ingest/url"
 	"catalogd/internal/obs"
+	"catalogd/internal/mcpserver"
 	"catalogd/internal/reading"
 	"catalogd/internal/server"
 	"catalogd/internal/service"
+	"catalogd/internal/slackcmd"
 	"catalogd/internal/store"
 	"catalogd/internal/webhook"
 	"catalogd/schema"
@@ -230,6 +234,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var of opsFlags // --- ops: metrics, tracing, shutdown (ops.go) ---
 	var changeCheck time.Duration
 	var sf scaffolderFlags
+	var slackSecret string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -320,9 +325,19 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 				return err
 			}
 			// --- end ops ---
+			// Change feed (issue 13): webhooks and retention.
+			fcfg, err := feedConfig(fc.Feed)
+			if err != nil {
+				return err
+			}
+			if slackSecret == "" {
+				slackSecret = fc.Slack.SigningSecret
+			}
+			slackToken := envOr(getenv, "CATALOGD_SLACK_BOT_TOKEN", fc.Slack.BotToken)
 			return serve(ctx, serveConfig{addr: addr, database: c.database, providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
 				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck, scaffolder: sf,
+				feed: fcfg, slackSecret: slackSecret, slackToken: slackToken, slackAPIURL: getenv("CATALOGD_SLACK_API_URL"),
 				// --- ops ---
 				migrate: c.migrate, metricsToken: metricsToken, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
 			}, log, stdout)
@@ -362,6 +377,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	envErr4 = err
 	cmd.Flags().DurationVar(&changeCheck, "change-check-interval", defCheck,
 		"how often the catalog generation is read to notice other replicas' changes, behind PostgreSQL's change notifications (env CATALOGD_CHANGE_CHECK_INTERVAL)")
+	cmd.Flags().StringVar(&slackSecret, "slack-signing-secret", getenv("CATALOGD_SLACK_SIGNING_SECRET"),
+		"signing secret of the Slack app whose slash command posts to /slack/commands (env CATALOGD_SLACK_SIGNING_SECRET; none: no /slack/commands)")
 	cmd.Flags().BoolVar(&demoFlag, "demo", false, "also serve the built-in demo catalog (on a temporary database unless --database is given)")
 	return cmd
 }
@@ -398,6 +415,12 @@ type serveConfig struct {
 	// notifications of other replicas (0: defaultChangeCheck).
 	changeCheck time.Duration
 	scaffolder  scaffolderFlags
+	// feed configures the change feed's webhooks and retention (its Client is set in serve).
+	feed feed.Config
+	// slackSecret, when set, serves the Slack slash command at /slack/commands; slackToken
+	// (a bot token) lets it find users by their Slack profile email.
+	slackSecret, slackToken string
+	slackAPIURL             string // Slack's Web API base ("": https://slack.com/api/)
 }
 
 // defaultChangeCheck is how often serve reads the catalog generation when no notification came
@@ -474,8 +497,26 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 		hookHandler = hook
 	}
+	// MCP (issue 13): its tools run GraphQL operations in process, through gqlProxy.
+	var issuers []string
+	for _, is := range cfg.auth.cfg.Issuers {
+		issuers = append(issuers, is.URL)
+	}
+	mcpHandler := mcpserver.NewHandler(mcpserver.Options{GraphQL: gqlProxy, Policy: authn.Policy(),
+		RelationTypes: depgraph.ForwardTypes, Version: "catalogd", Log: log, Authenticated: authn.Enabled()})
+	var slackHandler http.Handler
+	var slackLate *slackcmd.Handler // waited for at shutdown, before the store closes
+	if cfg.slackSecret != "" {
+		// Late answers go to Slack's response_url through the read allow-list (hooks.slack.com).
+		allow, _ := reading.ParseAllowList(cfg.read.allow)
+		sh := slackcmd.New(slackcmd.Options{SigningSecret: cfg.slackSecret, BotToken: cfg.slackToken,
+			SlackAPIURL: cfg.slackAPIURL, GraphQL: gqlProxy, Auth: authn,
+			Responder: reading.New(reading.Options{Allow: allow}), Log: log})
+		slackHandler, slackLate = sh, sh
+	}
 	srv := &http.Server{
 		Handler: server.NewServer(server.Deps{GraphQL: gqlProxy, Readiness: ready, Log: log,
+			MCP: mcpHandler, MCPIssuers: issuers, SlackCommands: slackHandler,
 			Auth: authn, CORSOrigins: cfg.auth.flags.corsOrigins, GitHubWebhook: hookHandler,
 			Docs: func(ctx context.Context, ref, path string) (*store.DocFile, error) {
 				if st := docStore.Load(); st != nil {
@@ -583,6 +624,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		srv.Close()
 		return err
 	}
+	// Change feed (issue 13): subscriptions poll at the feed's interval; webhook cursors are
+	// created before the engine starts, so a new webhook misses nothing of this run.
+	resolver.FeedPoll = cfg.feed.Poll
+	feedAllow, _ := reading.ParseAllowList(cfg.read.allow) // checked by the caller
+	cfg.feed.Client, cfg.feed.Log = feedClient(feedAllow), log
+	feedCtx, endFeed := context.WithCancel(ctx)
+	defer endFeed()
+	waitFeed, err := feed.Start(feedCtx, st, cfg.feed)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer waitFeed()
+	defer endFeed() // before waitFeed
+
 	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
 
 	// Scaffolder: the engine, the task service and this process's workers (scaffolder.go).
@@ -666,6 +722,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	err = srv.Shutdown(shutdownCtx)
 	if hook != nil {
 		hook.Wait()
+	}
+	if slackLate != nil {
+		slackLate.Wait()
 	}
 	engDone := make(chan struct{})
 	go func() { eng.Wait(); close(engDone) }()

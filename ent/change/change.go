@@ -19,6 +19,12 @@ const (
 	FieldType = "type"
 	// FieldRef holds the string denoting the ref field in the database.
 	FieldRef = "ref"
+	// FieldKind holds the string denoting the kind field in the database.
+	FieldKind = "kind"
+	// FieldOwner holds the string denoting the owner field in the database.
+	FieldOwner = "owner"
+	// FieldPreviousOwner holds the string denoting the previous_owner field in the database.
+	FieldPreviousOwner = "previous_owner"
 	// FieldLocation holds the string denoting the location field in the database.
 	FieldLocation = "location"
 	// FieldRevision holds the string denoting the revision field in the database.
@@ -37,6 +43,9 @@ var Columns = []string{
 	FieldAt,
 	FieldType,
 	FieldRef,
+	FieldKind,
+	FieldOwner,
+	FieldPreviousOwner,
 	FieldLocation,
 	FieldRevision,
 	FieldReason,
@@ -56,6 +65,12 @@ func ValidColumn(column string) bool {
 var (
 	// DefaultAt holds the default value on creation for the "at" field.
 	DefaultAt func() time.Time
+	// DefaultKind holds the default value on creation for the "kind" field.
+	DefaultKind string
+	// DefaultOwner holds the default value on creation for the "owner" field.
+	DefaultOwner string
+	// DefaultPreviousOwner holds the default value on creation for the "previous_owner" field.
+	DefaultPreviousOwner string
 	// DefaultRevision holds the default value on creation for the "revision" field.
 	DefaultRevision string
 	// DefaultReason holds the default value on creation for the "reason" field.
@@ -83,6 +98,21 @@ func ByType(opts ...sql.OrderTermOption) OrderOption {
 // ByRef orders the results by the ref field.
 func ByRef(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRef, opts...).ToFunc()
+}
+
+// ByKind orders the results by the kind field.
+func ByKind(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldKind, opts...).ToFunc()
+}
+
+// ByOwner orders the results by the owner field.
+func ByOwner(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOwner, opts...).ToFunc()
+}
+
+// ByPreviousOwner orders the results by the previous_owner field.
+func ByPreviousOwner(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPreviousOwner, opts...).ToFunc()
 }
 
 // ByLocation orders the results by the location field.

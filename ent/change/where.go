@@ -69,6 +69,21 @@ func Ref(v string) predicate.Change {
 	return predicate.Change(sql.FieldEQ(FieldRef, v))
 }
 
+// Kind applies equality check predicate on the "kind" field. It's identical to KindEQ.
+func Kind(v string) predicate.Change {
+	return predicate.Change(sql.FieldEQ(FieldKind, v))
+}
+
+// Owner applies equality check predicate on the "owner" field. It's identical to OwnerEQ.
+func Owner(v string) predicate.Change {
+	return predicate.Change(sql.FieldEQ(FieldOwner, v))
+}
+
+// PreviousOwner applies equality check predicate on the "previous_owner" field. It's identical to PreviousOwnerEQ.
+func PreviousOwner(v string) predicate.Change {
+	return predicate.Change(sql.FieldEQ(FieldPreviousOwner, v))
+}
+
 // Location applies equality check predicate on the "location" field. It's identical to LocationEQ.
 func Location(v string) predicate.Change {
 	return predicate.Change(sql.FieldEQ(FieldLocation, v))
@@ -252,6 +267,201 @@ func RefEqualFold(v string) predicate.Change {
 // RefContainsFold applies the ContainsFold predicate on the "ref" field.
 func RefContainsFold(v string) predicate.Change {
 	return predicate.Change(sql.FieldContainsFold(FieldRef, v))
+}
+
+// KindEQ applies the EQ predicate on the "kind" field.
+func KindEQ(v string) predicate.Change {
+	return predicate.Change(sql.FieldEQ(FieldKind, v))
+}
+
+// KindNEQ applies the NEQ predicate on the "kind" field.
+func KindNEQ(v string) predicate.Change {
+	return predicate.Change(sql.FieldNEQ(FieldKind, v))
+}
+
+// KindIn applies the In predicate on the "kind" field.
+func KindIn(vs ...string) predicate.Change {
+	return predicate.Change(sql.FieldIn(FieldKind, vs...))
+}
+
+// KindNotIn applies the NotIn predicate on the "kind" field.
+func KindNotIn(vs ...string) predicate.Change {
+	return predicate.Change(sql.FieldNotIn(FieldKind, vs...))
+}
+
+// KindGT applies the GT predicate on the "kind" field.
+func KindGT(v string) predicate.Change {
+	return predicate.Change(sql.FieldGT(FieldKind, v))
+}
+
+// KindGTE applies the GTE predicate on the "kind" field.
+func KindGTE(v string) predicate.Change {
+	return predicate.Change(sql.FieldGTE(FieldKind, v))
+}
+
+// KindLT applies the LT predicate on the "kind" field.
+func KindLT(v string) predicate.Change {
+	return predicate.Change(sql.FieldLT(FieldKind, v))
+}
+
+// KindLTE applies the LTE predicate on the "kind" field.
+func KindLTE(v string) predicate.Change {
+	return predicate.Change(sql.FieldLTE(FieldKind, v))
+}
+
+// KindContains applies the Contains predicate on the "kind" field.
+func KindContains(v string) predicate.Change {
+	return predicate.Change(sql.FieldContains(FieldKind, v))
+}
+
+// KindHasPrefix applies the HasPrefix predicate on the "kind" field.
+func KindHasPrefix(v string) predicate.Change {
+	return predicate.Change(sql.FieldHasPrefix(FieldKind, v))
+}
+
+// KindHasSuffix applies the HasSuffix predicate on the "kind" field.
+func KindHasSuffix(v string) predicate.Change {
+	return predicate.Change(sql.FieldHasSuffix(FieldKind, v))
+}
+
+// KindEqualFold applies the EqualFold predicate on the "kind" field.
+func KindEqualFold(v string) predicate.Change {
+	return predicate.Change(sql.FieldEqualFold(FieldKind, v))
+}
+
+// KindContainsFold applies the ContainsFold predicate on the "kind" field.
+func KindContainsFold(v string) predicate.Change {
+	return predicate.Change(sql.FieldContainsFold(FieldKind, v))
+}
+
+// OwnerEQ applies the EQ predicate on the "owner" field.
+func OwnerEQ(v string) predicate.Change {
+	return predicate.Change(sql.FieldEQ(FieldOwner, v))
+}
+
+// OwnerNEQ applies the NEQ predicate on the "owner" field.
+func OwnerNEQ(v string) predicate.Change {
+	return predicate.Change(sql.FieldNEQ(FieldOwner, v))
+}
+
+// OwnerIn applies the In predicate on the "owner" field.
+func OwnerIn(vs ...string) predicate.Change {
+	return predicate.Change(sql.FieldIn(FieldOwner, vs...))
+}
+
+// OwnerNotIn applies the NotIn predicate on the "owner" field.
+func OwnerNotIn(vs ...string) predicate.Change {
+	return predicate.Change(sql.FieldNotIn(FieldOwner, vs...))
+}
+
+// OwnerGT applies the GT predicate on the "owner" field.
+func OwnerGT(v string) predicate.Change {
+	return predicate.Change(sql.FieldGT(FieldOwner, v))
+}
+
+// OwnerGTE applies the GTE predicate on the "owner" field.
+func OwnerGTE(v string) predicate.Change {
+	return predicate.Change(sql.FieldGTE(FieldOwner, v))
+}
+
+// OwnerLT applies the LT predicate on the "owner" field.
+func OwnerLT(v string) predicate.Change {
+	return predicate.Change(sql.FieldLT(FieldOwner, v))
+}
+
+// OwnerLTE applies the LTE predicate on the "owner" field.
+func OwnerLTE(v string) predicate.Change {
+	return predicate.Change(sql.FieldLTE(FieldOwner, v))
+}
+
+// OwnerContains applies the Contains predicate on the "owner" field.
+func OwnerContains(v string) predicate.Change {
+	return predicate.Change(sql.FieldContains(FieldOwner, v))
+}
+
+// OwnerHasPrefix applies the HasPrefix predicate on the "owner" field.
+func OwnerHasPrefix(v string) predicate.Change {
+	return predicate.Change(sql.FieldHasPrefix(FieldOwner, v))
+}
+
+// OwnerHasSuffix applies the HasSuffix predicate on the "owner" field.
+func OwnerHasSuffix(v string) predicate.Change {
+	return predicate.Change(sql.FieldHasSuffix(FieldOwner, v))
+}
+
+// OwnerEqualFold applies the EqualFold predicate on the "owner" field.
+func OwnerEqualFold(v string) predicate.Change {
+	return predicate.Change(sql.FieldEqualFold(FieldOwner, v))
+}
+
+// OwnerContainsFold applies the ContainsFold predicate on the "owner" field.
+func OwnerContainsFold(v string) predicate.Change {
+	return predicate.Change(sql.FieldContainsFold(FieldOwner, v))
+}
+
+// PreviousOwnerEQ applies the EQ predicate on the "previous_owner" field.
+func PreviousOwnerEQ(v string) predicate.Change {
+	return predicate.Change(sql.FieldEQ(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerNEQ applies the NEQ predicate on the "previous_owner" field.
+func PreviousOwnerNEQ(v string) predicate.Change {
+	return predicate.Change(sql.FieldNEQ(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerIn applies the In predicate on the "previous_owner" field.
+func PreviousOwnerIn(vs ...string) predicate.Change {
+	return predicate.Change(sql.FieldIn(FieldPreviousOwner, vs...))
+}
+
+// PreviousOwnerNotIn applies the NotIn predicate on the "previous_owner" field.
+func PreviousOwnerNotIn(vs ...string) predicate.Change {
+	return predicate.Change(sql.FieldNotIn(FieldPreviousOwner, vs...))
+}
+
+// PreviousOwnerGT applies the GT predicate on the "previous_owner" field.
+func PreviousOwnerGT(v string) predicate.Change {
+	return predicate.Change(sql.FieldGT(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerGTE applies the GTE predicate on the "previous_owner" field.
+func PreviousOwnerGTE(v string) predicate.Change {
+	return predicate.Change(sql.FieldGTE(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerLT applies the LT predicate on the "previous_owner" field.
+func PreviousOwnerLT(v string) predicate.Change {
+	return predicate.Change(sql.FieldLT(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerLTE applies the LTE predicate on the "previous_owner" field.
+func PreviousOwnerLTE(v string) predicate.Change {
+	return predicate.Change(sql.FieldLTE(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerContains applies the Contains predicate on the "previous_owner" field.
+func PreviousOwnerContains(v string) predicate.Change {
+	return predicate.Change(sql.FieldContains(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerHasPrefix applies the HasPrefix predicate on the "previous_owner" field.
+func PreviousOwnerHasPrefix(v string) predicate.Change {
+	return predicate.Change(sql.FieldHasPrefix(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerHasSuffix applies the HasSuffix predicate on the "previous_owner" field.
+func PreviousOwnerHasSuffix(v string) predicate.Change {
+	return predicate.Change(sql.FieldHasSuffix(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerEqualFold applies the EqualFold predicate on the "previous_owner" field.
+func PreviousOwnerEqualFold(v string) predicate.Change {
+	return predicate.Change(sql.FieldEqualFold(FieldPreviousOwner, v))
+}
+
+// PreviousOwnerContainsFold applies the ContainsFold predicate on the "previous_owner" field.
+func PreviousOwnerContainsFold(v string) predicate.Change {
+	return predicate.Change(sql.FieldContainsFold(FieldPreviousOwner, v))
 }
 
 // LocationEQ applies the EQ predicate on the "location" field.

@@ -80,6 +80,18 @@ func (f EntityFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EntityMutation", m)
 }
 
+// The FeedCursorFunc type is an adapter to allow the use of ordinary
+// function as FeedCursor mutator.
+type FeedCursorFunc func(context.Context, *ent.FeedCursorMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f FeedCursorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FeedCursorMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FeedCursorMutation", m)
+}
+
 // The LocationStateFunc type is an adapter to allow the use of ordinary
 // function as LocationState mutator.
 type LocationStateFunc func(context.Context, *ent.LocationStateMutation) (ent.Value, error)

@@ -26,6 +26,9 @@ var (
 		{Name: "at", Type: field.TypeTime},
 		{Name: "type", Type: field.TypeString},
 		{Name: "ref", Type: field.TypeString},
+		{Name: "kind", Type: field.TypeString, Default: ""},
+		{Name: "owner", Type: field.TypeString, Default: ""},
+		{Name: "previous_owner", Type: field.TypeString, Default: ""},
 		{Name: "location", Type: field.TypeString},
 		{Name: "revision", Type: field.TypeString, Default: ""},
 		{Name: "reason", Type: field.TypeString, Size: 2147483647, Default: ""},
@@ -45,7 +48,12 @@ var (
 			{
 				Name:    "change_location",
 				Unique:  false,
-				Columns: []*schema.Column{ChangesColumns[4]},
+				Columns: []*schema.Column{ChangesColumns[7]},
+			},
+			{
+				Name:    "change_at",
+				Unique:  false,
+				Columns: []*schema.Column{ChangesColumns[1]},
 			},
 		},
 	}
@@ -174,6 +182,19 @@ var (
 				Columns: []*schema.Column{EntitiesColumns[17]},
 			},
 		},
+	}
+	// FeedCursorsColumns holds the columns for the "feed_cursors" table.
+	FeedCursorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Unique: true},
+		{Name: "last_id", Type: field.TypeInt64, Default: 0},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// FeedCursorsTable holds the schema information for the "feed_cursors" table.
+	FeedCursorsTable = &schema.Table{
+		Name:       "feed_cursors",
+		Columns:    FeedCursorsColumns,
+		PrimaryKey: []*schema.Column{FeedCursorsColumns[0]},
 	}
 	// LocationsColumns holds the columns for the "locations" table.
 	LocationsColumns = []*schema.Column{
@@ -373,6 +394,7 @@ var (
 		DocPagesTable,
 		DocSitesTable,
 		EntitiesTable,
+		FeedCursorsTable,
 		LocationsTable,
 		ProcessingErrorsTable,
 		RelationsTable,
@@ -400,6 +422,9 @@ func init() {
 	}
 	EntitiesTable.Annotation = &entsql.Annotation{
 		Table: "entities",
+	}
+	FeedCursorsTable.Annotation = &entsql.Annotation{
+		Table: "feed_cursors",
 	}
 	LocationsTable.Annotation = &entsql.Annotation{
 		Table: "locations",

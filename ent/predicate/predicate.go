@@ -24,6 +24,9 @@ type DocSite func(*sql.Selector)
 // Entity is the predicate function for entity builders.
 type Entity func(*sql.Selector)
 
+// FeedCursor is the predicate function for feedcursor builders.
+type FeedCursor func(*sql.Selector)
+
 // LocationState is the predicate function for locationstate builders.
 type LocationState func(*sql.Selector)
 

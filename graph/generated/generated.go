@@ -86,6 +86,30 @@ type ComplexityRoot struct {
 		UpdatedAt        func(childComplexity int) int
 	}
 
+	CatalogChange struct {
+		At            func(childComplexity int) int
+		Cursor        func(childComplexity int) int
+		Fields        func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		Location      func(childComplexity int) int
+		Owner         func(childComplexity int) int
+		PreviousOwner func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		Ref           func(childComplexity int) int
+		Revision      func(childComplexity int) int
+		Type          func(childComplexity int) int
+	}
+
+	CatalogChangeConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	CatalogChangeEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Component struct {
 		APIVersion       func(childComplexity int) int
 		Annotation       func(childComplexity int, key string) int
@@ -513,22 +537,24 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Dependencies      func(childComplexity int, ref string, maxDepth *int) int
-		Entities          func(childComplexity int, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) int
-		Entity            func(childComplexity int, ref string) int
-		Facets            func(childComplexity int, fields []string, filter *model.EntityFilter) int
-		Graph             func(childComplexity int, ref string, direction *model.GraphDirection, relationTypes []string, maxDepth *int, maxNodes *int) int
-		Impact            func(childComplexity int, ref string, maxDepth *int) int
-		Locations         func(childComplexity int) int
-		Node              func(childComplexity int, id string) int
-		Nodes             func(childComplexity int, ids []string) int
-		Path              func(childComplexity int, from string, to string, maxDepth *int) int
-		ProcessingErrors  func(childComplexity int, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) int
-		ScaffolderActions func(childComplexity int) int
-		Search            func(childComplexity int, query string, kinds []string, first *int, after *string) int
-		Task              func(childComplexity int, id string) int
-		Tasks             func(childComplexity int, first *int, after *string, filter *model.TaskFilter) int
-		Viewer            func(childComplexity int) int
+		CatalogChanges     func(childComplexity int, after *entgql.Cursor[int], first *int, filter *model.CatalogChangeFilter) int
+		CatalogChangesHead func(childComplexity int) int
+		Dependencies       func(childComplexity int, ref string, maxDepth *int) int
+		Entities           func(childComplexity int, filter *model.EntityFilter, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.EntityOrder) int
+		Entity             func(childComplexity int, ref string) int
+		Facets             func(childComplexity int, fields []string, filter *model.EntityFilter) int
+		Graph              func(childComplexity int, ref string, direction *model.GraphDirection, relationTypes []string, maxDepth *int, maxNodes *int) int
+		Impact             func(childComplexity int, ref string, maxDepth *int) int
+		Locations          func(childComplexity int) int
+		Node               func(childComplexity int, id string) int
+		Nodes              func(childComplexity int, ids []string) int
+		Path               func(childComplexity int, from string, to string, maxDepth *int) int
+		ProcessingErrors   func(childComplexity int, location *string, entityRef *string, first *int, after *entgql.Cursor[int]) int
+		ScaffolderActions  func(childComplexity int) int
+		Search             func(childComplexity int, query string, kinds []string, first *int, after *string) int
+		Task               func(childComplexity int, id string) int
+		Tasks              func(childComplexity int, first *int, after *string, filter *model.TaskFilter) int
+		Viewer             func(childComplexity int) int
 	}
 
 	Relation struct {
@@ -630,7 +656,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		TaskEvents func(childComplexity int, id string) int
+		CatalogChanged func(childComplexity int, filter *model.CatalogChangeFilter, after *entgql.Cursor[int]) int
+		TaskEvents     func(childComplexity int, id string) int
 	}
 
 	System struct {
@@ -798,6 +825,8 @@ type QueryResolver interface {
 	Node(ctx context.Context, id string) (model.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]model.Node, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	CatalogChanges(ctx context.Context, after *entgql.Cursor[int], first *int, filter *model.CatalogChangeFilter) (*model.CatalogChangeConnection, error)
+	CatalogChangesHead(ctx context.Context) (*entgql.Cursor[int], error)
 	Impact(ctx context.Context, ref string, maxDepth *int) (*model.Impact, error)
 	Dependencies(ctx context.Context, ref string, maxDepth *int) (*model.Impact, error)
 	Path(ctx context.Context, from string, to string, maxDepth *int) (*model.DependencyPath, error)
@@ -821,6 +850,7 @@ type ScaffolderTaskResolver interface {
 }
 type SubscriptionResolver interface {
 	TaskEvents(ctx context.Context, id string) (<-chan *model.TaskEvent, error)
+	CatalogChanged(ctx context.Context, filter *model.CatalogChangeFilter, after *entgql.Cursor[int]) (<-chan *model.CatalogChange, error)
 }
 type SystemResolver interface {
 	Relations(ctx context.Context, obj *model.System, typeArg *string) ([]*model.Relation, error)
@@ -1052,6 +1082,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.API.UpdatedAt(childComplexity), true
+
+	case "CatalogChange.at":
+		if e.ComplexityRoot.CatalogChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.At(childComplexity), true
+	case "CatalogChange.cursor":
+		if e.ComplexityRoot.CatalogChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Cursor(childComplexity), true
+	case "CatalogChange.fields":
+		if e.ComplexityRoot.CatalogChange.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Fields(childComplexity), true
+	case "CatalogChange.kind":
+		if e.ComplexityRoot.CatalogChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Kind(childComplexity), true
+	case "CatalogChange.location":
+		if e.ComplexityRoot.CatalogChange.Location == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Location(childComplexity), true
+	case "CatalogChange.owner":
+		if e.ComplexityRoot.CatalogChange.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Owner(childComplexity), true
+	case "CatalogChange.previousOwner":
+		if e.ComplexityRoot.CatalogChange.PreviousOwner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.PreviousOwner(childComplexity), true
+	case "CatalogChange.reason":
+		if e.ComplexityRoot.CatalogChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Reason(childComplexity), true
+	case "CatalogChange.ref":
+		if e.ComplexityRoot.CatalogChange.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Ref(childComplexity), true
+	case "CatalogChange.revision":
+		if e.ComplexityRoot.CatalogChange.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Revision(childComplexity), true
+	case "CatalogChange.type":
+		if e.ComplexityRoot.CatalogChange.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChange.Type(childComplexity), true
+
+	case "CatalogChangeConnection.edges":
+		if e.ComplexityRoot.CatalogChangeConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChangeConnection.Edges(childComplexity), true
+	case "CatalogChangeConnection.pageInfo":
+		if e.ComplexityRoot.CatalogChangeConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChangeConnection.PageInfo(childComplexity), true
+
+	case "CatalogChangeEdge.cursor":
+		if e.ComplexityRoot.CatalogChangeEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChangeEdge.Cursor(childComplexity), true
+	case "CatalogChangeEdge.node":
+		if e.ComplexityRoot.CatalogChangeEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogChangeEdge.Node(childComplexity), true
 
 	case "Component.apiVersion":
 		if e.ComplexityRoot.Component.APIVersion == nil {
@@ -3064,6 +3187,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Profile.Picture(childComplexity), true
 
+	case "Query.catalogChanges":
+		if e.ComplexityRoot.Query.CatalogChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Query_catalogChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CatalogChanges(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["filter"].(*model.CatalogChangeFilter)), true
+	case "Query.catalogChangesHead":
+		if e.ComplexityRoot.Query.CatalogChangesHead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CatalogChangesHead(childComplexity), true
 	case "Query.dependencies":
 		if e.ComplexityRoot.Query.Dependencies == nil {
 			break
@@ -3660,6 +3800,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SearchHit.Snippet(childComplexity), true
 
+	case "Subscription.catalogChanged":
+		if e.ComplexityRoot.Subscription.CatalogChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_catalogChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CatalogChanged(childComplexity, args["filter"].(*model.CatalogChangeFilter), args["after"].(*entgql.Cursor[int])), true
 	case "Subscription.taskEvents":
 		if e.ComplexityRoot.Subscription.TaskEvents == nil {
 			break
@@ -4376,6 +4527,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("CatalogChangeFilter", ec.unmarshalInputCatalogChangeFilter),
 			graphql.NewInputUnmarshaler("EntityFilter", ec.unmarshalInputEntityFilter),
 			graphql.NewInputUnmarshaler("EntityOrder", ec.unmarshalInputEntityOrder),
 			graphql.NewInputUnmarshaler("KeyValueFilter", ec.unmarshalInputKeyValueFilter),
@@ -4492,6 +4644,77 @@ type Viewer {
 extend type Query {
   "The caller of this request."
   viewer: Viewer!
+}
+`, BuiltIn: false},
+	{Name: "../changes.graphqls", Input: `# The change feed: every change the catalog makes, in one ordered, durable log.
+
+"One entry of the change feed."
+type CatalogChange {
+  "Position in the feed: pass it as after to resume after this change."
+  cursor: Cursor!
+  "added, changed, removed, owner_changed or refused (a read the removal guard refused)."
+  type: String!
+  "The entity's ref; empty for a refused read."
+  ref: String!
+  "The entity's kind, lower case."
+  kind: String!
+  "The entity's owner after the change (before it, for a removal)."
+  owner: String!
+  "The owner before the change, for changed and owner_changed."
+  previousOwner: String!
+  "Key of the location whose read made the change."
+  location: String!
+  "Revision of the source read, when known."
+  revision: String!
+  "Why, for removals and refusals."
+  reason: String!
+  at: Time!
+  """
+  What changed: {paths: [JSON paths], truncated} for changed (at most 32 paths), {from, to}
+  for owner_changed, the guard's figures for refused; null for added and removed.
+  """
+  fields: JSON
+}
+
+"Selects changes; every condition given must hold."
+input CatalogChangeFilter {
+  "Entity kind, e.g. component."
+  kind: String
+  "Owner ref (a group or user): changes of entities it owns, owned before, or now owns."
+  owner: String
+  "One entity."
+  ref: String
+  "Change types: added, changed, removed, owner_changed, refused."
+  type: [String!]
+}
+
+type CatalogChangeConnection {
+  edges: [CatalogChangeEdge!]!
+  pageInfo: PageInfo!
+}
+
+type CatalogChangeEdge {
+  cursor: Cursor!
+  node: CatalogChange!
+}
+
+extend type Query {
+  """
+  Pages through the change feed, oldest first, after a cursor (from the start without one).
+  A consumer keeps pageInfo.endCursor and resumes after it: nothing is missed or repeated.
+  Changes are kept for the configured retention (feed.retention).
+  """
+  catalogChanges(after: Cursor, first: Int, filter: CatalogChangeFilter): CatalogChangeConnection!
+  "Cursor of the newest change (null: none yet): start here to follow only what happens next."
+  catalogChangesHead: Cursor
+}
+
+extend type Subscription {
+  """
+  Streams changes as they are recorded (by any replica), after a cursor, or from now on
+  without one. Over websocket (graphql-transport-ws), authenticated in connection_init.
+  """
+  catalogChanged(filter: CatalogChangeFilter, after: Cursor): CatalogChange!
 }
 `, BuiltIn: false},
 	{Name: "../dependency.graphqls", Input: `# Dependency graph questions: impact, dependencies, paths, effective ownership, graph export.
@@ -5872,6 +6095,54 @@ func (ec *executionContext) childFields_API(ctx context.Context, field graphql.C
 		return ec.fieldContext_API_docs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type API", field.Name)
+}
+
+func (ec *executionContext) childFields_CatalogChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CatalogChange_cursor(ctx, field)
+	case "type":
+		return ec.fieldContext_CatalogChange_type(ctx, field)
+	case "ref":
+		return ec.fieldContext_CatalogChange_ref(ctx, field)
+	case "kind":
+		return ec.fieldContext_CatalogChange_kind(ctx, field)
+	case "owner":
+		return ec.fieldContext_CatalogChange_owner(ctx, field)
+	case "previousOwner":
+		return ec.fieldContext_CatalogChange_previousOwner(ctx, field)
+	case "location":
+		return ec.fieldContext_CatalogChange_location(ctx, field)
+	case "revision":
+		return ec.fieldContext_CatalogChange_revision(ctx, field)
+	case "reason":
+		return ec.fieldContext_CatalogChange_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_CatalogChange_at(ctx, field)
+	case "fields":
+		return ec.fieldContext_CatalogChange_fields(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CatalogChange", field.Name)
+}
+
+func (ec *executionContext) childFields_CatalogChangeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CatalogChangeConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CatalogChangeConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CatalogChangeConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CatalogChangeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CatalogChangeEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CatalogChangeEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CatalogChangeEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Component(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7626,6 +7897,36 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_catalogChanges_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.CatalogChangeFilter, error) {
+			return ec.unmarshalOCatalogChangeFilter2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_dependencies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8031,6 +8332,28 @@ func (ec *executionContext) field_ScaffolderTask_events_args(ctx context.Context
 		return nil, err
 	}
 	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_catalogChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.CatalogChangeFilter, error) {
+			return ec.unmarshalOCatalogChangeFilter2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -9100,6 +9423,378 @@ func (ec *executionContext) fieldContext_API_docs(_ context.Context, field graph
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Docs(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CatalogChange_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _CatalogChange_type(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_ref(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_kind(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_owner(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_previousOwner(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_previousOwner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousOwner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_previousOwner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_location(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_location(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Location, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_revision(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _CatalogChange_at(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CatalogChange_fields(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChange_fields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RawJSON) graphql.Marshaler {
+			return ec.marshalOJSON2catalogdᚋgraphᚋmodelᚐRawJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChange_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _CatalogChangeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChangeConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChangeConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CatalogChangeEdge) graphql.Marshaler {
+			return ec.marshalNCatalogChangeEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChangeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CatalogChangeConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CatalogChangeEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CatalogChangeConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChangeConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChangeConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChangeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CatalogChangeConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CatalogChangeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChangeEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChangeEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChangeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogChangeEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _CatalogChangeEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CatalogChangeEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogChangeEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CatalogChange) graphql.Marshaler {
+			return ec.marshalNCatalogChange2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogChangeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CatalogChangeEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CatalogChange(ctx, field)
 		},
 	}
 	return fc, nil
@@ -17607,6 +18302,73 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_catalogChanges(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_catalogChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().CatalogChanges(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["filter"].(*model.CatalogChangeFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CatalogChangeConnection) graphql.Marshaler {
+			return ec.marshalNCatalogChangeConnection2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_catalogChanges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CatalogChangeConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_catalogChanges_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_catalogChangesHead(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_catalogChangesHead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CatalogChangesHead(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_catalogChangesHead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "Cursor")
+}
+
 func (ec *executionContext) _Query_impact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20085,6 +20847,50 @@ func (ec *executionContext) fieldContext_Subscription_taskEvents(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_taskEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_catalogChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_catalogChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CatalogChanged(ctx, fc.Args["filter"].(*model.CatalogChangeFilter), fc.Args["after"].(*entgql.Cursor[int]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CatalogChange) graphql.Marshaler {
+			return ec.marshalNCatalogChange2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_catalogChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CatalogChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_catalogChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -24097,6 +24903,69 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputCatalogChangeFilter(ctx context.Context, obj any) (model.CatalogChangeFilter, error) {
+	var it model.CatalogChangeFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "owner", "ref", "type"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "owner":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("owner"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Owner = data
+		case "ref":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ref"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ref = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCatalogChangeFilter unmarshals raw into the CatalogChangeFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCatalogChangeFilter(ctx context.Context, raw any) (model.CatalogChangeFilter, error) {
+	var out model.CatalogChangeFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CatalogChangeFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEntityFilter(ctx context.Context, obj any) (model.EntityFilter, error) {
 	var it model.EntityFilter
 	if obj == nil {
@@ -24736,6 +25605,165 @@ func (ec *executionContext) _API(ctx context.Context, sel ast.SelectionSet, obj 
 			out.Values[i] = ec._API_docs(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var catalogChangeImplementors = []string{"CatalogChange"}
+
+func (ec *executionContext) _CatalogChange(ctx context.Context, sel ast.SelectionSet, obj *model.CatalogChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, catalogChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CatalogChange")
+		case "cursor":
+			out.Values[i] = ec._CatalogChange_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._CatalogChange_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ref":
+			out.Values[i] = ec._CatalogChange_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._CatalogChange_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "owner":
+			out.Values[i] = ec._CatalogChange_owner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousOwner":
+			out.Values[i] = ec._CatalogChange_previousOwner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "location":
+			out.Values[i] = ec._CatalogChange_location(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revision":
+			out.Values[i] = ec._CatalogChange_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._CatalogChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._CatalogChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fields":
+			out.Values[i] = ec._CatalogChange_fields(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var catalogChangeConnectionImplementors = []string{"CatalogChangeConnection"}
+
+func (ec *executionContext) _CatalogChangeConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CatalogChangeConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, catalogChangeConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CatalogChangeConnection")
+		case "edges":
+			out.Values[i] = ec._CatalogChangeConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CatalogChangeConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var catalogChangeEdgeImplementors = []string{"CatalogChangeEdge"}
+
+func (ec *executionContext) _CatalogChangeEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CatalogChangeEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, catalogChangeEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CatalogChangeEdge")
+		case "cursor":
+			out.Values[i] = ec._CatalogChangeEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._CatalogChangeEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -27472,6 +28500,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
 				})
+		case "catalogChanges":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_catalogChanges(ctx, field)
+				})
+		case "catalogChangesHead":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_catalogChangesHead(ctx, field)
+				})
 		case "impact":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -28219,6 +29259,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "taskEvents":
 		return ec._Subscription_taskEvents(ctx, fields[0])
+	case "catalogChanged":
+		return ec._Subscription_catalogChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -29338,6 +30380,46 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNCatalogChange2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChange(ctx context.Context, sel ast.SelectionSet, v *model.CatalogChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CatalogChange!")
+		return graphql.Null
+	}
+	return ec._CatalogChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCatalogChangeConnection2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeConnection(ctx context.Context, sel ast.SelectionSet, v *model.CatalogChangeConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CatalogChangeConnection!")
+		return graphql.Null
+	}
+	return ec._CatalogChangeConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCatalogChangeEdge2ᚕᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CatalogChangeEdge) graphql.Marshaler {
+	ret := marshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCatalogChangeEdge2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCatalogChangeEdge2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeEdge(ctx context.Context, sel ast.SelectionSet, v *model.CatalogChangeEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CatalogChangeEdge!")
+		return graphql.Null
+	}
+	return ec._CatalogChangeEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNComponent2ᚕᚖcatalogdᚋgraphᚋmodelᚐComponentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Component) graphql.Marshaler {
@@ -30709,6 +31791,14 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOCatalogChangeFilter2ᚖcatalogdᚋgraphᚋmodelᚐCatalogChangeFilter(ctx context.Context, v any) (*model.CatalogChangeFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCatalogChangeFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOComponent2ᚖcatalogdᚋgraphᚋmodelᚐComponent(ctx context.Context, sel ast.SelectionSet, v *model.Component) graphql.Marshaler {

@@ -17,6 +17,18 @@ type Node interface {
 	IsNode()
 }
 
+// Selects changes; every condition given must hold.
+type CatalogChangeFilter struct {
+	// Entity kind, e.g. component.
+	Kind *string `json:"kind,omitempty"`
+	// Owner ref (a group or user): changes of entities it owns, owned before, or now owns.
+	Owner *string `json:"owner,omitempty"`
+	// One entity.
+	Ref *string `json:"ref,omitempty"`
+	// Change types: added, changed, removed, owner_changed, refused.
+	Type []string `json:"type,omitempty"`
+}
+
 type DryRunFile struct {
 	Path string `json:"path"`
 	// The text, or base64 when base64 is true (binary files).

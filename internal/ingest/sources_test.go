@@ -109,7 +109,7 @@ func TestTheChangeLogRecordsAdditionsChangesAndRemovalsInOrder(t *testing.T) {
 		e.write(map[string]string{"c.yaml": doc(component, "a", "other-team")})
 		e.refresh("c.yaml")
 		e.refresh("c.yaml") // unchanged: nothing recorded
-		want := []string{"added component:default/a", "added component:default/b", "changed component:default/a", "removed component:default/b"}
+		want := []string{"added component:default/a", "added component:default/b", "changed component:default/a", "owner_changed component:default/a", "removed component:default/b"}
 		got := e.changes()
 		slices.Sort(got[:2])
 		if !slices.Equal(got, want) {

@@ -50,6 +50,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	if d.GitHubWebhook != nil {
 		mux.Handle("POST /webhooks/github", d.GitHubWebhook)
 	}
+	// MCP (issue 13): tools for LLM assistants, authenticated as GraphQL is.
+	if d.MCP != nil {
+		mux.Handle("/mcp", authenticateMCP(d.Auth, d.MCP))
+		mux.Handle("GET "+protectedResourcePath, protectedResource(d.MCPIssuers))
+		mux.Handle("GET "+protectedResourcePath+"/mcp", protectedResource(d.MCPIssuers))
+	}
+	// Slack slash command (issue 13): verified by its own signature, not by bearer tokens.
+	if d.SlackCommands != nil {
+		mux.Handle("POST /slack/commands", d.SlackCommands)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/graphql", http.StatusFound)
 	})

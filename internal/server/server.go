@@ -36,6 +36,12 @@ type Deps struct {
 	MetricsToken string
 	// Tracing, when set, makes every request a span.
 	Tracing *obs.Tracing
+	// MCP, when set, serves /mcp (issue 13) to callers GraphQL would admit; MCPIssuers are the
+	// OIDC issuers its protected-resource metadata names.
+	MCP        http.Handler
+	MCPIssuers []string
+	// SlackCommands, when set, serves POST /slack/commands; it checks Slack's signatures itself.
+	SlackCommands http.Handler
 }
 
 // NewServer returns the root handler.

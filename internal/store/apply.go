@@ -206,6 +206,12 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 		errs = append(b.Errors, conflicts...)
 	} else {
 		errs = append(b.Errors, ErrorRecord{Message: b.Failed.Error()})
+		var guard *GuardError
+		if errors.As(b.Failed, &guard) {
+			if err = s.logRefusal(ctx, tx, loc.Key, guard); err != nil {
+				return res, err
+			}
+		}
 	}
 	res.Errors = len(errs)
 	if err = replaceErrors(ctx, tx, loc.Key, errs); err != nil {
@@ -260,6 +266,7 @@ type existingRow struct {
 	id       int
 	hash     string
 	source   string
+	owner    string // owner_ref, for the change log
 	observed *time.Time
 	adopted  bool // held by a location that is gone or retired; this read takes it over
 }
@@ -274,14 +281,15 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		Hash     string     `json:"hash"`
 		Source   string     `json:"source"`
 		Observed *time.Time `json:"observed_at"`
+		Owner    string     `json:"owner_ref"`
 	}
 	if err := tx.Entity.Query().Where(entity.Location(loc.Key)).
-		Select(entity.FieldID, entity.FieldRef, entity.FieldHash, entity.FieldSource, entity.FieldObservedAt).Scan(ctx, &rows); err != nil {
+		Select(entity.FieldID, entity.FieldRef, entity.FieldHash, entity.FieldSource, entity.FieldObservedAt, entity.FieldOwnerRef).Scan(ctx, &rows); err != nil {
 		return res, nil, fmt.Errorf("load entities of %s: %w", loc.Key, err)
 	}
 	existing := make(map[string]existingRow, len(rows))
 	for _, r := range rows {
-		existing[r.Ref] = existingRow{id: r.ID, hash: r.Hash, source: r.Source, observed: r.Observed}
+		existing[r.Ref] = existingRow{id: r.ID, hash: r.Hash, source: r.Source, observed: r.Observed, owner: r.Owner}
 	}
 	before := len(existing)
 	var prevObserved *time.Time
@@ -367,7 +375,7 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		reason = "no longer in the location's source"
 	}
 	for _, ref := range removeRefs {
-		log.add(ChangeRemoved, ref, reason)
+		log.add(changeEntry{typ: ChangeRemoved, ref: ref, owner: existing[ref].owner, reason: reason})
 	}
 	// Freshness: an entity a read keeps without confirming it (its file failed) remembers
 	// when it was last confirmed; one confirmed again goes back to its location's time. Both
@@ -428,9 +436,10 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 			Location string `json:"location"`
 			Hash     string `json:"hash"`
 			Source   string `json:"source"`
+			Owner    string `json:"owner_ref"`
 		}
 		if err := tx.Entity.Query().Where(RefIn(entity.FieldRef, fresh)).
-			Select(entity.FieldID, entity.FieldRef, entity.FieldLocation, entity.FieldHash, entity.FieldSource).Scan(ctx, &owners); err != nil {
+			Select(entity.FieldID, entity.FieldRef, entity.FieldLocation, entity.FieldHash, entity.FieldSource, entity.FieldOwnerRef).Scan(ctx, &owners); err != nil {
 			return fmt.Errorf("check conflicts: %w", err)
 		}
 		active := map[string]bool{}
@@ -448,11 +457,12 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 			}
 			// Its location is gone or no longer configured: the entity moved here (a
 			// directory renamed, a file now read through its directory). Adopt it.
-			existing[o.Ref] = existingRow{id: o.ID, hash: o.Hash, source: o.Source, adopted: true}
+			existing[o.Ref] = existingRow{id: o.ID, hash: o.Hash, source: o.Source, owner: o.Owner, adopted: true}
 		}
 	}
 	var inserts, updates []*EntityRecord
 	var updateIDs []int
+	var changed []changedEntity
 	for i := range part {
 		e := &part[i]
 		if seen[e.Ref] {
@@ -489,7 +499,7 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 		switch {
 		case !ok:
 			inserts = append(inserts, e)
-			log.add(ChangeAdded, e.Ref, "")
+			log.add(changeEntry{typ: ChangeAdded, ref: e.Ref, kind: e.Kind, owner: e.OwnerRef})
 		case old.hash != e.Hash || old.source != e.Source || old.adopted:
 			updates = append(updates, e)
 			updateIDs = append(updateIDs, old.id)
@@ -497,13 +507,17 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 				res.Adopted++
 			}
 			if old.hash != e.Hash {
-				log.add(ChangeChanged, e.Ref, "")
+				changed = append(changed, changedEntity{id: old.id, rec: e, owner: old.owner})
 			}
 		default:
 			res.Unchanged++
 		}
 	}
 
+	// The log says what changed: the old documents are read before they are rewritten.
+	if err := logChanged(ctx, tx, log, changed); err != nil {
+		return err
+	}
 	if err := s.deleteRelationsOf(ctx, tx, w, updateIDs); err != nil {
 		return fmt.Errorf("replace relations: %w", err)
 	}
