@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -861,4 +862,44 @@ func TestScaffolderSettings(t *testing.T) {
 			t.Errorf("cancel: %q %+v", c, got)
 		}
 	})
+}
+
+// The README's newcomer path: `serve --demo` and a local bare repository under a
+// --read-allow-dir; the demo template reads its skeleton from the embedded demo catalog.
+func TestScaffolderRunsTheEmbeddedDemoTemplate(t *testing.T) {
+	gitDir := t.TempDir()
+	bare := bareRepo(t, gitDir, "refund-service.git")
+	s := startServer(t, "--demo", "--read-allow-dir", gitDir)
+	task, c, a := s.runTemplate("", "template:local-service",
+		map[string]any{"name": "refund-service", "owner": "team-payments", "remoteUrl": "file://" + bare}, nil)
+	if c != "" {
+		t.Fatalf("runTemplate: %s", a.raw)
+	}
+	done := s.waitTask("", task.ID, "COMPLETED", "FAILED")
+	if done.Status != "COMPLETED" {
+		t.Fatalf("task %s: %v, events %+v", done.Status, done.Error, done.Events)
+	}
+	files := cloneFiles(t, "file://"+bare, "main")
+	for _, f := range []string{"README.md", "catalog-info.yaml", "main.go", "go.mod", "mkdocs.yml", "docs/index.md", ".github/workflows/ci.yaml"} {
+		if _, ok := files[f]; !ok {
+			t.Errorf("the pushed tree lacks %s: %v", f, keysOf(files))
+		}
+	}
+	if !strings.Contains(files["catalog-info.yaml"], "name: refund-service") {
+		t.Errorf("catalog-info.yaml:\n%s", files["catalog-info.yaml"])
+	}
+	var out struct{ Entity *struct{ Ref string } }
+	s.data(`{ entity(ref: "component:refund-service") { ref } }`, nil, &out)
+	if out.Entity == nil {
+		t.Error("the new component is not in the catalog")
+	}
+}
+
+func keysOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
