@@ -75,3 +75,27 @@ func TestLastReadFollowsEveryRead(t *testing.T) {
 		}
 	})
 }
+
+// A read whose loop is stopped (its location removed or replaced, or shutdown) may be asking
+// for its lock just then: its context's end must not cost the replica the session holding the
+// locks of its other reads in flight, which another replica would then read at the same time.
+func TestACanceledTryLockKeepsTheOtherLocks(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	a := testdb.Open(t, dbURL).NewLocationLocks(nil)
+	b := testdb.Open(t, dbURL).NewLocationLocks(nil)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	if ok, err := a.TryLock(context.Background(), "file:/held"); err != nil || !ok {
+		t.Fatalf("a: TryLock(file:/held) = %v, %v; want true", ok, err)
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, _ := a.TryLock(canceled, "file:/stopped"); ok {
+		t.Fatal("a: TryLock with a canceled context = true; want false")
+	}
+	if ok, err := b.TryLock(context.Background(), "file:/held"); err != nil || ok {
+		t.Fatalf("b: TryLock(file:/held) = %v, %v; want false: a still reads it", ok, err)
+	}
+	if ok, err := a.TryLock(context.Background(), "file:/stopped"); err != nil || !ok {
+		t.Fatalf("a: TryLock(file:/stopped) after the canceled one = %v, %v; want true", ok, err)
+	}
+}
