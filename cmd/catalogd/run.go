@@ -493,7 +493,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	st, err := openStore(ctx, cfg.database, cfg.migrate, log)
 	if err != nil {
 		srv.Close()
-		return err
+		return stoppedWhileStarting(ctx, err, log)
 	}
 	defer st.Close()
 	// --- ops ---
@@ -575,7 +575,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	retired, err := startLocations(ctx, st, eng, reg, configured, ready, firstDone, log)
 	if err != nil {
 		srv.Close()
-		return err
+		return stoppedWhileStarting(ctx, err, log)
 	}
 	resolver.Catalog = service.NewCatalog(authn.Policy(), eng, nil).WithSources(reg, cfg.read.allowDirs)
 	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
