@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -229,9 +231,13 @@ func (s *Store) WatchGeneration(ctx context.Context, every time.Duration, log *s
 			}
 		})
 		defer l.Close()
-		if err := l.Listen(ChangeChannel); err != nil {
-			log.Warn("cannot LISTEN for catalog changes; polling only", "err", err)
-		}
+		// Listen waits for the listener's first connection, ignoring ctx: meanwhile the
+		// generation is polled, and Close (when ctx ends) ends the wait.
+		go func() {
+			if err := l.Listen(ChangeChannel); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Warn("cannot LISTEN for catalog changes; polling only", "err", err)
+			}
+		}()
 		notify = l.NotificationChannel()
 	}
 	tick := time.NewTicker(every)

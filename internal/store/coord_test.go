@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,5 +101,84 @@ func TestACanceledTryLockKeepsTheOtherLocks(t *testing.T) {
 	}
 	if ok, err := a.TryLock(context.Background(), "file:/stopped"); err != nil || !ok {
 		t.Fatalf("a: TryLock(file:/stopped) after the canceled one = %v, %v; want true", ok, err)
+	}
+}
+
+// refusingProxy forwards loopback connections to addr until refuse is called; from then on it
+// accepts no new ones (as a server at max_connections, or a listener that cannot reconnect),
+// while the connections made before keep working.
+func refusingProxy(t *testing.T, addr string) (proxied string, refuse func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return ln.Addr().String(), func() { ln.Close() }
+}
+
+// A replica whose LISTEN connection cannot be made still follows other replicas' changes by
+// the periodic generation check, and stops when told to: waiting for the listener to connect
+// must not hold up the fallback or the end of the watch.
+func TestWatchGenerationPollsWhileItsListenerCannotConnect(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied, refuse := refusingProxy(t, u.Host)
+	u.Host = proxied
+	watcher := testdb.Open(t, u.String()) // its pooled connections go through the proxy
+	writer := testdb.Open(t, dbURL)
+	refuse()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan int64, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watcher.WatchGeneration(ctx, 100*time.Millisecond, nil, func(gen int64) { changed <- gen })
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := writer.Apply(context.Background(), locSpec("w"), &store.Batch{Parts: parts(records(2, "w"))}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Error("no change seen within 5 s of another replica's write while the listener cannot connect")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchGeneration did not return within 5 s of its context ending")
 	}
 }
