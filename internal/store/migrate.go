@@ -14,6 +14,7 @@ import (
 	"ariga.io/atlas/sql/sqlite"
 	"entgo.io/ent/dialect"
 
+	entmigrate "catalogd/ent/migrate"
 	"catalogd/ent/migrate/migrations"
 )
 
@@ -113,10 +114,29 @@ func (s *Store) migrateVersioned(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := s.migrationStatus(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Legacy {
+		// The database may come from any catalogd before versioned migrations, each of which
+		// auto-migrated its own ent schema on start: run that auto-migration with this build's
+		// schema (additive: it adds what an older build lacked and drops nothing) so that the
+		// schema is the one the migrations make (TestMigrationsMakeTheAutoMigrationsSchema),
+		// then record every migration as applied. Run again after a failure, it does nothing
+		// more.
+		if err := s.Client.Schema.Create(ctx, entmigrate.WithForeignKeys(false)); err != nil {
+			return nil, fmt.Errorf("migrate: bring the legacy schema up to date: %w", err)
+		}
+		return s.migrateDir(ctx, dir, true)
+	}
 	return s.migrateDir(ctx, dir)
 }
 
-func (s *Store) migrateDir(ctx context.Context, dir migrate.Dir) ([]string, error) {
+// migrateDir applies dir's pending migrations. A legacy database is adopted with the first
+// migration as its baseline, or with the last when autoMigrated (its schema was brought to
+// this build's ent schema, which the last migration makes).
+func (s *Store) migrateDir(ctx context.Context, dir migrate.Dir, autoMigrated ...bool) ([]string, error) {
 	files, err := dir.Files()
 	if err != nil || len(files) == 0 {
 		return nil, err
@@ -153,7 +173,11 @@ func (s *Store) migrateDir(ctx context.Context, dir migrate.Dir) ([]string, erro
 		}
 	}
 	if legacy {
-		opts = append(opts, migrate.WithBaselineVersion(files[0].Version()))
+		baseline := files[0].Version()
+		if len(autoMigrated) > 0 && autoMigrated[0] {
+			baseline = files[len(files)-1].Version()
+		}
+		opts = append(opts, migrate.WithBaselineVersion(baseline))
 	} else {
 		opts = append(opts, migrate.WithAllowDirty(true))
 	}

@@ -262,3 +262,42 @@ func TestAFailedMigrationChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A database last started by an older catalogd, before versioned migrations, lacks what later
+// builds' auto-migration would have added (here entities.observed_at): adopting it must bring
+// its schema up to the baseline it records, not only record it, or the first write fails.
+func TestAnOlderLegacyDatabaseIsBroughtUpToTheBaseline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := openBare(t, dbURL)
+		if err := st.MakeLegacySchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		recs := records(20, "older")
+		for i := range recs {
+			recs[i].Relations = nil
+		}
+		if _, err := st.Apply(ctx, locSpec("older"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DB.ExecContext(ctx, "ALTER TABLE entities DROP COLUMN observed_at"); err != nil {
+			t.Fatal(err)
+		}
+		before := entityRefs(t, st)
+		if _, err := st.MigrateUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := entityRefs(t, st); !slices.Equal(got, before) {
+			t.Fatalf("entities after adoption: %d, before: %d", len(got), len(before))
+		}
+		recs = append(recs, records(1, "newer")...)
+		recs[len(recs)-1].Relations = nil
+		if _, err := st.Apply(ctx, locSpec("older"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatalf("a write after adopting an older legacy database: %v", err)
+		}
+		status, err := st.MigrationStatus(ctx)
+		if err != nil || status.Legacy || len(status.Pending) != 0 || status.Partial != "" {
+			t.Fatalf("status after adoption: %+v, %v", status, err)
+		}
+	})
+}
