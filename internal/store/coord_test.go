@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -180,5 +181,38 @@ func TestWatchGenerationPollsWhileItsListenerCannotConnect(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("WatchGeneration did not return within 5 s of its context ending")
+	}
+}
+
+// Replicas starting together record the same configured locations at the same moment: none
+// of them may fail for the row another one inserted meanwhile.
+func TestReplicasRecordTheSameLocationsAtOnce(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	const replicas, locations = 6, 20
+	stores := make([]*store.Store, replicas)
+	for i := range stores {
+		stores[i] = testdb.Open(t, dbURL)
+	}
+	start := make(chan struct{})
+	errs := make(chan error, replicas*locations)
+	var wg sync.WaitGroup
+	for _, st := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for j := range locations {
+				spec := locSpec(fmt.Sprintf("l%d", j))
+				if err := st.UpsertLocation(context.Background(), store.LocationRecord{Spec: spec, Origin: store.OriginConfig}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("UpsertLocation: %v", err)
 	}
 }
