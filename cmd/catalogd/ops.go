@@ -105,6 +105,18 @@ func (h *shutdownHooks) Run(ctx context.Context, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
+// stoppedWhileStarting is serve's answer to err, an error of a start-up step: when SIGTERM or
+// SIGINT (ctx) ended that step, e.g. while waiting for another replica's migration lock, it is
+// a shutdown with nothing in flight (status 0), not a failure; the migration, in one
+// transaction, left nothing half done.
+func stoppedWhileStarting(ctx context.Context, err error, log *slog.Logger) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	log.Info("shut down while starting", "err", err)
+	return nil
+}
+
 // ingestMetrics reports the engine's reads to the metrics.
 type ingestMetrics struct{ m *obs.Metrics }
 

@@ -432,3 +432,56 @@ func TestReplicaReconnectsItsChangeListener(t *testing.T) {
 	}
 	waitLog("change heard", regexp.MustCompile(fmt.Sprintf(`msg="catalog changed" generation=%d`, gen)))
 }
+
+// SIGTERM while serve still waits for the migration lock (another replica is migrating, or
+// building the search indexes under it) ends it with status 0, as after draining: there is
+// nothing in flight yet, and a rolling deploy that stops a starting replica must not see it fail.
+func TestSIGTERMWhileWaitingToMigrateExitsZero(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	bin := buildCatalogd(t)
+	ctx := context.Background()
+	holder, err := openSchema(t, dbURL).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	const migrateLockKey = 0x6361746d // store.migrateLockKey
+	if _, err := holder.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", migrateLockKey)
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--database", dbURL)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				close(listening)
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("catalogd did not start:\n%s", logs.String())
+	}
+	time.Sleep(300 * time.Millisecond) // waiting for the migration lock by now
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd, 15*time.Second); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM while waiting to migrate; want 0\n%s", code, logs.String())
+	}
+}

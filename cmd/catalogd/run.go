@@ -540,7 +540,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	st, err := openStore(ctx, cfg.database, cfg.migrate, log)
 	if err != nil {
 		srv.Close()
-		return err
+		return stoppedWhileStarting(ctx, err, log)
 	}
 	defer st.Close()
 	// --- ops ---
@@ -622,7 +622,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	retired, err := startLocations(ctx, st, eng, reg, configured, ready, firstDone, log)
 	if err != nil {
 		srv.Close()
-		return err
+		return stoppedWhileStarting(ctx, err, log)
 	}
 	// Change feed (issue 13): subscriptions poll at the feed's interval; webhook cursors are
 	// created before the engine starts, so a new webhook misses nothing of this run.

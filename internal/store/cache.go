@@ -14,13 +14,36 @@ import (
 // newer than its generation, never older, and the next request sees the new generation and
 // computes afresh.
 type answerCache struct {
-	mu  sync.Mutex
-	gen int64
-	m   map[string]any
+	mu    sync.Mutex
+	gen   int64
+	m     map[string]any
+	bytes int // answerSize of the answers in m, keys included
 }
 
-// maxCachedAnswers bounds the answers kept per generation; when full, the cache starts over.
-const maxCachedAnswers = 4096
+// maxCachedAnswers and maxCachedAnswerBytes bound the answers kept per generation (their
+// count, and what their strings and hits take); when either is reached, the cache starts over.
+// The bytes matter because a client chooses how long its answers are and how many distinct
+// questions it asks.
+const (
+	maxCachedAnswers     = 4096
+	maxCachedAnswerBytes = 8 << 20
+)
+
+// answerSize estimates what v takes in memory: its strings and a word count per hit or value.
+func answerSize(key string, v any) int {
+	n := len(key) + 64
+	switch a := v.(type) {
+	case SearchResult:
+		for _, h := range a.Hits {
+			n += len(h.Ref) + len(h.Path) + len(h.Title) + len(h.Snippet) + 96
+		}
+	case []FacetValue:
+		for _, f := range a {
+			n += len(f.Value) + 32
+		}
+	}
+	return n
+}
 
 func (c *answerCache) get(gen int64, key string) (any, bool) {
 	c.mu.Lock()
@@ -38,10 +61,18 @@ func (c *answerCache) put(gen int64, key string, v any) {
 	if gen < c.gen {
 		return // computed before a newer generation was seen
 	}
-	if gen > c.gen || c.m == nil || len(c.m) >= maxCachedAnswers {
-		c.gen, c.m = gen, make(map[string]any)
+	size := answerSize(key, v)
+	if size > maxCachedAnswerBytes {
+		return
+	}
+	if gen > c.gen || c.m == nil || len(c.m) >= maxCachedAnswers || c.bytes+size > maxCachedAnswerBytes {
+		c.gen, c.m, c.bytes = gen, make(map[string]any), 0
+	}
+	if old, ok := c.m[key]; ok {
+		c.bytes -= answerSize(key, old)
 	}
 	c.m[key] = v
+	c.bytes += size
 }
 
 // CacheGeneration reads the catalog's generation under which answers are cached, for a

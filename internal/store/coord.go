@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -75,17 +77,25 @@ func (l *LocationLocks) TryLock(ctx context.Context, key string) (bool, error) {
 	if !l.Coordinated() {
 		return true, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held[key] {
 		return false, nil // a read of it by this replica is in flight
 	}
-	conn, err := l.session(ctx)
+	// The session is shared by every read of this replica: the statement runs on a context
+	// of its own, since a caller's context ending mid-statement (its loop stopped) makes the
+	// driver discard the connection, and with it the locks of the other reads in flight.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	conn, err := l.session(qctx)
 	if err != nil {
 		return false, err
 	}
 	var ok bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1, "+lockKeySQL+")", locationLockClass, key).Scan(&ok); err != nil {
+	if err := conn.QueryRowContext(qctx, "SELECT pg_try_advisory_lock($1, "+lockKeySQL+")", locationLockClass, key).Scan(&ok); err != nil {
 		l.lost(err)
 		return false, fmt.Errorf("location lock: %w", err)
 	}
@@ -221,9 +231,13 @@ func (s *Store) WatchGeneration(ctx context.Context, every time.Duration, log *s
 			}
 		})
 		defer l.Close()
-		if err := l.Listen(ChangeChannel); err != nil {
-			log.Warn("cannot LISTEN for catalog changes; polling only", "err", err)
-		}
+		// Listen waits for the listener's first connection, ignoring ctx: meanwhile the
+		// generation is polled, and Close (when ctx ends) ends the wait.
+		go func() {
+			if err := l.Listen(ChangeChannel); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Warn("cannot LISTEN for catalog changes; polling only", "err", err)
+			}
+		}()
 		notify = l.NotificationChannel()
 	}
 	tick := time.NewTicker(every)

@@ -3,6 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,4 +79,140 @@ func TestLastReadFollowsEveryRead(t *testing.T) {
 			t.Errorf("after a failed read at %v: %v, %v, %v", before, at, ok, err)
 		}
 	})
+}
+
+// A read whose loop is stopped (its location removed or replaced, or shutdown) may be asking
+// for its lock just then: its context's end must not cost the replica the session holding the
+// locks of its other reads in flight, which another replica would then read at the same time.
+func TestACanceledTryLockKeepsTheOtherLocks(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	a := testdb.Open(t, dbURL).NewLocationLocks(nil)
+	b := testdb.Open(t, dbURL).NewLocationLocks(nil)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	if ok, err := a.TryLock(context.Background(), "file:/held"); err != nil || !ok {
+		t.Fatalf("a: TryLock(file:/held) = %v, %v; want true", ok, err)
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, _ := a.TryLock(canceled, "file:/stopped"); ok {
+		t.Fatal("a: TryLock with a canceled context = true; want false")
+	}
+	if ok, err := b.TryLock(context.Background(), "file:/held"); err != nil || ok {
+		t.Fatalf("b: TryLock(file:/held) = %v, %v; want false: a still reads it", ok, err)
+	}
+	if ok, err := a.TryLock(context.Background(), "file:/stopped"); err != nil || !ok {
+		t.Fatalf("a: TryLock(file:/stopped) after the canceled one = %v, %v; want true", ok, err)
+	}
+}
+
+// refusingProxy forwards loopback connections to addr until refuse is called; from then on it
+// accepts no new ones (as a server at max_connections, or a listener that cannot reconnect),
+// while the connections made before keep working.
+func refusingProxy(t *testing.T, addr string) (proxied string, refuse func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return ln.Addr().String(), func() { ln.Close() }
+}
+
+// A replica whose LISTEN connection cannot be made still follows other replicas' changes by
+// the periodic generation check, and stops when told to: waiting for the listener to connect
+// must not hold up the fallback or the end of the watch.
+func TestWatchGenerationPollsWhileItsListenerCannotConnect(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied, refuse := refusingProxy(t, u.Host)
+	u.Host = proxied
+	watcher := testdb.Open(t, u.String()) // its pooled connections go through the proxy
+	writer := testdb.Open(t, dbURL)
+	refuse()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan int64, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watcher.WatchGeneration(ctx, 100*time.Millisecond, nil, func(gen int64) { changed <- gen })
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := writer.Apply(context.Background(), locSpec("w"), &store.Batch{Parts: parts(records(2, "w"))}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Error("no change seen within 5 s of another replica's write while the listener cannot connect")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchGeneration did not return within 5 s of its context ending")
+	}
+}
+
+// Replicas starting together record the same configured locations at the same moment: none
+// of them may fail for the row another one inserted meanwhile.
+func TestReplicasRecordTheSameLocationsAtOnce(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	const replicas, locations = 6, 20
+	stores := make([]*store.Store, replicas)
+	for i := range stores {
+		stores[i] = testdb.Open(t, dbURL)
+	}
+	start := make(chan struct{})
+	errs := make(chan error, replicas*locations)
+	var wg sync.WaitGroup
+	for _, st := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for j := range locations {
+				spec := locSpec(fmt.Sprintf("l%d", j))
+				if err := st.UpsertLocation(context.Background(), store.LocationRecord{Spec: spec, Origin: store.OriginConfig}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("UpsertLocation: %v", err)
+	}
 }

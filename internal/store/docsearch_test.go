@@ -401,3 +401,35 @@ func TestPostgresSearchVectorsFromBeforeUnaccentAreReplaced(t *testing.T) {
 		t.Errorf("zurich finds %v", got)
 	}
 }
+
+// TestCachedAnswersAreBoundedInBytes: a client asking many distinct questions with long
+// answers (a common word, a full page, a kinds list varied by a kind that matches nothing)
+// must not make a replica keep more than the cache's byte bound of them.
+func TestCachedAnswersAreBoundedInBytes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		long := strings.Repeat("quagga wallaby koala ", 40)
+		recs := records(100, "big")
+		for i := range recs {
+			recs[i].Description = "numbat " + long
+			recs[i].Title, recs[i].Tags, recs[i].Labels, recs[i].Annotations = "", nil, nil, nil
+		}
+		if _, err := st.Apply(ctx, locSpec("big"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		bound := store.MaxCachedAnswerBytes
+		for i := range 500 {
+			res, err := st.Search(ctx, store.SearchQuery{Text: "numbat", Kinds: []string{"component", fmt.Sprintf("nothing-%d", i)}, First: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Hits) != 100 {
+				t.Fatalf("search %d: %d hits, want 100", i, len(res.Hits))
+			}
+		}
+		if got := st.CachedAnswerBytes(); got > bound {
+			t.Errorf("the answer cache holds %d bytes after 500 long answers; want at most %d", got, bound)
+		}
+	})
+}

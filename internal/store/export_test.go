@@ -60,3 +60,27 @@ func (s *Store) legacyIndexes(ctx context.Context) error {
 	}
 	return s.Client.CatalogState.Create().SetGeneration(0).Exec(ctx)
 }
+
+// MaxCachedAnswerBytes is the answer cache's byte bound.
+const MaxCachedAnswerBytes = maxCachedAnswerBytes
+
+// CachedAnswerBytes is what the answer cache holds: the bytes of its answers' strings.
+func (s *Store) CachedAnswerBytes() int {
+	s.answers.mu.Lock()
+	defer s.answers.mu.Unlock()
+	n := 0
+	for k, v := range s.answers.m {
+		n += len(k)
+		switch a := v.(type) {
+		case SearchResult:
+			for _, h := range a.Hits {
+				n += len(h.Ref) + len(h.Path) + len(h.Title) + len(h.Snippet)
+			}
+		case []FacetValue:
+			for _, f := range a {
+				n += len(f.Value)
+			}
+		}
+	}
+	return n
+}

@@ -49,6 +49,16 @@ func (s *Store) Observe(ctx context.Context, loc catalog.LocationSpec, rev strin
 // UpsertLocation records a location in the registry (configured at start, or registered at
 // run time), un-retiring it if it was retired. A configured location stays configured.
 func (s *Store) UpsertLocation(ctx context.Context, r LocationRecord) error {
+	err := s.upsertLocation(ctx, r)
+	if ent.IsConstraintError(err) {
+		// Another replica inserted it between the look and the insert (replicas starting
+		// together record the same configured locations): update the row it made.
+		err = s.upsertLocation(ctx, r)
+	}
+	return err
+}
+
+func (s *Store) upsertLocation(ctx context.Context, r LocationRecord) error {
 	st, err := s.Client.LocationState.Query().Where(locationstate.Key(r.Spec.Key)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return s.Client.LocationState.Create().SetKey(r.Spec.Key).SetProvider(r.Spec.Provider).SetTarget(r.Spec.Target).

@@ -14,6 +14,7 @@ import (
 	"ariga.io/atlas/sql/sqlite"
 	"entgo.io/ent/dialect"
 
+	entmigrate "catalogd/ent/migrate"
 	"catalogd/ent/migrate/migrations"
 )
 
@@ -35,8 +36,8 @@ import (
 //     drop on the next diff.
 //
 // A database made by the auto-migration of catalogd before versioned migrations (tables, no
-// revisions) is adopted: the first migration, which makes exactly that schema, is recorded
-// as its baseline and the later ones are applied.
+// revisions) is adopted: this build's auto-migration (additive) brings it to the ent schema,
+// which the last migration makes, and that migration is recorded as its baseline.
 
 // revisionsTable records the applied migrations.
 const revisionsTable = "catalogd_schema_revisions"
@@ -69,7 +70,9 @@ func (s *Store) migrationStatus(ctx context.Context, dir migrate.Dir) (*Migratio
 	}
 	st := &MigrationStatus{}
 	if len(files) > 0 {
-		st.Baseline = files[0].Version()
+		// A legacy database is adopted by this build's auto-migration and recorded at the
+		// last migration (migrateVersioned), so that is its baseline.
+		st.Baseline = files[len(files)-1].Version()
 	}
 	rrw := &revisions{q: s.DB, dialect: s.Dialect}
 	exists, err := rrw.exists(ctx)
@@ -88,7 +91,11 @@ func (s *Store) migrationStatus(ctx context.Context, dir migrate.Dir) (*Migratio
 		}
 	}
 	applied := map[string]bool{}
+	baselineRev := "" // files up to a recorded baseline count as applied, as atlas's executor has it
 	for _, r := range revs {
+		if r.Type.Has(migrate.RevisionTypeBaseline) && r.Version > baselineRev {
+			baselineRev = r.Version
+		}
 		if r.Applied == r.Total {
 			applied[r.Version] = true
 		} else {
@@ -97,7 +104,7 @@ func (s *Store) migrationStatus(ctx context.Context, dir migrate.Dir) (*Migratio
 		st.Current = r.Version
 	}
 	for _, f := range files {
-		if applied[f.Version()] || (st.Legacy && f.Version() == st.Baseline) {
+		if applied[f.Version()] || st.Legacy || (baselineRev != "" && f.Version() <= baselineRev) {
 			continue
 		}
 		st.Pending = append(st.Pending, f.Name())
@@ -113,10 +120,29 @@ func (s *Store) migrateVersioned(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := s.migrationStatus(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Legacy {
+		// The database may come from any catalogd before versioned migrations, each of which
+		// auto-migrated its own ent schema on start: run that auto-migration with this build's
+		// schema (additive: it adds what an older build lacked and drops nothing) so that the
+		// schema is the one the migrations make (TestMigrationsMakeTheAutoMigrationsSchema),
+		// then record every migration as applied. Run again after a failure, it does nothing
+		// more.
+		if err := s.Client.Schema.Create(ctx, entmigrate.WithForeignKeys(false)); err != nil {
+			return nil, fmt.Errorf("migrate: bring the legacy schema up to date: %w", err)
+		}
+		return s.migrateDir(ctx, dir, true)
+	}
 	return s.migrateDir(ctx, dir)
 }
 
-func (s *Store) migrateDir(ctx context.Context, dir migrate.Dir) ([]string, error) {
+// migrateDir applies dir's pending migrations. A legacy database is adopted with the first
+// migration as its baseline, or with the last when autoMigrated (its schema was brought to
+// this build's ent schema, which the last migration makes).
+func (s *Store) migrateDir(ctx context.Context, dir migrate.Dir, autoMigrated ...bool) ([]string, error) {
 	files, err := dir.Files()
 	if err != nil || len(files) == 0 {
 		return nil, err
@@ -153,7 +179,11 @@ func (s *Store) migrateDir(ctx context.Context, dir migrate.Dir) ([]string, erro
 		}
 	}
 	if legacy {
-		opts = append(opts, migrate.WithBaselineVersion(files[0].Version()))
+		baseline := files[0].Version()
+		if len(autoMigrated) > 0 && autoMigrated[0] {
+			baseline = files[len(files)-1].Version()
+		}
+		opts = append(opts, migrate.WithBaselineVersion(baseline))
 	} else {
 		opts = append(opts, migrate.WithAllowDirty(true))
 	}

@@ -327,3 +327,38 @@ func changeRefs(t *testing.T, st *store.Store) []string {
 	}
 	return out
 }
+
+// A database last started by an older catalogd, before versioned migrations, lacks what later
+// builds' auto-migration would have added (here entities.observed_at): adopting it must bring
+// its schema up to the baseline it records, not only record it, or the first write fails.
+func TestAnOlderLegacyDatabaseIsBroughtUpToTheBaseline(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := openBare(t, dbURL)
+		if err := st.MakeLegacySchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		insertLegacyRows(t, st, 20)
+		if _, err := st.DB.ExecContext(ctx, "ALTER TABLE entities DROP COLUMN observed_at"); err != nil {
+			t.Fatal(err)
+		}
+		before := entityRefs(t, st)
+		if _, err := st.MigrateUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := entityRefs(t, st); !slices.Equal(got, before) {
+			t.Fatalf("entities after adoption: %d, before: %d", len(got), len(before))
+		}
+		recs := records(21, "older")
+		for i := range recs {
+			recs[i].Relations = nil
+		}
+		if _, err := st.Apply(ctx, locSpec("older"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatalf("a write after adopting an older legacy database: %v", err)
+		}
+		status, err := st.MigrationStatus(ctx)
+		if err != nil || status.Legacy || len(status.Pending) != 0 || status.Partial != "" {
+			t.Fatalf("status after adoption: %+v, %v", status, err)
+		}
+	})
+}
