@@ -38,6 +38,7 @@ type fileConfig struct {
 	Addr               string   `json:"addr"`
 	LogLevel           string   `json:"logLevel"`
 	RefreshInterval    string   `json:"refreshInterval"`
+	ChangeCheck        string   `json:"changeCheckInterval"`
 	RequestTimeout     string   `json:"requestTimeout"`
 	ContactAnnotations []string `json:"contactAnnotations"`
 	Reading            struct {
@@ -388,6 +389,7 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("addr", "CATALOGD_ADDR", str(cfg.Addr)...),
 		set("log-level", "CATALOGD_LOG_LEVEL", str(cfg.LogLevel)...),
 		set("refresh-interval", "CATALOGD_REFRESH_INTERVAL", str(cfg.RefreshInterval)...),
+		set("change-check-interval", "CATALOGD_CHANGE_CHECK_INTERVAL", str(cfg.ChangeCheck)...),
 		set("request-timeout", "CATALOGD_REQUEST_TIMEOUT", str(cfg.RequestTimeout)...),
 		set("contact-annotation", "CATALOGD_CONTACT_ANNOTATIONS", cfg.ContactAnnotations...),
 		set("read-allow", "CATALOGD_READ_ALLOW", cfg.Reading.Allow...),
