@@ -39,9 +39,15 @@ func (o *opsFlags) add(cmd *cobra.Command, getenv func(string) string) {
 		"on SIGTERM or SIGINT, how long in-flight requests and shutdown hooks may take before catalogd exits anyway (env CATALOGD_SHUTDOWN_TIMEOUT)")
 }
 
+// minMetricsToken is the shortest metrics token accepted, from the environment or a file.
+const minMetricsToken = 16
+
 // metricsToken reads the metrics token: from CATALOGD_METRICS_TOKEN, else the token file.
 func (o *opsFlags) metricsToken(getenv func(string) string) (string, error) {
-	if t := getenv("CATALOGD_METRICS_TOKEN"); t != "" {
+	if t := strings.TrimSpace(getenv("CATALOGD_METRICS_TOKEN")); t != "" {
+		if len(t) < minMetricsToken {
+			return "", fmt.Errorf("CATALOGD_METRICS_TOKEN: the token must be at least %d characters", minMetricsToken)
+		}
 		return t, nil
 	}
 	if o.metricsTokenFile == "" {
@@ -52,8 +58,8 @@ func (o *opsFlags) metricsToken(getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("--metrics-token-file: %w", err)
 	}
 	t := strings.TrimSpace(string(b))
-	if len(t) < 16 {
-		return "", fmt.Errorf("--metrics-token-file %s: the token must be at least 16 characters", o.metricsTokenFile)
+	if len(t) < minMetricsToken {
+		return "", fmt.Errorf("--metrics-token-file %s: the token must be at least %d characters", o.metricsTokenFile, minMetricsToken)
 	}
 	return t, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,9 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"catalogd/internal/testdb"
 )
 
 func getBody(t *testing.T, url string, header map[string]string) (int, http.Header, string) {
@@ -206,5 +211,32 @@ func TestTracesGoToTheOTLPEndpoint(t *testing.T) {
 		if !strings.Contains(names, want) {
 			t.Errorf("no span %q among:\n%s", want, names)
 		}
+	}
+}
+
+// A metrics token that is easy to guess is refused at start, from the environment as from a
+// file, with a message naming where it came from.
+func TestShortMetricsTokensAreRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	writeFile(t, file, "short\n")
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		"from the environment": {map[string]string{"CATALOGD_METRICS_TOKEN": "short"}, nil, "CATALOGD_METRICS_TOKEN: the token must be at least 16 characters"},
+		"from a file":          {nil, []string{"--metrics-token-file", file}, "the token must be at least 16 characters"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database", testdb.SQLite(t)}, tc.args...)
+			// Were the token accepted, serve would run until the deadline and return nil.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := run(ctx, args, func(k string) string { return tc.env[k] }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
