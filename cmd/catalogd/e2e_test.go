@@ -75,7 +75,7 @@ func startServerEnv(t *testing.T, env map[string]string, args ...string) (*testS
 		}
 	})
 	t.Cleanup(stop)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute) // generous: -race on a loaded 2-core machine
 	var base string
 	for base == "" {
 		if m := listening.FindStringSubmatch(stdout.String()); m != nil {

@@ -32,7 +32,7 @@ func TestServeBuildsTheTextIndexAfterALargeFirstIngest(t *testing.T) {
 		return d.Entities.TotalCount
 	}
 	before := count()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(s.stderr.String(), "built the text index") {
 		if time.Now().After(deadline) {
 			t.Fatalf("serve did not build the text index; log:\n%s", s.stderr.String())
