@@ -26,6 +26,7 @@ import (
 
 	"catalogd/internal/catalog"
 	"catalogd/internal/docs"
+	"catalogd/internal/ingest/git"
 	"catalogd/internal/reading"
 	"catalogd/internal/store"
 )
@@ -64,6 +65,13 @@ type Engine struct {
 	OnRead func(key string, err error)
 	// Docs reads the docs of entities that name them (nil: docs.Reader with its defaults).
 	Docs *docs.Reader
+	// DocsAllowDirs are the directories whose file:// repositories url: techdocs-refs may name
+	// (--read-allow-dir); http(s) ones must be admitted by URLs. DocsGitCache is where their
+	// bare repositories are kept (default: the git provider's) and DocsGitTimeout bounds one
+	// fetch (0: one minute).
+	DocsAllowDirs  []string
+	DocsGitCache   string
+	DocsGitTimeout time.Duration
 	// Metrics, when set, is told about every read (cmd/ wires it to the metrics).
 	Metrics Metrics
 	// Progress, when set, is called as a read advances, from the goroutines doing the work:
@@ -79,6 +87,9 @@ type Engine struct {
 	sched   scheduler
 
 	docsOnce sync.Once
+
+	docsProvMu    sync.Mutex
+	docsProviders map[string]*git.Provider // url: docs repositories by url#ref
 
 	memoMu    sync.Mutex
 	memo      map[string]map[string]*fileMemo // location key -> file path -> what it produced
@@ -177,7 +188,7 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 		defer func() { e.Metrics.ObserveRead(loc.Provider, time.Since(started), res, err) }()
 	}
 	tree, release, err := p.Read(ctx)
-	if err == nil && tree.Revision != "" && !opts.Force {
+	if err == nil && tree.Revision != "" && !opts.Force && !e.urlDocsIn(loc.Key) {
 		same, n, serr := e.Store.Observe(ctx, loc, tree.Revision, started)
 		if serr == nil && same {
 			release()
@@ -209,6 +220,7 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 
 func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, opts RefreshOptions, started time.Time, memo bool) (store.ApplyResult, error) {
 	b, rd := e.process(ctx, loc, tree, memo)
+	defer rd.releaseDocs()
 	next := rd.next
 	if prev := e.memoOf(loc.Key); memo && prev != nil {
 		// A re-read: finish processing (placeholder fetches included) before the write
@@ -499,6 +511,9 @@ type read struct {
 
 	docsOnce sync.Once
 	docsPrev map[string]*store.DocsPrevious // what the store holds of the location's docs
+
+	docsFetchMu sync.Mutex
+	docsFetches map[string]*docsFetch // url: docs repositories fetched by this read, by url#ref
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.
