@@ -81,7 +81,7 @@ func siteProblems(s *docs.Site) []string {
 // readDocs reads an entity's docs; the revision it returns is "" for docs read from the
 // descriptor's own tree, and the commit read for url: docs.
 func (e *Engine) readDocs(ctx context.Context, rd *read, from, entRef, ref string) (*docs.Site, string, error) {
-	quoted := catalog.Excerpt(ref, catalog.MaxExcerpt)
+	quoted := quoteDocsRef(ref)
 	kind, target, _ := strings.Cut(ref, ":")
 	tree, dir, rev := rd.tree, "", ""
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -242,6 +243,16 @@ func (e *Engine) urlDocsIn(key string) bool {
 	return false
 }
 
+// quoteDocsRef is what an error quotes of a techdocs-ref: an excerpt, without a password.
+func quoteDocsRef(ref string) string {
+	if target, ok := strings.CutPrefix(ref, "url:"); ok {
+		if u, err := url.Parse(target); err == nil && u.User != nil {
+			ref = "url:" + u.Redacted()
+		}
+	}
+	return catalog.Excerpt(ref, catalog.MaxExcerpt)
+}
+
 // readURLDocsTree resolves a url: techdocs-ref to a tree, its folder and its revision.
 func (e *Engine) readURLDocsTree(ctx context.Context, rd *read, target string) (catalog.Tree, string, error) {
 	f, err := parseForgeURL(target)
@@ -257,6 +268,13 @@ func (e *Engine) readURLDocsTree(ctx context.Context, rd *read, target string) (
 	}
 	if !fs.ValidPath(f.dir) {
 		return catalog.Tree{}, "", catalog.ErrOutsideTree
+	}
+	// The folder and every folder above it must be folders of the repository, not links
+	// (the tree refuses a link by its own name, but a path through one just does not exist).
+	for d := f.dir; d != "."; d = path.Dir(d) {
+		if _, err := fs.Stat(tree.FS, d); errors.Is(err, catalog.ErrOutsideTree) {
+			return catalog.Tree{}, "", err
+		}
 	}
 	return tree, f.dir, nil
 }
