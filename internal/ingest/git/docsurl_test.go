@@ -13,6 +13,8 @@ import (
 	"catalogd/ent/docpage"
 	"catalogd/ent/docsite"
 	"catalogd/internal/docs"
+	"catalogd/internal/ingest"
+	"catalogd/internal/ingest/git"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/reading"
 	"catalogd/internal/testdb"
@@ -202,4 +204,54 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// A file:// docs repository is read only under a --read-allow-dir directory; and docs from
+// another repository follow it though the descriptor's own git location does not change
+// (its unchanged revision does not skip the read).
+func TestFileURLDocsNeedAnAllowedDirectoryAndFollowTheirRepository(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		eng := testdb.Engine(t, st)
+		eng.DocsGitCache = t.TempDir()
+		docsRepo := newRepo(t)
+		docsRepo.commit(map[string]string{"site/mkdocs.yml": "site_name: S\n", "site/docs/index.md": "# One\n"})
+		descRepo := newRepo(t)
+		descRepo.commit(map[string]string{"catalog-info.yaml": withDocs("a", "url:"+docsRepo.fileURL()+"/tree/main/site")})
+		p := newProvider(t, git.Config{Target: descRepo.fileURL()})
+		refresh := func() {
+			t.Helper()
+			if _, err := eng.Refresh(ctx, p); err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+		}
+		refresh()
+		if n, _ := st.Client.DocPage.Query().Count(ctx); n != 0 {
+			t.Fatalf("%d pages read from a directory no --read-allow-dir names", n)
+		}
+		if rows, _ := st.Client.ProcessingError.Query().All(ctx); len(rows) != 1 || !strings.Contains(rows[0].Message, "--read-allow-dir") {
+			t.Fatalf("errors %v", rows)
+		}
+		eng.DocsAllowDirs = []string{filepath.Dir(docsRepo.root)}
+		if _, err := eng.RefreshWith(ctx, p, ingest.RefreshOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		page := func() string {
+			t.Helper()
+			row, err := st.Client.DocPage.Query().Where(docpage.Path("index.md")).Only(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return row.HTML
+		}
+		if !strings.Contains(page(), "One") {
+			t.Fatalf("page %q", page())
+		}
+		docsRepo.commit(map[string]string{"site/docs/index.md": "# Two\n"})
+		refresh()
+		if !strings.Contains(page(), "Two") {
+			t.Errorf("docs did not follow their repository: %q", page())
+		}
+	})
 }
