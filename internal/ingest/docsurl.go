@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -202,8 +203,18 @@ func (e *Engine) docsProvider(key string, f forgeRef) (*git.Provider, error) {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
+	// A cache of its own: the git locations' cache holds what their tokens fetched, and a
+	// commit found there is not fetched again (nor its access checked).
+	cache := e.DocsGitCache
+	if cache == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		cache = filepath.Join(base, "catalogd", "git-docs")
+	}
 	// The globs match nothing: the docs reader finds its files by name and by Glob.
-	p, err := git.New(git.Config{Target: f.repo, Ref: f.ref, CacheDir: e.DocsGitCache, Timeout: timeout,
+	p, err := git.New(git.Config{Target: f.repo, Ref: f.ref, CacheDir: cache, Timeout: timeout,
 		Globs: []string{"catalogd-docs-no-descriptors"}})
 	if err != nil {
 		return nil, err

@@ -67,7 +67,8 @@ type Engine struct {
 	Docs *docs.Reader
 	// DocsAllowDirs are the directories whose file:// repositories url: techdocs-refs may name
 	// (--read-allow-dir); http(s) ones must be admitted by URLs. DocsGitCache is where their
-	// bare repositories are kept (default: the git provider's) and DocsGitTimeout bounds one
+	// bare repositories are kept (default: $XDG_CACHE_HOME/catalogd/git-docs, apart from the git
+	// locations', which hold what their credentials fetched) and DocsGitTimeout bounds one
 	// fetch (0: one minute).
 	DocsAllowDirs  []string
 	DocsGitCache   string

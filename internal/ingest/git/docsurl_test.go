@@ -14,8 +14,8 @@ import (
 	"catalogd/ent/docsite"
 	"catalogd/internal/docs"
 	"catalogd/internal/ingest"
-	"catalogd/internal/ingest/git"
 	"catalogd/internal/ingest/file"
+	"catalogd/internal/ingest/git"
 	"catalogd/internal/reading"
 	"catalogd/internal/testdb"
 )
