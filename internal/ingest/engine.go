@@ -221,7 +221,6 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 
 func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catalog.Tree, opts RefreshOptions, started time.Time, memo bool) (store.ApplyResult, error) {
 	b, rd := e.process(ctx, loc, tree, memo)
-	defer rd.releaseDocs()
 	next := rd.next
 	if prev := e.memoOf(loc.Key); memo && prev != nil {
 		// A re-read: finish processing (placeholder fetches included) before the write
@@ -351,6 +350,7 @@ func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree cat
 	}
 	go func() {
 		defer close(parts)
+		defer rd.releaseDocs() // the docs read are in the records by now
 		e.walk(ctx, rd, level, b, parts)
 	}()
 	b.Parts = func(yield func([]store.EntityRecord) bool) {
