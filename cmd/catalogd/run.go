@@ -160,7 +160,7 @@ func newEngine(st *store.Store, log *slog.Logger, rf readFlags) (*ingest.Engine,
 	if err != nil {
 		return nil, err
 	}
-	eng := &ingest.Engine{Store: st, Validator: v, Log: log}
+	eng := &ingest.Engine{Store: st, Validator: v, Log: log, DocsAllowDirs: rf.allowDirs} // file:// repositories of url: techdocs-refs
 	// One fetch may bring at most what placeholders may add to one document.
 	if eng.URLs, err = rf.reader(ingest.DefaultMaxPlaceholderBytes); err != nil {
 		return nil, err

@@ -16,7 +16,8 @@ import (
 	"catalogd/internal/store"
 )
 
-// AnnotationTechDocsRef names an entity's docs: dir:<path relative to the descriptor's file>.
+// AnnotationTechDocsRef names an entity's docs: dir:<path relative to the descriptor's file>,
+// or url:<forge folder URL> (see docsurl.go).
 const AnnotationTechDocsRef = "backstage.io/techdocs-ref"
 
 const techdocsPath = "/metadata/annotations/backstage.io~1techdocs-ref"
@@ -51,7 +52,7 @@ func (e *Engine) processDocs(ctx context.Context, rd *read, r *fileResult) {
 		report := func(msg string) {
 			r.errors = append(r.errors, errorRecord(r.url, ent.DocIndex, ent.DocLine, ent.Ref, techdocsPath, "docs: "+msg))
 		}
-		site, err := e.readDocs(ctx, rd, r.path, ent.Ref, ref)
+		site, rev, err := e.readDocs(ctx, rd, r.path, ent.Ref, ref)
 		for _, p := range siteProblems(site) {
 			report(p)
 		}
@@ -65,6 +66,7 @@ func (e *Engine) processDocs(ctx context.Context, rd *read, r *fileResult) {
 		default:
 			rd.misses.Add(1)
 			ent.Docs = docsRecord(site, rd.docsPrev[ent.Ref])
+			ent.Docs.Revision = rev
 		}
 	}
 }
@@ -76,23 +78,32 @@ func siteProblems(s *docs.Site) []string {
 	return s.Problems
 }
 
-func (e *Engine) readDocs(ctx context.Context, rd *read, from, entRef, ref string) (*docs.Site, error) {
-	quoted := catalog.Excerpt(ref, catalog.MaxExcerpt)
+// readDocs reads an entity's docs; the revision it returns is "" for docs read from the
+// descriptor's own tree, and the commit read for url: docs.
+func (e *Engine) readDocs(ctx context.Context, rd *read, from, entRef, ref string) (*docs.Site, string, error) {
+	quoted := quoteDocsRef(ref)
 	kind, target, _ := strings.Cut(ref, ":")
+	tree, dir, rev := rd.tree, "", ""
 	switch {
 	case kind == "url":
-		return nil, fmt.Errorf("%s: url: docs are not read yet; use dir:<path> beside the descriptor", quoted)
+		t, d, err := e.readURLDocsTree(ctx, rd, target)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", quoted, err)
+		}
+		tree, dir, rev = t, d, t.Revision
 	case kind != "dir":
-		return nil, fmt.Errorf("%s: must be dir:<path> (a folder holding mkdocs.yml, relative to the descriptor)", quoted)
+		return nil, "", fmt.Errorf("%s: must be dir:<path> (a folder holding mkdocs.yml, relative to the descriptor) or url:<forge folder URL>", quoted)
 	case reading.IsURL(from):
-		return nil, fmt.Errorf("%s: a descriptor read from a URL names no folders", quoted)
-	}
-	dir, err := resolvePath(path.Dir(from), target)
-	if err == nil {
-		err = mayRead(rd.tree, dir)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", quoted, err)
+		return nil, "", fmt.Errorf("%s: a descriptor read from a URL names no folders", quoted)
+	default:
+		d, err := resolvePath(path.Dir(from), target)
+		if err == nil {
+			err = mayRead(rd.tree, d)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", quoted, err)
+		}
+		dir = d
 	}
 	var prev *docs.Previous
 	if rd.next != nil && e.Store != nil {
@@ -103,14 +114,14 @@ func (e *Engine) readDocs(ctx context.Context, rd *read, from, entRef, ref strin
 			prev = &docs.Previous{Hash: p.Hash, Pages: p.Pages}
 		}
 	}
-	site, err := e.docsReader().Read(rd.tree.FS, dir, SiteBase(entRef), prev)
+	site, err := e.docsReader().Read(tree.FS, dir, SiteBase(entRef), prev)
 	if err != nil && !errors.Is(err, docs.ErrUnchanged) {
 		if errors.Is(err, catalog.ErrOutsideTree) {
-			return nil, fmt.Errorf("%s: %w", quoted, catalog.ErrOutsideTree)
+			return nil, "", fmt.Errorf("%s: %w", quoted, catalog.ErrOutsideTree)
 		}
-		return site, fmt.Errorf("%s: %w", quoted, err)
+		return site, "", fmt.Errorf("%s: %w", quoted, err)
 	}
-	return site, err
+	return site, rev, err
 }
 
 // SiteBase is the URL prefix of an entity's docs: /docs/<namespace>/<kind>/<name>/.

@@ -26,6 +26,7 @@ import (
 
 	"catalogd/internal/catalog"
 	"catalogd/internal/docs"
+	"catalogd/internal/ingest/git"
 	"catalogd/internal/reading"
 	"catalogd/internal/store"
 )
@@ -64,6 +65,14 @@ type Engine struct {
 	OnRead func(key string, err error)
 	// Docs reads the docs of entities that name them (nil: docs.Reader with its defaults).
 	Docs *docs.Reader
+	// DocsAllowDirs are the directories whose file:// repositories url: techdocs-refs may name
+	// (--read-allow-dir); http(s) ones must be admitted by URLs. DocsGitCache is where their
+	// bare repositories are kept (default: $XDG_CACHE_HOME/catalogd/git-docs, apart from the git
+	// locations', which hold what their credentials fetched) and DocsGitTimeout bounds one
+	// fetch (0: one minute).
+	DocsAllowDirs  []string
+	DocsGitCache   string
+	DocsGitTimeout time.Duration
 	// Metrics, when set, is told about every read (cmd/ wires it to the metrics).
 	Metrics Metrics
 	// Progress, when set, is called as a read advances, from the goroutines doing the work:
@@ -79,6 +88,9 @@ type Engine struct {
 	sched   scheduler
 
 	docsOnce sync.Once
+
+	docsProvMu    sync.Mutex
+	docsProviders map[string]*git.Provider // url: docs repositories by url#ref
 
 	memoMu    sync.Mutex
 	memo      map[string]map[string]*fileMemo // location key -> file path -> what it produced
@@ -177,7 +189,7 @@ func (e *Engine) RefreshWith(ctx context.Context, p Provider, opts RefreshOption
 		defer func() { e.Metrics.ObserveRead(loc.Provider, time.Since(started), res, err) }()
 	}
 	tree, release, err := p.Read(ctx)
-	if err == nil && tree.Revision != "" && !opts.Force {
+	if err == nil && tree.Revision != "" && !opts.Force && !e.urlDocsIn(loc.Key) {
 		same, n, serr := e.Store.Observe(ctx, loc, tree.Revision, started)
 		if serr == nil && same {
 			release()
@@ -338,6 +350,7 @@ func (e *Engine) process(ctx context.Context, loc catalog.LocationSpec, tree cat
 	}
 	go func() {
 		defer close(parts)
+		defer rd.releaseDocs() // the docs read are in the records by now
 		e.walk(ctx, rd, level, b, parts)
 	}()
 	b.Parts = func(yield func([]store.EntityRecord) bool) {
@@ -499,6 +512,9 @@ type read struct {
 
 	docsOnce sync.Once
 	docsPrev map[string]*store.DocsPrevious // what the store holds of the location's docs
+
+	docsFetchMu sync.Mutex
+	docsFetches map[string]*docsFetch // url: docs repositories fetched by this read, by url#ref
 }
 
 // errorRecord builds a processing error, bounding what it quotes of the input.

@@ -20,10 +20,13 @@ type DocsRecord struct {
 	// wrong). Unchanged: they are what is stored. Otherwise the fields below replace it.
 	Keep, Unchanged bool
 	SiteName        string
-	Nav             json.RawMessage
-	Hash            string
-	Pages           []DocPageRecord
-	Assets          []DocAssetRecord
+	// Revision is what the docs were read from when it is not the location's revision (the
+	// commit of a url: techdocs-ref's repository); "" means the location's.
+	Revision string
+	Nav      json.RawMessage
+	Hash     string
+	Pages    []DocPageRecord
+	Assets   []DocAssetRecord
 }
 
 // DocPageRecord is a page; a Stub is one whose rendering is stored already (Path, Hash and
@@ -101,6 +104,9 @@ func (s *Store) DocsOf(ctx context.Context, location string) (map[string]*DocsPr
 // writeDocs makes the stored docs of ref what d says (docs that are kept or unchanged are
 // not written here: removeStaleDocs takes them over in batches).
 func writeDocs(ctx context.Context, tx *ent.Client, loc, revision, ref string, d *DocsRecord, now time.Time) error {
+	if d.Revision != "" {
+		revision = d.Revision
+	}
 	if _, err := tx.DocSite.Delete().Where(docsite.EntityRef(ref)).Exec(ctx); err != nil {
 		return fmt.Errorf("replace docs of %s: %w", ref, err)
 	}

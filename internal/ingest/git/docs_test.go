@@ -87,7 +87,7 @@ func TestDocsAreReadFromTheSameGitCommit(t *testing.T) {
 			msgs[e.EntityRef] += e.Message
 		}
 		if !strings.Contains(msgs["component:default/b"], "refused") || !strings.Contains(msgs["component:default/c"], "mkdocs.yml") ||
-			!strings.Contains(msgs["component:default/d"], "not read yet") || msgs["component:default/a"] != "" {
+			!strings.Contains(msgs["component:default/d"], "not a forge folder URL") || msgs["component:default/a"] != "" {
 			t.Errorf("processing errors: %q", msgs)
 		}
 		if n, _ := st.Client.DocSite.Query().Count(ctx); n != 1 {
