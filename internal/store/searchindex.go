@@ -125,6 +125,9 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 	} else if err := searchIndex.migrate(ctx, s.DB); err != nil {
 		return err
 	}
+	if err := s.migrateTagTable(ctx); err != nil {
+		return err
+	}
 	return s.migrateDocSearch(ctx)
 }
 
@@ -276,11 +279,17 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if err != nil {
 		return SearchResult{}, err
 	}
-	key := searchKey(terms, q)
-	if v, ok := s.answers.get(gen, key); ok {
-		return v.(SearchResult), nil
+	v, err := s.answers.do(ctx, gen, searchKey(terms, q), func(ctx context.Context) (any, error) { return s.search(ctx, terms, q) })
+	if err != nil {
+		return SearchResult{}, err
 	}
+	return v.(SearchResult), nil
+}
+
+// search computes a page of Search.
+func (s *Store) search(ctx context.Context, terms []string, q SearchQuery) (SearchResult, error) {
 	var res SearchResult
+	var err error
 	if s.Dialect == dialect.Postgres {
 		res, err = s.searchPostgres(ctx, tsQuery(terms), q)
 	} else {
@@ -301,7 +310,6 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if err := s.describeHits(ctx, terms, &res); err != nil {
 		return res, err
 	}
-	s.answers.put(gen, key, res)
 	return res, nil
 }
 
