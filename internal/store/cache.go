@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // answerCache remembers answers computed from the catalog as of one generation (see
@@ -18,6 +22,11 @@ type answerCache struct {
 	gen   int64
 	m     map[string]any
 	bytes int // answerSize of the answers in m, keys included
+
+	// flight joins requests for the same answer of the same generation that is not cached
+	// yet: the first computes it, the others wait for it instead of computing it again (ten
+	// clients asking the same new question at once cost ten times the work).
+	flight singleflight.Group
 }
 
 // maxCachedAnswers and maxCachedAnswerBytes bound the answers kept per generation (their
@@ -73,6 +82,32 @@ func (c *answerCache) put(gen int64, key string, v any) {
 	}
 	c.m[key] = v
 	c.bytes += size
+}
+
+// do returns the answer to key as of gen: cached, or computed once by compute for all the
+// callers asking at the same time, then cached. An error is returned to every caller waiting
+// for it, and not cached; but a caller whose own context is live does not take another's
+// cancellation for an answer: it computes with its own context.
+func (c *answerCache) do(ctx context.Context, gen int64, key string, compute func(context.Context) (any, error)) (any, error) {
+	if v, ok := c.get(gen, key); ok {
+		return v, nil
+	}
+	v, err, shared := c.flight.Do(strconv.FormatInt(gen, 10)+"\x00"+key, func() (any, error) {
+		if v, ok := c.get(gen, key); ok {
+			return v, nil
+		}
+		v, err := compute(ctx)
+		if err == nil {
+			c.put(gen, key, v)
+		}
+		return v, err
+	})
+	if err != nil && shared && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		if v, err = compute(ctx); err == nil {
+			c.put(gen, key, v)
+		}
+	}
+	return v, err
 }
 
 // CacheGeneration reads the catalog's generation under which answers are cached, for a

@@ -46,21 +46,26 @@ type FacetValue struct {
 // answerCache): only for predicates that read nothing but entities and relations, which
 // every change to bumps it.
 func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selector), limit int, gen int64) ([]FacetValue, error) {
-	query, args, err := s.facetQuery(field, preds, limit)
+	tagTable := false
+	if field == "tags" {
+		var err error
+		if tagTable, err = s.tagTableReady(ctx); err != nil {
+			return nil, err
+		}
+	}
+	query, args, err := s.facetQuery(field, preds, limit, tagTable)
 	if err != nil {
 		return nil, err
 	}
 	key := fmt.Sprintf("facet\x00%s\x00%#v", query, args)
-	if gen >= 0 {
-		if v, ok := s.answers.get(gen, key); ok {
-			return v.([]FacetValue), nil
-		}
+	if gen < 0 {
+		return s.facet(ctx, field, query, args)
 	}
-	values, err := s.facet(ctx, field, query, args)
-	if err == nil && gen >= 0 {
-		s.answers.put(gen, key, values)
+	v, err := s.answers.do(ctx, gen, key, func(ctx context.Context) (any, error) { return s.facet(ctx, field, query, args) })
+	if err != nil {
+		return nil, err
 	}
-	return values, err
+	return v.([]FacetValue), nil
 }
 
 func (s *Store) facet(ctx context.Context, field, query string, args []any) ([]FacetValue, error) {
@@ -80,8 +85,9 @@ func (s *Store) facet(ctx context.Context, field, query string, args []any) ([]F
 	return values, rows.Err()
 }
 
-// facetQuery is the statement of Facet.
-func (s *Store) facetQuery(field string, preds []func(*sql.Selector), limit int) (string, []any, error) {
+// facetQuery is the statement of Facet; tags are counted from entity_tags when tagTable
+// says it is in step (tagtable.go), else from each row's JSON.
+func (s *Store) facetQuery(field string, preds []func(*sql.Selector), limit int, tagTable bool) (string, []any, error) {
 	col, ok := FacetColumns[field]
 	if !ok {
 		return "", nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: %s", catalog.Excerpt(field, 40), strings.Join(FacetFields(), ", "))
@@ -91,11 +97,19 @@ func (s *Store) facetQuery(field string, preds []func(*sql.Selector), limit int)
 	// predicates' arguments and placeholders stay as ent made them.
 	inner := sql.Dialect(s.Dialect).Select().From(sql.Table("entities"))
 	inner.Select(inner.C(col))
+	if col == "tags" && tagTable {
+		inner.Select(inner.C("id"))
+	}
 	for _, p := range preds {
 		p(inner)
 	}
 	var query, value string
 	switch {
+	case col == "tags" && tagTable && len(preds) == 0:
+		// The whole catalog: a grouping over entity_tags' index alone.
+		query, value = `SELECT t.tag, count(*) FROM entity_tags AS t%.0s`, "t.tag"
+	case col == "tags" && tagTable:
+		query, value = `SELECT t.tag, count(*) FROM entity_tags AS t WHERE t.entity_id IN (%s)`, "t.tag"
 	case col == "tags" && s.Dialect == dialect.Postgres:
 		query, value = `SELECT t.value, count(*) FROM (%s) AS f CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(f.tags) = 'array' THEN f.tags ELSE '[]' END) AS t(value)`, "t.value"
 	case col == "tags":

@@ -20,12 +20,14 @@ type ftsIndex struct {
 	table    string   // the FTS5 table, also the prefix of its triggers' names
 	state    string   // the state table
 	create   string   // CREATE VIRTUAL TABLE ... IF NOT EXISTS
+	extra    []string // run after create: indexes of a plain table
 	triggers []string // CREATE TRIGGER ... IF NOT EXISTS
 	rebuild  []string // fill the table from the entities table
 }
 
 // sqliteIndexes are the FTS5 indexes the store keeps on SQLite.
-var sqliteIndexes = []*ftsIndex{textIndex, searchIndex, docSearchIndex}
+// (tagIndex is a plain table kept the same way, tagtable.go.)
+var sqliteIndexes = []*ftsIndex{textIndex, searchIndex, docSearchIndex, tagIndex}
 
 // markStale is run by an apply that leaves the index behind its rows.
 func (x *ftsIndex) markStale() string { return "UPDATE " + x.state + " SET stale = 1" }
@@ -45,9 +47,10 @@ func (x *ftsIndex) migrate(ctx context.Context, db *stdsql.DB) error {
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name = ?", x.table).Scan(&tables); err != nil {
 		return fmt.Errorf("%s: %w", x.name, err)
 	}
-	for _, stmt := range []string{x.create,
-		"CREATE TABLE IF NOT EXISTS " + x.state + " (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL)",
-		"INSERT OR IGNORE INTO " + x.state + " (id, stale) VALUES (1, 0)"} {
+	stmts := append(append([]string{x.create}, x.extra...),
+		"CREATE TABLE IF NOT EXISTS "+x.state+" (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL)",
+		"INSERT OR IGNORE INTO "+x.state+" (id, stale) VALUES (1, 0)")
+	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%s: %w", x.name, err)
 		}

@@ -125,6 +125,9 @@ func (s *Store) migrateSearchIndex(ctx context.Context) error {
 	} else if err := searchIndex.migrate(ctx, s.DB); err != nil {
 		return err
 	}
+	if err := s.migrateTagTable(ctx); err != nil {
+		return err
+	}
 	return s.migrateDocSearch(ctx)
 }
 
@@ -276,11 +279,17 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if err != nil {
 		return SearchResult{}, err
 	}
-	key := searchKey(terms, q)
-	if v, ok := s.answers.get(gen, key); ok {
-		return v.(SearchResult), nil
+	v, err := s.answers.do(ctx, gen, searchKey(terms, q), func(ctx context.Context) (any, error) { return s.search(ctx, terms, q) })
+	if err != nil {
+		return SearchResult{}, err
 	}
+	return v.(SearchResult), nil
+}
+
+// search computes a page of Search.
+func (s *Store) search(ctx context.Context, terms []string, q SearchQuery) (SearchResult, error) {
 	var res SearchResult
+	var err error
 	if s.Dialect == dialect.Postgres {
 		res, err = s.searchPostgres(ctx, tsQuery(terms), q)
 	} else {
@@ -301,7 +310,6 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if err := s.describeHits(ctx, terms, &res); err != nil {
 		return res, err
 	}
-	s.answers.put(gen, key, res)
 	return res, nil
 }
 
@@ -337,10 +345,6 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 	}
 	entities := ` FROM entity_search WHERE entity_search MATCH ?1` + kinds
 	pages := ` FROM doc_search WHERE doc_search MATCH ?1` + kinds
-	var res SearchResult
-	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
-		return res, fmt.Errorf("search: %w", err)
-	}
 	after := ""
 	if q.After != nil {
 		n := len(args)
@@ -349,18 +353,29 @@ func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (
 	}
 	limit := "?" + strconv.Itoa(len(args)+1)
 	args = append(args, q.First+1)
-	// Each table's best hits first, by score and rowid alone, then the two merged.
-	arm := func(src, rank, from string) string {
-		return `SELECT * FROM (SELECT * FROM (SELECT ` + src + ` AS src, rowid AS id, ` + rank + ` AS score` + from + `)` + after +
-			` ORDER BY score DESC, id LIMIT ` + limit + `)`
-	}
-	page := arm("0", `-bm25(entity_search, `+bm25Weights+`)`, entities) + ` UNION ALL ` +
-		arm("1", `-bm25(doc_search, `+docBM25Weights+`) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64), pages) +
-		` ORDER BY score DESC, src, id LIMIT ` + limit
+	page := rankedPage(
+		`SELECT 0 AS src, rowid AS id, -bm25(entity_search, `+bm25Weights+`) AS score`+entities,
+		`SELECT 1 AS src, rowid AS id, -bm25(doc_search, `+docBM25Weights+`) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+` AS score`+pages,
+		after, limit)
+	var res SearchResult
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// rankedPage is the statement of a search page: every entity hit and every page hit scored
+// once (each table's rank computed in one pass over its hits and kept), a first row (src -1)
+// with the number of all hits in place of an id, then each table's best hits after the
+// cursor, by score and id alone, merged. Counting from the scored hits rather than in a
+// statement of its own saves a second pass over every hit's doclist.
+func rankedPage(entities, pages, after, limit string) string {
+	arm := func(table string) string {
+		return `SELECT * FROM (SELECT * FROM ` + table + after + ` ORDER BY score DESC, id LIMIT ` + limit + `) AS ` + table + `_page`
+	}
+	return `WITH e AS MATERIALIZED (` + entities + `), p AS MATERIALIZED (` + pages + `) ` +
+		`SELECT -1 AS src, (SELECT count(*) FROM e) + (SELECT count(*) FROM p) AS id, 0.0 AS score UNION ALL ` +
+		`SELECT * FROM (` + arm("e") + ` UNION ALL ` + arm("p") + ` ORDER BY score DESC, src, id LIMIT ` + limit + `) AS hits`
 }
 
 func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (SearchResult, error) {
@@ -373,10 +388,6 @@ func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (
 	}
 	entities := ` FROM entities WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + kinds
 	pages := ` FROM doc_pages WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + pageKinds
-	var res SearchResult
-	if err := s.DB.QueryRowContext(ctx, `SELECT (SELECT count(*)`+entities+`) + (SELECT count(*)`+pages+`)`, args...).Scan(&res.Total); err != nil {
-		return res, fmt.Errorf("search: %w", err)
-	}
 	after := ""
 	if q.After != nil {
 		n := len(args)
@@ -385,13 +396,11 @@ func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (
 	}
 	limit := fmt.Sprintf("$%d", len(args)+1)
 	args = append(args, q.First+1)
-	arm := func(src, rank, from string) string {
-		return `(SELECT * FROM (SELECT ` + src + ` AS src, id, ` + rank + ` AS score` + from + `) hits` + after +
-			` ORDER BY score DESC, id LIMIT ` + limit + `)`
-	}
-	page := arm("0", `ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8`, entities) + ` UNION ALL ` +
-		arm("1", `(ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+`)::float8`, pages) +
-		` ORDER BY score DESC, src, id LIMIT ` + limit
+	page := rankedPage(
+		`SELECT 0 AS src, id::bigint AS id, ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8 AS score`+entities,
+		`SELECT 1 AS src, id::bigint AS id, (ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+`)::float8 AS score`+pages,
+		after, limit)
+	var res SearchResult
 	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
 		return res, err
 	}
@@ -409,6 +418,10 @@ func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, quer
 		var src int
 		if err := rows.Scan(&src, &h.ID, &h.Score); err != nil {
 			return fmt.Errorf("search: %w", err)
+		}
+		if src == -1 {
+			res.Total = h.ID // the number of all hits (rankedPage)
+			continue
 		}
 		if src == 1 {
 			h.Path = "?" // a page; describeHits fills in its path
