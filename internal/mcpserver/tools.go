@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"catalogd/internal/catalog"
 )
 
 // Bounds of tool answers: an assistant's context is small, so every list is capped and the
@@ -349,12 +351,8 @@ func notFound(ref string) error {
 	return fmt.Errorf("NOT_FOUND: no entity %q in the catalog (try search_entities)", excerpt(ref))
 }
 
-func excerpt(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "…"
-	}
-	return s
-}
+// excerpt cuts s for an answer, on a rune boundary.
+func excerpt(s string) string { return catalog.Excerpt(s, 100) }
 
 // Search answers search_entities.
 func Search(ctx context.Context, h http.Handler, in SearchIn) (*mcp.CallToolResult, SearchOut, error) {

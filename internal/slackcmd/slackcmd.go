@@ -23,6 +23,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"catalogd/internal/auth"
+	"catalogd/internal/catalog"
 	"catalogd/internal/mcpserver"
 	"catalogd/internal/reading"
 )
@@ -376,12 +377,8 @@ func blocks(text string) *slack.Msg {
 	return &slack.Msg{Text: fallback, Blocks: slack.Blocks{BlockSet: bs}}
 }
 
-func excerpt(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
-}
+// excerpt cuts s for an answer, on a rune boundary.
+func excerpt(s string) string { return catalog.Excerpt(s, 200) }
 
 func contacts(cs []mcpserver.Contact) string {
 	var out []string
