@@ -293,3 +293,25 @@ func TestMCPWithOIDCAnswers401WithTheMetadataAndListsWritesOnlyToWriters(t *test
 		t.Errorf("an editor's tools: %q", editor)
 	}
 }
+
+// A request body over the MCP handler's bound (the SDK's 4 MiB) is refused, not decoded; a
+// large argument inside the bound is a tool error, not a crash.
+func TestMCPBoundsItsRequests(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "c.yaml"), mcpCatalog)
+	s := startServer(t, "--location", filepath.Join(dir, "c.yaml"))
+	h := http.Header{"Mcp-Protocol-Version": {"2025-06-18"}}
+	huge := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entity","arguments":{"ref":"` + strings.Repeat("a", 5<<20) + `"}}}`
+	if status, _, out := rpc(t, s.base, h, huge); status < 400 || status >= 500 {
+		t.Errorf("a 5 MiB request: status %d %.200s", status, mustJSON(out))
+	}
+	big := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_entity","arguments":{"ref":"component:` + strings.Repeat("a", 100<<10) + `"}}}`
+	status, _, out := rpc(t, s.base, h, big)
+	res, _ := out["result"].(map[string]any)
+	if status != http.StatusOK || res["isError"] != true {
+		t.Errorf("a 100 KiB ref: status %d %.300s", status, mustJSON(out))
+	}
+	if len(mustJSON(out)) > 10<<10 {
+		t.Errorf("the error quotes the whole input: %d bytes", len(mustJSON(out)))
+	}
+}
