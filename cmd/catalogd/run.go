@@ -553,7 +553,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	cfg.auth.dir.set(directory)
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 
-	// Build the dependency-graph index, the user directory (and a stale text index) now and after every change,
+	// Build the dependency-graph index, the user directory, search's index (and a stale text index) now and after every change,
 	// in the background, so questions do not wait for them (they get the previous snapshot
 	// meanwhile). Changes come from this process (eng.Changed) and from other replicas
 	// (watchChanges, below).
@@ -574,6 +574,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 				log.Warn("building the text index", "err", err)
 			} else if rebuilt {
 				log.Info("built the text index", "took", time.Since(t0).Round(time.Millisecond))
+			}
+			// Search's in-memory index: built at start, then brought up to each change.
+			t0 = time.Now()
+			if err := st.WarmSearchIndex(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("building the search index", "err", err)
+			} else if took := time.Since(t0); took > time.Second {
+				log.Info("built the search index", "took", took.Round(time.Millisecond))
 			}
 			select {
 			case <-ctx.Done():

@@ -8,8 +8,8 @@ import (
 )
 
 // ftsIndex is an SQLite FTS5 index over a table (source), kept in step by triggers on it: the
-// text filter's and search's over entities (textindex.go, searchindex.go), and search's over
-// doc pages (docsearch.go). A large first ingest drops its triggers
+// text filter's over entities (textindex.go), and the tag table, a plain table kept the same
+// way (tagtable.go). A large first ingest drops its triggers
 // and marks it stale in its one-row state table instead of indexing row by row; rebuild fills
 // it again and brings the triggers back in one transaction. Its triggers exist exactly while
 // it is not stale: while it is, the rebuild will read every row anyway, and an FTS5 'delete'
@@ -27,7 +27,7 @@ type ftsIndex struct {
 
 // sqliteIndexes are the FTS5 indexes the store keeps on SQLite.
 // (tagIndex is a plain table kept the same way, tagtable.go.)
-var sqliteIndexes = []*ftsIndex{textIndex, searchIndex, docSearchIndex, tagIndex}
+var sqliteIndexes = []*ftsIndex{textIndex, tagIndex}
 
 // markStale is run by an apply that leaves the index behind its rows.
 func (x *ftsIndex) markStale() string { return "UPDATE " + x.state + " SET stale = 1" }

@@ -24,8 +24,8 @@ import (
 //     `go run ./ent/migrate/gen NAME`), applied with atlas's executor; the applied versions
 //     are recorded in catalogd_schema_revisions.
 //  2. The indexes the ent schema cannot express (textindex.go, searchindex.go): SQLite's FTS5
-//     tables, their triggers and state rows, the facet indexes, PostgreSQL's pg_trgm and
-//     search_vector column. These stay idempotent statements run after the migrations, not
+//     tables, their triggers and state rows, the facet indexes, PostgreSQL's pg_trgm (and
+//     dropping what search ranked from before its in-memory index). These stay idempotent statements run after the migrations, not
 //     migration files, because their presence is state the store manages at run time: a
 //     large first ingest drops the FTS triggers and marks the index stale and the rebuild
 //     brings them back; a database from before an index, with rows, must get it stale rather

@@ -13,84 +13,24 @@ import (
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
-	"github.com/lib/pq"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/fulltext"
 )
 
-// Full-text search (search(query)) ranks entities by words in their name and title (weight A),
-// tags and descriptive columns - kind, spec.type, spec.lifecycle, owner, system (B) - and
-// description (C):
+// Full-text search (search(query)) ranks entities by words in their name and title, tags and
+// descriptive fields - kind, spec.type, spec.lifecycle, owner, system - and description, and
+// doc pages (docs.go) by title, headings and text, from an in-memory index (fulltext.go).
 //
-//   - SQLite: entity_search, an FTS5 table (unicode61 tokenizer, prefix indexes of 2 and 3
-//     characters) holding those texts by entity id, kept in step by triggers on entities,
-//     ranked by bm25() with column weights.
-//   - PostgreSQL: search_vector, a stored generated tsvector column of entities with
-//     setweight() per group, and a GIN index on it; ranked by ts_rank_cd.
-//     Generated, so every write path (apply, bulk COPY, update) keeps it.
-//
-// The user's query is never handed to either query language: it is cut into words (runs of
-// letters and digits), each word becomes a quoted (prefix) term, and all of them must match.
-// Snippets are cut in Go from the hits' texts (snippet.go), the same on both databases.
-//
-// SQLite's index follows the text index's pattern (textindex.go): a large first ingest drops
-// the triggers and marks it stale in search_index_state; RebuildTextIndex fills it again.
-// While it is stale, search answers CONFLICT rather than miss entities silently.
+// The user's query is never handed to a query language: it is cut into words (runs of
+// letters and digits), each word longer than MinPrefixLen also matches as a prefix, and all
+// of them must match. Snippets are cut in Go from the hits' texts (snippet.go).
 const (
-	searchTable = "entity_search"
-
 	// MaxSearchQueryLen bounds the query in characters, maxSearchTerms the words in it.
 	MaxSearchQueryLen = 200
 	maxSearchTerms    = 8
 	maxSearchKinds    = 50
 )
-
-const (
-	// The texts of one row of entities, as entity_search holds them (X is new or old).
-	searchTags = `(SELECT group_concat(value, ' ') FROM json_each(X.tags))`
-	searchMeta = `X.kind || ' ' || X.type || ' ' || X.lifecycle || ' ' || X.owner_ref || ' ' || X.system_ref`
-)
-
-func searchValues(x string) string {
-	r := strings.NewReplacer("X.", x+".")
-	return r.Replace("X.id, X.name, X.title, " + searchTags + ", " + searchMeta + ", X.description, X.ref, X.kind")
-}
-
-// searchIndex is search's FTS5 table; it holds its texts (tags and the descriptive fields are
-// composed from several columns), with ref and kind for the answer.
-var searchIndex = &ftsIndex{
-	name:   "search index",
-	table:  searchTable,
-	source: "entities",
-	state:  "search_index_state",
-	create: `CREATE VIRTUAL TABLE IF NOT EXISTS entity_search USING fts5(name, title, tags, meta, description, ref UNINDEXED, kind UNINDEXED, tokenize='unicode61', prefix='2 3')`,
-	triggers: []string{
-		`CREATE TRIGGER IF NOT EXISTS entity_search_insert AFTER INSERT ON entities BEGIN
-  INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) VALUES (` + searchValues("new") + `);
-END`,
-		`CREATE TRIGGER IF NOT EXISTS entity_search_delete AFTER DELETE ON entities BEGIN
-  DELETE FROM entity_search WHERE rowid = old.id;
-END`,
-		`CREATE TRIGGER IF NOT EXISTS entity_search_update AFTER UPDATE OF name, title, description, tags, kind, type, lifecycle, owner_ref, system_ref ON entities BEGIN
-  DELETE FROM entity_search WHERE rowid = old.id;
-  INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) VALUES (` + searchValues("new") + `);
-END`,
-	},
-	rebuild: []string{
-		`DELETE FROM entity_search`,
-		`INSERT INTO entity_search(rowid, name, title, tags, meta, description, ref, kind) SELECT ` + searchValues("entities") + ` FROM entities`,
-	},
-}
-
-// PostgreSQL: words are cut at anything but letters and digits, as on SQLite and as the query
-// is cut, so "group:default/team-a" holds team and a rather than one path-like token.
-func pgWords(expr string) string {
-	return `to_tsvector('simple'::regconfig, regexp_replace(catalogd_unaccent(` + expr + `), '[^[:alnum:]]+', ' ', 'g'))`
-}
-
-var pgSearchVector = `setweight(` + pgWords(`name || ' ' || title`) + `, 'A') || ` +
-	`setweight(` + pgWords(`coalesce(tags::text, '') || ' ' || kind || ' ' || type || ' ' || lifecycle || ' ' || owner_ref || ' ' || system_ref`) + `, 'B') || ` +
-	`setweight(` + pgWords(`description`) + `, 'C')`
 
 // Indexes for facets: each grouped column after kind, the filter facets are most often asked
 // with, and type and lifecycle alone (owner_ref and system_ref have theirs from the ent
@@ -105,30 +45,46 @@ var facetIndexes = []string{
 	`CREATE INDEX IF NOT EXISTS entities_lifecycle ON entities (lifecycle)`,
 }
 
-// migrateSearchIndex creates the search index and the facets' indexes when missing. On
-// SQLite a database from before it, with rows, gets the index marked stale, to be filled by
-// RebuildTextIndex.
+// migrateSearchIndex creates the facets' indexes and the tag table when missing, and drops
+// the full-text tables and columns search ranked from before its in-memory index.
 func (s *Store) migrateSearchIndex(ctx context.Context) error {
 	for _, stmt := range facetIndexes {
 		if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("facet index: %w", err)
 		}
 	}
-	if s.Dialect == dialect.Postgres {
-		if err := s.migrateUnaccent(ctx); err != nil {
-			return err
-		}
-		// Its GIN index is built by RebuildTextIndex (see postgresGinIndexes).
-		if err := s.ensureGenerated(ctx, "entities", "search_vector", pgSearchVector, "catalogd_unaccent"); err != nil {
-			return err
-		}
-	} else if err := searchIndex.migrate(ctx, s.DB); err != nil {
+	if err := s.dropSearchTables(ctx); err != nil {
 		return err
 	}
-	if err := s.migrateTagTable(ctx); err != nil {
-		return err
+	return s.migrateTagTable(ctx)
+}
+
+// formerSearchObjects are what search ranked from before its in-memory index: FTS5 tables
+// with their triggers and state tables on SQLite, generated tsvector columns (their GIN
+// indexes go with them) and the functions they called on PostgreSQL. Writes kept them up to
+// date for nothing.
+var formerSearchObjects = map[string][]string{
+	dialect.SQLite: {
+		`DROP TRIGGER IF EXISTS entity_search_insert`, `DROP TRIGGER IF EXISTS entity_search_delete`, `DROP TRIGGER IF EXISTS entity_search_update`,
+		`DROP TRIGGER IF EXISTS doc_search_insert`, `DROP TRIGGER IF EXISTS doc_search_delete`, `DROP TRIGGER IF EXISTS doc_search_update`,
+		`DROP TABLE IF EXISTS entity_search`, `DROP TABLE IF EXISTS search_index_state`,
+		`DROP TABLE IF EXISTS doc_search`, `DROP TABLE IF EXISTS doc_search_state`,
+	},
+	dialect.Postgres: {
+		`ALTER TABLE entities DROP COLUMN IF EXISTS search_vector`,
+		`ALTER TABLE doc_pages DROP COLUMN IF EXISTS search_vector`,
+		`DROP FUNCTION IF EXISTS catalogd_doc_headings(bytea)`,
+		`DROP FUNCTION IF EXISTS catalogd_unaccent(text)`,
+	},
+}
+
+func (s *Store) dropSearchTables(ctx context.Context) error {
+	for _, stmt := range formerSearchObjects[s.Dialect] {
+		if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("drop the former search index: %w", err)
+		}
 	}
-	return s.migrateDocSearch(ctx)
+	return nil
 }
 
 // SearchTerms cuts a query into at most maxSearchTerms lower-case words: runs of letters,
@@ -140,8 +96,8 @@ func SearchTerms(query string) ([]string, error) {
 	}
 	// The snippet marks words by the same rule (isWordRune), so it marks what matched.
 	var words []string
-	for _, w := range strings.FieldsFunc(query, func(r rune) bool { return !isWordRune(r) }) {
-		if w = foldWord(w); w != "" {
+	for _, w := range strings.FieldsFunc(query, func(r rune) bool { return !fulltext.IsWordRune(r) }) {
+		if w = fulltext.Fold(w); w != "" {
 			words = append(words, w)
 		}
 	}
@@ -279,33 +235,30 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	if err != nil {
 		return SearchResult{}, err
 	}
-	v, err := s.answers.do(ctx, gen, searchKey(terms, q), func(ctx context.Context) (any, error) { return s.search(ctx, terms, q) })
+	v, err := s.answers.do(ctx, gen, searchKey(terms, q), func(ctx context.Context) (any, error) { return s.search(ctx, gen, terms, q) })
 	if err != nil {
 		return SearchResult{}, err
 	}
 	return v.(SearchResult), nil
 }
 
-// search computes a page of Search.
-func (s *Store) search(ctx context.Context, terms []string, q SearchQuery) (SearchResult, error) {
-	var res SearchResult
-	var err error
-	if s.Dialect == dialect.Postgres {
-		res, err = s.searchPostgres(ctx, tsQuery(terms), q)
-	} else {
-		for _, x := range []*ftsIndex{searchIndex, docSearchIndex} {
-			stale, err := x.stale(ctx, s.DB)
-			if err != nil {
-				return SearchResult{}, err
-			}
-			if stale {
-				return SearchResult{}, catalog.Errorf(catalog.ECONFLICT, "the search index is being built after a large ingest; try again shortly")
-			}
-		}
-		res, err = s.searchSQLite(ctx, ftsQuery(terms), q)
-	}
+// search computes a page of Search from the in-memory index as of gen (fulltext.go).
+func (s *Store) search(ctx context.Context, gen int64, terms []string, q SearchQuery) (SearchResult, error) {
+	ix, err := s.fulltextIndex(ctx, gen)
 	if err != nil {
-		return res, err
+		return SearchResult{}, err
+	}
+	fq := fulltext.Query{Terms: terms, Prefix: isPrefixTerm, Kinds: q.Kinds, First: q.First}
+	if q.After != nil {
+		fq.After = &fulltext.Cursor{Score: q.After.Score, Src: fulltext.Source(q.After.src()), ID: int64(q.After.ID)}
+	}
+	r := ix.Search(fq)
+	res := SearchResult{Total: r.Total, HasNext: r.HasNext, Hits: make([]SearchHit, len(r.Hits))}
+	for i, h := range r.Hits {
+		res.Hits[i] = SearchHit{ID: int(h.ID), Score: h.Score}
+		if h.Src == fulltext.Pages {
+			res.Hits[i].Path = "?" // a page; describeHits fills in its path
+		}
 	}
 	if err := s.describeHits(ctx, terms, &res); err != nil {
 		return res, err
@@ -320,121 +273,6 @@ func searchKey(terms []string, q SearchQuery) string {
 		key += "\x00" + q.After.Encode()
 	}
 	return key
-}
-
-// Column weights of bm25 in entity_search's column order: name, title, tags, meta, description
-// (ref and kind are not indexed).
-const bm25Weights = "10.0, 8.0, 4.0, 3.0, 1.0, 0.0, 0.0"
-
-// afterClause is the keyset condition of a page after a cursor, with the cursor's score, src
-// and id as the parameters named.
-func afterClause(score, src, id string) string {
-	return ` WHERE score < ` + score + ` OR (score = ` + score + ` AND (src > ` + src + ` OR (src = ` + src + ` AND id > ` + id + `)))`
-}
-
-func (s *Store) searchSQLite(ctx context.Context, match string, q SearchQuery) (SearchResult, error) {
-	args := []any{match}
-	kinds := ""
-	if len(q.Kinds) > 0 {
-		ps := make([]string, len(q.Kinds))
-		for i, k := range q.Kinds {
-			args = append(args, k)
-			ps[i] = "?" + strconv.Itoa(len(args))
-		}
-		kinds = " AND kind IN (" + strings.Join(ps, ", ") + ")"
-	}
-	entities := ` FROM entity_search WHERE entity_search MATCH ?1` + kinds
-	pages := ` FROM doc_search WHERE doc_search MATCH ?1` + kinds
-	after := ""
-	if q.After != nil {
-		n := len(args)
-		after = afterClause("?"+strconv.Itoa(n+1), "?"+strconv.Itoa(n+2), "?"+strconv.Itoa(n+3))
-		args = append(args, q.After.Score, q.After.src(), q.After.ID)
-	}
-	limit := "?" + strconv.Itoa(len(args)+1)
-	args = append(args, q.First+1)
-	page := rankedPage(
-		`SELECT 0 AS src, rowid AS id, -bm25(entity_search, `+bm25Weights+`) AS score`+entities,
-		`SELECT 1 AS src, rowid AS id, -bm25(doc_search, `+docBM25Weights+`) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+` AS score`+pages,
-		after, limit)
-	var res SearchResult
-	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// rankedPage is the statement of a search page: every entity hit and every page hit scored
-// once (each table's rank computed in one pass over its hits and kept), a first row (src -1)
-// with the number of all hits in place of an id, then each table's best hits after the
-// cursor, by score and id alone, merged. Counting from the scored hits rather than in a
-// statement of its own saves a second pass over every hit's doclist.
-func rankedPage(entities, pages, after, limit string) string {
-	arm := func(table string) string {
-		return `SELECT * FROM (SELECT * FROM ` + table + after + ` ORDER BY score DESC, id LIMIT ` + limit + `) AS ` + table + `_page`
-	}
-	return `WITH e AS MATERIALIZED (` + entities + `), p AS MATERIALIZED (` + pages + `) ` +
-		`SELECT -1 AS src, (SELECT count(*) FROM e) + (SELECT count(*) FROM p) AS id, 0.0 AS score UNION ALL ` +
-		`SELECT * FROM (` + arm("e") + ` UNION ALL ` + arm("p") + ` ORDER BY score DESC, src, id LIMIT ` + limit + `) AS hits`
-}
-
-func (s *Store) searchPostgres(ctx context.Context, tsq string, q SearchQuery) (SearchResult, error) {
-	args := []any{tsq}
-	kinds, pageKinds := "", ""
-	if len(q.Kinds) > 0 {
-		kinds = " AND kind = ANY($2::text[])"
-		pageKinds = " AND split_part(entity_ref, ':', 1) = ANY($2::text[])"
-		args = append(args, pq.Array(q.Kinds))
-	}
-	entities := ` FROM entities WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + kinds
-	pages := ` FROM doc_pages WHERE search_vector @@ to_tsquery('simple'::regconfig, $1)` + pageKinds
-	after := ""
-	if q.After != nil {
-		n := len(args)
-		after = afterClause(fmt.Sprintf("$%d", n+1), fmt.Sprintf("$%d", n+2), fmt.Sprintf("$%d", n+3))
-		args = append(args, q.After.Score, q.After.src(), q.After.ID)
-	}
-	limit := fmt.Sprintf("$%d", len(args)+1)
-	args = append(args, q.First+1)
-	page := rankedPage(
-		`SELECT 0 AS src, id::bigint AS id, ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1))::float8 AS score`+entities,
-		`SELECT 1 AS src, id::bigint AS id, (ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, $1)) * `+strconv.FormatFloat(pageScoreFactor, 'g', -1, 64)+`)::float8 AS score`+pages,
-		after, limit)
-	var res SearchResult
-	if err := s.scanHits(ctx, &res, q.First, page, args...); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-func (s *Store) scanHits(ctx context.Context, res *SearchResult, first int, query string, args ...any) error {
-	rows, err := s.DB.QueryContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("search: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h SearchHit
-		var src int
-		if err := rows.Scan(&src, &h.ID, &h.Score); err != nil {
-			return fmt.Errorf("search: %w", err)
-		}
-		if src == -1 {
-			res.Total = h.ID // the number of all hits (rankedPage)
-			continue
-		}
-		if src == 1 {
-			h.Path = "?" // a page; describeHits fills in its path
-		}
-		res.Hits = append(res.Hits, h)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("search: %w", err)
-	}
-	if len(res.Hits) > first {
-		res.Hits, res.HasNext = res.Hits[:first], true
-	}
-	return nil
 }
 
 // describeHits fills in the hits' refs, paths, titles and snippets from their entities' and

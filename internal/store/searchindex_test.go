@@ -253,8 +253,8 @@ func TestSearchIndexFollowsWrites(t *testing.T) {
 	})
 }
 
-// TestSearchAfterALargeFirstApply: the large first apply leaves SQLite's index stale; search
-// says so until RebuildTextIndex, then finds everything and follows later writes.
+// TestSearchAfterALargeFirstApply: after a large first apply (which the bulk writer makes),
+// search finds everything at once, and follows later writes.
 func TestSearchAfterALargeFirstApply(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
@@ -263,17 +263,12 @@ func TestSearchAfterALargeFirstApply(t *testing.T) {
 		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
 			t.Fatal(err)
 		}
-		if st.Dialect == dialect.SQLite {
-			if _, err := st.Search(ctx, store.SearchQuery{Text: "nightly", First: 5}); catalog.ErrorCode(err) != catalog.ECONFLICT {
-				t.Fatalf("search while the index is stale: %v, want a conflict", err)
-			}
-			recs[7].Title, recs[7].Hash = "Platypus Queue", "changed"
-			recs = slices.Delete(recs, 8, 20)
-			if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := st.Search(ctx, store.SearchQuery{Text: "nightly", First: 5}); err != nil {
+			t.Fatalf("search after the first apply: %v", err)
 		}
-		if _, err := st.RebuildTextIndex(ctx); err != nil {
+		recs[7].Title, recs[7].Hash = "Platypus Queue", "changed"
+		recs = slices.Delete(recs, 8, 20)
+		if _, err := st.Apply(ctx, locSpec("t"), &store.Batch{Parts: parts(recs)}); err != nil {
 			t.Fatal(err)
 		}
 		want := 0
@@ -283,7 +278,10 @@ func TestSearchAfterALargeFirstApply(t *testing.T) {
 			}
 		}
 		if res := search(t, st, store.SearchQuery{Text: "nightly", First: 5}); res.Total != want || want == 0 {
-			t.Fatalf("after the rebuild: %d hits, want %d", res.Total, want)
+			t.Fatalf("after an update: %d hits, want %d", res.Total, want)
+		}
+		if got := hitRefs(search(t, st, store.SearchQuery{Text: "platypus"})); !slices.Equal(got, []string{recs[7].Ref}) {
+			t.Errorf("platypus finds %q, want %s", got, recs[7].Ref)
 		}
 		recs[9].Title, recs[9].Hash = "Echidna Cache", "changed again"
 		recs = slices.Delete(recs, 30, 40)
@@ -292,17 +290,6 @@ func TestSearchAfterALargeFirstApply(t *testing.T) {
 		}
 		if got := hitRefs(search(t, st, store.SearchQuery{Text: "echidna"})); !slices.Equal(got, []string{recs[9].Ref}) {
 			t.Errorf("echidna finds %q, want %s", got, recs[9].Ref)
-		}
-		if st.Dialect == dialect.SQLite {
-			if _, err := st.DB.Exec("INSERT INTO entity_search(entity_search, rank) VALUES ('integrity-check', 1)"); err != nil {
-				t.Fatalf("the search index does not match its rows: %v", err)
-			}
-			var n, rows int
-			st.DB.QueryRow("SELECT count(*) FROM entity_search").Scan(&n)
-			st.DB.QueryRow("SELECT count(*) FROM entities").Scan(&rows)
-			if n != rows {
-				t.Fatalf("the search index holds %d rows for %d entities", n, rows)
-			}
 		}
 	})
 }
@@ -453,40 +440,6 @@ func TestFacetsReadAnIndexAlone(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestSearchIndexIsBuiltForExistingRows: a database from before the search index gets it
-// filled by RebuildTextIndex, and says so meanwhile.
-func TestSearchIndexIsBuiltForExistingRows(t *testing.T) {
-	ctx := context.Background()
-	st, _ := openSearch(t, testdb.SQLite(t))
-	for _, stmt := range []string{"DROP TRIGGER entity_search_insert", "DROP TRIGGER entity_search_delete", "DROP TRIGGER entity_search_update",
-		"DROP TABLE entity_search", "DROP TABLE search_index_state"} {
-		if _, err := st.DB.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Search(ctx, store.SearchQuery{Text: "payments", First: 5}); catalog.ErrorCode(err) != catalog.ECONFLICT {
-		t.Fatalf("search before the rebuild: %v, want a conflict", err)
-	}
-	if rebuilt, err := st.RebuildTextIndex(ctx); err != nil || !rebuilt {
-		t.Fatalf("RebuildTextIndex of an old database: %v, %v", rebuilt, err)
-	}
-	if got := hitRefs(search(t, st, store.SearchQuery{Text: "payments"})); len(got) != 2 || got[0] != "component:default/payments-api" {
-		t.Fatalf("after the rebuild: %q", got)
-	}
-	// The triggers are back: a new entity is found.
-	recs := searchRecords()
-	recs[5].Description, recs[5].Hash = "now with a narwhal", "changed"
-	if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := hitRefs(search(t, st, store.SearchQuery{Text: "narwhal"})); !slices.Equal(got, []string{recs[5].Ref}) {
-		t.Fatalf("after a write: %q", got)
-	}
 }
 
 // TestTagTableFollowsTheEntities: the tags facet counted from entity_tags equals the count

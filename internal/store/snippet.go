@@ -3,8 +3,9 @@ package store
 import (
 	"html"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"catalogd/internal/fulltext"
 )
 
 // snippetWords is the length of a snippet in words; snippetBefore of them come before the
@@ -43,28 +44,26 @@ type span struct {
 	match      bool
 }
 
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
-
 // markWords marks text's words; with needMatch, it reports false when none matches.
 func markWords(terms []string, text string, needMatch bool) (string, bool) {
 	var words []span
 	first := -1
 	for i := 0; i < len(text); {
 		r, size := utf8.DecodeRuneInString(text[i:])
-		if !isWordRune(r) {
+		if !fulltext.IsWordRune(r) {
 			i += size
 			continue
 		}
 		j := i
 		for j < len(text) {
 			r, size := utf8.DecodeRuneInString(text[j:])
-			if !isWordRune(r) {
+			if !fulltext.IsWordRune(r) {
 				break
 			}
 			j += size
 		}
 		w := span{start: i, end: j}
-		lower := foldWord(text[i:j])
+		lower := fulltext.Fold(text[i:j])
 		for _, t := range terms {
 			if lower == t || (isPrefixTerm(t) && strings.HasPrefix(lower, t)) {
 				w.match = true

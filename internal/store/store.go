@@ -23,12 +23,13 @@ import (
 
 // Store is an open catalog database.
 type Store struct {
-	Client  *ent.Client
-	DB      *sql.DB
-	Dialect string // dialect.SQLite or dialect.Postgres
-	driver  *entsql.Driver
-	dsn     string      // what the driver was opened with (the change listener and the lock session open their own)
-	answers answerCache // search pages and facet counts of the current generation (cache.go)
+	Client   *ent.Client
+	DB       *sql.DB
+	Dialect  string // dialect.SQLite or dialect.Postgres
+	driver   *entsql.Driver
+	dsn      string        // what the driver was opened with (the change listener and the lock session open their own)
+	answers  answerCache   // search pages and facet counts of the current generation (cache.go)
+	fulltext fulltextState // search's in-memory index (fulltext.go)
 }
 
 // Open connects to a database URL: "sqlite:PATH" (a file, created when missing) or

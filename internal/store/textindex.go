@@ -66,9 +66,9 @@ func (s *Store) migrateTextIndex(ctx context.Context) error {
 	return textIndex.migrate(ctx, s.DB)
 }
 
-// RebuildTextIndex fills a stale text index, and a stale search index (searchindex.go), from
-// the rows and brings their triggers back, each in one transaction, on SQLite; on PostgreSQL
-// it builds the GIN indexes of both that are missing (buildPostgresIndexes). It reports
+// RebuildTextIndex fills a stale text index, and a stale tag table (tagtable.go), from the
+// rows and brings their triggers back, each in one transaction, on SQLite; on PostgreSQL it
+// builds the text index's GIN indexes that are missing (buildPostgresIndexes). It reports
 // whether it built anything.
 func (s *Store) RebuildTextIndex(ctx context.Context) (bool, error) {
 	if s.Dialect == dialect.Postgres {
@@ -101,14 +101,11 @@ func (s *Store) migrateTrigramPostgres(ctx context.Context) error {
 	return nil
 }
 
-// postgresGinIndexes are the text filter's trigram indexes and search's index. Keeping GIN
+// postgresGinIndexes are the text filter's trigram indexes. Keeping GIN
 // indexes up to date row by row doubled the time of a large first ingest into PostgreSQL, so
 // they are not made by the migration but by buildPostgresIndexes, once the table has rows.
 func postgresGinIndexes(trgmSchema string) map[string]string {
-	out := map[string]string{
-		"entities_search":  `ON entities USING gin (search_vector)`,
-		"doc_pages_search": `ON doc_pages USING gin (search_vector)`,
-	}
+	out := map[string]string{}
 	for _, col := range []string{"name", "title", "description"} {
 		out["entities_"+col+"_trgm"] = fmt.Sprintf(`ON entities USING gin (%s %s.gin_trgm_ops)`, quoteIdent(col), quoteIdent(trgmSchema))
 	}
@@ -117,8 +114,7 @@ func postgresGinIndexes(trgmSchema string) map[string]string {
 
 // buildPostgresIndexes builds the GIN indexes that are missing (or left invalid by a build
 // that failed) with CREATE INDEX CONCURRENTLY, so neither readers nor writers wait for them,
-// once the entities table has rows. Until then the text filter and search scan, with the
-// same answers.
+// once the entities table has rows. Until then the text filter scans, with the same answers.
 func (s *Store) buildPostgresIndexes(ctx context.Context) (bool, error) {
 	var rows int
 	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM entities LIMIT 1) t").Scan(&rows); err != nil || rows == 0 {

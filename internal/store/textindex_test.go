@@ -288,7 +288,7 @@ func TestPostgresGinIndexesAreBuiltAfterTheFirstIngest(t *testing.T) {
 	if built, err := st.RebuildTextIndex(ctx); err != nil || !built {
 		t.Fatalf("RebuildTextIndex: %v, %v", built, err)
 	}
-	want := []string{"entities_description_trgm", "entities_name_trgm", "entities_search", "entities_title_trgm"}
+	want := []string{"entities_description_trgm", "entities_name_trgm", "entities_title_trgm"}
 	if got := gin(); !slices.Equal(got, want) {
 		t.Fatalf("GIN indexes %v, want %v", got, want)
 	}
