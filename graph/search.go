@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"strings"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
@@ -88,6 +89,22 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 			return nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: kind, namespace, spec.type, spec.lifecycle, owner, system, tags", catalog.Excerpt(f, 40))
 		}
 	}
+	if ff, ok, err := facetFilter(filter); err != nil {
+		return nil, err
+	} else if ok {
+		counted, err := r.Store.Facets(ctx, fields, ff, maxFacetValues)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*model.Facet, len(fields))
+		for i, f := range fields {
+			out[i] = &model.Facet{Field: f, Values: make([]*model.FacetValue, len(counted[i]))}
+			for j, v := range counted[i] {
+				out[i].Values[j] = &model.FacetValue{Value: v.Value, Count: v.Count}
+			}
+		}
+		return out, nil
+	}
 	preds, err := entityPredicates(ctx, r.Store, filter)
 	if err != nil {
 		return nil, err
@@ -126,4 +143,33 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 		return nil, err
 	}
 	return out, nil
+}
+
+// facetFilter returns filter as facets count it in memory (store.Facets), normalised as
+// entityPredicates normalises it, when it holds only what that counts under: kinds,
+// namespaces, types, lifecycles, tags, owner and system.
+func facetFilter(f *model.EntityFilter) (store.FacetFilter, bool, error) {
+	var ff store.FacetFilter
+	if f == nil {
+		return ff, true, nil
+	}
+	if len(f.Label) > 0 || len(f.Annotation) > 0 || len(f.Ref) > 0 || f.OwnerMissing != nil || f.NotObservedSince != nil || (f.Text != nil && strings.TrimSpace(*f.Text) != "") {
+		return ff, false, nil
+	}
+	ff.Kinds, ff.Namespaces, ff.Types, ff.Lifecycles = lowerAll(f.Kind), lowerAll(f.Namespace), lowerAll(f.Type), lowerAll(f.Lifecycle)
+	for _, t := range f.Tag {
+		ff.Tags = append(ff.Tags, strings.ToLower(strings.TrimSpace(t)))
+	}
+	var err error
+	if f.Owner != nil {
+		if ff.Owner, err = parseRef(*f.Owner, "filter.owner", "Group"); err != nil {
+			return ff, false, err
+		}
+	}
+	if f.System != nil {
+		if ff.System, err = parseRef(*f.System, "filter.system", "System"); err != nil {
+			return ff, false, err
+		}
+	}
+	return ff, ff.InMemory(), nil
 }

@@ -24,6 +24,8 @@ type Doc struct {
 	Hash   string // the row's content hash: Update skips a row whose hash it holds already
 	Kind   string // filters by kind (a page has its entity's)
 	Fields []string
+	// Attrs are the row's values of each of Config.Attrs, for Count.
+	Attrs [][]string
 }
 
 // Key names a row.
@@ -37,6 +39,8 @@ type Key struct {
 type Config struct {
 	Weights [numSources][]float64
 	Factor  [numSources]float64
+	// Attrs names the attributes rows may carry (at most 255), for Count.
+	Attrs []string
 }
 
 // BM25's parameters, as SQLite's FTS5 bm25() has them.
@@ -95,6 +99,7 @@ type Index struct {
 	len   []uint32 // words in the row (all columns)
 	live  []bool
 	hash  []uint64 // HashOf the row's Hash
+	attrs attrs
 	kinds []string // kind names by number
 
 	// Rows by key, and each source's live rows and words (for BM25's IDF and average length).
@@ -137,7 +142,7 @@ const occChunk = 1 << 16
 
 // NewBuilder starts an index.
 func NewBuilder(cfg Config) *Builder {
-	return &Builder{ix: &Index{cfg: cfg, byKey: map[Key]uint32{}}, dict: map[string]uint32{}}
+	return &Builder{ix: &Index{cfg: cfg, byKey: map[Key]uint32{}, attrs: newAttrs(len(cfg.Attrs))}, dict: map[string]uint32{}}
 }
 
 // Add indexes d (replacing an earlier row of its key).
@@ -237,6 +242,7 @@ func (ix *Index) number(d Doc, words uint32) uint32 {
 	ix.len = append(ix.len, words)
 	ix.live = append(ix.live, true)
 	ix.hash = append(ix.hash, HashOf(d.Hash))
+	ix.attrs.add(d.Attrs)
 	ix.byKey[key] = ord
 	ix.nLive[d.Src]++
 	ix.nWords[d.Src] += int64(words)
@@ -351,7 +357,8 @@ func (ix *Index) Hashes(fn func(Key, uint64)) {
 }
 
 // Update returns a new snapshot with the rows of changed added (or replacing their earlier
-// versions) and the rows of removed gone. ix itself stays as it was.
+// versions) and the rows of removed gone. ix itself stays as it was, and answers as before;
+// but updates must be made one at a time, each from the newest snapshot.
 func (ix *Index) Update(changed []Doc, removed []Key) *Index {
 	nx := &Index{
 		cfg:   ix.cfg,
@@ -363,6 +370,7 @@ func (ix *Index) Update(changed []Doc, removed []Key) *Index {
 		live:  slices.Clone(ix.live),
 		hash:  slices.Clip(ix.hash),
 		kinds: slices.Clip(ix.kinds),
+		attrs: ix.attrs.clip(),
 		byKey: make(map[Key]uint32, len(ix.byKey)+len(changed)),
 		nLive: ix.nLive, nWords: ix.nWords,
 	}

@@ -247,3 +247,121 @@ func TestShortTermsMatchOnlyWholeWords(t *testing.T) {
 		t.Fatalf("gol matched %+v; want golang as a prefix", res)
 	}
 }
+
+// TestCountEqualsAReferenceCount checks facet counts against counting the live rows' values
+// the slow way, across random filters and updates.
+func TestCountEqualsAReferenceCount(t *testing.T) {
+	cfg := testConfig
+	cfg.Attrs = []string{"kind", "owner", "tags"}
+	values := [][]string{{"component", "api", "group"}, {"group:a", "group:b", "group:c", "group:d", ""}, {"java", "go", "web", "data"}}
+	randomAttrs := func(r *rand.Rand) [][]string {
+		var tags []string
+		for _, v := range values[2] {
+			if r.IntN(3) == 0 {
+				tags = append(tags, v)
+			}
+		}
+		return [][]string{{values[0][r.IntN(3)]}, {values[1][r.IntN(5)]}, tags}
+	}
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		docs := map[Key]Doc{}
+		var list []Doc
+		for i := range 30 + r.IntN(50) {
+			d := randomDoc(r, Source(r.IntN(2)), int64(i+1))
+			if d.Src == Entities {
+				d.Attrs = randomAttrs(r)
+			}
+			docs[Key{d.Src, d.ID}] = d
+			list = append(list, d)
+		}
+		ix := NewIndex(cfg, list)
+		for round := range 4 {
+			if round > 0 {
+				var changed []Doc
+				var removed []Key
+				for k, d := range docs {
+					switch r.IntN(6) {
+					case 0:
+						removed = append(removed, k)
+						delete(docs, k)
+					case 1:
+						nd := randomDoc(r, d.Src, d.ID)
+						if nd.Src == Entities {
+							nd.Attrs = randomAttrs(r)
+						}
+						docs[k] = nd
+						changed = append(changed, nd)
+					}
+				}
+				ix = ix.Update(changed, removed)
+			}
+			for range 10 {
+				var f Filter
+				if r.IntN(2) == 0 {
+					f = append(f, Condition{Attr: 0, Values: []string{values[0][r.IntN(3)], "nonesuch"}})
+				}
+				if r.IntN(2) == 0 {
+					f = append(f, Condition{Attr: 2, Values: []string{values[2][r.IntN(4)], values[2][r.IntN(4)]}, All: true})
+				}
+				if r.IntN(4) == 0 {
+					f = append(f, Condition{Attr: 1, Values: []string{"group:zzz"}})
+				}
+				got := ix.Count(Entities, f, []int{0, 1, 2}, 3)
+				// The reference.
+				counts := make([]map[string]int, 3)
+				for i := range counts {
+					counts[i] = map[string]int{}
+				}
+				for _, d := range docs {
+					if d.Src != Entities {
+						continue
+					}
+					ok := true
+					for _, c := range f {
+						n := 0
+						for _, v := range c.Values {
+							if slices.Contains(d.Attrs[c.Attr], v) {
+								n++
+							}
+						}
+						if c.All && n < len(slices.Compact(slices.Sorted(slices.Values(c.Values)))) || !c.All && n == 0 {
+							ok = false
+						}
+					}
+					if !ok {
+						continue
+					}
+					for i, vs := range d.Attrs {
+						for _, v := range vs {
+							if v != "" {
+								counts[i][v]++
+							}
+						}
+					}
+				}
+				for i := range 3 {
+					var want []FacetValue
+					for v, c := range counts[i] {
+						want = append(want, FacetValue{v, c})
+					}
+					slices.SortFunc(want, func(x, y FacetValue) int {
+						if x.Count != y.Count {
+							return y.Count - x.Count
+						}
+						return strings.Compare(x.Value, y.Value)
+					})
+					if len(want) > 3 {
+						want = want[:3]
+					}
+					if want == nil {
+						want = []FacetValue{}
+					}
+					if !slices.Equal(got[i], want) {
+						t.Fatalf("seed %d round %d filter %+v attr %d: %v, want %v", seed, round, f, i, got[i], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/fulltext"
 )
 
 // FacetColumns maps each facet field to the entities column it counts ("tags" is the JSON
@@ -38,6 +40,74 @@ func FacetFields() []string {
 type FacetValue struct {
 	Value string
 	Count int
+}
+
+// FacetFilter is a filter facets can count under in memory: each list admits entities holding
+// any of its values (Tags: every one), Owner and System one ref; empty admits all. Values are
+// as stored: lower-case kinds, types and lifecycles, canonical refs.
+type FacetFilter struct {
+	Kinds, Namespaces, Types, Lifecycles, Tags []string
+	Owner, System                              string
+}
+
+// InMemory reports whether f can be counted in memory: a value that is the empty string
+// (entities without a type, say) is left to the database.
+func (f FacetFilter) InMemory() bool {
+	for _, l := range [][]string{f.Kinds, f.Namespaces, f.Types, f.Lifecycles, f.Tags} {
+		if slices.Contains(l, "") {
+			return false
+		}
+	}
+	return true
+}
+
+// Facets counts the values of each of fields over the entities f admits, as Facet does, from
+// the search index (fulltext.go) as of the catalog's current generation: a few milliseconds
+// over 100,000 entities, where a GROUP BY per field took tens.
+func (s *Store) Facets(ctx context.Context, fields []string, f FacetFilter, limit int) ([][]FacetValue, error) {
+	nums := make([]int, len(fields))
+	for i, field := range fields {
+		if nums[i] = slices.Index(facetAttrs, field); nums[i] < 0 {
+			return nil, catalog.Errorf(catalog.EINVALID, "fields: unknown facet field %q; allowed: %s", catalog.Excerpt(field, 40), strings.Join(FacetFields(), ", "))
+		}
+	}
+	if !f.InMemory() {
+		return nil, catalog.Errorf(catalog.EINVALID, "facets: an empty filter value is counted by Facet")
+	}
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := s.fulltextIndex(ctx, gen)
+	if err != nil {
+		return nil, err
+	}
+	var filter fulltext.Filter
+	add := func(field string, values []string, all bool) {
+		if len(values) > 0 {
+			filter = append(filter, fulltext.Condition{Attr: slices.Index(facetAttrs, field), Values: values, All: all})
+		}
+	}
+	add("kind", f.Kinds, false)
+	add("namespace", f.Namespaces, false)
+	add("spec.type", f.Types, false)
+	add("spec.lifecycle", f.Lifecycles, false)
+	add("tags", f.Tags, true)
+	if f.Owner != "" {
+		add("owner", []string{f.Owner}, false)
+	}
+	if f.System != "" {
+		add("system", []string{f.System}, false)
+	}
+	counted := ix.Count(fulltext.Entities, filter, nums, limit)
+	out := make([][]FacetValue, len(fields))
+	for i, vs := range counted {
+		out[i] = make([]FacetValue, len(vs))
+		for j, v := range vs {
+			out[i][j] = FacetValue{Value: v.Value, Count: v.Count}
+		}
+	}
+	return out, nil
 }
 
 // Facet counts the values of field over the entities matching preds, most frequent first,

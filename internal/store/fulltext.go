@@ -37,7 +37,12 @@ import (
 var fulltextConfig = fulltext.Config{
 	Weights: [2][]float64{{10, 8, 4, 3, 1}, {5, 3, 1}},
 	Factor:  [2]float64{1, pageScoreFactor},
+	Attrs:   facetAttrs,
 }
+
+// facetAttrs are the facet fields the index counts (facets.go), in the order of the values
+// eachFulltextDoc gives it.
+var facetAttrs = []string{"kind", "namespace", "spec.type", "spec.lifecycle", "owner", "system", "tags"}
 
 // fulltextRebuildShare: when the rows indexed since the last build exceed this share of the
 // index, the next refresh builds it anew (the delta is searched beside the base, and rebuilt
@@ -187,7 +192,7 @@ func (s *Store) updateFulltext(ctx context.Context, ix *fulltext.Index) (*fullte
 // eachFulltextDoc reads the texts of src's rows (all of them when ids is nil) and calls fn
 // with each.
 func (s *Store) eachFulltextDoc(ctx context.Context, src fulltext.Source, ids []int64, fn func(fulltext.Doc)) error {
-	query := `SELECT id, hash, kind, name, title, tags, type, lifecycle, owner_ref, system_ref, description FROM entities`
+	query := `SELECT id, hash, kind, name, title, tags, type, lifecycle, owner_ref, system_ref, description, namespace FROM entities`
 	if src == fulltext.Pages {
 		text := "substr(text, 1, " + strconv.Itoa(maxIndexedPageText) + ")"
 		if s.Dialect == dialect.Postgres {
@@ -198,13 +203,14 @@ func (s *Store) eachFulltextDoc(ctx context.Context, src fulltext.Source, ids []
 	scan := func(rows *stdsql.Rows) error {
 		d := fulltext.Doc{Src: src}
 		if src == fulltext.Entities {
-			var kind, name, title, typ, lifecycle, owner, system, desc string
+			var kind, name, title, typ, lifecycle, owner, system, desc, namespace string
 			var tags []byte
-			if err := rows.Scan(&d.ID, &d.Hash, &kind, &name, &title, &tags, &typ, &lifecycle, &owner, &system, &desc); err != nil {
+			if err := rows.Scan(&d.ID, &d.Hash, &kind, &name, &title, &tags, &typ, &lifecycle, &owner, &system, &desc, &namespace); err != nil {
 				return err
 			}
 			d.Kind = kind
 			d.Fields = []string{name, title, tagWords(tags), kind + " " + typ + " " + lifecycle + " " + owner + " " + system, desc}
+			d.Attrs = [][]string{{kind}, {namespace}, {typ}, {lifecycle}, {owner}, {system}, tagValues(tags)}
 		} else {
 			var ref, title, text string
 			var headings []byte
@@ -252,6 +258,19 @@ func tagWords(raw []byte) string {
 		return ""
 	}
 	return strings.Join(tags, " ")
+}
+
+// tagValues returns the tags of a tags column (a JSON array of strings, or null), each as
+// often as it is there, as the tag table holds them.
+func tagValues(raw []byte) []string {
+	if len(raw) < 3 || raw[0] != '[' {
+		return nil
+	}
+	var tags []string
+	if json.Unmarshal(raw, &tags) != nil {
+		return nil
+	}
+	return tags
 }
 
 // headingWords returns the texts of a page's headings (JSON: level, text, anchor).

@@ -367,6 +367,48 @@ func TestFacetsCountLikeTheRows(t *testing.T) {
 						t.Errorf("facet %s (filtered %v, cache %v):\n got %v\nwant %v", field, filtered, cache, got, want)
 					}
 				}
+				// Counted in memory, from the search index.
+				var ff store.FacetFilter
+				if filtered {
+					ff.Types = []string{"service", "library"}
+				}
+				got, err := st.Facets(ctx, []string{field}, ff, 5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got[0], want) {
+					t.Errorf("facet %s in memory (filtered %v):\n got %v\nwant %v", field, filtered, got[0], want)
+				}
+			}
+		}
+		// Other filters, in memory and in the database, after some entities went.
+		recs = recs[40:]
+		recs[0].Tags, recs[0].Hash = []string{"t1", "t2", "t1"}, "retagged"
+		if _, err := st.Apply(ctx, locSpec("f"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			ff    store.FacetFilter
+			preds []func(*entsql.Selector)
+		}{
+			{store.FacetFilter{Tags: []string{"t1"}}, []func(*entsql.Selector){store.JSONArrayContains(entity.FieldTags, "t1")}},
+			{store.FacetFilter{Tags: []string{"t1", "t2"}}, []func(*entsql.Selector){store.JSONArrayContains(entity.FieldTags, "t1"), store.JSONArrayContains(entity.FieldTags, "t2")}},
+			{store.FacetFilter{Owner: "group:default/team-3", Kinds: []string{"component", "api"}}, []func(*entsql.Selector){entity.OwnerRef("group:default/team-3"), entity.KindIn("component", "api")}},
+			{store.FacetFilter{System: "system:default/s1", Lifecycles: []string{"production"}, Namespaces: []string{"default"}}, []func(*entsql.Selector){entity.SystemRef("system:default/s1"), entity.LifecycleIn("production"), entity.NamespaceIn("default")}},
+			{store.FacetFilter{Kinds: []string{"nonesuch"}}, []func(*entsql.Selector){entity.KindIn("nonesuch")}},
+		} {
+			got, err := st.Facets(ctx, store.FacetFields(), c.ff, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, field := range store.FacetFields() {
+				want, err := st.Facet(ctx, field, c.preds, 5, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got[i], want) {
+					t.Errorf("facet %s under %+v in memory:\n got %v\nwant %v", field, c.ff, got[i], want)
+				}
 			}
 		}
 		if _, err := st.Facet(ctx, "color", nil, 5, 0); catalog.ErrorCode(err) != catalog.EINVALID || !strings.Contains(err.Error(), "spec.lifecycle") {
