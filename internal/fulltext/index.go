@@ -481,22 +481,25 @@ func (ix *Index) Search(q Query) Result {
 		visit := func(seg *segment, lo, hi int) {
 			for _, p := range seg.post[seg.offs[lo]:seg.offs[hi]] {
 				d := p.doc
-				if !ix.live[d] {
-					continue
-				}
-				if sc.mark[d] != stamp {
-					sc.mark[d] = stamp
+				e := &sc.rows[d]
+				if e.mark != stamp {
+					e.mark = stamp
+					// A dead row is marked too, and never gets a slot: its further
+					// postings of this term are passed over below.
+					if !ix.live[d] {
+						continue
+					}
 					nHit[ti][ix.src[d]]++
 					if pass == 0 {
 						cand = append(cand, d)
-						sc.slot[d] = uint32(len(cand))
+						e.slot = uint32(len(cand))
 						for range nt {
 							freq = append(freq, 0)
 						}
 					}
 				}
-				if s := sc.slot[d]; s > 0 {
-					freq[int(s-1)*nt+ti] += p.tf
+				if e.slot > 0 {
+					freq[int(e.slot-1)*nt+ti] += p.tf
 				}
 			}
 		}
@@ -504,7 +507,7 @@ func (ix *Index) Search(q Query) Result {
 		visit(ix.delta, r.dlo, r.dhi)
 	}
 	for _, d := range cand {
-		sc.slot[d] = 0
+		sc.rows[d].slot = 0
 	}
 
 	// BM25's IDF of each term per source, and each source's average row length.

@@ -50,6 +50,12 @@ func answerSize(key string, v any) int {
 		for _, f := range a {
 			n += len(f.Value) + 32
 		}
+	case facetCounts:
+		for _, vs := range a {
+			for _, f := range vs {
+				n += len(f.Value) + 32
+			}
+		}
 	}
 	return n
 }

@@ -99,16 +99,28 @@ func (s *Store) Facets(ctx context.Context, fields []string, f FacetFilter, limi
 	if f.System != "" {
 		add("system", []string{f.System}, false)
 	}
-	counted := ix.Count(fulltext.Entities, filter, nums, limit)
-	out := make([][]FacetValue, len(fields))
-	for i, vs := range counted {
-		out[i] = make([]FacetValue, len(vs))
-		for j, v := range vs {
-			out[i][j] = FacetValue{Value: v.Value, Count: v.Count}
+	// Kept per generation like search pages: a catalog page asks the same facets again and
+	// again, and one pass over the rows costs a few milliseconds.
+	key := fmt.Sprintf("facets\x00%q\x00%#v\x00%d", fields, filter, limit)
+	v, err := s.answers.do(ctx, gen, key, func(context.Context) (any, error) {
+		counted := ix.Count(fulltext.Entities, filter, nums, limit)
+		out := make(facetCounts, len(fields))
+		for i, vs := range counted {
+			out[i] = make([]FacetValue, len(vs))
+			for j, v := range vs {
+				out[i][j] = FacetValue{Value: v.Value, Count: v.Count}
+			}
 		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return v.(facetCounts), nil
 }
+
+// facetCounts are Facets' answer, as the answer cache keeps it.
+type facetCounts [][]FacetValue
 
 // Facet counts the values of field over the entities matching preds, most frequent first,
 // then by value: at most limit values. Empty values (no owner, no system) are not counted.
