@@ -102,8 +102,11 @@ type Index struct {
 	attrs attrs
 	kinds []string // kind names by number
 
-	// Rows by key, and each source's live rows and words (for BM25's IDF and average length).
+	// Rows by key: byKey as built, never changed after; over what updates changed since
+	// (noRow: removed), copied by each. And each source's live rows and words (for BM25's
+	// IDF and average length).
 	byKey  map[Key]uint32
+	over   map[Key]uint32
 	nLive  [numSources]int
 	nWords [numSources]int64
 }
@@ -232,7 +235,7 @@ func (ix *Index) fits(d Doc) bool {
 // number gives d the next row ordinal, marking an earlier version of its key dead.
 func (ix *Index) number(d Doc, words uint32) uint32 {
 	key := Key{d.Src, d.ID}
-	if old, ok := ix.byKey[key]; ok && ix.live[old] {
+	if old, ok := ix.lookup(key); ok && ix.live[old] {
 		ix.kill(old)
 	}
 	ord := uint32(len(ix.ids))
@@ -243,7 +246,7 @@ func (ix *Index) number(d Doc, words uint32) uint32 {
 	ix.live = append(ix.live, true)
 	ix.hash = append(ix.hash, HashOf(d.Hash))
 	ix.attrs.add(d.Attrs)
-	ix.byKey[key] = ord
+	ix.setKey(key, ord)
 	ix.nLive[d.Src]++
 	ix.nWords[d.Src] += int64(words)
 	return ord
@@ -280,7 +283,7 @@ func (ix *Index) kill(ord uint32) {
 	ix.live[ord] = false
 	ix.nLive[ix.src[ord]]--
 	ix.nWords[ix.src[ord]] -= int64(ix.len[ord])
-	delete(ix.byKey, Key{ix.src[ord], ix.ids[ord]})
+	ix.setKey(Key{ix.src[ord], ix.ids[ord]}, noRow)
 }
 
 func (ix *Index) kindNumber(k string) uint16 {
@@ -349,11 +352,57 @@ func HashOf(h string) uint64 {
 	return x
 }
 
-// Hashes calls fn with the key and HashOf the hash of each live row.
-func (ix *Index) Hashes(fn func(Key, uint64)) {
-	for k, ord := range ix.byKey {
-		fn(k, ix.hash[ord])
+// noRow marks a key removed in Index.over.
+const noRow = math.MaxUint32
+
+func (ix *Index) lookup(k Key) (uint32, bool) {
+	if ord, ok := ix.over[k]; ok {
+		return ord, ord != noRow
 	}
+	ord, ok := ix.byKey[k]
+	return ord, ok
+}
+
+func (ix *Index) setKey(k Key, ord uint32) {
+	if ix.over == nil { // building
+		if ord == noRow {
+			delete(ix.byKey, k)
+		} else {
+			ix.byKey[k] = ord
+		}
+		return
+	}
+	ix.over[k] = ord
+}
+
+// Diff compares the rows of a database with an index, for Update.
+type Diff struct {
+	ix   *Index
+	seen []bool
+}
+
+// Diff starts a comparison with ix.
+func (ix *Index) Diff() *Diff { return &Diff{ix: ix, seen: make([]bool, len(ix.ids))} }
+
+// Row reports whether the row of k, whose hash is h, is new or changed since the index was made.
+func (d *Diff) Row(k Key, h string) bool {
+	ord, ok := d.ix.lookup(k)
+	if !ok || !d.ix.live[ord] {
+		return true
+	}
+	d.seen[ord] = true
+	return d.ix.hash[ord] != HashOf(h)
+}
+
+// Removed returns the keys of the index's rows that Row was not called for.
+func (d *Diff) Removed() []Key {
+	var out []Key
+	for ord, live := range d.ix.live {
+		if live && !d.seen[ord] {
+			out = append(out, Key{d.ix.src[ord], d.ix.ids[ord]})
+		}
+	}
+	return out
 }
 
 // Update returns a new snapshot with the rows of changed added (or replacing their earlier
@@ -371,14 +420,15 @@ func (ix *Index) Update(changed []Doc, removed []Key) *Index {
 		hash:  slices.Clip(ix.hash),
 		kinds: slices.Clip(ix.kinds),
 		attrs: ix.attrs.clip(),
-		byKey: make(map[Key]uint32, len(ix.byKey)+len(changed)),
+		byKey: ix.byKey,
+		over:  make(map[Key]uint32, len(ix.over)+len(changed)+len(removed)),
 		nLive: ix.nLive, nWords: ix.nWords,
 	}
-	for k, v := range ix.byKey {
-		nx.byKey[k] = v
+	for k, v := range ix.over {
+		nx.over[k] = v
 	}
 	for _, k := range removed {
-		if ord, ok := nx.byKey[k]; ok {
+		if ord, ok := nx.lookup(k); ok && nx.live[ord] {
 			nx.kill(ord)
 		}
 	}

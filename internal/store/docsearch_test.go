@@ -447,3 +447,52 @@ func TestCachedAnswersAreBoundedInBytes(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchIndexReindexesOnlyWhatChanged: after one entity changes, search's index indexes
+// that row again and no other (not every doc page).
+func TestSearchIndexReindexesOnlyWhatChanged(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, recs := openDocSearch(t, dbURL)
+		search(t, st, store.SearchQuery{Text: "payments"})
+		if n := store.SearchIndexDelta(st); n != 0 {
+			t.Fatalf("a new index holds %d rows in its delta", n)
+		}
+		pageIDs := func() []int {
+			t.Helper()
+			var ids []int
+			rows, err := st.DB.Query(`SELECT id FROM doc_pages ORDER BY id`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id int
+				rows.Scan(&id)
+				ids = append(ids, id)
+			}
+			return ids
+		}
+		before := pageIDs()
+		for _, r := range recs { // as a re-read sends pages whose source did not change
+			if r.Docs != nil {
+				for j := range r.Docs.Pages {
+					r.Docs.Pages[j].Stub = true
+				}
+			}
+		}
+		recs[3].Description, recs[3].Hash = "now with a wallaby", "changed"
+		if _, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "wallaby"})); len(got) != 1 {
+			t.Fatalf("wallaby finds %v", got)
+		}
+		if after := pageIDs(); !slices.Equal(before, after) {
+			t.Fatalf("the pages were written again: ids %v, then %v", before, after)
+		}
+		if n := store.SearchIndexDelta(st); n != 1 {
+			t.Fatalf("after one entity changed, %d rows were indexed again", n)
+		}
+	})
+}

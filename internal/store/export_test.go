@@ -84,3 +84,12 @@ func (s *Store) CachedAnswerBytes() int {
 	}
 	return n
 }
+
+// SearchIndexDelta returns the number of rows search's index holds in its delta (indexed
+// since it was built), -1 before it is built.
+func SearchIndexDelta(s *Store) int {
+	if snap := s.fulltext.cur.Load(); snap != nil {
+		return snap.ix.DeltaLen()
+	}
+	return -1
+}

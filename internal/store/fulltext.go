@@ -148,8 +148,7 @@ func (s *Store) refreshFulltext(ctx context.Context) (*fulltextSnapshot, error) 
 
 // updateFulltext indexes the rows whose hash differs from the index's, and drops the rows gone.
 func (s *Store) updateFulltext(ctx context.Context, ix *fulltext.Index) (*fulltext.Index, error) {
-	held := map[fulltext.Key]uint64{}
-	ix.Hashes(func(k fulltext.Key, h uint64) { held[k] = h })
+	diff := ix.Diff()
 	var changed []fulltext.Doc
 	for _, src := range []fulltext.Source{fulltext.Entities, fulltext.Pages} {
 		table := "entities"
@@ -157,32 +156,29 @@ func (s *Store) updateFulltext(ctx context.Context, ix *fulltext.Index) (*fullte
 			table = "doc_pages"
 		}
 		var ids []int64
+		// A covering index on hash (searchHashIndexes) keeps this scan off the wide rows.
 		err := s.eachRow(ctx, `SELECT id, hash FROM `+table, nil, func(rows *stdsql.Rows) error {
 			var id int64
 			var hash string
 			if err := rows.Scan(&id, &hash); err != nil {
 				return err
 			}
-			k := fulltext.Key{Src: src, ID: id}
-			if h, ok := held[k]; ok && h == fulltext.HashOf(hash) {
-				delete(held, k)
-				return nil
+			if diff.Row(fulltext.Key{Src: src, ID: id}, hash) {
+				ids = append(ids, id)
 			}
-			delete(held, k)
-			ids = append(ids, id)
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
+		if len(ids) == 0 {
+			continue // (nil would read every row)
+		}
 		if err := s.eachFulltextDoc(ctx, src, ids, func(d fulltext.Doc) { changed = append(changed, d) }); err != nil {
 			return nil, err
 		}
 	}
-	removed := make([]fulltext.Key, 0, len(held))
-	for k := range held {
-		removed = append(removed, k)
-	}
+	removed := diff.Removed()
 	if len(changed) == 0 && len(removed) == 0 {
 		return ix, nil
 	}

@@ -45,10 +45,17 @@ var facetIndexes = []string{
 	`CREATE INDEX IF NOT EXISTS entities_lifecycle ON entities (lifecycle)`,
 }
 
+// searchHashIndexes cover search's index's scan of every row's id and hash (fulltext.go),
+// which would otherwise read every wide row (documents, page texts and HTML) after each change.
+var searchHashIndexes = []string{
+	`CREATE INDEX IF NOT EXISTS entities_hash ON entities (hash)`,
+	`CREATE INDEX IF NOT EXISTS doc_pages_hash ON doc_pages (hash)`,
+}
+
 // migrateSearchIndex creates the facets' indexes and the tag table when missing, and drops
 // the full-text tables and columns search ranked from before its in-memory index.
 func (s *Store) migrateSearchIndex(ctx context.Context) error {
-	for _, stmt := range facetIndexes {
+	for _, stmt := range append(slices.Clone(facetIndexes), searchHashIndexes...) {
 		if _, err := s.DB.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("facet index: %w", err)
 		}
