@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"entgo.io/ent/dialect"
 
@@ -493,6 +494,40 @@ func TestSearchIndexReindexesOnlyWhatChanged(t *testing.T) {
 		}
 		if n := store.SearchIndexDelta(st); n != 1 {
 			t.Fatalf("after one entity changed, %d rows were indexed again", n)
+		}
+	})
+}
+
+// TestSearchIndexIsRebuiltInTheBackground: when more than a tenth of the rows changed since
+// the index was built, it is built anew in the background; searches answer right meanwhile
+// and after.
+func TestSearchIndexIsRebuiltInTheBackground(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		recs := records(200, "r")
+		if _, err := st.Apply(ctx, locSpec("r"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		search(t, st, store.SearchQuery{Text: "r"})
+		for i := range 30 {
+			recs[i].Description, recs[i].Hash = "a numbat lives here", "changed"
+		}
+		if _, err := st.Apply(ctx, locSpec("r"), &store.Batch{Parts: parts(recs)}); err != nil {
+			t.Fatal(err)
+		}
+		if res := search(t, st, store.SearchQuery{Text: "numbat"}); res.Total != 30 {
+			t.Fatalf("numbat: %d hits, want 30", res.Total)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for store.SearchIndexDelta(st) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the index still holds %d rows in its delta", store.SearchIndexDelta(st))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if res := search(t, st, store.SearchQuery{Text: "numbat"}); res.Total != 30 {
+			t.Fatalf("after the rebuild, numbat: %d hits, want 30", res.Total)
 		}
 	})
 }

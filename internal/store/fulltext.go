@@ -27,7 +27,8 @@ import (
 // generation moved first brings the index up to it. It reads every row's id and content hash
 // (a few tens of milliseconds at 150,000 rows), indexes the rows added or changed since, and
 // drops the ones gone; when the rows indexed since the index was built grow past
-// fulltextRebuildShare of it, it is built anew from every row. One search brings it up to
+// fulltextRebuildShare of it, it is built anew from every row in the background, searches
+// using the current one meanwhile. One search brings it up to
 // date while the others asking at the same time wait for the same work.
 
 // Columns and their weights, as bm25() was given them when FTS5 ranked: an entity's name,
@@ -61,8 +62,9 @@ type fulltextSnapshot struct {
 }
 
 type fulltextState struct {
-	cur    atomic.Pointer[fulltextSnapshot]
-	flight singleflight.Group
+	cur        atomic.Pointer[fulltextSnapshot]
+	flight     singleflight.Group
+	rebuilding atomic.Bool
 }
 
 // fulltextIndex returns the search index as of generation gen or later.
@@ -120,28 +122,81 @@ func (s *Store) refreshFulltext(ctx context.Context) (*fulltextSnapshot, error) 
 		return prev, nil
 	}
 	var ix *fulltext.Index
-	if prev == nil || float64(prev.ix.DeltaLen()) > fulltextRebuildShare*float64(prev.ix.Len(fulltext.Entities)+prev.ix.Len(fulltext.Pages)) {
-		b := fulltext.NewBuilder(fulltextConfig)
-		for _, src := range []fulltext.Source{fulltext.Entities, fulltext.Pages} {
-			if err := s.eachFulltextDoc(ctx, src, nil, b.Add); err != nil {
-				return nil, err
-			}
+	if prev == nil {
+		if ix, err = s.buildFulltext(ctx); err != nil {
+			return nil, err
 		}
-		ix = b.Index()
 	} else {
 		if ix, err = s.updateFulltext(ctx, prev.ix); err != nil {
 			return nil, err
 		}
+		if float64(ix.DeltaLen()) > fulltextRebuildShare*float64(ix.Len(fulltext.Entities)+ix.Len(fulltext.Pages)) {
+			s.rebuildFulltextInBackground()
+		}
 	}
+	return s.putFulltext(gen, ix), nil
+}
+
+// buildFulltext indexes every row.
+func (s *Store) buildFulltext(ctx context.Context) (*fulltext.Index, error) {
+	b := fulltext.NewBuilder(fulltextConfig)
+	for _, src := range []fulltext.Source{fulltext.Entities, fulltext.Pages} {
+		if err := s.eachFulltextDoc(ctx, src, nil, b.Add); err != nil {
+			return nil, err
+		}
+	}
+	return b.Index(), nil
+}
+
+// rebuildFulltextInBackground builds the index anew, once at a time, while searches use the
+// current one (with its large delta); then, as a refresh, brings the new one up to the
+// catalog and puts it in place.
+func (s *Store) rebuildFulltextInBackground() {
+	if !s.fulltext.rebuilding.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.fulltext.rebuilding.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), fulltextRefreshTimeout)
+		defer cancel()
+		ix, err := s.buildFulltext(ctx)
+		if err != nil {
+			return // the next refresh that finds the delta large tries again
+		}
+		// Joined with the refreshes, so none runs meanwhile; a refresh already in flight is
+		// waited for, and then this one runs.
+		ran := false
+		for !ran && ctx.Err() == nil {
+			s.fulltext.flight.Do("refresh", func() (any, error) {
+				ran = true
+				return s.putRebuiltFulltext(ctx, ix)
+			})
+		}
+	}()
+}
+
+// putRebuiltFulltext brings a rebuilt index up to the catalog and puts it in place.
+func (s *Store) putRebuiltFulltext(ctx context.Context, ix *fulltext.Index) (*fulltextSnapshot, error) {
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ix, err = s.updateFulltext(ctx, ix); err != nil {
+		return nil, err
+	}
+	return s.putFulltext(gen, ix), nil
+}
+
+// putFulltext makes ix, as of gen, the index searches use, unless a newer one is in place.
+func (s *Store) putFulltext(gen int64, ix *fulltext.Index) *fulltextSnapshot {
 	snap := &fulltextSnapshot{gen: gen, ix: ix}
-	// Never replace a newer snapshot (a refresh runs one at a time, but be sure).
 	for {
 		old := s.fulltext.cur.Load()
 		if old != nil && old.gen > gen {
-			return old, nil
+			return old
 		}
 		if s.fulltext.cur.CompareAndSwap(old, snap) {
-			return snap, nil
+			return snap
 		}
 	}
 }
