@@ -95,6 +95,8 @@ type bulkWriter struct {
 	docsKept []string
 	// docsChanged: doc pages were written or removed.
 	docsChanged bool
+	// docsPending are docs to write, held back to be written together (flushDocs).
+	docsPending []docsWrite
 }
 
 func (w *bulkWriter) close() {
