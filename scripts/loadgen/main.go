@@ -326,6 +326,10 @@ func (r *run) do() {
 				vars:  func(int) map[string]any { return map[string]any{"ref": ref} },
 				check: totalCheck("impact"), note: fmt.Sprintf("%s: %d affected", ref, total)})
 		}
+		// The same question about the generator's most used resource: thousands affected.
+		phases = append(phases, phase{name: "impact hot paths", query: largestQuery,
+			vars:  func(int) map[string]any { return map[string]any{"ref": st.HotResource} },
+			check: totalCheck("impact"), note: st.HotResource})
 	}
 	if *flagImpact {
 		for _, p := range []struct{ field, query string }{{"impact", impactQuery}, {"dependencies", depsQuery}} {
