@@ -24,6 +24,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -62,7 +63,9 @@ type Snapshot struct {
 	exists     []bool           // node id -> an entity with this ref exists
 	types      map[string]int   // relation type -> adjacency index
 	typeNames  []string
-	adj        []csr // per relation type: node -> targets, sorted by ref
+	adj        []csr   // per relation type: node -> targets, sorted by ref
+	rank       []int32 // node id -> position of its ref among all refs in order
+	byRank     []int32 // position in ref order -> node id
 }
 
 // csr is a compressed adjacency list: the targets of node n are targets[offsets[n]:offsets[n+1]].
@@ -252,6 +255,15 @@ func build(ctx context.Context, st *store.Store, gen int64) (*Snapshot, error) {
 		s.exists = append(s.exists, false)
 	}
 	n := len(s.refs)
+	s.byRank = make([]int32, n)
+	for i := range s.byRank {
+		s.byRank[i] = int32(i)
+	}
+	slices.SortFunc(s.byRank, func(a, b int32) int { return strings.Compare(s.refs[a], s.refs[b]) })
+	s.rank = make([]int32, n)
+	for r, id := range s.byRank {
+		s.rank[id] = int32(r)
+	}
 	s.adj = make([]csr, len(byType))
 	for t, edges := range byType {
 		// Sort by source, then by target ref, so traversals are deterministic; drop duplicates
@@ -260,7 +272,7 @@ func build(ctx context.Context, st *store.Store, gen int64) (*Snapshot, error) {
 			if edges[i].from != edges[j].from {
 				return edges[i].from < edges[j].from
 			}
-			return s.refs[edges[i].to] < s.refs[edges[j].to]
+			return s.rank[edges[i].to] < s.rank[edges[j].to]
 		})
 		c := csr{offsets: make([]int32, n+1), targets: make([]int32, 0, len(edges))}
 		prev := edge{-1, -1}
