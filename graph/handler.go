@@ -47,10 +47,11 @@ type Options struct {
 	Websocket WebsocketOptions
 	// Extensions are added after the handler's own (e.g. metrics and tracing).
 	Extensions []graphql.HandlerExtension
-	// GenericLists has gqlgen's generated executor write every list, also the pages of
-	// affected entities that are otherwise written from the graph index (see
-	// writeAffectedDirectly). The answers are the same; tests compare the two.
-	GenericLists bool
+	// Generic has gqlgen write every answer its own way: its generated executor the pages of
+	// affected entities that are otherwise written from the graph index
+	// (writeAffectedDirectly), its POST transport the answers that postTransport otherwise
+	// writes. The answers are the same; tests compare the two.
+	Generic bool
 }
 
 // DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
@@ -98,7 +99,11 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.AroundOperations(limitOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	if opts.Generic {
+		srv.AddTransport(transport.POST{})
+	} else {
+		srv.AddTransport(postTransport{})
+	}
 	srv.SetQueryCache(queryCache[*ast.QueryDocument](1000))
 	tokens := opts.ParserTokenLimit
 	if tokens <= 0 {
@@ -128,7 +133,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	if opts.RequestTimeout > 0 {
 		srv.AroundRootFields(deadline(opts.RequestTimeout))
 	}
-	if !opts.GenericLists {
+	if !opts.Generic {
 		srv.AroundFields(writeAffectedDirectly)
 	}
 	for _, ext := range opts.Extensions {

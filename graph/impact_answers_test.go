@@ -103,8 +103,8 @@ func TestImpactAnswersStayTheSame(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, generic := range []bool{false, true} {
-			t.Run(fmt.Sprintf("GenericLists=%v", generic), func(t *testing.T) {
-				compareAnswers(t, graph.NewHandler(r, graph.Options{GenericLists: generic}), impactShapes(st), golden,
+			t.Run(fmt.Sprintf("Generic=%v", generic), func(t *testing.T) {
+				compareAnswers(t, graph.NewHandler(r, graph.Options{Generic: generic}), impactShapes(st), golden,
 					*updateGolden && !generic && strings.HasPrefix(dbURL, "sqlite"))
 			})
 		}
@@ -169,7 +169,7 @@ func (c fieldCounter) InterceptField(ctx context.Context, next graphql.Resolver)
 // TestAffectedIsWrittenDirectly: a page of affected entities whose selection the direct writer
 // knows does not go through the generated executor's fields of ImpactedEntity (so this fails
 // the day gqlgen stops taking the middleware's marshaller as the field's answer), one that
-// selects entities does, and GenericLists turns the direct writer off.
+// selects entities does, and Generic turns the direct writer off.
 func TestAffectedIsWrittenDirectly(t *testing.T) {
 	st, err := synth.Write(t.TempDir(), synth.Config{N: 300, Seed: 4})
 	if err != nil {
@@ -205,7 +205,7 @@ func TestAffectedIsWrittenDirectly(t *testing.T) {
 		{`query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth path } } }`, true, false},
 	} {
 		var n atomic.Int64
-		c := client.New(graph.NewHandler(r, graph.Options{GenericLists: tc.generic, Extensions: []graphql.HandlerExtension{fieldCounter{"ImpactedEntity", &n}}}))
+		c := client.New(graph.NewHandler(r, graph.Options{Generic: tc.generic, Extensions: []graphql.HandlerExtension{fieldCounter{"ImpactedEntity", &n}}}))
 		var resp map[string]struct {
 			TotalAffected int
 			Affected      []any
@@ -223,7 +223,7 @@ func TestAffectedIsWrittenDirectly(t *testing.T) {
 			}
 		}
 		if direct := n.Load() == 0; direct != tc.direct {
-			t.Errorf("%s (GenericLists %v): %d fields of ImpactedEntity resolved by the executor; written directly = %v, want %v", tc.query, tc.generic, n.Load(), direct, tc.direct)
+			t.Errorf("%s (Generic %v): %d fields of ImpactedEntity resolved by the executor; written directly = %v, want %v", tc.query, tc.generic, n.Load(), direct, tc.direct)
 		}
 	}
 }
