@@ -136,20 +136,19 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	if err != nil {
 		panic(fmt.Errorf("unable to marshal extensions: %w", err))
 	}
-	out := make([]byte, 0, len(head)+len(resp.Data)+len(tail)+10)
-	out = append(out, head[:len(head)-1]...) // without its }
+	// Three writes rather than one copy of megabytes: the HTTP layer buffers them.
+	sep := `"data":`
 	if len(head) > 2 {
-		out = append(out, ',')
+		sep = `,"data":`
 	}
-	out = append(out, `"data":`...)
-	out = append(out, resp.Data...)
+	w.Write(append(head[:len(head)-1:len(head)-1], sep...)) // head without its }
+	w.Write(resp.Data)
 	if len(tail) > 2 {
-		out = append(out, ',')
-		out = append(out, tail[1:]...)
+		tail[0] = ','
+		w.Write(tail)
 	} else {
-		out = append(out, '}')
+		w.Write([]byte{'}'})
 	}
-	w.Write(out)
 }
 
 // compacted reports whether encoding/json's compaction with HTML escaping (what json.Marshal
