@@ -30,7 +30,7 @@ const (
 // resource, over HTTP-shaped requests to the handler (no network, no client-side decoding),
 // on a synthetic catalog of CATALOGD_BENCH_N entities (default 10,000) of shape
 // CATALOGD_BENCH_SHAPE (default or dense), on SQLite or, when CATALOGD_TEST_POSTGRES is set,
-// PostgreSQL. It reports the p50 and p99 of single requests and the answer's size.
+// PostgreSQL (or the database CATALOGD_BENCH_DB_URL names). It reports the p50 and p99 of single requests and the answer's size.
 func BenchmarkImpact(b *testing.B) {
 	n := 10_000
 	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
@@ -41,17 +41,29 @@ func BenchmarkImpact(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	dbURL := testdb.SQLite(b)
-	if os.Getenv(testdb.EnvPostgres) != "" {
-		dbURL = testdb.Postgres(b)
+	// CATALOGD_BENCH_DB_URL names a database that holds this catalog already (e.g. one
+	// scripts/bench -keep left, or one an earlier run filled), to measure again without
+	// ingesting again; an empty one is filled.
+	dbURL, ingested := os.Getenv("CATALOGD_BENCH_DB_URL"), true
+	if dbURL == "" {
+		dbURL, ingested = testdb.SQLite(b), false
+		if os.Getenv(testdb.EnvPostgres) != "" {
+			dbURL = testdb.Postgres(b)
+		}
 	}
 	st := testdb.Open(b, dbURL)
-	p, err := file.New(stats.Root)
-	if err != nil {
+	var have int
+	if err := st.DB.QueryRowContext(ctx, "SELECT count(*) FROM entities").Scan(&have); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := testdb.Engine(b, st).Refresh(ctx, p); err != nil {
-		b.Fatal(err)
+	if !ingested || have == 0 {
+		p, err := file.New(stats.Root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := testdb.Engine(b, st).Refresh(ctx, p); err != nil {
+			b.Fatal(err)
+		}
 	}
 	r := graph.NewResolver(st.Client, st, nil)
 	if _, err := r.Index.Current(ctx); err != nil {

@@ -156,23 +156,47 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 // and no byte 0xE2 (which starts U+2028 and U+2029; a few other characters start with it too
 // and are sent the slow way). It trusts that b is valid JSON, as gqlgen writes it.
 func compacted(b []byte) bool {
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c == '<' || c == '>' || c == '&' || c == 0xE2:
-			return false
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+	i, n := 0, len(b)
+	for i < n {
+		// Outside strings: up to the next string, or what compaction would change.
+		for i < n && !stopOutside[b[i]] {
+			i++
+		}
+		if i == n {
+			return true
+		}
+		if b[i] != '"' {
 			return false
 		}
+		// Inside a string: up to its end, skipping escaped characters.
+		for i++; ; i++ {
+			for i < n && !stopInside[b[i]] {
+				i++
+			}
+			if i >= n {
+				return false
+			}
+			if b[i] == '"' {
+				break
+			}
+			if b[i] != '\\' {
+				return false
+			}
+			i++ // the escaped character
+		}
+		i++
 	}
-	return !inString
+	return true
 }
+
+// stopInside and stopOutside are the bytes compacted stops at inside and outside strings.
+var stopInside, stopOutside = func() (in, out [256]bool) {
+	for _, c := range []byte{'<', '>', '&', 0xE2} {
+		in[c], out[c] = true, true
+	}
+	in['"'], in['\\'] = true, true
+	for _, c := range []byte{'"', ' ', '\t', '\n', '\r'} {
+		out[c] = true
+	}
+	return in, out
+}()

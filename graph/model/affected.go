@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"encoding/base64"
 	"io"
 	"strconv"
@@ -54,7 +55,7 @@ func AffectedMarshaler(oc *graphql.OperationContext, sel ast.SelectionSet, page 
 			continue
 		}
 		seen[f.Alias] = true
-		m.names = append(m.names, appendQuoted(nil, f.Alias))
+		m.names = append(m.names, depgraph.AppendQuoted(nil, f.Alias))
 		m.kinds = append(m.kinds, kind)
 	}
 	return m
@@ -70,6 +71,11 @@ type affectedList struct {
 const flushAt = 64 << 10
 
 func (m *affectedList) MarshalGQL(w io.Writer) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		// The executor's answer buffer would otherwise grow by doubling, copying and clearing
+		// megabytes several times.
+		b.Grow(m.size())
+	}
 	buf := make([]byte, 0, flushAt+4096)
 	var path []int
 	buf = append(buf, '[')
@@ -88,7 +94,7 @@ func (m *affectedList) MarshalGQL(w io.Writer) {
 			case afTypename:
 				buf = append(buf, `"ImpactedEntity"`...)
 			case afRef:
-				buf = appendQuoted(buf, e.Ref)
+				buf = e.walk.AppendQuotedRef(buf, e.pos)
 			case afDepth:
 				buf = strconv.AppendInt(buf, int64(e.Depth), 10)
 			case afPath:
@@ -110,6 +116,37 @@ func (m *affectedList) MarshalGQL(w io.Writer) {
 	w.Write(buf)
 }
 
+// size estimates the bytes MarshalGQL writes (exactly, unless strings need escaping).
+func (m *affectedList) size() int {
+	fixed := 2 // {}
+	for j, kind := range m.kinds {
+		fixed += len(m.names[j]) + 2 // name, colon, comma
+		switch kind {
+		case afTypename:
+			fixed += len(`"ImpactedEntity"`)
+		case afDepth:
+			fixed += 2
+		}
+	}
+	n := 2 + len(m.page)*fixed
+	for _, e := range m.page {
+		for _, kind := range m.kinds {
+			switch kind {
+			case afRef:
+				n += len(e.Ref) + 2
+			case afCursor:
+				n += base64.RawURLEncoding.EncodedLen(len(cursorPrefix)+len(e.Ref)) + 2
+			case afPath:
+				n += 2
+				for p := e.pos; p >= 0; p = e.walk.Parent(p) {
+					n += len(e.walk.Ref(p)) + 3
+				}
+			}
+		}
+	}
+	return n
+}
+
 // appendPath writes the refs of the path to position pos as a JSON list; scratch holds the
 // positions on the way (reused between calls).
 func appendPath(buf []byte, scratch []int, walk *depgraph.Traversal, pos int) ([]byte, []int) {
@@ -119,44 +156,10 @@ func appendPath(buf []byte, scratch []int, walk *depgraph.Traversal, pos int) ([
 	}
 	buf = append(buf, '[')
 	for k := len(scratch) - 1; k >= 0; k-- {
-		buf = appendQuoted(buf, walk.Ref(scratch[k]))
+		buf = walk.AppendQuotedRef(buf, scratch[k])
 		if k > 0 {
 			buf = append(buf, ',')
 		}
 	}
 	return append(buf, ']'), scratch
-}
-
-// appendQuoted writes s as gqlgen's String marshaller does: in quotes, with \t, \r, \n, \\, \"
-// and \u00XX for the other control characters, everything else (invalid UTF-8 included) as it
-// is. gqlgen's loop is over runes; every byte it escapes is a single-byte rune, so a loop over
-// bytes writes the same.
-func appendQuoted(buf []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '\\' && c != '"' {
-			continue
-		}
-		buf = append(buf, s[start:i]...)
-		switch c {
-		case '\t':
-			buf = append(buf, `\t`...)
-		case '\r':
-			buf = append(buf, `\r`...)
-		case '\n':
-			buf = append(buf, `\n`...)
-		case '\\':
-			buf = append(buf, `\\`...)
-		case '"':
-			buf = append(buf, `\"`...)
-		default:
-			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }

@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"catalogd/internal/depgraph"
 )
 
-// TestAppendQuotedWritesWhatGqlgenWrites: the direct writer of affected quotes strings as
+// TestQuotedRefsAreWhatGqlgenWrites: the direct writer of affected quotes strings as
 // gqlgen's String marshaller does, control characters, quotes, backslashes, multi-byte and
 // invalid UTF-8 included.
-func TestAppendQuotedWritesWhatGqlgenWrites(t *testing.T) {
+func TestQuotedRefsAreWhatGqlgenWrites(t *testing.T) {
 	cases := []string{"", "component:default/a", "a\"b\\c", "tab\there\r\n", "\x00\x01\x1f\x7f", "é – ✓ 😀", "\xff\xfe\xc3", "\u2028<>&", `\u00e9`}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {
@@ -24,8 +26,8 @@ func TestAppendQuotedWritesWhatGqlgenWrites(t *testing.T) {
 	for _, s := range cases {
 		var want bytes.Buffer
 		graphql.MarshalString(s).MarshalGQL(&want)
-		if got := appendQuoted([]byte("x"), s); !bytes.Equal(got[1:], want.Bytes()) {
-			t.Fatalf("appendQuoted(%q) = %s, gqlgen writes %s", s, got[1:], want.Bytes())
+		if got := depgraph.AppendQuoted([]byte("x"), s); !bytes.Equal(got[1:], want.Bytes()) {
+			t.Fatalf("AppendQuoted(%q) = %s, gqlgen writes %s", s, got[1:], want.Bytes())
 		}
 	}
 }

@@ -66,6 +66,10 @@ type Snapshot struct {
 	adj        []csr   // per relation type: node -> targets, sorted by ref
 	rank       []int32 // node id -> position of its ref among all refs in order
 	byRank     []int32 // position in ref order -> node id
+
+	quoteOnce sync.Once
+	quoted    []byte  // every ref as a JSON string (AppendQuoted), one after another
+	quotedEnd []int32 // node id -> end of its quoted ref in quoted
 }
 
 // csr is a compressed adjacency list: the targets of node n are targets[offsets[n]:offsets[n+1]].
@@ -325,3 +329,59 @@ func kindOf(ref string) string {
 }
 
 var _ = catalog.RelDependsOn
+
+// AppendQuotedRef appends the node's ref as a JSON string, as AppendQuoted writes it; the
+// snapshot quotes all refs once, when first asked.
+func (s *Snapshot) AppendQuotedRef(buf []byte, id int32) []byte {
+	s.quoteOnce.Do(func() {
+		n := 0
+		for _, r := range s.refs {
+			n += len(r) + 2
+		}
+		s.quoted = make([]byte, 0, n)
+		s.quotedEnd = make([]int32, len(s.refs))
+		for i, r := range s.refs {
+			s.quoted = AppendQuoted(s.quoted, r)
+			s.quotedEnd[i] = int32(len(s.quoted))
+		}
+	})
+	start := int32(0)
+	if id > 0 {
+		start = s.quotedEnd[id-1]
+	}
+	return append(buf, s.quoted[start:s.quotedEnd[id]]...)
+}
+
+// AppendQuoted appends s as a JSON string the way gqlgen's String marshaller writes it: in
+// quotes, with \t, \r, \n, \\, \" and \u00XX for the other control characters, everything else
+// (invalid UTF-8 included) as it is. gqlgen loops over runes; every byte it escapes is a
+// single-byte rune, so a loop over bytes writes the same.
+func AppendQuoted(buf []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '\\' && c != '"' {
+			continue
+		}
+		buf = append(buf, s[start:i]...)
+		switch c {
+		case '\t':
+			buf = append(buf, `\t`...)
+		case '\r':
+			buf = append(buf, `\r`...)
+		case '\n':
+			buf = append(buf, `\n`...)
+		case '\\':
+			buf = append(buf, `\\`...)
+		case '"':
+			buf = append(buf, `\"`...)
+		default:
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}

@@ -45,6 +45,11 @@ func (t *Traversal) Depth(i int) int { return int(t.depth[i]) }
 // Parent is the position of the node before position i on its path (-1 for the root).
 func (t *Traversal) Parent(i int) int { return int(t.parent[i]) }
 
+// AppendQuotedRef appends the ref at a position as a JSON string (Snapshot.AppendQuotedRef).
+func (t *Traversal) AppendQuotedRef(buf []byte, i int) []byte {
+	return t.s.AppendQuotedRef(buf, t.nodes[i])
+}
+
 // Position returns the position of a node, or false when the walk did not reach it.
 func (t *Traversal) Position(id int32) (int, bool) {
 	if id < 0 || int(id) >= len(t.at) || t.at[id] == 0 {
