@@ -3,6 +3,7 @@ package depgraph
 import (
 	"slices"
 	"sort"
+	"sync"
 
 	"catalogd/internal/catalog"
 )
@@ -24,7 +25,6 @@ type Traversal struct {
 	nodes  []int32 // position -> node
 	parent []int32 // position -> position of the parent (-1 for the root)
 	depth  []int32 // position -> depth
-	at     []int32 // node -> position+1 (0: not reached)
 }
 
 // Len is the number of nodes reached, the root included.
@@ -52,10 +52,12 @@ func (t *Traversal) AppendQuotedRef(buf []byte, i int) []byte {
 
 // Position returns the position of a node, or false when the walk did not reach it.
 func (t *Traversal) Position(id int32) (int, bool) {
-	if id < 0 || int(id) >= len(t.at) || t.at[id] == 0 {
-		return 0, false
+	for i, n := range t.nodes {
+		if n == id {
+			return i, true
+		}
 	}
-	return int(t.at[id]) - 1, true
+	return 0, false
 }
 
 // Path returns the refs of the path from the root to the node at a position, both included.
@@ -73,8 +75,10 @@ func (t *Traversal) Path(i int) []string {
 // level (in ref order) that reaches it, so the path chosen is deterministic. Cycles end where
 // they close.
 func (s *Snapshot) Traverse(root int32, edgeTypes []string, maxDepth int) *Traversal {
-	t := &Traversal{s: s, nodes: []int32{root}, parent: []int32{-1}, depth: []int32{0}, at: make([]int32, len(s.refs))}
-	t.at[root] = 1
+	t := &Traversal{s: s, nodes: []int32{root}, parent: []int32{-1}, depth: []int32{0}}
+	seen := getSeen(len(s.refs))
+	defer func() { putSeen(seen, t.nodes) }()
+	seen.add(root)
 	types := make([]int, 0, len(edgeTypes))
 	for _, et := range edgeTypes {
 		if i, ok := s.types[et]; ok {
@@ -90,25 +94,50 @@ func (s *Snapshot) Traverse(root int32, edgeTypes []string, maxDepth int) *Trave
 			n := t.nodes[p]
 			for _, ti := range types {
 				for _, m := range s.adj[ti].of(n) {
-					if t.at[m] != 0 {
+					if seen.has(m) {
 						continue
 					}
-					t.at[m] = 1 // reached; its position is set once the level is sorted
+					seen.add(m)
 					keys = append(keys, uint64(s.rank[m])<<32|uint64(p))
 				}
 			}
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			m := s.byRank[k>>32]
-			t.at[m] = int32(len(t.nodes)) + 1
-			t.nodes = append(t.nodes, m)
+			t.nodes = append(t.nodes, s.byRank[k>>32])
 			t.parent = append(t.parent, int32(uint32(k)))
 			t.depth = append(t.depth, int32(depth))
 		}
 		start = end
 	}
 	return t
+}
+
+// bitset is a set of nodes, one bit each.
+type bitset []uint64
+
+func (b bitset) has(n int32) bool { return b[n>>6]&(1<<(n&63)) != 0 }
+func (b bitset) add(n int32)      { b[n>>6] |= 1 << (n & 63) }
+
+// seenSets are the sets of traversals that ended, empty again: a traversal of a few hundred
+// nodes need not allocate and clear a set of the whole catalog.
+var seenSets sync.Pool
+
+func getSeen(nodes int) bitset {
+	words := (nodes + 63) / 64
+	if b, ok := seenSets.Get().(*bitset); ok && len(*b) >= words {
+		return (*b)[:words]
+	}
+	return make(bitset, words)
+}
+
+// putSeen empties the set (the bits of the nodes the traversal reached, all it set) and
+// returns it to the pool.
+func putSeen(b bitset, reached []int32) {
+	for _, n := range reached {
+		b[n>>6] = 0
+	}
+	seenSets.Put(&b)
 }
 
 // Group is a set of entity refs attached to one ref: the entities an owner owns, or the
