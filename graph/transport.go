@@ -19,7 +19,7 @@ import (
 // writes the answer. gqlgen writes it with json.Marshal, which passes the answer's data, a
 // json.RawMessage, through encoding/json's compaction: a validating scan of every byte that
 // removes whitespace between tokens and escapes <, >, & and U+2028/U+2029. For a large
-// answer (an impact of 10,000 entities with paths: megabytes) that scan costs more than
+// answer (an impact page of thousands of entities with their paths) that scan costs more than
 // producing it. writeResponse writes the data as it is when that scan would not change a byte
 // of it, and through json.Marshal otherwise, so the answers stay the same byte for byte;
 // TestPostTransportAnswersAsGqlgens compares the two transports.

@@ -15,7 +15,7 @@ import (
 // A page of affected entities is the largest part of an impact answer: up to 10,000 entities
 // with their paths. gqlgen's generated executor writes each of their fields through a field
 // context, the field middleware, a recover and a marshaller closure of its own, and each ref of
-// each path the same way; at 10,000 entities that is most of the answer's time.
+// each path the same way; for a full page that is most of the answer's time.
 // AffectedMarshaler writes such a page directly from the traversal instead, byte for byte as
 // the generated executor does, when the selection asks only for fields it knows how to
 // write; otherwise the generated executor writes the page.

@@ -70,6 +70,8 @@ type Snapshot struct {
 	quoteOnce sync.Once
 	quoted    []byte  // every ref as a JSON string (AppendQuoted), one after another
 	quotedEnd []int32 // node id -> end of its quoted ref in quoted
+
+	seenSets sync.Pool // of *bitset: empty sets of the nodes, for traversals
 }
 
 // csr is a compressed adjacency list: the targets of node n are targets[offsets[n]:offsets[n+1]].

@@ -3,7 +3,6 @@ package depgraph
 import (
 	"slices"
 	"sort"
-	"sync"
 
 	"catalogd/internal/catalog"
 )
@@ -76,8 +75,8 @@ func (t *Traversal) Path(i int) []string {
 // they close.
 func (s *Snapshot) Traverse(root int32, edgeTypes []string, maxDepth int) *Traversal {
 	t := &Traversal{s: s, nodes: []int32{root}, parent: []int32{-1}, depth: []int32{0}}
-	seen := getSeen(len(s.refs))
-	defer func() { putSeen(seen, t.nodes) }()
+	seen := s.getSeen()
+	defer func() { s.putSeen(seen, t.nodes) }()
 	seen.add(root)
 	types := make([]int, 0, len(edgeTypes))
 	for _, et := range edgeTypes {
@@ -119,25 +118,23 @@ type bitset []uint64
 func (b bitset) has(n int32) bool { return b[n>>6]&(1<<(n&63)) != 0 }
 func (b bitset) add(n int32)      { b[n>>6] |= 1 << (n & 63) }
 
-// seenSets are the sets of traversals that ended, empty again: a traversal of a few hundred
-// nodes need not allocate and clear a set of the whole catalog.
-var seenSets sync.Pool
-
-func getSeen(nodes int) bitset {
-	words := (nodes + 63) / 64
-	if b, ok := seenSets.Get().(*bitset); ok && len(*b) >= words {
-		return (*b)[:words]
+// getSeen returns an empty set of the snapshot's nodes: one a traversal that ended gave back
+// (a traversal of a few hundred nodes need not allocate and clear a set of the whole catalog),
+// or a new one.
+func (s *Snapshot) getSeen() bitset {
+	if b, ok := s.seenSets.Get().(*bitset); ok {
+		return *b
 	}
-	return make(bitset, words)
+	return make(bitset, (len(s.refs)+63)/64)
 }
 
 // putSeen empties the set (the bits of the nodes the traversal reached, all it set) and
-// returns it to the pool.
-func putSeen(b bitset, reached []int32) {
+// gives it back.
+func (s *Snapshot) putSeen(b bitset, reached []int32) {
 	for _, n := range reached {
 		b[n>>6] = 0
 	}
-	seenSets.Put(&b)
+	s.seenSets.Put(&b)
 }
 
 // Group is a set of entity refs attached to one ref: the entities an owner owns, or the
