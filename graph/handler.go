@@ -47,6 +47,11 @@ type Options struct {
 	Websocket WebsocketOptions
 	// Extensions are added after the handler's own (e.g. metrics and tracing).
 	Extensions []graphql.HandlerExtension
+	// Generic has gqlgen write every answer its own way: its generated executor the pages of
+	// affected entities that are otherwise written from the graph index
+	// (writeAffectedDirectly), its POST transport the answers that postTransport otherwise
+	// writes. The answers are the same; tests compare the two.
+	Generic bool
 }
 
 // DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
@@ -94,7 +99,11 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.AroundOperations(limitOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	if opts.Generic {
+		srv.AddTransport(transport.POST{})
+	} else {
+		srv.AddTransport(postTransport{})
+	}
 	srv.SetQueryCache(queryCache[*ast.QueryDocument](1000))
 	tokens := opts.ParserTokenLimit
 	if tokens <= 0 {
@@ -123,6 +132,9 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(limit))
 	if opts.RequestTimeout > 0 {
 		srv.AroundRootFields(deadline(opts.RequestTimeout))
+	}
+	if !opts.Generic {
+		srv.AroundFields(writeAffectedDirectly)
 	}
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
@@ -337,4 +349,26 @@ func setComplexity(c *generated.ComplexityRoot, contactKeys int) {
 			}))
 		}
 	}
+}
+
+// writeAffectedDirectly is field middleware: the page of affected entities that Impact.affected
+// resolves to is written by model.AffectedMarshaler, straight from the traversal, when the
+// query selects only fields it writes. gqlgen takes a Marshaler that the middleware returns
+// in place of the field's value as the field's answer (graphql.ResolveField); the
+// answer tests (TestImpactAnswersStayTheSame, TestAffectedIsWrittenDirectly) fail when that
+// stops applying.
+func writeAffectedDirectly(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	fc := graphql.GetFieldContext(ctx)
+	if err != nil || fc == nil || fc.Object != "Impact" || fc.Field.Name != "affected" {
+		return res, err
+	}
+	page, ok := res.([]*model.ImpactedEntity)
+	if !ok {
+		return res, err
+	}
+	if m := model.AffectedMarshaler(graphql.GetOperationContext(ctx), fc.Field.Selections, page); m != nil {
+		return m, nil
+	}
+	return res, err
 }

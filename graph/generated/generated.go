@@ -15401,7 +15401,7 @@ func (ec *executionContext) _ImpactedEntity_path(ctx context.Context, field grap
 			return ec.fieldContext_ImpactedEntity_path(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Path, nil
+			return obj.Path(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -15412,7 +15412,7 @@ func (ec *executionContext) _ImpactedEntity_path(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_ImpactedEntity_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ImpactedEntity", field, false, false, "String")
+	return graphql.NewScalarFieldContext("ImpactedEntity", field, true, false, "String")
 }
 
 func (ec *executionContext) _ImpactedEntity_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ImpactedEntity) (ret graphql.Marshaler) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"catalogd/internal/catalog"
 	"catalogd/internal/depgraph"
 )
 
@@ -18,11 +19,13 @@ type Impact struct {
 	rootRef       string
 	loader        *RefLoader
 	TotalAffected int
-	affected      []*ImpactedEntity
 
-	deps    *Deps
-	snap    *depgraph.Snapshot
-	reached []depgraph.Reached
+	deps *Deps
+	snap *depgraph.Snapshot
+	walk *depgraph.Traversal
+	// quiet: no list of affected the query asks for selects entities or contacts, so pages of
+	// affected need not announce their refs to the loader.
+	quiet bool
 
 	ownersOnce       sync.Once
 	owners           []depgraph.Group
@@ -31,28 +34,50 @@ type Impact struct {
 }
 
 func (i *Impact) ownerGroups() []depgraph.Group {
-	i.ownersOnce.Do(func() { i.owners = i.snap.Owners(i.reached) })
+	i.ownersOnce.Do(func() { i.owners = i.snap.Owners(i.walk) })
 	return i.owners
 }
 
 func (i *Impact) containerGroups() ([]depgraph.Group, []depgraph.Group) {
-	i.containersOnce.Do(func() { i.systems, i.domains = i.snap.Containers(i.reached) })
+	i.containersOnce.Do(func() { i.systems, i.domains = i.snap.Containers(i.walk) })
 	return i.systems, i.domains
 }
 
-func groupRef(g depgraph.Group) string     { return g.Ref }
-func impactedRef(e *ImpactedEntity) string { return e.Ref }
+func groupRef(g depgraph.Group) string { return g.Ref }
 
-// Affected is a page of the reached entities.
+// Affected is a page of the reached entities (the traversal's positions after the root).
 func (i *Impact) Affected(first *int, after *string) ([]*ImpactedEntity, error) {
-	p, err := page(i.affected, impactedRef, first, after, DefaultAffectedPage, MaxAffectedPage, true)
+	n, err := CheckFirst(first, DefaultAffectedPage, MaxAffectedPage)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range p {
-		i.loader.Want(e.Ref)
+	start := 1
+	if after != nil {
+		ref, ok := decodeCursor(*after)
+		if !ok {
+			return nil, catalog.Errorf(catalog.EINVALID, "after: %q is not a cursor of this list", catalog.Excerpt(*after, 60))
+		}
+		pos := 0
+		if id, ok := i.snap.ID(ref); ok {
+			pos, _ = i.walk.Position(id)
+		}
+		if pos == 0 { // not reached, or the root (which is not in the list)
+			return nil, catalog.Errorf(catalog.EINVALID, "after: %q names no item of this list (has the catalog changed?)", catalog.Excerpt(ref, 60))
+		}
+		start = pos + 1
 	}
-	return p, nil
+	end := min(start+n, i.walk.Len())
+	ents := make([]ImpactedEntity, end-start)
+	out := make([]*ImpactedEntity, end-start)
+	for k := range ents {
+		pos := start + k
+		ents[k] = ImpactedEntity{Ref: i.walk.Ref(pos), Depth: i.walk.Depth(pos), walk: i.walk, pos: pos, loader: i.loader, deps: i.deps}
+		out[k] = &ents[k]
+		if !i.quiet {
+			i.loader.Want(ents[k].Ref)
+		}
+	}
+	return out, nil
 }
 
 // Owners is a page of the owners of the root and the reached entities.
@@ -109,10 +134,14 @@ func (i *Impact) RootContacts() ([]*Contact, error) {
 type ImpactedEntity struct {
 	Ref    string
 	Depth  int
-	Path   []string
+	walk   *depgraph.Traversal
+	pos    int
 	loader *RefLoader
 	deps   *Deps
 }
+
+// Path is one shortest path of refs from the root to this entity, both ends included.
+func (i *ImpactedEntity) Path() []string { return i.walk.Path(i.pos) }
 
 func (i *ImpactedEntity) Entity() (Entity, error) {
 	return i.loader.Get(i.Ref)
@@ -214,13 +243,10 @@ func (c *ImpactedContainer) Entity() (Entity, error) {
 // NewImpact builds the answer from a traversal (root first). The entities of the pages the
 // query selects (found by field collection, as entgql does) load in one statement when the
 // first is needed; a page the collection did not foresee loads with its own.
-func NewImpact(ctx context.Context, deps *Deps, snap *depgraph.Snapshot, reached []depgraph.Reached) *Impact {
-	out := &Impact{rootRef: reached[0].Ref, TotalAffected: len(reached) - 1,
-		affected: make([]*ImpactedEntity, 0, len(reached)-1), deps: deps, snap: snap, reached: reached,
-		loader: NewRefLoader(ctx, deps, []string{reached[0].Ref})}
-	for _, r := range reached[1:] {
-		out.affected = append(out.affected, &ImpactedEntity{Ref: r.Ref, Depth: r.Depth, Path: r.Path, loader: out.loader, deps: deps})
-	}
+func NewImpact(ctx context.Context, deps *Deps, snap *depgraph.Snapshot, walk *depgraph.Traversal) *Impact {
+	root := walk.Ref(0)
+	out := &Impact{rootRef: root, TotalAffected: walk.Len() - 1, deps: deps, snap: snap, walk: walk,
+		loader: NewRefLoader(ctx, deps, []string{root})}
 	out.prefetch(ctx)
 	return out
 }
@@ -232,7 +258,14 @@ func (i *Impact) prefetch(ctx context.Context) {
 		return
 	}
 	op := graphql.GetOperationContext(ctx)
-	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+	fields := graphql.CollectFieldsCtx(ctx, nil)
+	i.quiet = true
+	for _, f := range fields {
+		if f.Name == "affected" && selects(op, f, []string{"entity", "contacts"}) {
+			i.quiet = false
+		}
+	}
+	for _, f := range fields {
 		var want []string
 		switch f.Name {
 		case "affected":

@@ -100,7 +100,7 @@ func BenchmarkQuestionDuringRebuild(b *testing.B) {
 	}
 }
 
-func impact(s *depgraph.Snapshot, ref string) []depgraph.Reached {
+func impact(s *depgraph.Snapshot, ref string) *depgraph.Traversal {
 	id, ok := s.ID(ref)
 	if !ok {
 		return nil

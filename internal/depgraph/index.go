@@ -24,6 +24,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -62,7 +63,15 @@ type Snapshot struct {
 	exists     []bool           // node id -> an entity with this ref exists
 	types      map[string]int   // relation type -> adjacency index
 	typeNames  []string
-	adj        []csr // per relation type: node -> targets, sorted by ref
+	adj        []csr   // per relation type: node -> targets, sorted by ref
+	rank       []int32 // node id -> position of its ref among all refs in order
+	byRank     []int32 // position in ref order -> node id
+
+	quoteOnce sync.Once
+	quoted    []byte  // every ref as a JSON string (AppendQuoted), one after another
+	quotedEnd []int32 // node id -> end of its quoted ref in quoted
+
+	seenSets sync.Pool // of *bitset: empty sets of the nodes, for traversals
 }
 
 // csr is a compressed adjacency list: the targets of node n are targets[offsets[n]:offsets[n+1]].
@@ -252,6 +261,15 @@ func build(ctx context.Context, st *store.Store, gen int64) (*Snapshot, error) {
 		s.exists = append(s.exists, false)
 	}
 	n := len(s.refs)
+	s.byRank = make([]int32, n)
+	for i := range s.byRank {
+		s.byRank[i] = int32(i)
+	}
+	slices.SortFunc(s.byRank, func(a, b int32) int { return strings.Compare(s.refs[a], s.refs[b]) })
+	s.rank = make([]int32, n)
+	for r, id := range s.byRank {
+		s.rank[id] = int32(r)
+	}
 	s.adj = make([]csr, len(byType))
 	for t, edges := range byType {
 		// Sort by source, then by target ref, so traversals are deterministic; drop duplicates
@@ -260,7 +278,7 @@ func build(ctx context.Context, st *store.Store, gen int64) (*Snapshot, error) {
 			if edges[i].from != edges[j].from {
 				return edges[i].from < edges[j].from
 			}
-			return s.refs[edges[i].to] < s.refs[edges[j].to]
+			return s.rank[edges[i].to] < s.rank[edges[j].to]
 		})
 		c := csr{offsets: make([]int32, n+1), targets: make([]int32, 0, len(edges))}
 		prev := edge{-1, -1}
@@ -313,3 +331,59 @@ func kindOf(ref string) string {
 }
 
 var _ = catalog.RelDependsOn
+
+// AppendQuotedRef appends the node's ref as a JSON string, as AppendQuoted writes it; the
+// snapshot quotes all refs once, when first asked.
+func (s *Snapshot) AppendQuotedRef(buf []byte, id int32) []byte {
+	s.quoteOnce.Do(func() {
+		n := 0
+		for _, r := range s.refs {
+			n += len(r) + 2
+		}
+		s.quoted = make([]byte, 0, n)
+		s.quotedEnd = make([]int32, len(s.refs))
+		for i, r := range s.refs {
+			s.quoted = AppendQuoted(s.quoted, r)
+			s.quotedEnd[i] = int32(len(s.quoted))
+		}
+	})
+	start := int32(0)
+	if id > 0 {
+		start = s.quotedEnd[id-1]
+	}
+	return append(buf, s.quoted[start:s.quotedEnd[id]]...)
+}
+
+// AppendQuoted appends s as a JSON string the way gqlgen's String marshaller writes it: in
+// quotes, with \t, \r, \n, \\, \" and \u00XX for the other control characters, everything else
+// (invalid UTF-8 included) as it is. gqlgen loops over runes; every byte it escapes is a
+// single-byte rune, so a loop over bytes writes the same.
+func AppendQuoted(buf []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '\\' && c != '"' {
+			continue
+		}
+		buf = append(buf, s[start:i]...)
+		switch c {
+		case '\t':
+			buf = append(buf, `\t`...)
+		case '\r':
+			buf = append(buf, `\r`...)
+		case '\n':
+			buf = append(buf, `\n`...)
+		case '\\':
+			buf = append(buf, `\\`...)
+		case '"':
+			buf = append(buf, `\"`...)
+		default:
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}

@@ -1,6 +1,7 @@
 package depgraph
 
 import (
+	"slices"
 	"sort"
 
 	"catalogd/internal/catalog"
@@ -15,62 +16,125 @@ var (
 	DependencyEdges = []string{catalog.RelDependsOn, catalog.RelConsumesAPI, catalog.RelAPIProvidedBy}
 )
 
-// Reached is one entity a traversal reached: at its smallest depth, with one shortest path of
-// refs from the root (both ends included).
-type Reached struct {
-	ID     int32
-	Ref    string
-	Exists bool // false for a dangling ref (no entity has it)
-	Depth  int
-	Path   []string
+// Traversal is what a breadth-first walk reached: every node once, at its smallest depth, the
+// root first at position 0, then by depth and ref; each with one shortest path from the root,
+// kept as the position of its parent (paths are built only for the positions asked about).
+type Traversal struct {
+	s      *Snapshot
+	nodes  []int32 // position -> node
+	parent []int32 // position -> position of the parent (-1 for the root)
+	depth  []int32 // position -> depth
 }
 
-// Traverse walks breadth-first from root along edge types, down to maxDepth (< 0: unbounded),
-// and returns every node reached, the root first at depth 0, then by depth and ref. Each level
-// is visited in ref order and a node's parent is the first node of the previous level (in ref
-// order) that reaches it, so the path chosen is deterministic. Cycles end where they close.
-func (s *Snapshot) Traverse(root int32, edgeTypes []string, maxDepth int) []Reached {
-	type visit struct {
-		parent int32
-		depth  int
+// Len is the number of nodes reached, the root included.
+func (t *Traversal) Len() int { return len(t.nodes) }
+
+// ID is the node at a position.
+func (t *Traversal) ID(i int) int32 { return t.nodes[i] }
+
+// Ref is the canonical ref of the node at a position.
+func (t *Traversal) Ref(i int) string { return t.s.refs[t.nodes[i]] }
+
+// Exists reports whether an entity has the ref at a position (false for a dangling ref).
+func (t *Traversal) Exists(i int) bool { return t.s.exists[t.nodes[i]] }
+
+// Depth is the number of steps from the root to the node at a position.
+func (t *Traversal) Depth(i int) int { return int(t.depth[i]) }
+
+// Parent is the position of the node before position i on its path (-1 for the root).
+func (t *Traversal) Parent(i int) int { return int(t.parent[i]) }
+
+// AppendQuotedRef appends the ref at a position as a JSON string (Snapshot.AppendQuotedRef).
+func (t *Traversal) AppendQuotedRef(buf []byte, i int) []byte {
+	return t.s.AppendQuotedRef(buf, t.nodes[i])
+}
+
+// Position returns the position of a node, or false when the walk did not reach it.
+func (t *Traversal) Position(id int32) (int, bool) {
+	for i, n := range t.nodes {
+		if n == id {
+			return i, true
+		}
 	}
-	seen := map[int32]visit{root: {-1, 0}}
-	order := []int32{root}
-	level := []int32{root}
+	return 0, false
+}
+
+// Path returns the refs of the path from the root to the node at a position, both included.
+func (t *Traversal) Path(i int) []string {
+	path := make([]string, t.depth[i]+1)
+	for k := len(path) - 1; k >= 0; k-- {
+		path[k] = t.s.refs[t.nodes[i]]
+		i = int(t.parent[i])
+	}
+	return path
+}
+
+// Traverse walks breadth-first from root along edge types, down to maxDepth (< 0: unbounded).
+// Each level is visited in ref order and a node's parent is the first node of the previous
+// level (in ref order) that reaches it, so the path chosen is deterministic. Cycles end where
+// they close.
+func (s *Snapshot) Traverse(root int32, edgeTypes []string, maxDepth int) *Traversal {
+	t := &Traversal{s: s, nodes: []int32{root}, parent: []int32{-1}, depth: []int32{0}}
+	seen := s.getSeen()
+	defer func() { s.putSeen(seen, t.nodes) }()
+	seen.add(root)
 	types := make([]int, 0, len(edgeTypes))
-	for _, t := range edgeTypes {
-		if i, ok := s.types[t]; ok {
+	for _, et := range edgeTypes {
+		if i, ok := s.types[et]; ok {
 			types = append(types, i)
 		}
 	}
-	for depth := 1; len(level) > 0 && (maxDepth < 0 || depth <= maxDepth); depth++ {
-		var next []int32
-		for _, n := range level {
-			for _, t := range types {
-				for _, m := range s.adj[t].of(n) {
-					if _, ok := seen[m]; ok {
+	// keys holds a level's nodes as (rank of ref, parent position) to sort them by ref.
+	var keys []uint64
+	for depth, start := 1, 0; start < len(t.nodes) && (maxDepth < 0 || depth <= maxDepth); depth++ {
+		end := len(t.nodes)
+		keys = keys[:0]
+		for p := start; p < end; p++ {
+			n := t.nodes[p]
+			for _, ti := range types {
+				for _, m := range s.adj[ti].of(n) {
+					if seen.has(m) {
 						continue
 					}
-					seen[m] = visit{n, depth}
-					next = append(next, m)
+					seen.add(m)
+					keys = append(keys, uint64(s.rank[m])<<32|uint64(p))
 				}
 			}
 		}
-		sort.Slice(next, func(i, j int) bool { return s.refs[next[i]] < s.refs[next[j]] })
-		order = append(order, next...)
-		level = next
-	}
-	out := make([]Reached, len(order))
-	for i, n := range order {
-		v := seen[n]
-		path := make([]string, v.depth+1)
-		for k, cur := v.depth, n; k >= 0; k-- {
-			path[k] = s.refs[cur]
-			cur = seen[cur].parent
+		slices.Sort(keys)
+		for _, k := range keys {
+			t.nodes = append(t.nodes, s.byRank[k>>32])
+			t.parent = append(t.parent, int32(uint32(k)))
+			t.depth = append(t.depth, int32(depth))
 		}
-		out[i] = Reached{ID: n, Ref: s.refs[n], Exists: s.exists[n], Depth: v.depth, Path: path}
+		start = end
 	}
-	return out
+	return t
+}
+
+// bitset is a set of nodes, one bit each.
+type bitset []uint64
+
+func (b bitset) has(n int32) bool { return b[n>>6]&(1<<(n&63)) != 0 }
+func (b bitset) add(n int32)      { b[n>>6] |= 1 << (n & 63) }
+
+// getSeen returns an empty set of the snapshot's nodes: one a traversal that ended gave back
+// (a traversal of a few hundred nodes need not allocate and clear a set of the whole catalog),
+// or a new one.
+func (s *Snapshot) getSeen() bitset {
+	if b, ok := s.seenSets.Get().(*bitset); ok {
+		return *b
+	}
+	return make(bitset, (len(s.refs)+63)/64)
+}
+
+// putSeen empties the set (the bits of the nodes the traversal reached, all it set) and
+// gives it back.
+func (s *Snapshot) putSeen(b bitset, reached []int32) {
+	for _, n := range reached {
+		b[n>>6] = 0
+	}
+	s.seenSets.Put(&b)
 }
 
 // Group is a set of entity refs attached to one ref: the entities an owner owns, or the
@@ -85,16 +149,17 @@ type Group struct {
 
 // Owners groups the reached entities by owner (ownedBy), in owner ref order; each owner lists
 // the reached refs it owns, in the order given, and its escalation path.
-func (s *Snapshot) Owners(reached []Reached) []Group {
+func (s *Snapshot) Owners(t *Traversal) []Group {
 	byOwner := map[int32]*Group{}
-	for _, r := range reached {
-		for _, o := range s.Out(r.ID, catalog.RelOwnedBy) {
+	for i := range t.Len() {
+		ref := t.Ref(i)
+		for _, o := range s.Out(t.ID(i), catalog.RelOwnedBy) {
 			g := byOwner[o]
 			if g == nil {
 				g = &Group{Ref: s.refs[o], Exists: s.exists[o], Escalation: s.Ancestors(o)}
 				byOwner[o] = g
 			}
-			g.EntityRefs = append(g.EntityRefs, r.Ref)
+			g.EntityRefs = append(g.EntityRefs, ref)
 		}
 	}
 	return sortedGroups(byOwner)
@@ -118,11 +183,12 @@ func (s *Snapshot) Ancestors(id int32) []string {
 
 // Containers returns the systems and domains that contain the reached entities, following
 // partOf upwards (component → system → domain → parent domain, subcomponents included).
-func (s *Snapshot) Containers(reached []Reached) (systems, domains []Group) {
+func (s *Snapshot) Containers(t *Traversal) (systems, domains []Group) {
 	sys, dom := map[int32]*Group{}, map[int32]*Group{}
-	for _, r := range reached {
-		seen := map[int32]bool{r.ID: true}
-		stack := []int32{r.ID}
+	for i := range t.Len() {
+		id, ref := t.ID(i), t.Ref(i)
+		seen := map[int32]bool{id: true}
+		stack := []int32{id}
 		for len(stack) > 0 {
 			n := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
@@ -146,7 +212,7 @@ func (s *Snapshot) Containers(reached []Reached) (systems, domains []Group) {
 					g = &Group{Ref: s.refs[c], Exists: s.exists[c]}
 					m[c] = g
 				}
-				g.EntityRefs = append(g.EntityRefs, r.Ref)
+				g.EntityRefs = append(g.EntityRefs, ref)
 			}
 		}
 	}
@@ -200,10 +266,9 @@ func (s *Snapshot) OwnedBy(id int32, transitive bool) []string {
 
 // Path returns one shortest path from one node to another along edge types, or nil.
 func (s *Snapshot) Path(from, to int32, edgeTypes []string, maxDepth int) []string {
-	for _, r := range s.Traverse(from, edgeTypes, maxDepth) {
-		if r.ID == to {
-			return r.Path
-		}
+	t := s.Traverse(from, edgeTypes, maxDepth)
+	if i, ok := t.Position(to); ok {
+		return t.Path(i)
 	}
 	return nil
 }

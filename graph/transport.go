@@ -1,0 +1,202 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// postTransport is gqlgen's POST transport (transport.POST with its defaults) but for how it
+// writes the answer. gqlgen writes it with json.Marshal, which passes the answer's data, a
+// json.RawMessage, through encoding/json's compaction: a validating scan of every byte that
+// removes whitespace between tokens and escapes <, >, & and U+2028/U+2029. For a large
+// answer (an impact page of thousands of entities with their paths) that scan costs more than
+// producing it. writeResponse writes the data as it is when that scan would not change a byte
+// of it, and through json.Marshal otherwise, so the answers stay the same byte for byte;
+// TestPostTransportAnswersAsGqlgens compares the two transports.
+type postTransport struct{}
+
+var _ graphql.Transport = postTransport{}
+
+// Supports is transport.POST's.
+func (postTransport) Supports(r *http.Request) bool {
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return false
+	}
+	return r.Method == http.MethodPost && mediaType == "application/json"
+}
+
+const (
+	contentTypeJSON         = "application/json"
+	contentTypeGraphQLReply = "application/graphql-response+json"
+)
+
+// Do is transport.POST's Do, with writeResponse for gqlgen's writeJson.
+func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	ctx := r.Context()
+	contentType := responseContentType(r)
+	w.Header().Add("Content-Type", contentType)
+	start := graphql.Now()
+	params := &graphql.RawParams{}
+
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		gqlErr := gqlerror.Errorf("could not read request body: %+v", err)
+		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		gqlErr := gqlerror.Errorf("json request body could not be decoded: %+v body:%s", err, string(body))
+		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
+		return
+	}
+	params.Headers = r.Header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+
+	rc, opErr := exec.CreateOperationContext(ctx, params)
+	if opErr != nil {
+		status := http.StatusOK
+		if errcode.GetErrorKind(opErr) == errcode.KindProtocol {
+			status = http.StatusUnprocessableEntity
+			if contentType == contentTypeGraphQLReply {
+				status = http.StatusBadRequest
+			}
+		}
+		w.WriteHeader(status)
+		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, rc)
+	writeResponse(w, responses(ctx))
+}
+
+// responseContentType is transport.POST's choice of content type with its defaults: what the
+// Accept header asks for first among the two JSON types (application/json for */* and
+// application/* or no Accept header), the GraphQL response type when it names neither.
+func responseContentType(r *http.Request) string {
+	accept := r.Header.Get("Accept")
+	if accept == "" {
+		return contentTypeJSON
+	}
+	for part := range strings.SplitSeq(accept, ",") {
+		mediaType, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mediaType {
+		case "*/*", "application/*", contentTypeJSON:
+			return contentTypeJSON
+		case contentTypeGraphQLReply:
+			return contentTypeGraphQLReply
+		}
+	}
+	return contentTypeGraphQLReply
+}
+
+// writeResponse writes what json.Marshal(resp) writes. When the data is already as
+// json.Marshal would write it (see compacted), it writes the data as it is, between the
+// other members marshalled as json.Marshal does (fields in order, omitempty as tagged).
+func writeResponse(w io.Writer, resp *graphql.Response) {
+	if resp == nil || len(resp.Data) == 0 || !compacted(resp.Data) {
+		b, err := json.Marshal(resp)
+		if err != nil {
+			panic(fmt.Errorf("unable to marshal %s: %w", string(resp.Data), err))
+		}
+		w.Write(b)
+		return
+	}
+	head, err := json.Marshal(struct {
+		Errors gqlerror.List `json:"errors,omitempty"`
+	}{resp.Errors})
+	if err != nil {
+		panic(fmt.Errorf("unable to marshal errors: %w", err))
+	}
+	tail, err := json.Marshal(struct {
+		Label      string         `json:"label,omitempty"`
+		Path       ast.Path       `json:"path,omitempty"`
+		HasNext    *bool          `json:"hasNext,omitempty"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Label, resp.Path, resp.HasNext, resp.Extensions})
+	if err != nil {
+		panic(fmt.Errorf("unable to marshal extensions: %w", err))
+	}
+	// Three writes rather than one copy of megabytes: the HTTP layer buffers them.
+	sep := `"data":`
+	if len(head) > 2 {
+		sep = `,"data":`
+	}
+	w.Write(append(head[:len(head)-1:len(head)-1], sep...)) // head without its }
+	w.Write(resp.Data)
+	if len(tail) > 2 {
+		tail[0] = ','
+		w.Write(tail)
+	} else {
+		w.Write([]byte{'}'})
+	}
+}
+
+// compacted reports whether encoding/json's compaction with HTML escaping (what json.Marshal
+// does to a json.RawMessage) leaves b as it is: no whitespace outside strings, no <, > or &,
+// and no byte 0xE2 (which starts U+2028 and U+2029; a few other characters start with it too
+// and are sent the slow way). It trusts that b is valid JSON, as gqlgen writes it.
+func compacted(b []byte) bool {
+	i, n := 0, len(b)
+	for i < n {
+		// Outside strings: up to the next string, or what compaction would change.
+		for i < n && !stopOutside[b[i]] {
+			i++
+		}
+		if i == n {
+			return true
+		}
+		if b[i] != '"' {
+			return false
+		}
+		// Inside a string: up to its end, skipping escaped characters.
+		for i++; ; i++ {
+			for i < n && !stopInside[b[i]] {
+				i++
+			}
+			if i >= n {
+				return false
+			}
+			if b[i] == '"' {
+				break
+			}
+			if b[i] != '\\' {
+				return false
+			}
+			i++ // the escaped character
+		}
+		i++
+	}
+	return true
+}
+
+// stopInside and stopOutside are the bytes compacted stops at inside and outside strings.
+var stopInside, stopOutside = func() (in, out [256]bool) {
+	for _, c := range []byte{'<', '>', '&', 0xE2} {
+		in[c], out[c] = true, true
+	}
+	in['"'], in['\\'] = true, true
+	for _, c := range []byte{'"', ' ', '\t', '\n', '\r'} {
+		out[c] = true
+	}
+	return in, out
+}()

@@ -1,0 +1,102 @@
+package graph_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"catalogd/graph"
+	"catalogd/internal/testdb"
+)
+
+// TestPostTransportAnswersAsGqlgens: the POST transport that writes large answers without
+// encoding/json's compaction answers every request as gqlgen's transport.POST does: status,
+// content type and body, byte for byte, for answers with and without data that compaction
+// changes (<, >, &, U+2028, stored JSON documents as each database returns them), errors of
+// every stage, and each Accept header.
+func TestPostTransportAnswersAsGqlgens(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		g := newGraphEnv(t, dbURL)
+		yaml := `apiVersion: backstage.io/v1alpha1
+kind: Resource
+metadata: {name: db, description: "plain words, spaces: and \"quotes\""}
+spec: {type: database, owner: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: svc, description: "Fast <b>&amp;</b> \u2028 line – é ✓", annotations: {pagerduty.com/service-id: "P<1>"}, tags: [a, b]}
+spec: {type: service, lifecycle: production, owner: team, dependsOn: [resource:db]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: quiet, title: "Quiet one"}
+spec: {type: service, lifecycle: production, owner: team, dependsOn: [component:svc]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team}
+spec: {type: team, children: []}
+`
+		if err := os.WriteFile(filepath.Join(g.dir, "catalog.yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := g.eng.Refresh(context.Background(), g.p); err != nil || res.Errors > 0 {
+			t.Fatalf("ingest: %+v %v", res, err)
+		}
+		ours := httptest.NewServer(graph.NewHandler(g.r, graph.Options{}))
+		defer ours.Close()
+		gqlgens := httptest.NewServer(graph.NewHandler(g.r, graph.Options{Generic: true}))
+		defer gqlgens.Close()
+		type request struct{ name, contentType, accept, body string }
+		for _, rq := range []request{
+			{"impact", "application/json", "", `{"query":"query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth path } } }","variables":{"ref":"resource:db"}}`},
+			{"whole entity", "application/json", "", `{"query":"{ entity(ref:\"component:svc\"){ ref kind apiVersion metadata spec relations { type targetRef } } }"}`},
+			{"entity without special characters", "application/json", "", `{"query":"{ entity(ref:\"resource:db\"){ ref metadata spec } }"}`},
+			{"titles", "application/json", "application/json", `{"query":"{ entities(first: 10){ edges { node { ref title description } } } }"}`},
+			{"contacts", "application/json", "", `{"query":"{ impact(ref:\"resource:db\"){ affected{ ref contacts{ type value } } } }"}`},
+			{"not found", "application/json", "", `{"query":"{ impact(ref:\"resource:nope\"){ totalAffected } }"}`},
+			{"bad ref with <>", "application/json", "", `{"query":"{ impact(ref:\"<x>\"){ totalAffected } }"}`},
+			{"validation error", "application/json", "", `{"query":"{ impact(ref:\"resource:db\"){ nope } }"}`},
+			{"validation error, graphql-response", "application/json", "application/graphql-response+json", `{"query":"{ nope }"}`},
+			{"parse error", "application/json", "*/*", `{"query":"{ impact("}`},
+			{"accept html", "application/json", "text/html", `{"query":"{ __typename }"}`},
+			{"accept several", "application/json", "text/html, application/graphql-response+json;q=0.9, application/json", `{"query":"{ __typename }"}`},
+			{"malformed body", "application/json", "", `{"query": `},
+			{"empty body", "application/json", "", ``},
+			{"unknown operation", "application/json", "", `{"query":"query A { __typename }","operationName":"B"}`},
+			{"variables of the wrong type", "application/json", "", `{"query":"query($ref:String!){ impact(ref:$ref){ totalAffected } }","variables":{"ref":3}}`},
+			{"json charset", "application/json; charset=utf-8", "", `{"query":"{ __typename }"}`},
+		} {
+			answer := func(url string) (int, string, string) {
+				req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(rq.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", rq.contentType)
+				if rq.accept != "" {
+					req.Header.Set("Accept", rq.accept)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+			}
+			s1, c1, b1 := answer(ours.URL)
+			s2, c2, b2 := answer(gqlgens.URL)
+			if s1 != s2 || c1 != c2 || b1 != b2 {
+				t.Errorf("%s: answered %d %s\n%s\ngqlgen's POST answers %d %s\n%s", rq.name, s1, c1, b1, s2, c2, b2)
+			}
+		}
+	})
+}
