@@ -13,6 +13,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"catalogd/internal/catalog"
 )
 
 // postTransport is gqlgen's POST transport (transport.POST with its defaults) but for how it
@@ -62,7 +64,7 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	dec.UseNumber()
 	if err := dec.Decode(params); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
-		gqlErr := gqlerror.Errorf("json request body could not be decoded: %+v body:%s", err, string(body))
+		gqlErr := gqlerror.Errorf("json request body could not be decoded: %v; body begins %q", err, catalog.Excerpt(string(body), 60))
 		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
 		return
 	}
