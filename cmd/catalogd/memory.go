@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -96,6 +98,23 @@ func logMemory(log *slog.Logger, st *store.Store, opts store.Options) {
 		"sqlite_apply_cache_size", byteSize(opts.SQLiteApplyCacheSize).String(),
 		"sqlite_mmap_size", byteSize(opts.SQLiteMmapSize).String())
 }
+
+// startCPUProfile writes a CPU profile to path until stop is called (ingest --cpuprofile, a
+// developer's flag).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// ingestGCPercent is ingest's GOGC unless the environment sets one.
+const ingestGCPercent = 200
 
 // minMemoryLimit is the smallest memory limit accepted: below it the collector would run
 // without pause.
