@@ -96,7 +96,14 @@ type fileConfig struct {
 		SigningSecret string `json:"signingSecret"`
 		BotToken      string `json:"botToken"`
 	} `json:"slack"`
-	Locations []ingest.LocationConfig `json:"-"`
+	// Memory (memory.go).
+	SQLite struct {
+		CacheSize      sizeValue `json:"cacheSize"`
+		ApplyCacheSize sizeValue `json:"applyCacheSize"`
+		MmapSize       sizeValue `json:"mmapSize"`
+	} `json:"sqlite"`
+	MemoryLimit sizeValue               `json:"memoryLimit"`
+	Locations   []ingest.LocationConfig `json:"-"`
 }
 
 // maxConfigBytes bounds the configuration file.
@@ -232,6 +239,13 @@ func configSchema() *jsonschema.Schema {
 		}
 		if d <= 0 {
 			return errors.New("must be positive")
+		}
+		return nil
+	}})
+	c.RegisterFormat(&jsonschema.Format{Name: "size", Validate: func(v any) error {
+		if s, ok := v.(string); ok {
+			_, err := parseByteSize(s)
+			return err
 		}
 		return nil
 	}})
@@ -418,6 +432,11 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("scaffolder-lease", "CATALOGD_SCAFFOLDER_LEASE", str(cfg.Scaffolder.LeaseDuration)...),
 		set("scaffolder-secret-key-file", "CATALOGD_SCAFFOLDER_SECRET_KEY_FILE", str(cfg.Scaffolder.SecretKeyFile)...),
 		set("scaffolder-github-api", "CATALOGD_SCAFFOLDER_GITHUB_API", str(cfg.Scaffolder.GitHub.APIURL)...),
+		// memory
+		set("sqlite-cache-size", "CATALOGD_SQLITE_CACHE_SIZE", str(string(cfg.SQLite.CacheSize))...),
+		set("sqlite-apply-cache-size", "CATALOGD_SQLITE_APPLY_CACHE_SIZE", str(string(cfg.SQLite.ApplyCacheSize))...),
+		set("sqlite-mmap-size", "CATALOGD_SQLITE_MMAP_SIZE", str(string(cfg.SQLite.MmapSize))...),
+		set("memory-limit", "CATALOGD_MEMORY_LIMIT", str(string(cfg.MemoryLimit))...),
 	)
 }
 

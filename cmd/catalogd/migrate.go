@@ -27,11 +27,11 @@ func checkMigrateMode(mode string) error {
 
 // openStore opens the database and, in mode auto, brings its schema up to date; in mode off
 // it only checks that nothing is pending.
-func openStore(ctx context.Context, url, mode string, log *slog.Logger) (*store.Store, error) {
+func openStore(ctx context.Context, url string, opts store.Options, mode string, log *slog.Logger) (*store.Store, error) {
 	if err := checkMigrateMode(mode); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, url)
+	st, err := store.OpenWith(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -152,6 +152,8 @@ func (c *converter) scalar(n *yaml.Node) (any, error) {
 		return false, nil
 	}
 	switch {
+	case !strings.ContainsRune("+-.0123456789", rune(s[0])):
+		// Every number (and .inf, .nan) begins with one of these; most scalars are words.
 	case yamlInt.MatchString(s):
 		i, ok := new(big.Int).SetString(strings.TrimPrefix(s, "+"), 10)
 		if ok {

@@ -149,13 +149,13 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 	var restore []string // settings of the connection the Apply changed (see bulkWriter)
 	defer func() { releaseConn(conn, restore) }()
 	if s.Dialect == dialect.SQLite {
-		// Readers share the pool's modest page cache (they mostly read through mmap); the
-		// writer of a large apply needs room for the pages it dirties, or it spills them to the
+		// Readers have the pool's modest page cache; the writer of a large apply needs room
+		// for the pages it dirties, or it spills them to the
 		// WAL mid-transaction. Set it on this connection for this Apply only.
-		if _, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", -applyCacheKiB)); err != nil {
+		if _, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", -s.opts.sqliteApplyCacheKiB())); err != nil {
 			return res, fmt.Errorf("set cache size: %w", err)
 		}
-		restore = append(restore, fmt.Sprintf("PRAGMA cache_size = %d", -readCacheKiB))
+		restore = append(restore, fmt.Sprintf("PRAGMA cache_size = %d", -s.opts.sqliteCacheKiB()))
 	}
 	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {

@@ -186,14 +186,14 @@ func checkCacheSizes(t *testing.T, st *store.Store) {
 			c.Close()
 		}
 	}()
-	for range 8 {
+	for range store.SQLiteConns {
 		c, err := st.DB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
 		var size int
-		if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil || size != -32768 {
+		if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil || size != -store.DefaultSQLiteCacheSize>>10 {
 			t.Fatalf("connection %d: cache_size %d, %v", len(conns), size, err)
 		}
 	}

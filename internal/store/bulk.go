@@ -234,7 +234,7 @@ func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty 
 
 // shrinkCache lowers the connection's page cache for the rest of a large first Apply into an
 // empty catalog (the Apply sets it back). The large cache Apply gives its connection
-// (applyCacheKiB) serves applies into full tables, whose index pages are changed again and
+// (Options.SQLiteApplyCacheSize) serves applies into full tables, whose index pages are changed again and
 // again: with 32 MiB a second location of 100,000 took 13 s instead of 9.5. Here rows are only appended, so a page that
 // is full can go to the WAL at once, while processing still runs on the other core, instead
 // of waiting in memory for the commit: at 100,000 entities the commit took 0.7 s instead of

@@ -30,12 +30,83 @@ type Store struct {
 	dsn      string        // what the driver was opened with (the change listener and the lock session open their own)
 	answers  answerCache   // search pages and facet counts of the current generation (cache.go)
 	fulltext fulltextState // search's in-memory index (fulltext.go)
+	opts     Options
 }
 
-// Open connects to a database URL: "sqlite:PATH" (a file, created when missing) or
-// "postgres://..." / "postgresql://...". It does not migrate; call Migrate.
+// Options size the memory a Store's database connections may hold. DefaultOptions gives the
+// values Open uses.
+type Options struct {
+	// SQLiteCacheSize is the page cache of each pooled SQLite connection, in bytes (PRAGMA
+	// cache_size). An Apply gives its own connection a larger one for its transaction.
+	SQLiteCacheSize int64
+	// SQLiteApplyCacheSize is the page cache of the connection an Apply writes on, for its
+	// transaction, in bytes: room for the index pages a large write changes again and again
+	// (with too little, it spills them to the WAL mid-transaction). A first write into an empty
+	// catalog uses at most 32 MiB of it.
+	SQLiteApplyCacheSize int64
+	// SQLiteMmapSize is how much of the database file each pooled SQLite connection reads
+	// through a memory map instead of read calls, in bytes (PRAGMA mmap_size); 0: none. Each
+	// connection maps the file on its own, so the process's RSS counts the same file pages once
+	// per connection (up to SQLiteConns times the file), though the kernel holds them once.
+	SQLiteMmapSize int64
+}
+
+// Pool sizes. SQLite has one writer at a time and readers beside it (WAL); its
+// connections are kept, as reopening one runs every pragma again.
+const (
+	SQLiteConns   = 8
+	PostgresConns = 16
+)
+
+// Defaults of Options: small page caches and no memory map, so serve stays within a small
+// container's memory: at most SQLiteConns × DefaultSQLiteCacheSize + DefaultSQLiteApplyCacheSize
+// of page cache; the pages they do not hold are read from the kernel's page cache. A memory map
+// makes reads that touch many pages (scans, pages of entities spread over the file) several
+// times faster, at the cost of RSS: SQLiteConns × the mapped part of the file.
+const (
+	DefaultSQLiteCacheSize      = 4 << 20
+	DefaultSQLiteApplyCacheSize = 32 << 20
+	DefaultSQLiteMmapSize       = 0
+)
+
+// DefaultOptions returns the options Open uses.
+func DefaultOptions() Options {
+	return Options{SQLiteCacheSize: DefaultSQLiteCacheSize, SQLiteApplyCacheSize: DefaultSQLiteApplyCacheSize, SQLiteMmapSize: DefaultSQLiteMmapSize}
+}
+
+// Check reports an option out of its bounds.
+func (o Options) Check() error {
+	for _, c := range []struct {
+		name string
+		size int64
+	}{{"SQLite page cache size", o.SQLiteCacheSize}, {"SQLite apply page cache size", o.SQLiteApplyCacheSize}} {
+		if c.size < minSQLiteCacheSize || c.size > maxSQLiteSize {
+			return fmt.Errorf("%s %d: must be between %d (1 MiB) and %d (1 TiB)", c.name, c.size, minSQLiteCacheSize, int64(maxSQLiteSize))
+		}
+	}
+	if o.SQLiteMmapSize < 0 || o.SQLiteMmapSize > maxSQLiteSize {
+		return fmt.Errorf("SQLite mmap size %d: must be between 0 and %d (1 TiB)", o.SQLiteMmapSize, int64(maxSQLiteSize))
+	}
+	return nil
+}
+
+const (
+	minSQLiteCacheSize = 1 << 20
+	maxSQLiteSize      = 1 << 40
+)
+
+// Open connects to a database URL with DefaultOptions (see OpenWith).
 func Open(ctx context.Context, rawURL string) (*Store, error) {
-	driverName, dsn, dia, err := parseURL(rawURL)
+	return OpenWith(ctx, rawURL, DefaultOptions())
+}
+
+// OpenWith connects to a database URL: "sqlite:PATH" (a file, created when missing) or
+// "postgres://..." / "postgresql://...". It does not migrate; call Migrate.
+func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if err := opts.Check(); err != nil {
+		return nil, err
+	}
+	driverName, dsn, dia, err := parseURL(rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -44,12 +115,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", redact(rawURL), err)
 	}
 	if dia == dialect.SQLite {
-		// One writer at a time is SQLite's rule; readers run beside it in WAL mode.
-		db.SetMaxOpenConns(8)
-		db.SetMaxIdleConns(8) // reopening runs every pragma again: keep connections
+		db.SetMaxOpenConns(SQLiteConns)
+		db.SetMaxIdleConns(SQLiteConns)
 	} else {
-		db.SetMaxOpenConns(16)
-		db.SetMaxIdleConns(16)
+		db.SetMaxOpenConns(PostgresConns)
+		db.SetMaxIdleConns(PostgresConns)
 	}
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -59,10 +129,10 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s: %w", redact(rawURL), err)
 	}
 	drv := entsql.OpenDB(dia, db)
-	return &Store{Client: ent.NewClient(ent.Driver(drv)), DB: db, Dialect: dia, driver: drv, dsn: dsn}, nil
+	return &Store{Client: ent.NewClient(ent.Driver(drv)), DB: db, Dialect: dia, driver: drv, dsn: dsn, opts: opts}, nil
 }
 
-func parseURL(raw string) (driverName, dsn, dia string, err error) {
+func parseURL(raw string, opts Options) (driverName, dsn, dia string, err error) {
 	switch {
 	case strings.HasPrefix(raw, "sqlite:"):
 		path := strings.TrimPrefix(raw, "sqlite:")
@@ -88,13 +158,9 @@ func parseURL(raw string) (driverName, dsn, dia string, err error) {
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		// A modest page cache for every pooled connection; Apply gives its own connection a
-		// large one for the transaction (see readCacheKiB).
-		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -readCacheKiB))
-		// Reads through mmap halve page latencies at 100,000 entities. Each pooled connection
-		// maps the file itself, so RSS counts the same clean, shared file pages once per
-		// connection (2 GB "peak RSS" under load for a 300 MB file); the kernel holds them once
-		// and anonymous memory stays near 50 MB. Look at PSS, not RSS.
-		q.Add("_pragma", "mmap_size(2147483648)")
+		// larger one for the transaction (Options.SQLiteApplyCacheSize).
+		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -opts.sqliteCacheKiB()))
+		q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", opts.SQLiteMmapSize))
 		q.Set("_txlock", "immediate")
 		return "sqlite", "file:" + path + "?" + q.Encode(), dialect.SQLite, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
@@ -209,12 +275,10 @@ func (s *Store) Generation(ctx context.Context) (int64, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.Client.Close() }
 
-// SQLite page cache sizes, in KiB: every pooled connection's, and an Apply's own (see Apply).
-// With 8 connections, a 256 MiB cache each let serve grow past 2 GB at 100,000 entities.
-const (
-	readCacheKiB  = 32 << 10
-	applyCacheKiB = 256 << 10
-)
+// sqliteCacheKiB and sqliteApplyCacheKiB are the cache sizes in KiB, as PRAGMA cache_size
+// takes them (negative).
+func (o Options) sqliteCacheKiB() int64      { return o.SQLiteCacheSize >> 10 }
+func (o Options) sqliteApplyCacheKiB() int64 { return o.SQLiteApplyCacheSize >> 10 }
 
 const (
 	migrateLockKey = 0x6361746d // "catm"
