@@ -98,10 +98,7 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 		}
 		out := make([]*model.Facet, len(fields))
 		for i, f := range fields {
-			out[i] = &model.Facet{Field: f, Values: make([]*model.FacetValue, len(counted[i]))}
-			for j, v := range counted[i] {
-				out[i].Values[j] = &model.FacetValue{Value: v.Value, Count: v.Count}
-			}
+			out[i] = modelFacet(f, counted[i])
 		}
 		return out, nil
 	}
@@ -113,7 +110,7 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 	// reads the locations' read times, which change without one.
 	gen := int64(-1)
 	if filter == nil || filter.NotObservedSince == nil {
-		if gen, err = r.Store.CacheGeneration(ctx); err != nil {
+		if gen, err = r.Store.Generation(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -131,11 +128,7 @@ func (r *queryResolver) facets(ctx context.Context, fields []string, filter *mod
 			if err != nil {
 				return err
 			}
-			facet := &model.Facet{Field: f, Values: make([]*model.FacetValue, len(values))}
-			for j, v := range values {
-				facet.Values[j] = &model.FacetValue{Value: v.Value, Count: v.Count}
-			}
-			out[i] = facet
+			out[i] = modelFacet(f, values)
 			return nil
 		})
 	}
@@ -172,4 +165,13 @@ func facetFilter(f *model.EntityFilter) (store.FacetFilter, bool, error) {
 		}
 	}
 	return ff, ff.InMemory(), nil
+}
+
+// modelFacet is a field's counted values as the schema answers them.
+func modelFacet(field string, values []store.FacetValue) *model.Facet {
+	f := &model.Facet{Field: field, Values: make([]*model.FacetValue, len(values))}
+	for i, v := range values {
+		f.Values[i] = &model.FacetValue{Value: v.Value, Count: v.Count}
+	}
+	return f
 }

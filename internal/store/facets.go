@@ -36,11 +36,9 @@ func FacetFields() []string {
 	return out
 }
 
-// FacetValue is one value of a field and the number of entities holding it.
-type FacetValue struct {
-	Value string
-	Count int
-}
+// FacetValue is one value of a field and the number of entities holding it (the in-memory
+// count's type, so its answers need no copy).
+type FacetValue = fulltext.FacetValue
 
 // FacetFilter is a filter facets can count under in memory: each list admits entities holding
 // any of its values (Tags: every one), Owner and System one ref; empty admits all. Values are
@@ -78,10 +76,6 @@ func (s *Store) Facets(ctx context.Context, fields []string, f FacetFilter, limi
 	if err != nil {
 		return nil, err
 	}
-	ix, err := s.fulltextIndex(ctx, gen)
-	if err != nil {
-		return nil, err
-	}
 	var filter fulltext.Filter
 	add := func(field string, values []string, all bool) {
 		if len(values) > 0 {
@@ -102,16 +96,12 @@ func (s *Store) Facets(ctx context.Context, fields []string, f FacetFilter, limi
 	// Kept per generation like search pages: a catalog page asks the same facets again and
 	// again, and one pass over the rows costs a few milliseconds.
 	key := fmt.Sprintf("facets\x00%q\x00%#v\x00%d", fields, filter, limit)
-	v, err := s.answers.do(ctx, gen, key, func(context.Context) (any, error) {
-		counted := ix.Count(fulltext.Entities, filter, nums, limit)
-		out := make(facetCounts, len(fields))
-		for i, vs := range counted {
-			out[i] = make([]FacetValue, len(vs))
-			for j, v := range vs {
-				out[i][j] = FacetValue{Value: v.Value, Count: v.Count}
-			}
+	v, err := s.answers.do(ctx, gen, key, func(ctx context.Context) (any, error) {
+		ix, err := s.fulltextIndex(ctx, gen)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return facetCounts(ix.Count(fulltext.Entities, filter, nums, limit)), nil
 	})
 	if err != nil {
 		return nil, err
@@ -124,7 +114,7 @@ type facetCounts [][]FacetValue
 
 // Facet counts the values of field over the entities matching preds, most frequent first,
 // then by value: at most limit values. Empty values (no owner, no system) are not counted.
-// With a generation (from CacheGeneration; negative: none), the counts are kept for it (see
+// With a generation (from Generation; negative: none), the counts are kept for it (see
 // answerCache): only for predicates that read nothing but entities and relations, which
 // every change to bumps it.
 func (s *Store) Facet(ctx context.Context, field string, preds []func(*sql.Selector), limit int, gen int64) ([]FacetValue, error) {
