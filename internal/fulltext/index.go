@@ -336,9 +336,16 @@ func buildSegment(docs []docTerms) *segment {
 // Len returns the number of live rows of src.
 func (ix *Index) Len(src Source) int { return ix.nLive[src] }
 
-// DeltaLen returns the number of rows indexed since NewIndex: when it grows large, building
-// the index anew makes searches cheaper again.
+// DeltaLen returns the number of rows indexed since the index was built.
 func (ix *Index) DeltaLen() int { return len(ix.deltaDocs) }
+
+// Stale returns the number of rows searches pass over without need: those indexed since the
+// index was built (searched in a segment of their own) and the dead ones (a changed row's
+// earlier version, a removed row). When it grows large, building the index anew makes
+// searches cheaper again.
+func (ix *Index) Stale() int {
+	return len(ix.deltaDocs) + len(ix.ids) - ix.nLive[Entities] - ix.nLive[Pages]
+}
 
 // HashOf is what the index keeps of a row's hash: 8 bytes rather than a 64-character string
 // per row. Two hashes of one row that collide cost an update of the row that is missed until

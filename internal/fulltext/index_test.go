@@ -194,8 +194,13 @@ func TestSearchEqualsAReferenceRanking(t *testing.T) {
 					}
 				}
 				old := ix
+				probe := Query{Terms: []string{"pay"}, Prefix: IsPrefixLen(3), First: 50}
+				before := old.Search(probe)
 				ix = ix.Update(changed, removed)
-				_ = old.Search(Query{Terms: []string{"pay"}, First: 5}) // the old snapshot still answers
+				// The old snapshot answers as it did: Update changed nothing it reads.
+				if after := old.Search(probe); after.Total != before.Total || !slices.Equal(after.Hits, before.Hits) {
+					t.Fatalf("seed %d round %d: the old snapshot answered %+v before the update and %+v after", seed, round, before, after)
+				}
 			}
 			for qi := range 12 {
 				q := Query{Prefix: IsPrefixLen(3)}

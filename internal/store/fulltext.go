@@ -26,8 +26,8 @@ import (
 // pages bumps in its transaction, on every replica's database: a search that finds the
 // generation moved first brings the index up to it. It reads every row's id and content hash
 // (a few tens of milliseconds at 150,000 rows), indexes the rows added or changed since, and
-// drops the ones gone; when the rows indexed since the index was built grow past
-// fulltextRebuildShare of it, it is built anew from every row in the background, searches
+// drops the ones gone; when the rows indexed since the index was built and the dead ones
+// grow past fulltextRebuildShare of it, it is built anew from every row in the background, searches
 // using the current one meanwhile. One search brings it up to
 // date while the others asking at the same time wait for the same work.
 
@@ -45,9 +45,9 @@ var fulltextConfig = fulltext.Config{
 // eachFulltextDoc gives it.
 var facetAttrs = []string{"kind", "namespace", "spec.type", "spec.lifecycle", "owner", "system", "tags"}
 
-// fulltextRebuildShare: when the rows indexed since the last build exceed this share of the
-// index, the next refresh builds it anew (the delta is searched beside the base, and rebuilt
-// with every change).
+// fulltextRebuildShare: when the rows indexed since the last build and the dead ones exceed
+// this share of the index (fulltext.Index.Stale), it is built anew (the delta is searched
+// beside the base and rebuilt with every change; dead rows are passed over).
 const fulltextRebuildShare = 0.1
 
 // fulltextRefreshTimeout bounds one refresh of the index, which waiting searches share.
@@ -72,12 +72,15 @@ func (s *Store) fulltextIndex(ctx context.Context, gen int64) (*fulltext.Index, 
 	if snap := s.fulltext.cur.Load(); snap != nil && snap.gen >= gen {
 		return snap.ix, nil
 	}
-	ch := s.fulltext.flight.DoChan("refresh", func() (any, error) {
-		// Shared by every waiting search: not bound to the first one's context.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fulltextRefreshTimeout)
-		defer cancel()
-		return s.refreshFulltext(rctx)
-	})
+	refresh := func() <-chan singleflight.Result {
+		return s.fulltext.flight.DoChan("refresh", func() (any, error) {
+			// Shared by every waiting search: not bound to the first one's context.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fulltextRefreshTimeout)
+			defer cancel()
+			return s.refreshFulltext(rctx)
+		})
+	}
+	ch := refresh()
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,11 +94,7 @@ func (s *Store) fulltextIndex(ctx context.Context, gen int64) (*fulltext.Index, 
 				return snap.ix, nil
 			}
 			// A refresh that started before gen was written: one more.
-			ch = s.fulltext.flight.DoChan("refresh", func() (any, error) {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fulltextRefreshTimeout)
-				defer cancel()
-				return s.refreshFulltext(rctx)
-			})
+			ch = refresh()
 		}
 	}
 }
@@ -130,7 +129,7 @@ func (s *Store) refreshFulltext(ctx context.Context) (*fulltextSnapshot, error) 
 		if ix, err = s.updateFulltext(ctx, prev.ix); err != nil {
 			return nil, err
 		}
-		if float64(ix.DeltaLen()) > fulltextRebuildShare*float64(ix.Len(fulltext.Entities)+ix.Len(fulltext.Pages)) {
+		if float64(ix.Stale()) > fulltextRebuildShare*float64(ix.Len(fulltext.Entities)+ix.Len(fulltext.Pages)) {
 			s.rebuildFulltextInBackground()
 		}
 	}

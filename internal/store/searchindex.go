@@ -46,10 +46,12 @@ var facetIndexes = []string{
 }
 
 // searchHashIndexes cover search's index's scan of every row's id and hash (fulltext.go),
-// which would otherwise read every wide row (documents, page texts and HTML) after each change.
+// which would otherwise read every wide row (documents, page texts and HTML) after each change:
+// (hash, id), so PostgreSQL can answer it from the index alone too (SQLite's index holds the
+// rowid anyway).
 var searchHashIndexes = []string{
-	`CREATE INDEX IF NOT EXISTS entities_hash ON entities (hash)`,
-	`CREATE INDEX IF NOT EXISTS doc_pages_hash ON doc_pages (hash)`,
+	`CREATE INDEX IF NOT EXISTS entities_hash_id ON entities (hash, id)`,
+	`CREATE INDEX IF NOT EXISTS doc_pages_hash_id ON doc_pages (hash, id)`,
 }
 
 // migrateSearchIndex creates the facets' indexes and the tag table when missing, and drops
@@ -125,34 +127,9 @@ const MinPrefixLen = 3
 // isPrefixTerm says whether a word also matches as a prefix (see MinPrefixLen).
 func isPrefixTerm(t string) bool { return utf8.RuneCountInString(t) >= MinPrefixLen }
 
-// ftsQuery is the FTS5 expression of terms: each a quoted prefix term, all required.
-func ftsQuery(terms []string) string {
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		parts[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
-		if isPrefixTerm(t) {
-			parts[i] += "*"
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-// tsQuery is the tsquery text of terms: each a quoted prefix lexeme, all required.
-func tsQuery(terms []string) string {
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		parts[i] = `'` + strings.ReplaceAll(strings.ReplaceAll(t, `\`, `\\`), `'`, `''`) + `'`
-		if isPrefixTerm(t) {
-			parts[i] += ":*"
-		}
-	}
-	return strings.Join(parts, " & ")
-}
-
 // SearchCursor is the position after which a search page starts: a hit's score, whether it
 // is a doc page, and the entity's or page's id. Ties of score are ordered by the latter two,
-// which the full-text tables hold beside the score: ordering by anything they would have to
-// read from each hit's row (its ref) cost more than ranking.
+// which the index holds beside each row (fulltext.Cursor).
 type SearchCursor struct {
 	Score float64
 	Page  bool
