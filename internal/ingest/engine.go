@@ -272,7 +272,7 @@ func (e *Engine) apply(ctx context.Context, loc catalog.LocationSpec, tree catal
 		e.setMemo(loc.Key, next)
 		e.setMemoClean(loc.Key, res.Conflicts == 0)
 	}
-	if res.Changed() && e.Changed != nil {
+	if res.GenerationChanged() && e.Changed != nil { // docs too: search's index follows them
 		e.Changed()
 	}
 	if b.Failed != nil {

@@ -132,6 +132,10 @@ type ApplyResult struct {
 // Changed reports whether any entity was written.
 func (r ApplyResult) Changed() bool { return r.Added+r.Updated+r.Removed > 0 }
 
+// GenerationChanged reports whether the apply moved the catalog's generation: entities
+// changed, or doc pages were written or removed (search finds those).
+func (r ApplyResult) GenerationChanged() bool { return r.Changed() || r.docs }
+
 func (r ApplyResult) String() string {
 	return fmt.Sprintf("%d added, %d updated, %d removed, %d unchanged, %d kept, %d conflicts, %d errors",
 		r.Added, r.Updated, r.Removed, r.Unchanged, r.Kept, r.Conflicts, r.Errors)
@@ -220,7 +224,7 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 	if err = s.saveLocationState(ctx, tx, loc, b, res); err != nil {
 		return res, err
 	}
-	if res.Changed() || res.docs { // docs too: search answers from the generation's cache
+	if res.GenerationChanged() {
 		if _, err = tx.ExecContext(ctx, "UPDATE catalog_state SET generation = generation + 1"); err != nil {
 			return res, fmt.Errorf("bump generation: %w", err)
 		}
@@ -406,6 +410,9 @@ func (s *Store) applyEntities(ctx context.Context, conn *sql.Conn, sqlTx *sql.Tx
 		}
 	}
 	res.Removed = len(removeIDs)
+	if err := w.flushDocs(ctx, tx); err != nil { // the docs w.docs held back
+		return res, nil, err
+	}
 	if err := w.removeStaleDocs(ctx, tx, removeRefs, keptRefs); err != nil {
 		return res, nil, err
 	}

@@ -229,7 +229,8 @@ func (w *bulkWriter) docs(ctx context.Context, tx *ent.Client, e *EntityRecord) 
 	return nil
 }
 
-// flushDocs writes the docs w.docs holds back.
+// flushDocs writes the docs w.docs holds back; Apply calls it after the last part, before
+// removeStaleDocs reads the location's sites.
 func (w *bulkWriter) flushDocs(ctx context.Context, tx *ent.Client) error {
 	err := writeDocs(ctx, tx, w.loc.Key, w.revision, w.docsPending, w.now)
 	w.docsPending = w.docsPending[:0]
@@ -239,9 +240,6 @@ func (w *bulkWriter) flushDocs(ctx context.Context, tx *ent.Client) error {
 // removeStaleDocs removes the docs of removed entities and those of the location's entities
 // that no longer name docs (kept entities keep theirs).
 func (w *bulkWriter) removeStaleDocs(ctx context.Context, tx *ent.Client, removed []string, kept map[string]bool) error {
-	if err := w.flushDocs(ctx, tx); err != nil {
-		return err
-	}
 	// Unchanged docs written by another location (the entity moved here) are taken over: one
 	// statement per thousand entities, not one each (27,000 of them took 8 s on PostgreSQL).
 	for _, part := range chunks(w.docsKept, 1000) {

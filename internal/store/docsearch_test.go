@@ -268,7 +268,7 @@ func TestCachedAnswersFollowWrites(t *testing.T) {
 		st, recs := openDocSearch(t, dbURL)
 		kinds := func() []store.FacetValue {
 			t.Helper()
-			gen, err := st.CacheGeneration(ctx)
+			gen, err := st.Generation(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -528,6 +528,38 @@ func TestSearchIndexIsRebuiltInTheBackground(t *testing.T) {
 		}
 		if res := search(t, st, store.SearchQuery{Text: "numbat"}); res.Total != 30 {
 			t.Fatalf("after the rebuild, numbat: %d hits, want 30", res.Total)
+		}
+	})
+}
+
+// TestADocsOnlyChangeMovesTheGeneration: a re-read that changes a doc page and no entity
+// moves the catalog's generation and says so (serve brings search's index up to it).
+func TestADocsOnlyChangeMovesTheGeneration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, recs := openDocSearch(t, dbURL)
+		before, err := st.Generation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range recs {
+			if recs[i].Name == "payments-api" {
+				recs[i].Docs.Pages[0].Text, recs[i].Docs.Pages[0].Hash = "Now about a bilby.", "changed"
+			}
+		}
+		res, err := st.Apply(ctx, locSpec("s"), &store.Batch{Parts: parts(recs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := st.Generation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Changed() || !res.GenerationChanged() || after <= before {
+			t.Fatalf("a docs-only change: Changed %v, GenerationChanged %v, generation %d then %d", res.Changed(), res.GenerationChanged(), before, after)
+		}
+		if got := hitKeys(search(t, st, store.SearchQuery{Text: "bilby"})); len(got) != 1 {
+			t.Fatalf("bilby finds %v", got)
 		}
 	})
 }
