@@ -116,10 +116,6 @@ func (c *answerCache) do(ctx context.Context, gen int64, key string, compute fun
 	return v, err
 }
 
-// CacheGeneration reads the catalog's generation under which answers are cached, for a
-// request that asks several questions of one generation (facets' fields).
-func (s *Store) CacheGeneration(ctx context.Context) (int64, error) { return s.generation(ctx) }
-
 // generation reads the catalog's generation for the caches: one single-row read.
 func (s *Store) generation(ctx context.Context) (int64, error) {
 	var gen int64

@@ -354,7 +354,7 @@ func TestFacetsCountLikeTheRows(t *testing.T) {
 					return want[i].Value < want[j].Value
 				})
 				want = want[:min(len(want), 5)]
-				gen, err := st.CacheGeneration(ctx)
+				gen, err := st.Generation(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -18,7 +18,6 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
 
 	"catalogd/ent"
-	"catalogd/ent/catalogstate"
 )
 
 // Store is an open catalog database.
@@ -263,14 +262,9 @@ func pollAdvisoryLock(ctx context.Context, conn *sql.Conn, key int64) error {
 	}
 }
 
-// Generation returns the catalog's write generation (see CatalogState).
-func (s *Store) Generation(ctx context.Context) (int64, error) {
-	st, err := s.Client.CatalogState.Query().Order(catalogstate.ByID()).First(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return st.Generation, nil
-}
+// Generation returns the catalog's write generation (see CatalogState): one single-row read,
+// which the caches and indexes that follow the catalog make per request.
+func (s *Store) Generation(ctx context.Context) (int64, error) { return s.generation(ctx) }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.Client.Close() }
