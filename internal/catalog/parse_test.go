@@ -368,6 +368,11 @@ func TestParseDocumentsGivesJSONValues(t *testing.T) {
 		{name: "a float with an exponent is a json.Number", yaml: "1.5e3", want: num("1500")},
 		{name: "a hexadecimal integer is its decimal json.Number", yaml: "0x1F", want: num("31")},
 		{name: "a 0o octal integer is its decimal json.Number", yaml: "0o17", want: num("15")},
+		{name: "a float without a leading digit is a json.Number", yaml: ".5", want: num("0.5")},
+		{name: "a signed float without a leading digit is a json.Number", yaml: "+.5", want: num("0.5")},
+		{name: "a plus-signed integer is a json.Number", yaml: "+1", want: num("1")},
+		{name: "an integer with an exponent is a json.Number", yaml: "1e3", want: num("1000")},
+		{name: "digits with underscores are a string, as in YAML 1.2", yaml: "1_000", want: "1_000"},
 		{name: "a quoted number is a string", yaml: `"42"`, want: "42"},
 		{name: "a quoted true is a string", yaml: "'true'", want: "true"},
 		{
