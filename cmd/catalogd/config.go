@@ -76,6 +76,7 @@ type fileConfig struct {
 	Migrate   string `json:"migrate"`
 	Metrics   struct {
 		TokenFile string `json:"tokenFile"`
+		Pprof     *bool  `json:"pprof"`
 	} `json:"metrics"`
 	Tracing struct {
 		OTLPEndpoint string `json:"otlpEndpoint"`
@@ -426,6 +427,7 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("log-format", "CATALOGD_LOG_FORMAT", str(cfg.LogFormat)...),
 		set("migrate", "CATALOGD_MIGRATE", str(cfg.Migrate)...),
 		set("metrics-token-file", "CATALOGD_METRICS_TOKEN_FILE", str(cfg.Metrics.TokenFile)...),
+		set("pprof", "CATALOGD_PPROF", boolean(cfg.Metrics.Pprof)...),
 		set("otlp-endpoint", "CATALOGD_OTLP_ENDPOINT", str(cfg.Tracing.OTLPEndpoint)...),
 		set("shutdown-timeout", "CATALOGD_SHUTDOWN_TIMEOUT", str(cfg.Server.ShutdownTimeout)...),
 		set("scaffolder-workers", "CATALOGD_SCAFFOLDER_WORKERS", integer(cfg.Scaffolder.Workers)...),

@@ -23,6 +23,7 @@ type opsFlags struct {
 	metricsTokenFile string
 	otlpEndpoint     string
 	shutdownTimeout  time.Duration
+	pprof            bool
 	envErr           error
 }
 
@@ -33,6 +34,8 @@ func (o *opsFlags) add(cmd *cobra.Command, getenv func(string) string) {
 		"file holding the bearer token GET /metrics requires (env CATALOGD_METRICS_TOKEN_FILE, or the token itself in CATALOGD_METRICS_TOKEN); none: /metrics is open")
 	cmd.Flags().StringVar(&o.otlpEndpoint, "otlp-endpoint", getenv("CATALOGD_OTLP_ENDPOINT"),
 		"OTLP/HTTP endpoint traces are exported to, e.g. http://otel-collector:4318 (env CATALOGD_OTLP_ENDPOINT; OTEL_EXPORTER_OTLP_ENDPOINT also works); none: no tracing")
+	cmd.Flags().BoolVar(&o.pprof, "pprof", getenv("CATALOGD_PPROF") == "true",
+		"serve Go's profiles on GET /debug/pprof/, behind the metrics token, which it requires (env CATALOGD_PPROF=true)")
 	def, err := envDuration(getenv, "CATALOGD_SHUTDOWN_TIMEOUT", defaultShutdownTimeout)
 	o.envErr = err
 	cmd.Flags().DurationVar(&o.shutdownTimeout, "shutdown-timeout", def,

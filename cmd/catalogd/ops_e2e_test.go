@@ -120,6 +120,45 @@ func TestMetricsTokenIsRequiredWhenSet(t *testing.T) {
 	}
 }
 
+func TestProfilesAreServedOnlyWhenAskedAndBehindTheMetricsToken(t *testing.T) {
+	token := "s3cret-metrics-token-123"
+	file := filepath.Join(t.TempDir(), "token")
+	writeFile(t, file, token+"\n")
+	t.Run("without --pprof there are none", func(t *testing.T) {
+		s := startServer(t, "--metrics-token-file", file)
+		if code, _, _ := getBody(t, s.base+"/debug/pprof/", map[string]string{"Authorization": "Bearer " + token}); code != http.StatusNotFound {
+			t.Errorf("status %d, want 404", code)
+		}
+	})
+	t.Run("--pprof without a metrics token is refused", func(t *testing.T) {
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", testdb.SQLite(t), "--pprof"}, func(string) string { return "" }, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "--pprof needs a metrics token") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	s := startServer(t, "--metrics-token-file", file, "--pprof")
+	for name, tc := range map[string]struct {
+		path   string
+		header map[string]string
+		want   int
+	}{
+		"the index without a token":       {"/debug/pprof/", nil, http.StatusUnauthorized},
+		"a heap profile with a wrong one": {"/debug/pprof/heap", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
+		"a cpu profile without a token":   {"/debug/pprof/profile?seconds=1", nil, http.StatusUnauthorized},
+		"the index with the token":        {"/debug/pprof/", map[string]string{"Authorization": "Bearer " + token}, http.StatusOK},
+		"a heap profile with the token":   {"/debug/pprof/heap", map[string]string{"Authorization": "Bearer " + token}, http.StatusOK},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, _, _ := getBody(t, s.base+tc.path, tc.header); code != tc.want {
+				t.Errorf("status %d, want %d", code, tc.want)
+			}
+		})
+	}
+}
+
 func TestRequestIDsAreEchoedAndOnEveryLogLine(t *testing.T) {
 	s, logs := startServerEnv(t, nil, "--log-format", "json", "--log-level", "debug")
 	t.Run("a sane id from the caller is kept", func(t *testing.T) {

@@ -319,6 +319,9 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			if err != nil {
 				return err
 			}
+			if of.pprof && metricsToken == "" {
+				return fmt.Errorf("--pprof needs a metrics token (--metrics-token-file or CATALOGD_METRICS_TOKEN): profiles are not served openly")
+			}
 			if of.shutdownTimeout <= 0 {
 				return fmt.Errorf("--shutdown-timeout must be positive, got %s", of.shutdownTimeout)
 			}
@@ -341,7 +344,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck, scaffolder: sf,
 				feed: fcfg, slackSecret: slackSecret, slackToken: slackToken, slackAPIURL: getenv("CATALOGD_SLACK_API_URL"),
 				// --- ops ---
-				migrate: c.migrate, metricsToken: metricsToken, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
+				migrate: c.migrate, metricsToken: metricsToken, pprof: of.pprof, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
 			}, log, stdout)
 		},
 	}
@@ -410,6 +413,7 @@ type serveConfig struct {
 
 	// --- ops (ops.go) ---
 	metricsToken    string        // bearer token GET /metrics requires ("": open)
+	pprof           bool          // serve /debug/pprof/ behind metricsToken
 	tracing         *obs.Tracing  // spans go here (a no-op provider when tracing is off)
 	shutdownTimeout time.Duration // draining requests and running shutdown hooks
 	// shutdown are the hooks run after the HTTP server drained: components holding leases
@@ -529,7 +533,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 				}
 				return nil, nil
 			},
-			Metrics: metrics, MetricsToken: cfg.metricsToken, Tracing: tracing}),
+			Metrics: metrics, MetricsToken: cfg.metricsToken, Pprof: cfg.pprof, Tracing: tracing}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A body of at most 1 MiB has this long to arrive; an answer this long to be written
 		// after its deadline; an idle keep-alive connection is closed after IdleTimeout.

@@ -137,11 +137,17 @@ func (m *Metrics) Handler(token string) http.Handler {
 	if token == "" {
 		return h
 	}
+	return RequireToken(token, "metrics", h)
+}
+
+// RequireToken serves h to requests that carry token as their bearer token, and answers 401
+// naming realm to the rest.
+func RequireToken(token, realm string, h http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			http.Error(w, "metrics need the metrics token", http.StatusUnauthorized)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+			http.Error(w, realm+" need the "+realm+" token", http.StatusUnauthorized)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -2,7 +2,10 @@ package server
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strings"
+
+	"catalogd/internal/obs"
 )
 
 // addRoutes is the one place where routes are declared.
@@ -46,6 +49,12 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	}
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics.Handler(d.MetricsToken))
+	}
+	if d.Pprof && d.MetricsToken != "" {
+		mux.Handle("GET /debug/pprof/", obs.RequireToken(d.MetricsToken, "metrics", http.HandlerFunc(pprof.Index)))
+		for name, h := range map[string]http.HandlerFunc{"cmdline": pprof.Cmdline, "profile": pprof.Profile, "symbol": pprof.Symbol, "trace": pprof.Trace} {
+			mux.Handle("GET /debug/pprof/"+name, obs.RequireToken(d.MetricsToken, "metrics", h))
+		}
 	}
 	if d.GitHubWebhook != nil {
 		mux.Handle("POST /webhooks/github", d.GitHubWebhook)

@@ -34,6 +34,8 @@ type Deps struct {
 	// MetricsToken when it is set).
 	Metrics      *obs.Metrics
 	MetricsToken string
+	// Pprof serves Go's profiles on /debug/pprof/, behind MetricsToken (which must be set).
+	Pprof bool
 	// Tracing, when set, makes every request a span.
 	Tracing *obs.Tracing
 	// MCP, when set, serves /mcp (issue 13) to callers GraphQL would admit; MCPIssuers are the
