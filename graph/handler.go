@@ -52,6 +52,9 @@ type Options struct {
 	// (writeAffectedDirectly), its POST transport the answers that postTransport otherwise
 	// writes. The answers are the same; tests compare the two.
 	Generic bool
+	// AnswerCacheBytes bounds the answers kept for queries that read only the catalog (see
+	// answers.go): 0 means DefaultAnswerCacheBytes, a negative number no cache.
+	AnswerCacheBytes int
 }
 
 // DefaultParserTokenLimit is far above any query of the README, the tests or GraphiQL's
@@ -138,6 +141,22 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	}
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
+	}
+	// After the extensions, so metrics and traces see the answers the cache gives too.
+	if opts.AnswerCacheBytes >= 0 && r.Store != nil && r.Index != nil {
+		size := opts.AnswerCacheBytes
+		if size == 0 {
+			size = DefaultAnswerCacheBytes
+		}
+		a := &answers{cache: newAnswerCache(size), store: r.Store, caughtUp: func(gen int64) bool {
+			if r.Index.Built() >= gen {
+				return true
+			}
+			r.Index.Refresh(gen)
+			return false
+		}}
+		srv.AroundOperations(a.operation)
+		srv.AroundResponses(a.response)
 	}
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))

@@ -82,7 +82,8 @@ type fileConfig struct {
 		OTLPEndpoint string `json:"otlpEndpoint"`
 	} `json:"tracing"`
 	Server struct {
-		ShutdownTimeout string `json:"shutdownTimeout"`
+		ShutdownTimeout string    `json:"shutdownTimeout"`
+		AnswerCacheSize sizeValue `json:"answerCacheSize"`
 	} `json:"server"`
 	Scaffolder struct {
 		Workers       *int   `json:"workers"`
@@ -430,6 +431,7 @@ func applyConfig(cmd *cobra.Command, cfg *fileConfig, getenv func(string) string
 		set("pprof", "CATALOGD_PPROF", boolean(cfg.Metrics.Pprof)...),
 		set("otlp-endpoint", "CATALOGD_OTLP_ENDPOINT", str(cfg.Tracing.OTLPEndpoint)...),
 		set("shutdown-timeout", "CATALOGD_SHUTDOWN_TIMEOUT", str(cfg.Server.ShutdownTimeout)...),
+		set("answer-cache-size", "CATALOGD_ANSWER_CACHE_SIZE", str(string(cfg.Server.AnswerCacheSize))...),
 		set("scaffolder-workers", "CATALOGD_SCAFFOLDER_WORKERS", integer(cfg.Scaffolder.Workers)...),
 		set("scaffolder-lease", "CATALOGD_SCAFFOLDER_LEASE", str(cfg.Scaffolder.LeaseDuration)...),
 		set("scaffolder-secret-key-file", "CATALOGD_SCAFFOLDER_SECRET_KEY_FILE", str(cfg.Scaffolder.SecretKeyFile)...),

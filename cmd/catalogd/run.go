@@ -230,13 +230,14 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	var contacts []string
 	var requestTimeout time.Duration
 	var af authFlags
-	var envErr, envErr2, envErr3, envErr4 error // environment values that are not what they must be
+	var envErr, envErr2, envErr3, envErr4, envErr5 error // environment values that are not what they must be
 	var configPath string
 	var maxShare float64
 	var of opsFlags // --- ops: metrics, tracing, shutdown (ops.go) ---
 	var changeCheck time.Duration
 	var sf scaffolderFlags
 	var slackSecret string
+	var answerCache byteSize
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API, keeping the configured locations ingested",
@@ -259,7 +260,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
-			if err := errors.Join(envErr, envErr2, envErr3, envErr4, of.envErr, sf.check(), c.mem.apply()); err != nil {
+			if err := errors.Join(envErr, envErr2, envErr3, envErr4, envErr5, of.envErr, sf.check(), c.mem.apply()); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
@@ -341,7 +342,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			slackToken := envOr(getenv, "CATALOGD_SLACK_BOT_TOKEN", fc.Slack.BotToken)
 			return serve(ctx, serveConfig{addr: addr, database: c.database, storeOptions: c.mem.storeOptions(), providers: ps, interval: interval, contacts: contacts,
 				maxRemovalShare: maxShare, locations: fc.Locations, githubWebhookSecret: webhookSecret,
-				read: c.read, requestTimeout: requestTimeout, auth: as, persisted: pq, changeCheck: changeCheck, scaffolder: sf,
+				read: c.read, requestTimeout: requestTimeout, answerCacheBytes: int64(answerCache), auth: as, persisted: pq, changeCheck: changeCheck, scaffolder: sf,
 				feed: fcfg, slackSecret: slackSecret, slackToken: slackToken, slackAPIURL: getenv("CATALOGD_SLACK_API_URL"),
 				// --- ops ---
 				migrate: c.migrate, metricsToken: metricsToken, pprof: of.pprof, tracing: tracing, shutdownTimeout: of.shutdownTimeout, shutdown: &shutdownHooks{},
@@ -364,6 +365,16 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	envErr2 = err
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
+	answerCache = byteSize(graph.DefaultAnswerCacheBytes)
+	if v := getenv("CATALOGD_ANSWER_CACHE_SIZE"); v != "" {
+		n, err := parseByteSize(v)
+		if err != nil {
+			envErr5 = errors.Join(envErr5, fmt.Errorf("CATALOGD_ANSWER_CACHE_SIZE=%q %v", excerpt(v), err))
+		}
+		answerCache = byteSize(n)
+	}
+	cmd.Flags().Var(&answerCache, "answer-cache-size",
+		"memory for whole answers to queries that read only the catalog, kept until it changes, e.g. 64MiB; 0: none (env CATALOGD_ANSWER_CACHE_SIZE)")
 	af.add(cmd, getenv)
 	sf.add(cmd, getenv)
 	cmd.Flags().StringVar(&configPath, "config", getenv("CATALOGD_CONFIG"),
@@ -408,8 +419,10 @@ type serveConfig struct {
 	// requestTimeout is each GraphQL request's deadline; the server's write timeout leaves
 	// room after it for the answer to be written.
 	requestTimeout time.Duration
-	auth           *authSetup
-	persisted      *graph.PersistedQueries
+	// answerCacheBytes bounds the GraphQL answer cache (0: none).
+	answerCacheBytes int64
+	auth             *authSetup
+	persisted        *graph.PersistedQueries
 
 	// --- ops (ops.go) ---
 	metricsToken    string        // bearer token GET /metrics requires ("": open)
@@ -686,7 +699,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return counts
 	})
 
-	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted,
+	var h http.Handler = graph.NewHandler(resolver, graph.Options{Log: log, RequestTimeout: cfg.requestTimeout, PersistedQueries: cfg.persisted, AnswerCacheBytes: answerCacheOption(cfg.answerCacheBytes),
 		Websocket:  graph.WebsocketOptions{Authenticate: server.WebsocketAuthenticator(authn), Origins: cfg.auth.flags.corsOrigins},
 		Extensions: []gqlgraphql.HandlerExtension{obs.GraphQL{Metrics: metrics, Tracing: tracing}}})
 	gql.Store(&h)
@@ -1004,4 +1017,12 @@ func syncRuntimeLocations(ctx context.Context, st *store.Store, eng *ingest.Engi
 		}
 	}
 	return nil
+}
+
+// answerCacheOption is graph.Options.AnswerCacheBytes for --answer-cache-size (0: none).
+func answerCacheOption(n int64) int {
+	if n <= 0 {
+		return -1
+	}
+	return int(min(n, 1<<40))
 }

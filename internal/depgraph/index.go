@@ -123,6 +123,15 @@ func (x *Index) Fresh(ctx context.Context) (*Snapshot, error) {
 	return x.wait(ctx, x.Refresh(gen), gen)
 }
 
+// Built returns the generation of the newest snapshot built, -1 before the first. Snapshots
+// only move forward.
+func (x *Index) Built() int64 {
+	if s := x.snap.Load(); s != nil {
+		return s.Generation
+	}
+	return -1
+}
+
 // wait waits for rebuilds until one reaches gen.
 func (x *Index) wait(ctx context.Context, built <-chan struct{}, gen int64) (*Snapshot, error) {
 	for {

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -27,6 +29,10 @@ type answerCache struct {
 	// yet: the first computes it, the others wait for it instead of computing it again (ten
 	// clients asking the same new question at once cost ten times the work).
 	flight singleflight.Group
+
+	// genStmt is the generation read every request makes, prepared: parsed once per
+	// connection instead of once per request.
+	genStmt atomic.Pointer[sql.Stmt]
 }
 
 // maxCachedAnswers and maxCachedAnswerBytes bound the answers kept per generation (their
@@ -116,10 +122,44 @@ func (c *answerCache) do(ctx context.Context, gen int64, key string, compute fun
 	return v, err
 }
 
-// generation reads the catalog's generation for the caches: one single-row read.
+const generationQuery = "SELECT generation FROM catalog_state ORDER BY id LIMIT 1"
+
+type generationKey struct{}
+
+// WithGeneration returns ctx carrying the catalog generation a request read at its start:
+// Generation returns it instead of reading again, so one request reads the generation once
+// and everything it asks (the graph index, the search index, cached answers) agrees on it.
+func WithGeneration(ctx context.Context, gen int64) context.Context {
+	return context.WithValue(ctx, generationKey{}, gen)
+}
+
+// generation reads the catalog's generation for the caches: one single-row read, or the one
+// the request already made (WithGeneration).
 func (s *Store) generation(ctx context.Context) (int64, error) {
+	if gen, ok := ctx.Value(generationKey{}).(int64); ok {
+		return gen, nil
+	}
+	stmt := s.answers.genStmt.Load()
+	if stmt == nil {
+		// Not with ctx: the statement outlives this request. Until it can be prepared (the
+		// table is not there before the migration), the read is made unprepared.
+		if p, err := s.DB.PrepareContext(context.Background(), generationQuery); err == nil {
+			if s.answers.genStmt.CompareAndSwap(nil, p) {
+				stmt = p
+			} else {
+				p.Close()
+				stmt = s.answers.genStmt.Load()
+			}
+		}
+	}
 	var gen int64
-	if err := s.DB.QueryRowContext(ctx, "SELECT generation FROM catalog_state ORDER BY id LIMIT 1").Scan(&gen); err != nil {
+	var row *sql.Row
+	if stmt != nil {
+		row = stmt.QueryRowContext(ctx)
+	} else {
+		row = s.DB.QueryRowContext(ctx, generationQuery)
+	}
+	if err := row.Scan(&gen); err != nil {
 		return 0, fmt.Errorf("catalog generation: %w", err)
 	}
 	return gen, nil

@@ -267,7 +267,12 @@ func pollAdvisoryLock(ctx context.Context, conn *sql.Conn, key int64) error {
 func (s *Store) Generation(ctx context.Context) (int64, error) { return s.generation(ctx) }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.Client.Close() }
+func (s *Store) Close() error {
+	if stmt := s.answers.genStmt.Load(); stmt != nil {
+		stmt.Close()
+	}
+	return s.Client.Close()
+}
 
 // sqliteCacheKiB and sqliteApplyCacheKiB are the cache sizes in KiB, as PRAGMA cache_size
 // takes them (negative).

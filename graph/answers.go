@@ -1,0 +1,293 @@
+package graph
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"strconv"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"golang.org/x/sync/singleflight"
+
+	"catalogd/internal/store"
+)
+
+// The answer cache keeps whole answers to queries that read only the catalog, per catalog
+// generation: the entity pages, lists, searches and impact answers a UI asks for again and
+// again are written from memory until the catalog changes.
+//
+// What may be cached is decided field by field: an operation is cached only when every field
+// it selects is answered from the catalog as of its generation (entities, relations, the
+// dependency graph, doc pages, the search index). Fields that change without the generation
+// moving (processing errors, freshness, locations' status, scaffolder tasks, the change log,
+// the viewer, node lookups that may find tasks) make an operation uncached; volatileTypes and
+// volatileFields name them, and a test lists every field the cache answers, so a field added
+// to the schema has to be classified before the tests pass again.
+//
+// Every request reads the generation once (the same read the graph index and the search make,
+// and they reuse it); an answer is stored under the generation read before it was computed,
+// and only if the graph index it may have used had caught up with that generation, so an
+// answer is never older than its key. Replicas share the database's generation, so a write
+// through one replica is seen by the next request to any replica. Callers are not told apart:
+// every caller that reaches an operation may read the whole catalog (the policy authorizes
+// reading at the door, internal/server), and no cacheable field depends on who asks.
+
+// DefaultAnswerCacheBytes bounds the answers kept: their data and keys.
+const DefaultAnswerCacheBytes = 32 << 20
+
+// volatileTypes are types whose fields change without the catalog generation moving.
+var volatileTypes = map[string]bool{
+	"Mutation": true, "Subscription": true, "Viewer": true,
+	"CatalogChange": true, "CatalogChangeConnection": true, "CatalogChangeEdge": true,
+	"LocationStatus": true, "LocationResult": true, "LocationProcessingError": true,
+	"ProcessingError": true, "ProcessingErrorConnection": true, "ProcessingErrorEdge": true,
+	"ScaffolderTask": true, "ScaffolderTaskConnection": true, "ScaffolderTaskEdge": true,
+	"TaskEvent": true, "TaskStep": true, "ScaffolderAction": true,
+	"DryRunResult": true, "DryRunFile": true, "DryRunStep": true,
+	"EntityFreshness": true,
+}
+
+// volatileFields are fields (Type.field, or *.field on every type) that are not answered from
+// the catalog as of a generation, on types that otherwise are.
+var volatileFields = map[string]bool{
+	"Query.node": true, "Query.nodes": true, // may find scaffolder tasks
+	"Query.viewer": true, "Query.catalogChanges": true, "Query.catalogChangesHead": true,
+	"Query.processingErrors": true, "Query.locations": true,
+	"Query.task": true, "Query.tasks": true, "Query.scaffolderActions": true,
+	"*.processingErrors": true, // replaced on every read of a location, changed or not
+	"*.freshness":        true, // when the entity was last confirmed
+}
+
+// cacheable reports whether every field op selects is answered from the catalog as of one
+// generation, and op is a query without @defer.
+func cacheable(doc *ast.QueryDocument, op *ast.OperationDefinition) bool {
+	if op == nil || op.Operation != ast.Query {
+		return false
+	}
+	seen := map[string]bool{} // fragments already checked
+	var ok func(ast.SelectionSet) bool
+	ok = func(set ast.SelectionSet) bool {
+		for _, sel := range set {
+			switch s := sel.(type) {
+			case *ast.Field:
+				if len(s.Directives.ForNames("defer")) > 0 || len(s.Directives.ForNames("stream")) > 0 {
+					return false
+				}
+				if s.Definition == nil || s.ObjectDefinition == nil {
+					if s.Name == "__typename" {
+						continue
+					}
+					return false
+				}
+				if !fieldCacheable(s.ObjectDefinition.Name, s.Name, s.Definition.Type.Name()) {
+					return false
+				}
+				if !ok(s.SelectionSet) {
+					return false
+				}
+			case *ast.InlineFragment:
+				if len(s.Directives.ForNames("defer")) > 0 || !ok(s.SelectionSet) {
+					return false
+				}
+			case *ast.FragmentSpread:
+				if len(s.Directives.ForNames("defer")) > 0 {
+					return false
+				}
+				if seen[s.Name] {
+					continue
+				}
+				seen[s.Name] = true
+				def := s.Definition
+				if def == nil {
+					def = doc.Fragments.ForName(s.Name)
+				}
+				if def == nil || !ok(def.SelectionSet) {
+					return false
+				}
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	return ok(op.SelectionSet)
+}
+
+// fieldCacheable reports whether field of parent, returning a value of type typ, is answered
+// from the catalog as of a generation. Introspection is: the schema does not change.
+func fieldCacheable(parent, field, typ string) bool {
+	if len(field) >= 2 && field[:2] == "__" {
+		return true
+	}
+	return !volatileTypes[parent] && !volatileTypes[typ] && !volatileFields[parent+"."+field] && !volatileFields["*."+field]
+}
+
+// answerCache is a byte-bounded LRU of answers of the current generation.
+type answerCache struct {
+	max int
+
+	mu    sync.Mutex
+	gen   int64
+	ll    *list.List // of *cachedAnswer, most recently used first
+	m     map[[32]byte]*list.Element
+	bytes int
+
+	// flight joins concurrent requests for the same answer: ten callers asking the same new
+	// question at once cost one computation.
+	flight singleflight.Group
+}
+
+type cachedAnswer struct {
+	key  [32]byte
+	resp *graphql.Response
+	size int
+}
+
+func newAnswerCache(maxBytes int) *answerCache {
+	return &answerCache{max: maxBytes, ll: list.New(), m: map[[32]byte]*list.Element{}}
+}
+
+func (c *answerCache) get(gen int64, key [32]byte) *graphql.Response {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return nil
+	}
+	el, ok := c.m[key]
+	if !ok {
+		return nil
+	}
+	c.ll.MoveToFront(el)
+	return el.Value.(*cachedAnswer).resp
+}
+
+// answerOverhead is what an answer costs besides its data: the response, list element, map
+// entry and key.
+const answerOverhead = 256
+
+func (c *answerCache) put(gen int64, key [32]byte, resp *graphql.Response) {
+	size := len(resp.Data) + answerOverhead
+	for _, v := range resp.Extensions {
+		if b, ok := v.(json.RawMessage); ok {
+			size += len(b)
+		} else {
+			size += answerOverhead
+		}
+	}
+	if size > c.max/8 {
+		return // one answer may take an eighth of the cache at most
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen < c.gen {
+		return // computed before a newer generation was seen
+	}
+	if gen > c.gen {
+		c.gen, c.ll, c.m, c.bytes = gen, list.New(), map[[32]byte]*list.Element{}, 0
+	}
+	if el, ok := c.m[key]; ok {
+		c.ll.MoveToFront(el)
+		return
+	}
+	c.m[key] = c.ll.PushFront(&cachedAnswer{key: key, resp: resp, size: size})
+	c.bytes += size
+	for c.bytes > c.max {
+		el := c.ll.Back()
+		a := el.Value.(*cachedAnswer)
+		c.ll.Remove(el)
+		delete(c.m, a.key)
+		c.bytes -= a.size
+	}
+}
+
+// answerState is one operation's dealings with the cache, from the operation middleware
+// (which decides) to the response middleware (which answers).
+type answerState struct {
+	gen    int64
+	key    [32]byte
+	served bool
+}
+
+type answerStateKey struct{}
+
+// answers wires the cache into the handler: the operation middleware decides whether the
+// operation may be answered from the cache and reads the generation; the response middleware
+// answers from the cache or computes, once for concurrent callers, and keeps the answer.
+type answers struct {
+	cache *answerCache
+	store *store.Store
+	// caughtUp reports whether the graph index has a snapshot of generation gen or newer.
+	caughtUp func(gen int64) bool
+}
+
+func (a *answers) operation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	if !cacheable(oc.Doc, oc.Operation) {
+		return next(ctx)
+	}
+	gen, err := a.store.Generation(ctx)
+	if err != nil {
+		return next(ctx) // the resolvers will meet the same error and report it
+	}
+	ctx = store.WithGeneration(ctx, gen)
+	vars, err := json.Marshal(oc.Variables) // map keys sorted: one key per question
+	if err != nil {
+		return next(ctx)
+	}
+	h := sha256.New()
+	h.Write([]byte(oc.OperationName))
+	h.Write([]byte{0})
+	h.Write([]byte(oc.RawQuery))
+	h.Write([]byte{0})
+	h.Write(vars)
+	st := &answerState{gen: gen}
+	h.Sum(st.key[:0])
+	return next(context.WithValue(ctx, answerStateKey{}, st))
+}
+
+func (a *answers) response(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	st, _ := ctx.Value(answerStateKey{}).(*answerState)
+	if st == nil {
+		return next(ctx)
+	}
+	if st.served {
+		return nil // the one answer was given; a streaming transport asks for more
+	}
+	st.served = true
+	if resp := a.cache.get(st.gen, st.key); resp != nil {
+		return resp
+	}
+	// Only an answer computed while the graph index had caught up is kept: snapshots only
+	// move forward, so every one it may have used was of its generation or newer.
+	fresh := a.caughtUp(st.gen)
+	computed := false
+	v, _, _ := a.cache.flight.Do(strconv.FormatInt(st.gen, 10)+"\x00"+string(st.key[:]), func() (any, error) {
+		if resp := a.cache.get(st.gen, st.key); resp != nil {
+			return resp, nil
+		}
+		computed = true
+		resp := next(ctx)
+		if keepable(resp) && fresh {
+			a.cache.put(st.gen, st.key, resp)
+		}
+		return resp, nil
+	})
+	resp, _ := v.(*graphql.Response)
+	if computed {
+		return resp
+	}
+	// Another caller computed it. Its answer is ours only if it is a clean one of our
+	// generation: an error (its deadline, say) is computed again for this caller.
+	if keepable(resp) {
+		return resp
+	}
+	return next(ctx)
+}
+
+// keepable reports whether resp is a whole answer without errors.
+func keepable(resp *graphql.Response) bool {
+	return resp != nil && len(resp.Errors) == 0 && resp.HasNext == nil && resp.Label == "" && resp.Path == nil && len(resp.Data) > 0
+}
