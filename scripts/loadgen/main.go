@@ -83,6 +83,7 @@ var (
 	flagRuns        = flag.Int("runs", 1, "runs of each load phase; the report gives the medians of p50, p99 and req/s")
 	flagDocs        = flag.Bool("docs", false, "give every second component a techdocs site (about one doc page per two entities)")
 	flagPhases      = flag.String("phases", "", "comma-separated prefixes of the load phases to run (default: all), e.g. search,facets")
+	flagServeArgs   = flag.String("serve-args", "", "space-separated arguments added to every `catalogd serve`, e.g. \"--answer-cache-size 0\" to measure without the answer cache")
 )
 
 // row is one line of the result table.
@@ -418,7 +419,7 @@ func (r *run) serveWith(dbURL, logName string, args ...string) (*server, error) 
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s := &server{
-		cmd:  exec.Command(r.bin, append([]string{"serve", "--addr", addr, "--database", dbURL}, args...)...),
+		cmd:  exec.Command(r.bin, append(append([]string{"serve", "--addr", addr, "--database", dbURL}, strings.Fields(*flagServeArgs)...), args...)...),
 		base: "http://" + addr,
 		done: make(chan struct{}),
 		logf: logf,
