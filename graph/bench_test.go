@@ -24,9 +24,9 @@ const (
 	benchWholeListQuery = `query($owner:String){ entities(filter:{kind:["Component"], owner:$owner}, first:50){ edges{ node { ref kind apiVersion metadata spec relations { type targetRef } } } } }`
 )
 
-// benchCatalog ingests a synthetic catalog (CATALOGD_BENCH_N entities, default 10,000) and
-// returns a GraphQL client over the handler (no HTTP) and the generator's stats.
-func benchCatalog(b *testing.B) (*client.Client, synth.Stats) {
+// benchResolver ingests a synthetic catalog (CATALOGD_BENCH_N entities, default 10,000) and
+// returns its resolver and the generator's stats.
+func benchResolver(b *testing.B) (*graph.Resolver, synth.Stats) {
 	b.Helper()
 	n := 10_000
 	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
@@ -48,11 +48,24 @@ func benchCatalog(b *testing.B) (*client.Client, synth.Stats) {
 	if _, err := r.Index.Current(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	return client.New(graph.NewHandler(r, graph.Options{})), stats
+	return r, stats
 }
 
+// BenchmarkQueries runs each query with the answer cache (cached/: after the first round,
+// every answer comes from it) and without (computed/).
 func BenchmarkQueries(b *testing.B) {
-	c, stats := benchCatalog(b)
+	r, stats := benchResolver(b)
+	for _, mode := range []struct {
+		name  string
+		cache int
+	}{{"cached", 0}, {"computed", -1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			benchQueries(b, client.New(graph.NewHandler(r, graph.Options{AnswerCacheBytes: mode.cache})), stats)
+		})
+	}
+}
+
+func benchQueries(b *testing.B, c *client.Client, stats synth.Stats) {
 	run := func(name, query string, vars func(i int) client.Option) {
 		b.Run(name, func(b *testing.B) {
 			i := 0
