@@ -3,7 +3,6 @@ package graph
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"strconv"
 	"sync"
@@ -233,18 +232,11 @@ func (a *answers) operation(ctx context.Context, next graphql.OperationHandler) 
 		return next(ctx) // the resolvers will meet the same error and report it
 	}
 	ctx = store.WithGeneration(ctx, gen)
-	vars, err := json.Marshal(oc.Variables) // map keys sorted: one key per question
-	if err != nil {
+	key, ok := questionKey(oc)
+	if !ok {
 		return next(ctx)
 	}
-	h := sha256.New()
-	h.Write([]byte(oc.OperationName))
-	h.Write([]byte{0})
-	h.Write([]byte(oc.RawQuery))
-	h.Write([]byte{0})
-	h.Write(vars)
-	st := &answerState{gen: gen}
-	h.Sum(st.key[:0])
+	st := &answerState{gen: gen, key: key}
 	return next(context.WithValue(ctx, answerStateKey{}, st))
 }
 

@@ -132,7 +132,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	if limit <= 0 {
 		limit = DefaultComplexityLimit
 	}
-	srv.Use(extension.FixedComplexityLimit(limit))
+	srv.Use(newComplexityLimit(limit))
 	if opts.RequestTimeout > 0 {
 		srv.AroundRootFields(deadline(opts.RequestTimeout))
 	}

@@ -272,6 +272,25 @@ func TestComplexityCountsPages(t *testing.T) {
 	}
 }
 
+// The cost of a question is remembered, never its verdict for another: the same text with
+// other variables is costed again, and a refused question stays refused.
+func TestRememberedCostsFollowTheVariables(t *testing.T) {
+	g := newGraphEnv(t, testdb.SQLite(t))
+	g.load(spec{"resource:db": "", "component:a": "dependsOn: [resource:db]"})
+	q := `query($n: Int) { a: impact(ref: "resource:db") { owners(first: $n) { entityRefs(first: 500) } }
+	  b: impact(ref: "resource:db") { owners(first: $n) { entityRefs(first: 500) } } }`
+	for i, tc := range []struct {
+		n       int
+		refused bool
+	}{{10, false}, {500, true}, {10, false}, {500, true}, {11, false}} {
+		var resp any
+		err := g.c.Post(q, &resp, client.Var("n", tc.n))
+		if refused := err != nil && strings.Contains(err.Error(), "COMPLEXITY_LIMIT_EXCEEDED"); refused != tc.refused {
+			t.Errorf("request %d (first: %d): refused %v, want %v (%v)", i, tc.n, refused, tc.refused, err)
+		}
+	}
+}
+
 // introspectionQuery is what GraphiQL 4 sends (graphql-js getIntrospectionQuery with every
 // option on): the largest legitimate query there is, and it must pass the field limit.
 const introspectionQuery = `query IntrospectionQuery {
