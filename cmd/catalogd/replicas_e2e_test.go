@@ -354,6 +354,26 @@ func TestReplicasShareLocationsAndSurviveAKill(t *testing.T) {
 			}
 		}
 
+		t.Run("a write through one replica is in the next answer of another, cached or not", func(t *testing.T) {
+			if len(alive) < 2 {
+				t.Skip("fewer than two replicas alive")
+			}
+			q := `query($ref: String!) { entity(ref: $ref) { ref description } }`
+			vars := map[string]any{"ref": "component:default/l3-c0"}
+			before := alive[1].query(t, q, vars)
+			alive[1].query(t, q, vars) // kept by the answer cache now
+			dir := filepath.Join(root, "loc3")
+			writeLocation(t, dir, "l3", perLoc, "rewritten")
+			res := alive[0].query(t, `mutation($t: String!) { refreshLocation(target: $t) { key } }`, map[string]any{"t": "file:" + dir})
+			if len(res.Errors) > 0 {
+				t.Fatalf("refreshLocation: %v", res.Errors)
+			}
+			after := alive[1].query(t, q, vars)
+			if len(after.Errors) > 0 || string(after.Data) == string(before.Data) || !strings.Contains(string(after.Data), "rewritten") {
+				t.Errorf("%s after %s wrote: %s (before: %s)", alive[1].name, alive[0].name, after.Data, before.Data)
+			}
+		})
+
 		t.Run("a change applied by one replica is in the graph answers of the others", func(t *testing.T) {
 			// A new component depending on loc0's resource, read by whichever replica.
 			dir := filepath.Join(root, "loc0")
