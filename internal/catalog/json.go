@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -12,9 +13,25 @@ import (
 // U+FFFD. Any other type is handed to json.Marshal. The bytes are what an entity's hash is
 // taken of, so they must never differ from json.Marshal's; reflection made json.Marshal a
 // seventh of processing a document.
+//
+// The result has exactly its length as capacity (the caller keeps it for as long as the
+// entity waits to be written); the encoding happens in a reused buffer.
 func MarshalJSON(v any) ([]byte, error) {
-	return appendJSONValue(make([]byte, 0, 1024), v)
+	scratch := jsonScratch.Get().(*[]byte)
+	b, err := appendJSONValue((*scratch)[:0], v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(b))
+	copy(out, b)
+	if cap(b) <= 1<<20 { // a rare huge document does not stay in the pool
+		*scratch = b
+		jsonScratch.Put(scratch)
+	}
+	return out, nil
 }
+
+var jsonScratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func appendJSONValue(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {

@@ -85,3 +85,16 @@ func randomValue(rng *rand.Rand, strs []string, depth int) any {
 		return l
 	}
 }
+
+// The encoding is kept with its entity until written: it must not hold a larger buffer.
+func TestMarshalJSONReturnsNoSpareCapacity(t *testing.T) {
+	for _, v := range []any{map[string]any{"a": "b"}, []any{"x", json.Number("1")}, "s"} {
+		b, err := MarshalJSON(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cap(b) != len(b) {
+			t.Errorf("MarshalJSON(%v): capacity %d for %d bytes", v, cap(b), len(b))
+		}
+	}
+}
