@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -18,8 +19,19 @@ type PlaceholderReader func(target string) ([]byte, error)
 // target that is not a string are all left as they are, contents included.
 func ResolvePlaceholders(doc map[string]any, read PlaceholderReader) []Problem {
 	var problems []Problem
-	var walk func(v any, path string) any
-	walk = func(v any, path string) any {
+	// The JSON pointer of the value being walked, as its tokens: the text is built only for a
+	// problem (building it for every value cost most of the walk).
+	var path []string
+	pointer := func() string {
+		var b strings.Builder
+		for _, t := range path {
+			b.WriteByte('/')
+			b.WriteString(t)
+		}
+		return b.String()
+	}
+	var walk func(v any) any
+	walk = func(v any) any {
 		switch x := v.(type) {
 		case map[string]any:
 			hasDollar := false
@@ -31,7 +43,12 @@ func ResolvePlaceholders(doc map[string]any, read PlaceholderReader) []Problem {
 			}
 			if !hasDollar {
 				for k, val := range x {
-					x[k] = walk(val, path+"/"+PointerToken(k))
+					if !isContainer(val) {
+						continue // a scalar stays as it is
+					}
+					path = append(path, PointerToken(k))
+					x[k] = walk(val)
+					path = path[:len(path)-1]
 				}
 				return x
 			}
@@ -45,20 +62,33 @@ func ResolvePlaceholders(doc map[string]any, read PlaceholderReader) []Problem {
 				}
 				val, err := resolvePlaceholder(k, t, read)
 				if err != nil {
-					problems = append(problems, Problem{path, err.Error()})
+					problems = append(problems, Problem{pointer(), err.Error()})
 					return x
 				}
 				return val
 			}
 		case []any:
 			for i, val := range x {
-				x[i] = walk(val, fmt.Sprintf("%s/%d", path, i))
+				if !isContainer(val) {
+					continue
+				}
+				path = append(path, strconv.Itoa(i))
+				x[i] = walk(val)
+				path = path[:len(path)-1]
 			}
 		}
 		return v
 	}
-	walk(doc, "")
+	walk(doc)
 	return problems
+}
+
+func isContainer(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 // PointerToken escapes a key for use in a JSON pointer (RFC 6901): ~ as ~0, / as ~1.

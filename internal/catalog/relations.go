@@ -2,7 +2,8 @@ package catalog
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // Relation types, as Backstage names them. Every relation is stored in both directions.
@@ -128,10 +129,23 @@ func RelationFields(kind string) []RelationField {
 func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 	self := e.Ref().String()
 	spec := e.Spec()
-	seen := map[Relation]bool{}
+	var seen map[Relation]bool // once out is long; a short one is searched instead
 	var out []Relation
 	var problems []Problem
 	add := func(r Relation) {
+		if seen == nil {
+			if slices.Contains(out, r) {
+				return
+			}
+			out = append(out, r)
+			if len(out) >= 32 {
+				seen = make(map[Relation]bool, 2*len(out))
+				for _, o := range out {
+					seen[o] = true
+				}
+			}
+			return
+		}
 		if !seen[r] {
 			seen[r] = true
 			out = append(out, r)
@@ -142,7 +156,10 @@ func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 		if !ok || v == nil {
 			continue
 		}
-		type item struct{ path, ref string }
+		type item struct {
+			i   int // position in a list, -1 for a single ref
+			ref string
+		}
 		var refs []item
 		path := "/spec/" + f.Field
 		if f.Many {
@@ -157,7 +174,7 @@ func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 					problems = append(problems, Problem{fmt.Sprintf("%s/%d", path, i), "must be a string (an entity ref)"})
 					continue
 				}
-				refs = append(refs, item{fmt.Sprintf("%s/%d", path, i), s})
+				refs = append(refs, item{i, s})
 			}
 		} else {
 			s, ok := v.(string)
@@ -165,12 +182,16 @@ func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 				problems = append(problems, Problem{path, "must be a string (an entity ref)"})
 				continue
 			}
-			refs = append(refs, item{path, s})
+			refs = append(refs, item{-1, s})
 		}
 		for _, it := range refs {
 			target, err := CanonicalRef(it.ref, RefDefaults{Kind: f.DefaultKind, Namespace: e.Namespace})
 			if err != nil {
-				problems = append(problems, Problem{it.path, err.Error()})
+				p := path
+				if it.i >= 0 {
+					p = fmt.Sprintf("%s/%d", path, it.i)
+				}
+				problems = append(problems, Problem{p, err.Error()})
 				continue
 			}
 			add(Relation{Source: self, Type: f.Type, Target: target})
@@ -186,14 +207,13 @@ func DeriveRelations(e *Entity) ([]Relation, []Problem) {
 
 // SortRelations sorts relations by source, type and target.
 func SortRelations(rs []Relation) {
-	sort.Slice(rs, func(i, j int) bool {
-		a, b := rs[i], rs[j]
-		if a.Source != b.Source {
-			return a.Source < b.Source
+	slices.SortFunc(rs, func(a, b Relation) int {
+		if c := strings.Compare(a.Source, b.Source); c != 0 {
+			return c
 		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
 		}
-		return a.Target < b.Target
+		return strings.Compare(a.Target, b.Target)
 	})
 }

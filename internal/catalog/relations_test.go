@@ -461,3 +461,27 @@ func TestProblemStringPrefixesThePath(t *testing.T) {
 		})
 	}
 }
+
+// A long list (past the point where duplicates are found through a map rather than by
+// searching what was derived so far) still yields each relation once.
+func TestDeriveRelationsDropsDuplicatesOfALongList(t *testing.T) {
+	var refs []string
+	for i := range 60 {
+		refs = append(refs, "component:c"+strings.Repeat("x", i%25)) // 25 distinct refs, most of them twice or more
+	}
+	e := entityOf(t, "Component", "", "web", "{dependsOn: ['"+strings.Join(refs, "', '")+"'], dependencyOf: ['component:c', 'component:cx']}")
+	got, problems := DeriveRelations(e)
+	if problems != nil {
+		t.Fatalf("unexpected problems: %v", problems)
+	}
+	seen := map[Relation]bool{}
+	for _, r := range got {
+		if seen[r] {
+			t.Errorf("relation %v appears twice", r)
+		}
+		seen[r] = true
+	}
+	if len(got) != 2*(25+2) {
+		t.Errorf("got %d relations, want %d (25 dependsOn and 2 dependencyOf, both ways):\n%s", len(got), 2*(25+2), describeRelations(got))
+	}
+}

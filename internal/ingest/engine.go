@@ -680,7 +680,7 @@ func (e *Engine) processDocument(ctx context.Context, rd *read, r *fileResult, d
 		fail(ref, []catalog.Problem{{Message: fmt.Sprintf("entity is larger than the limit of %s as JSON", byteSize(int64(limit)))}})
 		return
 	}
-	docJSON, err := json.Marshal(ent.Doc)
+	docJSON, err := catalog.MarshalJSON(ent.Doc)
 	if err != nil {
 		fail(ref, []catalog.Problem{{Message: "cannot encode document: " + err.Error()}})
 		return
