@@ -299,6 +299,21 @@ func TestHotAndColdResource(t *testing.T) {
 	if hot > 4*st.Entities/10 {
 		t.Errorf("hot resource reaches %d of %d entities: graph too connected", hot, st.Entities)
 	}
+	// The hubs: about 6.9 % and 69 % of the entities depend on them, read back from the files.
+	for _, h := range []struct {
+		ref   string
+		stats int
+		share float64
+	}{{st.IdentityHub, st.IdentityDependents, 0.069}, {st.NetworkHub, st.NetworkDependents, 0.69}} {
+		got, _ := bfs(h.ref)
+		t.Logf("hub %s: %d direct, %d transitive dependents", h.ref, len(up[h.ref]), got)
+		if h.ref == "" || got != h.stats {
+			t.Errorf("hub %q: read back %d dependents, Stats %d", h.ref, got, h.stats)
+		}
+		if want := h.share * float64(st.Entities); math.Abs(float64(got)-want) > 0.01*want {
+			t.Errorf("hub %s: %d dependents, want about %.0f", h.ref, got, want)
+		}
+	}
 }
 
 func TestSomeCycles(t *testing.T) {
