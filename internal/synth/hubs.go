@@ -2,7 +2,7 @@ package synth
 
 import "math/rand/v2"
 
-// Hubs: two shared platform resources of the platform system (the hot resource's), which a
+// Hubs (Config.Hubs): two shared platform resources of the platform system (the hot resource's), which a
 // large part of the catalog depends on transitively, as a catalog's shared network or
 // identity provider is:
 //
@@ -14,7 +14,9 @@ import "math/rand/v2"
 //     first), until about networkShare of the entities depend on it transitively.
 //
 // Their direct dependents are drawn from a random stream of their own, after the rest of the
-// catalog is generated, so the rest of the catalog is as it was without them.
+// catalog is generated, so the rest of the catalog is as it is without them: the hubs add two
+// resources and their dependsOn (about 0.15 stored relations per entity in the default shape,
+// 0.04 in the dense one).
 const (
 	identityName  = "shared-identity"
 	networkName   = "shared-network"

@@ -223,7 +223,7 @@ func (r *run) do() {
 
 	// 1. Generate the catalog.
 	t0 := time.Now()
-	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed, Shape: synth.Shape(*flagShape), Docs: *flagDocs})
+	st, err := synth.Write(filepath.Join(r.tmp, "catalog"), synth.Config{N: r.n, Seed: *flagSeed, Shape: synth.Shape(*flagShape), Docs: *flagDocs, Hubs: *flagImpact})
 	if err != nil {
 		r.fail("generate", err)
 		return
