@@ -11,7 +11,8 @@ import (
 // cacheMinNodes nodes, up to cacheNodes nodes in all (the oldest go first), and each of them
 // keeps what its callers derived from it and asked to memoise (Traversal.Memo: a page of
 // affected written as JSON), up to memoBytes bytes over the snapshot. A new snapshot (the
-// catalog changed) starts empty; the old one's cache goes with it.
+// catalog changed) starts empty; the old one's cache goes with it. Callers asking for a walk
+// that another caller is making wait for it rather than make it again.
 const (
 	cacheMinNodes = 64
 	memoPerWalk   = 4 // entries
@@ -19,8 +20,8 @@ const (
 
 // The cache's bounds (variables for the tests).
 var (
-	cacheNodes = 1 << 21 // 12 bytes each: 24 MiB
-	memoBytes  = 64 << 20
+	cacheNodes = 1 << 20 // 12 bytes each: 12 MiB
+	memoBytes  = 32 << 20
 )
 
 type walkKey struct {
@@ -35,6 +36,13 @@ type walkCache struct {
 	order []walkKey // oldest first
 	nodes int       // reached by the walks held
 	bytes int       // memoised by the walks held
+	// making: the walks being made; done is closed when t is set.
+	making map[walkKey]*making
+}
+
+type making struct {
+	done chan struct{}
+	t    *Traversal
 }
 
 // Walk is Traverse, answered from the snapshot's cache when the same walk was made before.
@@ -43,19 +51,32 @@ func (s *Snapshot) Walk(root int32, edgeTypes []string, maxDepth int) *Traversal
 	key := walkKey{root: root, maxDepth: maxDepth, edges: strings.Join(edgeTypes, "\x00")}
 	c := &s.walks
 	c.mu.Lock()
-	t := c.walks[key]
-	c.mu.Unlock()
-	if t != nil {
+	if t := c.walks[key]; t != nil {
+		c.mu.Unlock()
 		return t
 	}
-	t = s.Traverse(root, edgeTypes, maxDepth)
+	if m := c.making[key]; m != nil {
+		c.mu.Unlock()
+		<-m.done
+		return m.t
+	}
+	m := &making{done: make(chan struct{})}
+	if c.making == nil {
+		c.making = map[walkKey]*making{}
+	}
+	c.making[key] = m
+	c.mu.Unlock()
+
+	t := s.Traverse(root, edgeTypes, maxDepth)
+	c.mu.Lock()
+	defer func() {
+		delete(c.making, key)
+		m.t = t
+		close(m.done)
+		c.mu.Unlock()
+	}()
 	if t.Len() < cacheMinNodes || t.Len() > cacheNodes {
 		return t
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old := c.walks[key]; old != nil { // another caller walked it meanwhile
-		return old
 	}
 	for c.nodes+t.Len() > cacheNodes && len(c.order) > 0 {
 		old := c.walks[c.order[0]]

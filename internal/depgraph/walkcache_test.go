@@ -2,6 +2,7 @@ package depgraph_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"catalogd/internal/depgraph"
@@ -58,7 +59,7 @@ func same(a, b *depgraph.Traversal) bool {
 }
 
 // TestWalkCache: Walk answers as Traverse does, the second time from the cache (the same
-// traversal, its memo made once); the cache drops its oldest walks past its bound of nodes,
+// traversal, its memo made once), and once for callers at once; the cache drops its oldest walks past its bound of nodes,
 // and memoises nothing past its bound of bytes.
 func TestWalkCache(t *testing.T) {
 	s, hot, _ := walkSnapshot(t)
@@ -77,6 +78,19 @@ func TestWalkCache(t *testing.T) {
 	}
 	if d := s.Walk(hot, depgraph.ImpactEdges, 1); d == w || d.Len() >= w.Len() {
 		t.Fatalf("a walk of depth 1 reached %d nodes from the cache", d.Len())
+	}
+	// Callers at once: one walk, the same for all (made by one while the others wait, or
+	// from the cache).
+	got := make([]*depgraph.Traversal, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() { got[i] = s.Walk(hot, depgraph.ImpactEdges, 100) })
+	}
+	wg.Wait()
+	for _, g := range got {
+		if g != got[0] || !same(g, w) {
+			t.Fatal("callers at once got different walks")
+		}
 	}
 	made := 0
 	mk := func() []byte { made++; return []byte("page") }
