@@ -96,13 +96,13 @@ func (s *Snapshot) Walk(root int32, edgeTypes []string, maxDepth int) *Traversal
 	return t
 }
 
-// Memo returns what make returns for key, made once for this traversal while it is in its
-// snapshot's cache (a traversal not in it makes it each time). What make returns is shared:
+// Memo returns what build returns for key, built once for this traversal while it is in its
+// snapshot's cache (a traversal not in it builds it each time). What build returns is shared:
 // callers must not change it.
-func (t *Traversal) Memo(key string, make func() []byte) []byte {
+func (t *Traversal) Memo(key string, build func() []byte) []byte {
 	c := t.cacheOf()
 	if c == nil {
-		return make()
+		return build()
 	}
 	c.mu.Lock()
 	b, ok := t.memo[key]
@@ -110,7 +110,7 @@ func (t *Traversal) Memo(key string, make func() []byte) []byte {
 	if ok {
 		return b
 	}
-	b = make()
+	b = build()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := t.memo[key]; ok {
