@@ -41,7 +41,7 @@ func (r *queryResolver) traverse(ctx context.Context, ref string, edges []string
 	if err != nil {
 		return nil, err
 	}
-	return model.NewImpact(ctx, r.deps, snap, snap.Traverse(id, edges, depth)), nil
+	return model.NewImpact(ctx, r.deps, snap, snap.Walk(id, edges, depth)), nil
 }
 
 // depthArg validates a maxDepth argument; def applies when it is absent, limit < 0 means none.

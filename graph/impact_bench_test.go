@@ -27,7 +27,7 @@ const (
 
 // BenchmarkImpact answers the impact of the resource with the most affected entities among
 // the first 30 by ref (as scripts/loadgen picks it) and of the synthetic generator's hot
-// resource, over HTTP-shaped requests to the handler (no network, no client-side decoding),
+// resource and hubs, over HTTP-shaped requests to the handler (no network, no client-side decoding),
 // on a synthetic catalog of CATALOGD_BENCH_N entities (default 10,000) of shape
 // CATALOGD_BENCH_SHAPE (default or dense), on SQLite or, when CATALOGD_TEST_POSTGRES is set,
 // PostgreSQL (or the database CATALOGD_BENCH_DB_URL names). It reports the p50 and p99 of single requests and the answer's size.
@@ -36,7 +36,7 @@ func BenchmarkImpact(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
 		n = v
 	}
-	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1, Shape: synth.Shape(os.Getenv("CATALOGD_BENCH_SHAPE"))})
+	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1, Shape: synth.Shape(os.Getenv("CATALOGD_BENCH_SHAPE")), Hubs: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,5 +132,7 @@ func BenchmarkImpact(b *testing.B) {
 	deep := deepest.Data.Impact.Affected[len(deepest.Data.Impact.Affected)-1].Ref
 	run("largest", benchLargestQuery, largest)
 	run("hot", benchLargestQuery, stats.HotResource)
+	run("hub-7k", benchLargestQuery, stats.IdentityHub)
+	run("hub-70k", benchLargestQuery, stats.NetworkHub)
 	run("deps-deepest", benchDepsQuery, deep)
 }

@@ -71,6 +71,33 @@ type affectedList struct {
 const flushAt = 64 << 10
 
 func (m *affectedList) MarshalGQL(w io.Writer) {
+	// A page of a large walk that the snapshot keeps is written once for each selection and
+	// position, and copied from then on.
+	if len(m.page) > 0 && m.page[0].walk.Cached() {
+		w.Write(m.page[0].walk.Memo(m.memoKey(), func() []byte {
+			var b bytes.Buffer
+			m.write(&b)
+			return b.Bytes()
+		}))
+		return
+	}
+	m.write(w)
+}
+
+// memoKey names the page (its first position and length) and the selection it writes.
+func (m *affectedList) memoKey() string {
+	key := make([]byte, 0, 64)
+	key = strconv.AppendInt(key, int64(m.page[0].pos), 10)
+	key = append(key, ' ')
+	key = strconv.AppendInt(key, int64(len(m.page)), 10)
+	for j, kind := range m.kinds {
+		key = append(key, ' ', byte('0'+kind))
+		key = append(key, m.names[j]...)
+	}
+	return string(key)
+}
+
+func (m *affectedList) write(w io.Writer) {
 	if b, ok := w.(*bytes.Buffer); ok {
 		// The executor's answer buffer would otherwise grow by doubling, copying and clearing
 		// megabytes several times.

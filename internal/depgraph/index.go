@@ -72,6 +72,7 @@ type Snapshot struct {
 	quotedEnd []int32 // node id -> end of its quoted ref in quoted
 
 	seenSets sync.Pool // of *bitset: empty sets of the nodes, for traversals
+	walks    walkCache // large traversals made, and what was derived from them (Walk)
 }
 
 // csr is a compressed adjacency list: the targets of node n are targets[offsets[n]:offsets[n+1]].

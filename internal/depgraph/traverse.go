@@ -24,6 +24,10 @@ type Traversal struct {
 	nodes  []int32 // position -> node
 	parent []int32 // position -> position of the parent (-1 for the root)
 	depth  []int32 // position -> depth
+
+	// In the snapshot's cache (see Walk); both under its lock.
+	cache *walkCache
+	memo  map[string][]byte
 }
 
 // Len is the number of nodes reached, the root included.

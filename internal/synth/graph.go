@@ -34,52 +34,99 @@ func (c *catalog) relations() int {
 	return n
 }
 
-// dependents counts the transitive dependents of resource r with a
-// breadth-first search over these edges, each followed "upwards":
+// upGraph is the catalog's dependency graph "upwards": node → the nodes that depend on it,
+// along these edges:
 //
 //   - X dependsOn Y            → X depends on Y (components and resources)
 //   - component C providesApis A → A depends on C
 //   - component C consumesApis A → C depends on A
 //
-// It returns the number of distinct entities reached (r itself excluded) and
-// the largest BFS depth (in hops) at which one was reached.
-func (c *catalog) dependents(r int) (count, depth int) {
-	nR, nA := len(c.resources), len(c.apis)
-	resID := func(i int) int { return i }
-	apiID := func(i int) int { return nR + i }
-	compID := func(i int) int { return nR + nA + i }
-	total := nR + nA + len(c.comps)
+// Nodes are the resources, then the APIs, then the components.
+type upGraph struct {
+	nR, nA int
+	up     [][]int32
+}
 
-	up := make([][]int32, total) // node → nodes that depend on it
-	link := func(from, to int) { up[to] = append(up[to], int32(from)) }
+func (u *upGraph) res(i int) int32  { return int32(i) }
+func (u *upGraph) api(i int) int32  { return int32(u.nR + i) }
+func (u *upGraph) comp(i int) int32 { return int32(u.nR + u.nA + i) }
+
+func (c *catalog) upGraph() *upGraph {
+	u := &upGraph{nR: len(c.resources), nA: len(c.apis)}
+	u.up = make([][]int32, len(c.resources)+len(c.apis)+len(c.comps))
+	link := func(from, to int32) { u.up[to] = append(u.up[to], from) }
 	for i, res := range c.resources {
 		for _, d := range res.deps {
-			link(resID(i), resID(d))
+			link(u.res(i), u.res(d))
 		}
 	}
 	for i, cp := range c.comps {
 		for _, d := range cp.deps {
 			if d.resource {
-				link(compID(i), resID(d.idx))
+				link(u.comp(i), u.res(d.idx))
 			} else {
-				link(compID(i), compID(d.idx))
+				link(u.comp(i), u.comp(d.idx))
 			}
 		}
 		for _, a := range cp.provides {
-			link(apiID(a), compID(i))
+			link(u.api(a), u.comp(i))
 		}
 		for _, a := range cp.consumes {
-			link(compID(i), apiID(a))
+			link(u.comp(i), u.api(a))
 		}
 	}
+	return u
+}
 
-	seen := make([]bool, total)
-	seen[resID(r)] = true
-	frontier := []int32{int32(resID(r))}
+// reacher accumulates the nodes that depend, transitively, on any of the nodes it is given
+// (those included): count is their number.
+type reacher struct {
+	u     *upGraph
+	seen  []bool
+	count int
+	added []int32 // of the last add
+}
+
+func (u *upGraph) reacher() *reacher { return &reacher{u: u, seen: make([]bool, len(u.up))} }
+
+// add adds n and the nodes that depend on it, unless that would carry count past limit; it
+// reports whether it did.
+func (r *reacher) add(n int32, limit int) bool {
+	if r.seen[n] {
+		return true
+	}
+	r.seen[n] = true
+	r.added = append(r.added[:0], n)
+	for k := 0; k < len(r.added); k++ {
+		for _, y := range r.u.up[r.added[k]] {
+			if !r.seen[y] {
+				r.seen[y] = true
+				r.added = append(r.added, y)
+			}
+		}
+	}
+	if r.count+len(r.added) > limit {
+		for _, x := range r.added {
+			r.seen[x] = false
+		}
+		return false
+	}
+	r.count += len(r.added)
+	return true
+}
+
+// dependents counts the transitive dependents of resource r with a breadth-first search over
+// upGraph's edges. It returns the number of distinct entities reached (r itself excluded) and
+// the largest BFS depth (in hops) at which one was reached.
+func (c *catalog) dependents(r int) (count, depth int) {
+	u := c.upGraph()
+	seen := make([]bool, len(u.up))
+	seen[u.res(r)] = true
+	frontier := []int32{u.res(r)}
 	for len(frontier) > 0 {
 		var next []int32
 		for _, x := range frontier {
-			for _, y := range up[x] {
+			for _, y := range u.up[x] {
 				if !seen[y] {
 					seen[y] = true
 					next = append(next, y)

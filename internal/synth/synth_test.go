@@ -62,6 +62,34 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestHubsKeepTheRest: hubs are deterministic too, and add to the catalog without changing
+// its other entities: the kinds that cannot depend on a hub are written as without hubs.
+func TestHubsKeepTheRest(t *testing.T) {
+	var trees [3]map[string][]byte
+	for k, hubs := range []bool{true, true, false} {
+		dir := t.TempDir()
+		if _, err := Write(dir, Config{N: 5000, Seed: 7, Hubs: hubs}); err != nil {
+			t.Fatal(err)
+		}
+		trees[k] = readTree(t, dir)
+	}
+	for name, data := range trees[0] {
+		if !bytes.Equal(data, trees[1][name]) {
+			t.Fatalf("%s differs between two writes with the same Config", name)
+		}
+		kind := filepath.Dir(name)
+		if kind == "resources" || kind == "components" || name == "catalog-info.yaml" {
+			continue
+		}
+		if !bytes.Equal(data, trees[2][name]) {
+			t.Errorf("%s differs with and without hubs", name)
+		}
+	}
+	if len(trees[0]) != len(trees[2]) {
+		t.Errorf("%d files with hubs, %d without", len(trees[0]), len(trees[2]))
+	}
+}
+
 func TestTooSmall(t *testing.T) {
 	if _, err := Write(t.TempDir(), Config{N: 10}); err == nil {
 		t.Fatal("expected an error for N=10")
@@ -243,7 +271,11 @@ func TestRelationsPerEntity(t *testing.T) {
 }
 
 func TestHotAndColdResource(t *testing.T) {
-	dir, st := write(t, 10000, 1)
+	dir := t.TempDir()
+	st, err := Write(dir, Config{N: 10000, Seed: 1, Hubs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if st.HotResource != "resource:default/shared-postgres" || st.ColdResource == "" {
 		t.Fatalf("hot %q cold %q", st.HotResource, st.ColdResource)
 	}
@@ -298,6 +330,21 @@ func TestHotAndColdResource(t *testing.T) {
 	}
 	if hot > 4*st.Entities/10 {
 		t.Errorf("hot resource reaches %d of %d entities: graph too connected", hot, st.Entities)
+	}
+	// The hubs: about 6.9 % and 69 % of the entities depend on them, read back from the files.
+	for _, h := range []struct {
+		ref   string
+		stats int
+		share float64
+	}{{st.IdentityHub, st.IdentityDependents, 0.069}, {st.NetworkHub, st.NetworkDependents, 0.69}} {
+		got, _ := bfs(h.ref)
+		t.Logf("hub %s: %d direct, %d transitive dependents", h.ref, len(up[h.ref]), got)
+		if h.ref == "" || got != h.stats {
+			t.Errorf("hub %q: read back %d dependents, Stats %d", h.ref, got, h.stats)
+		}
+		if want := h.share * float64(st.Entities); math.Abs(float64(got)-want) > 0.01*want {
+			t.Errorf("hub %s: %d dependents, want about %.0f", h.ref, got, want)
+		}
 	}
 }
 

@@ -61,6 +61,12 @@ func Write(dir string, cfg Config) (Stats, error) {
 	}
 	st.HotDependents, st.HotDepth = c.dependents(hotResource)
 	st.ColdDependents, _ = c.dependents(coldResrc)
+	if c.identityHub >= 0 {
+		st.IdentityHub = "resource:default/" + c.resources[c.identityHub].name
+		st.NetworkHub = "resource:default/" + c.resources[c.networkHub].name
+		st.IdentityDependents, _ = c.dependents(c.identityHub)
+		st.NetworkDependents, _ = c.dependents(c.networkHub)
+	}
 	// Samples: a stride through the components and the owning teams.
 	for i, step := 0, max(1, len(c.comps)/1000); i < len(c.comps) && len(st.SampleComponents) < 1000; i += step {
 		st.SampleComponents = append(st.SampleComponents, "component:default/"+c.comps[i].name)
