@@ -168,6 +168,17 @@ func (c *answerCache) get(gen int64, key [32]byte) *graphql.Response {
 const answerOverhead = 256
 
 func (c *answerCache) put(gen int64, key [32]byte, resp *graphql.Response) {
+	if !compacted(resp.Data) {
+		// Kept as json.Marshal writes it, so that writing it again needs no scan (see
+		// writeResponse); the caller's answer is not changed.
+		data, err := json.Marshal(resp.Data)
+		if err != nil {
+			return
+		}
+		kept := *resp
+		kept.Data = data
+		resp = &kept
+	}
 	size := len(resp.Data) + answerOverhead
 	for _, v := range resp.Extensions {
 		if b, ok := v.(json.RawMessage); ok {
@@ -208,6 +219,9 @@ type answerState struct {
 	gen    int64
 	key    [32]byte
 	served bool
+	// cached is set when the answer came from the cache, whose data is compacted (see put):
+	// the transport writes it without scanning it again.
+	cached bool
 }
 
 type answerStateKey struct{}
@@ -250,6 +264,7 @@ func (a *answers) response(ctx context.Context, next graphql.ResponseHandler) *g
 	}
 	st.served = true
 	if resp := a.cache.get(st.gen, st.key); resp != nil {
+		st.cached = true
 		return resp
 	}
 	// Only an answer computed while the graph index had caught up is kept: snapshots only

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,5 +215,34 @@ func TestConcurrentCallersShareOneAnswer(t *testing.T) {
 	_, once := f.ask(strings.Replace(webPage, "ref title", "title ref", 1), client.Var("ref", "component:default/web"))
 	if got > 2*once {
 		t.Errorf("8 concurrent callers cost %d statements; one caller costs %d", got, once)
+	}
+}
+
+// A kept answer is written byte for byte as it was the first time, also when its data had to
+// be compacted and escaped (HTML characters in a title).
+func TestKeptAnswersAreWrittenAsTheFirst(t *testing.T) {
+	f := newCacheFixture(t, testdb.SQLite(t), graph.Options{})
+	f.write("<b>Web & co</b>", 0)
+	f.caughtUp()
+	srv := httptest.NewServer(graph.NewHandler(f.r, graph.Options{}))
+	defer srv.Close()
+	body := `{"query":"query($ref: String!) { entity(ref: $ref) { ref title } }","variables":{"ref":"component:default/web"}}`
+	var answers []string
+	for range 3 {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers = append(answers, string(b))
+	}
+	if !strings.Contains(answers[0], `\u003cb\u003eWeb \u0026 co`) {
+		t.Fatalf("first answer: %s", answers[0])
+	}
+	for i, a := range answers[1:] {
+		if a != answers[0] {
+			t.Errorf("answer %d: %s, first: %s", i+2, a, answers[0])
+		}
 	}
 }

@@ -85,7 +85,12 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	writeResponse(w, responses(ctx))
+	resp := responses(ctx)
+	if st, _ := ctx.Value(answerStateKey{}).(*answerState); st != nil && st.cached {
+		writeCompacted(w, resp)
+		return
+	}
+	writeResponse(w, resp)
 }
 
 // responseContentType is transport.POST's choice of content type with its defaults: what the
@@ -123,6 +128,11 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		w.Write(b)
 		return
 	}
+	writeCompacted(w, resp)
+}
+
+// writeCompacted is writeResponse for data known to be compacted.
+func writeCompacted(w io.Writer, resp *graphql.Response) {
 	head, err := json.Marshal(struct {
 		Errors gqlerror.List `json:"errors,omitempty"`
 	}{resp.Errors})
