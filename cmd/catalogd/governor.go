@@ -38,6 +38,7 @@ func autoLimit(live, ceiling int64) int64 {
 var governor struct {
 	mu      sync.Mutex
 	running int   // serves in this process that asked for it (tests run several)
+	gen     int   // started so often: a finalizer of an earlier start ends its chain
 	prev    int64 // the limit before the first
 	ceiling int64
 	live    []metrics.Sample
@@ -52,8 +53,9 @@ func startMemoryGovernor() (stop func()) {
 		governor.prev = debug.SetMemoryLimit(-1)
 		governor.ceiling = cgroupMemoryLimit()
 		governor.live = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		governor.gen++
 		setAutoLimit()
-		armGovernor()
+		armGovernor(governor.gen)
 	}
 	return sync.OnceFunc(func() {
 		governor.mu.Lock()
@@ -86,15 +88,15 @@ func setAutoLimit() {
 // collection and makes the next one.
 type gcSentinel struct{ _ *int }
 
-func armGovernor() {
+func armGovernor(gen int) {
 	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
 		governor.mu.Lock()
 		defer governor.mu.Unlock()
-		if governor.running == 0 {
+		if governor.running == 0 || governor.gen != gen {
 			return
 		}
 		setAutoLimit()
-		armGovernor()
+		armGovernor(gen)
 	})
 }
 
