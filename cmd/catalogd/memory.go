@@ -26,6 +26,10 @@ type memoryFlags struct {
 	sqliteMmap       byteSize
 	limit            byteSize // 0: none (the runtime's own, which GOMEMLIMIT sets)
 	envErr           error
+	// auto: when no limit is given, one follows the live heap (governor.go); serve's.
+	auto     bool
+	given    func() bool // whether a limit is given
+	stopAuto func()
 }
 
 // add adds the flags; applyCache is the default of --sqlite-apply-cache-size (serve keeps
@@ -47,6 +51,9 @@ func (m *memoryFlags) add(cmd *cobra.Command, getenv func(string) string, applyC
 	m.sqliteApplyCache = env("CATALOGD_SQLITE_APPLY_CACHE_SIZE", applyCache)
 	m.sqliteMmap = env("CATALOGD_SQLITE_MMAP_SIZE", store.DefaultSQLiteMmapSize)
 	m.limit = env("CATALOGD_MEMORY_LIMIT", 0)
+	m.given = func() bool {
+		return cmd.Flags().Changed("memory-limit") || getenv("CATALOGD_MEMORY_LIMIT") != "" || getenv("GOMEMLIMIT") != ""
+	}
 	cmd.Flags().Var(&m.sqliteCache, "sqlite-cache-size",
 		"SQLite page cache of each of the "+strconv.Itoa(store.SQLiteConns)+" pooled connections, e.g. 16MiB (env CATALOGD_SQLITE_CACHE_SIZE)")
 	cmd.Flags().Var(&m.sqliteApplyCache, "sqlite-apply-cache-size",
@@ -54,7 +61,7 @@ func (m *memoryFlags) add(cmd *cobra.Command, getenv func(string) string, applyC
 	cmd.Flags().Var(&m.sqliteMmap, "sqlite-mmap-size",
 		"how much of the SQLite file each pooled connection reads through a memory map, e.g. 256MiB; 0: none. RSS counts the mapped pages once per connection (env CATALOGD_SQLITE_MMAP_SIZE)")
 	cmd.Flags().Var(&m.limit, "memory-limit",
-		"soft limit of the Go heap, e.g. 200MiB: the garbage collector works harder as it nears it; 0: none, or GOMEMLIMIT (env CATALOGD_MEMORY_LIMIT)")
+		"soft limit of the Go heap, e.g. 200MiB: the garbage collector works harder as it nears it; 0: none, or GOMEMLIMIT; unset, serve's follows the live heap (env CATALOGD_MEMORY_LIMIT)")
 }
 
 // storeOptions are the store's options the flags say.
@@ -75,8 +82,18 @@ func (m *memoryFlags) apply() error {
 	}
 	if m.limit > 0 {
 		debug.SetMemoryLimit(int64(m.limit))
+	} else if m.auto && m.stopAuto == nil && (m.given == nil || !m.given()) {
+		m.stopAuto = startMemoryGovernor()
 	}
 	return nil
+}
+
+// stop ends what apply started: the automatic limit.
+func (m *memoryFlags) stop() {
+	if m.stopAuto != nil {
+		m.stopAuto()
+		m.stopAuto = nil
+	}
 }
 
 // ingestApplyCache is ingest's default SQLite apply cache: a one-shot job may take more
@@ -86,7 +103,9 @@ const ingestApplyCache = 256 << 20
 // logMemory says what serve may keep in memory, as configured.
 func logMemory(log *slog.Logger, st *store.Store, opts store.Options) {
 	limit := "none"
-	if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 {
+	if governing() {
+		limit = "auto"
+	} else if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 {
 		limit = byteSize(l).String()
 	}
 	if st.Dialect != dialect.SQLite {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -91,5 +93,69 @@ func TestBadMemorySettingsAreReportedClearly(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("config check output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestAutoLimitLeavesRoomAboveTheLiveHeapWithinTheContainer(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct{ live, ceiling, want int64 }{
+		{0, 0, autoLimitHeadroom},
+		{60 * mib, 0, 60*mib + autoLimitHeadroom},
+		{400 * mib, 0, 600 * mib},
+		{400 * mib, 1000 * mib, 600 * mib},
+		{400 * mib, 500 * mib, 500 * mib / 10 * 9},
+		{0, 20 * mib, minMemoryLimit},
+	} {
+		if got := autoLimit(tc.live, tc.ceiling); got != tc.want {
+			t.Errorf("autoLimit(%d MiB, %d MiB) = %d, want %d", tc.live/mib, tc.ceiling/mib, got, tc.want)
+		}
+	}
+}
+
+func TestServeWithoutALimitFollowsTheLiveHeap(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	srv, log := startServerEnv(t, nil)
+	if !strings.Contains(log.String(), "memory_limit=auto") {
+		t.Errorf("the log does not say memory_limit=auto:\n%s", log.String())
+	}
+	// A live heap of 64 MiB more raises the limit above it after the next collection.
+	ballast := make([]byte, 64<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	deadline := time.Now().Add(time.Minute)
+	for debug.SetMemoryLimit(-1) < 64<<20+autoLimitHeadroom {
+		if time.Now().After(deadline) {
+			t.Fatalf("memory limit %d with 64 MiB live", debug.SetMemoryLimit(-1))
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.KeepAlive(ballast)
+	srv.stop()
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Errorf("memory limit %d after serve stopped, want %d as before", got, prev)
+	}
+}
+
+func TestAGivenLimitOrNoneStopsTheAutomaticOne(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--memory-limit", "0"}, "memory_limit=none"},
+		{map[string]string{"CATALOGD_MEMORY_LIMIT": "512MiB"}, nil, "memory_limit=512MiB"},
+		{map[string]string{"GOMEMLIMIT": "off"}, nil, "memory_limit=none"},
+	} {
+		srv, log := startServerEnv(t, tc.env, tc.args...)
+		if !strings.Contains(log.String(), tc.want) {
+			t.Errorf("%v %v: the log does not say %q:\n%s", tc.env, tc.args, tc.want, log.String())
+		}
+		srv.stop()
+		debug.SetMemoryLimit(prev)
 	}
 }

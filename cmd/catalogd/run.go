@@ -260,9 +260,12 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			} else {
 				fc = &fileConfig{}
 			}
+			c.mem.auto = true
 			if err := errors.Join(envErr, envErr2, envErr3, envErr4, envErr5, of.envErr, sf.check(), c.mem.apply()); err != nil {
+				c.mem.stop()
 				return err
 			}
+			defer c.mem.stop()
 			if !cmd.Flags().Changed("max-removal-share") && getenv("CATALOGD_MAX_REMOVAL_SHARE") == "" && fc.Guards.MaxRemovalShare != nil {
 				maxShare = *fc.Guards.MaxRemovalShare
 			}

@@ -193,6 +193,7 @@ func (b *Builder) Add(d Doc) {
 
 // Index inverts the rows added into an index. The builder is done with.
 func (b *Builder) Index() *Index {
+	b.dict = nil // the words are numbered: the collector may take the map while this runs
 	words := b.words
 	order := make([]uint32, len(words))
 	for i := range order {
@@ -210,7 +211,8 @@ func (b *Builder) Index() *Index {
 	}
 	seg.offs[len(words)] = at
 	row, k := 0, 0
-	for _, chunk := range b.flat {
+	for c, chunk := range b.flat {
+		b.flat[c] = nil // each chunk inverted is garbage: the two copies are never whole at once
 		for _, o := range chunk {
 			for k >= b.rowEnd[row] {
 				row++
