@@ -21,7 +21,9 @@ const (
 // The cache's bounds (variables for the tests).
 var (
 	cacheNodes = 1 << 20 // 12 bytes each: 12 MiB
-	memoBytes  = 32 << 20
+	// The GraphQL answer cache keeps whole answers to a question asked again; memos serve the
+	// first answer of another page or selection of a walk already made, so a few suffice.
+	memoBytes = 8 << 20
 )
 
 type walkKey struct {
