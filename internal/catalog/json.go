@@ -38,7 +38,7 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return appendJSONString(b, x), nil
+		return AppendJSONString(b, x), nil
 	case bool:
 		if x {
 			return append(b, "true"...), nil
@@ -63,7 +63,7 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(appendJSONString(b, k), ':')
+			b = append(AppendJSONString(b, k), ':')
 			if b, err = appendJSONValue(b, x[k]); err != nil {
 				return nil, err
 			}
@@ -139,9 +139,9 @@ func isJSONNumber(s string) bool {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s quoted as encoding/json does by default: HTML-safe (<, > and &
+// AppendJSONString appends s quoted as encoding/json does by default: HTML-safe (<, > and &
 // escaped), U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

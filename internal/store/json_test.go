@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"catalogd/internal/catalog"
 )
 
 func TestJSONEncodingMatchesEncodingJSON(t *testing.T) {
@@ -50,7 +52,7 @@ func FuzzJSONString(f *testing.F) {
 	f.Add("a<b>&\u2028\xff\"\\\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
+		if got := catalog.AppendJSONString(nil, s); string(got) != string(want) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})
