@@ -1,8 +1,11 @@
 package depgraph
 
 import (
+	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // A large impact (tens of thousands of entities reached) is asked about again and again while
@@ -26,59 +29,52 @@ var (
 	memoBytes = 8 << 20
 )
 
-type walkKey struct {
-	root     int32
-	maxDepth int
-	edges    string
-}
-
 type walkCache struct {
 	mu    sync.Mutex
-	walks map[walkKey]*Traversal
-	order []walkKey // oldest first
-	nodes int       // reached by the walks held
-	bytes int       // memoised by the walks held
-	// making: the walks being made; done is closed when t is set.
-	making map[walkKey]*making
-}
-
-type making struct {
-	done chan struct{}
-	t    *Traversal
+	walks map[string]*Traversal // by walkKey
+	order []string              // oldest first
+	nodes int                   // reached by the walks held
+	bytes int                   // memoised by the walks held
+	// making joins callers asking for a walk that another caller is making.
+	making singleflight.Group
 }
 
 // Walk is Traverse, answered from the snapshot's cache when the same walk was made before.
 // The traversal it returns is shared: callers must not change it.
 func (s *Snapshot) Walk(root int32, edgeTypes []string, maxDepth int) *Traversal {
-	key := walkKey{root: root, maxDepth: maxDepth, edges: strings.Join(edgeTypes, "\x00")}
+	key := walkKey(root, edgeTypes, maxDepth)
 	c := &s.walks
 	c.mu.Lock()
-	if t := c.walks[key]; t != nil {
-		c.mu.Unlock()
-		return t
-	}
-	if m := c.making[key]; m != nil {
-		c.mu.Unlock()
-		<-m.done
-		return m.t
-	}
-	m := &making{done: make(chan struct{})}
-	if c.making == nil {
-		c.making = map[walkKey]*making{}
-	}
-	c.making[key] = m
+	t := c.walks[key]
 	c.mu.Unlock()
-
-	t := s.Traverse(root, edgeTypes, maxDepth)
-	c.mu.Lock()
-	defer func() {
-		delete(c.making, key)
-		m.t = t
-		close(m.done)
-		c.mu.Unlock()
-	}()
-	if t.Len() < cacheMinNodes || t.Len() > cacheNodes {
+	if t != nil {
 		return t
+	}
+	v, _, _ := c.making.Do(key, func() (any, error) {
+		c.mu.Lock()
+		t := c.walks[key]
+		c.mu.Unlock()
+		if t == nil {
+			t = s.Traverse(root, edgeTypes, maxDepth)
+			c.keep(key, t)
+		}
+		return t, nil
+	})
+	return v.(*Traversal)
+}
+
+// walkKey names a walk: its root, depth and edge types.
+func walkKey(root int32, edgeTypes []string, maxDepth int) string {
+	return strconv.Itoa(int(root)) + "\x00" + strconv.Itoa(maxDepth) + "\x00" + strings.Join(edgeTypes, "\x00")
+}
+
+// keep holds t in the cache under key if it is large enough to be worth it, dropping the
+// oldest walks to make room.
+func (c *walkCache) keep(key string, t *Traversal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Len() < cacheMinNodes || t.Len() > cacheNodes {
+		return
 	}
 	for c.nodes+t.Len() > cacheNodes && len(c.order) > 0 {
 		old := c.walks[c.order[0]]
@@ -89,13 +85,12 @@ func (s *Snapshot) Walk(root int32, edgeTypes []string, maxDepth int) *Traversal
 		c.order = c.order[1:]
 	}
 	if c.walks == nil {
-		c.walks = map[walkKey]*Traversal{}
+		c.walks = map[string]*Traversal{}
 	}
 	c.walks[key] = t
 	c.order = append(c.order, key)
 	c.nodes += t.Len()
 	t.cache = c
-	return t
 }
 
 // Memo returns what build returns for key, built once for this traversal while it is in its
