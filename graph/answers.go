@@ -60,9 +60,15 @@ var volatileFields = map[string]bool{
 	"*.freshness":        true, // when the entity was last confirmed
 }
 
-// cacheable reports whether every field op selects is answered from the catalog as of one
-// generation, and op is a query without @defer.
-func cacheable(doc *ast.QueryDocument, op *ast.OperationDefinition) bool {
+// volatileInputs are input fields (Input.field) that, given a value, make the field they are
+// an argument of read what changes without the generation moving.
+var volatileInputs = map[string]bool{
+	"EntityFilter.notObservedSince": true, // entities' and locations' last confirmation times
+}
+
+// cacheable reports whether every field op selects, with the arguments vars give it, is
+// answered from the catalog as of one generation, and op is a query without @defer.
+func cacheable(schema *ast.Schema, doc *ast.QueryDocument, op *ast.OperationDefinition, vars map[string]any) bool {
 	if op == nil || op.Operation != ast.Query {
 		return false
 	}
@@ -83,6 +89,14 @@ func cacheable(doc *ast.QueryDocument, op *ast.OperationDefinition) bool {
 				}
 				if !fieldCacheable(s.ObjectDefinition.Name, s.Name, s.Definition.Type.Name()) {
 					return false
+				}
+				if len(s.Arguments) > 0 {
+					args := s.ArgumentMap(vars)
+					for _, a := range s.Definition.Arguments {
+						if inputVolatile(schema, a.Type, args[a.Name]) {
+							return false
+						}
+					}
 				}
 				if !ok(s.SelectionSet) {
 					return false
@@ -113,6 +127,33 @@ func cacheable(doc *ast.QueryDocument, op *ast.OperationDefinition) bool {
 		return true
 	}
 	return ok(op.SelectionSet)
+}
+
+// inputVolatile reports whether v, a value of type typ, sets one of volatileInputs.
+func inputVolatile(schema *ast.Schema, typ *ast.Type, v any) bool {
+	if v == nil || typ == nil {
+		return false
+	}
+	if typ.Elem != nil {
+		list, _ := v.([]any)
+		for _, e := range list {
+			if inputVolatile(schema, typ.Elem, e) {
+				return true
+			}
+		}
+		return false
+	}
+	def := schema.Types[typ.NamedType]
+	m, ok := v.(map[string]any)
+	if def == nil || def.Kind != ast.InputObject || !ok {
+		return false
+	}
+	for _, f := range def.Fields {
+		if fv := m[f.Name]; fv != nil && (volatileInputs[def.Name+"."+f.Name] || inputVolatile(schema, f.Type, fv)) {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldCacheable reports whether field of parent, returning a value of type typ, is answered
@@ -230,15 +271,16 @@ type answerStateKey struct{}
 // operation may be answered from the cache and reads the generation; the response middleware
 // answers from the cache or computes, once for concurrent callers, and keeps the answer.
 type answers struct {
-	cache *answerCache
-	store *store.Store
+	cache  *answerCache
+	schema *ast.Schema
+	store  *store.Store
 	// caughtUp reports whether the graph index has a snapshot of generation gen or newer.
 	caughtUp func(gen int64) bool
 }
 
 func (a *answers) operation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
-	if !cacheable(oc.Doc, oc.Operation) {
+	if !cacheable(a.schema, oc.Doc, oc.Operation, oc.Variables) {
 		return next(ctx)
 	}
 	gen, err := a.store.Generation(ctx)

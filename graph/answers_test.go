@@ -148,6 +148,14 @@ func TestVolatileFieldsAndMutationsAreNeverKept(t *testing.T) {
 				}
 			})
 		}
+		t.Run("entities no source confirmed since a time", func(t *testing.T) {
+			q := `query($since: Time) { entities(filter: {notObservedSince: $since}) { totalCount } }`
+			since := client.Var("since", "2000-01-01T00:00:00Z")
+			f.ask(q, since)
+			if _, cost := f.ask(q, since); cost == 0 {
+				t.Error("answered from the cache")
+			}
+		})
 		t.Run("locations", func(t *testing.T) {
 			q := `{ locations { key lastReadAt } entity(ref: "component:default/web") { ref } }`
 			f.ask(q)

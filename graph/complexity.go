@@ -49,14 +49,16 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, oc *graphq
 	key, ok := questionKey(oc)
 	var cost int
 	var known bool
+	var name string
 	if ok {
 		oc.Stats.SetExtension(questionExtension, key)
-		cost, known = c.costs.Get(ctx, hex.EncodeToString(key[:]))
+		name = hex.EncodeToString(key[:])
+		cost, known = c.costs.Get(ctx, name)
 	}
 	if !known {
 		cost = complexity.Calculate(ctx, c.es, oc.Doc.Operations.ForName(oc.OperationName), oc.Variables)
 		if ok {
-			c.costs.Add(ctx, hex.EncodeToString(key[:]), cost)
+			c.costs.Add(ctx, name, cost)
 		}
 	}
 	oc.Stats.SetExtension("ComplexityLimit", &extension.ComplexityStats{Complexity: cost, ComplexityLimit: c.limit})

@@ -94,7 +94,8 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	}
 	cfg := generated.Config{Resolvers: r}
 	setComplexity(&cfg.Complexity, len(r.deps.ContactAnnotations))
-	srv := handler.New(generated.NewExecutableSchema(cfg))
+	es := generated.NewExecutableSchema(cfg)
+	srv := handler.New(es)
 	// First: gqlgen gives a request to the first transport that supports it, and the HTTP
 	// layer lets every request with an Upgrade header through to authenticate here, in
 	// connection_init.
@@ -148,7 +149,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 		if size == 0 {
 			size = DefaultAnswerCacheBytes
 		}
-		a := &answers{cache: newAnswerCache(size), store: r.Store, caughtUp: func(gen int64) bool {
+		a := &answers{cache: newAnswerCache(size), schema: es.Schema(), store: r.Store, caughtUp: func(gen int64) bool {
 			if r.Index.Built() >= gen {
 				return true
 			}

@@ -77,7 +77,7 @@ func (m *memoryFlags) apply() error {
 	if err := m.storeOptions().Check(); err != nil {
 		return fmt.Errorf("--sqlite-cache-size, --sqlite-apply-cache-size, --sqlite-mmap-size: %w", err)
 	}
-	if m.limit < 0 || (m.limit > 0 && m.limit < minMemoryLimit) {
+	if m.limit > 0 && m.limit < minMemoryLimit {
 		return fmt.Errorf("--memory-limit %s: must be 0 (none) or at least %s", m.limit.String(), byteSize(minMemoryLimit).String())
 	}
 	if m.limit > 0 {
