@@ -36,16 +36,9 @@ type memoryFlags struct {
 // less than ingest, a one-shot job).
 func (m *memoryFlags) add(cmd *cobra.Command, getenv func(string) string, applyCache int64) {
 	env := func(key string, def int64) byteSize {
-		v := getenv(key)
-		if v == "" {
-			return byteSize(def)
-		}
-		n, err := parseByteSize(v)
-		if err != nil {
-			m.envErr = errors.Join(m.envErr, fmt.Errorf("%s=%q %v", key, excerpt(v), err))
-			return byteSize(def)
-		}
-		return byteSize(n)
+		n, err := envByteSize(getenv, key, def)
+		m.envErr = errors.Join(m.envErr, err)
+		return n
 	}
 	m.sqliteCache = env("CATALOGD_SQLITE_CACHE_SIZE", store.DefaultSQLiteCacheSize)
 	m.sqliteApplyCache = env("CATALOGD_SQLITE_APPLY_CACHE_SIZE", applyCache)
@@ -138,6 +131,20 @@ const ingestGCPercent = 200
 // minMemoryLimit is the smallest memory limit accepted: below it the collector would run
 // without pause.
 const minMemoryLimit = 32 << 20
+
+// envByteSize reads a size from the environment variable key: def when it is unset, and an
+// error naming the variable when it is not a size.
+func envByteSize(getenv func(string) string, key string, def int64) (byteSize, error) {
+	v := getenv(key)
+	if v == "" {
+		return byteSize(def), nil
+	}
+	n, err := parseByteSize(v)
+	if err != nil {
+		return byteSize(def), fmt.Errorf("%s=%q %v", key, excerpt(v), err)
+	}
+	return byteSize(n), nil
+}
 
 // byteSize is a size in bytes, written as an integer with an optional unit: 0, 4096, 512KiB,
 // 16MiB, 2GiB (KB, MB, GB: powers of 1000).

@@ -368,14 +368,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	envErr2 = err
 	cmd.Flags().DurationVar(&requestTimeout, "request-timeout", defTimeout,
 		"deadline of one GraphQL request; resolvers stop and answer TIMEOUT when it passes (env CATALOGD_REQUEST_TIMEOUT)")
-	answerCache = byteSize(graph.DefaultAnswerCacheBytes)
-	if v := getenv("CATALOGD_ANSWER_CACHE_SIZE"); v != "" {
-		n, err := parseByteSize(v)
-		if err != nil {
-			envErr5 = errors.Join(envErr5, fmt.Errorf("CATALOGD_ANSWER_CACHE_SIZE=%q %v", excerpt(v), err))
-		}
-		answerCache = byteSize(n)
-	}
+	answerCache, envErr5 = envByteSize(getenv, "CATALOGD_ANSWER_CACHE_SIZE", graph.DefaultAnswerCacheBytes)
 	cmd.Flags().Var(&answerCache, "answer-cache-size",
 		"memory for whole answers to queries that read only the catalog, kept until it changes, e.g. 64MiB; 0: none (env CATALOGD_ANSWER_CACHE_SIZE)")
 	af.add(cmd, getenv)
