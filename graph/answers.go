@@ -1,16 +1,15 @@
 package graph
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"strconv"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"golang.org/x/sync/singleflight"
 
+	"catalogd/internal/gencache"
 	"catalogd/internal/store"
 )
 
@@ -165,48 +164,37 @@ func fieldCacheable(parent, field, typ string) bool {
 	return !volatileTypes[parent] && !volatileTypes[typ] && !volatileFields[parent+"."+field] && !volatileFields["*."+field]
 }
 
-// answerCache is a byte-bounded LRU of answers of the current generation.
+// answerCache keeps answers of the current generation, least recently used out first.
 type answerCache struct {
-	max int
-
-	mu    sync.Mutex
-	gen   int64
-	ll    *list.List // of *cachedAnswer, most recently used first
-	m     map[[32]byte]*list.Element
-	bytes int
+	kept *gencache.Cache[[32]byte, *graphql.Response]
 
 	// flight joins concurrent requests for the same answer: ten callers asking the same new
 	// question at once cost one computation.
 	flight singleflight.Group
 }
 
-type cachedAnswer struct {
-	key  [32]byte
-	resp *graphql.Response
-	size int
-}
-
-func newAnswerCache(maxBytes int) *answerCache {
-	return &answerCache{max: maxBytes, ll: list.New(), m: map[[32]byte]*list.Element{}}
-}
-
-func (c *answerCache) get(gen int64, key [32]byte) *graphql.Response {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return nil
-	}
-	el, ok := c.m[key]
-	if !ok {
-		return nil
-	}
-	c.ll.MoveToFront(el)
-	return el.Value.(*cachedAnswer).resp
-}
-
 // answerOverhead is what an answer costs besides its data: the response, list element, map
 // entry and key.
 const answerOverhead = 256
+
+func newAnswerCache(maxBytes int) *answerCache {
+	return &answerCache{kept: gencache.New(maxBytes, func(_ [32]byte, resp *graphql.Response) int {
+		size := len(resp.Data) + answerOverhead
+		for _, v := range resp.Extensions {
+			if b, ok := v.(json.RawMessage); ok {
+				size += len(b)
+			} else {
+				size += answerOverhead
+			}
+		}
+		return size
+	})}
+}
+
+func (c *answerCache) get(gen int64, key [32]byte) *graphql.Response {
+	resp, _ := c.kept.Get(gen, key)
+	return resp
+}
 
 func (c *answerCache) put(gen int64, key [32]byte, resp *graphql.Response) {
 	if !compacted(resp.Data) {
@@ -220,38 +208,7 @@ func (c *answerCache) put(gen int64, key [32]byte, resp *graphql.Response) {
 		kept.Data = data
 		resp = &kept
 	}
-	size := len(resp.Data) + answerOverhead
-	for _, v := range resp.Extensions {
-		if b, ok := v.(json.RawMessage); ok {
-			size += len(b)
-		} else {
-			size += answerOverhead
-		}
-	}
-	if size > c.max/8 {
-		return // one answer may take an eighth of the cache at most
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen < c.gen {
-		return // computed before a newer generation was seen
-	}
-	if gen > c.gen {
-		c.gen, c.ll, c.m, c.bytes = gen, list.New(), map[[32]byte]*list.Element{}, 0
-	}
-	if el, ok := c.m[key]; ok {
-		c.ll.MoveToFront(el)
-		return
-	}
-	c.m[key] = c.ll.PushFront(&cachedAnswer{key: key, resp: resp, size: size})
-	c.bytes += size
-	for c.bytes > c.max {
-		el := c.ll.Back()
-		a := el.Value.(*cachedAnswer)
-		c.ll.Remove(el)
-		delete(c.m, a.key)
-		c.bytes -= a.size
-	}
+	c.kept.Put(gen, key, resp)
 }
 
 // answerState is one operation's dealings with the cache, from the operation middleware

@@ -105,7 +105,8 @@ func TestTheAnswerCacheIsBoundedAndLeastRecentlyUsedGoesFirst(t *testing.T) {
 		return &graphql.Response{Data: json.RawMessage(`"` + strings.Repeat("x", n) + `"`)}
 	}
 	key := func(i byte) (k [32]byte) { k[0] = i; return k }
-	c := newAnswerCache(8 * (1000 + answerOverhead + 2))
+	maxBytes := 8 * (1000 + answerOverhead + 2)
+	c := newAnswerCache(maxBytes)
 	for i := range byte(8) {
 		c.put(1, key(i), answer(1000))
 	}
@@ -114,10 +115,10 @@ func TestTheAnswerCacheIsBoundedAndLeastRecentlyUsedGoesFirst(t *testing.T) {
 	if c.get(1, key(1)) != nil || c.get(1, key(0)) == nil || c.get(1, key(8)) == nil {
 		t.Error("the least recently used answer was not the one dropped")
 	}
-	if c.bytes > c.max {
-		t.Errorf("%d bytes kept, bound %d", c.bytes, c.max)
+	if c.kept.Bytes() > maxBytes {
+		t.Errorf("%d bytes kept, bound %d", c.kept.Bytes(), maxBytes)
 	}
-	c.put(1, key(9), answer(c.max)) // larger than an eighth: never kept
+	c.put(1, key(9), answer(maxBytes)) // larger than an eighth: never kept
 	if c.get(1, key(9)) != nil {
 		t.Error("an answer larger than an eighth of the cache was kept")
 	}
@@ -125,8 +126,8 @@ func TestTheAnswerCacheIsBoundedAndLeastRecentlyUsedGoesFirst(t *testing.T) {
 		t.Error("an answer of generation 1 was given for generation 2")
 	}
 	c.put(2, key(0), answer(10))
-	if c.get(1, key(8)) != nil || c.bytes != 10+2+answerOverhead {
-		t.Errorf("a new generation did not start over: %d bytes", c.bytes)
+	if c.get(1, key(8)) != nil || c.kept.Bytes() != 10+2+answerOverhead {
+		t.Errorf("a new generation did not start over: %d bytes", c.kept.Bytes())
 	}
 	c.put(1, key(5), answer(10)) // computed before generation 2 was seen
 	if c.get(2, key(5)) != nil || c.get(1, key(5)) != nil {

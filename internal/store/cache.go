@@ -10,20 +10,17 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
+
+	"catalogd/internal/gencache"
 )
 
 // answerCache remembers answers computed from the catalog as of one generation (see
-// CatalogState): search pages and facet counts. Every Apply that changes entities, relations
-// or doc pages bumps the generation, on every replica's database, so an answer is reused
-// only while the catalog it was computed from is current. An answer is stored under the
-// generation read before it was computed: if a write commits meanwhile, the answer may be
-// newer than its generation, never older, and the next request sees the new generation and
-// computes afresh.
+// CatalogState and package gencache): search pages and facet counts. Every Apply that
+// changes entities, relations or doc pages bumps the generation, on every replica's
+// database, so an answer is reused only while the catalog it was computed from is current.
 type answerCache struct {
-	mu    sync.Mutex
-	gen   int64
-	m     map[string]any
-	bytes int // answerSize of the answers in m, keys included
+	once sync.Once
+	kept *gencache.Cache[string, any]
 
 	// flight joins requests for the same answer of the same generation that is not cached
 	// yet: the first computes it, the others wait for it instead of computing it again (ten
@@ -35,14 +32,10 @@ type answerCache struct {
 	genStmt atomic.Pointer[sql.Stmt]
 }
 
-// maxCachedAnswers and maxCachedAnswerBytes bound the answers kept per generation (their
-// count, and what their strings and hits take); when either is reached, the cache starts over.
-// The bytes matter because a client chooses how long its answers are and how many distinct
-// questions it asks.
-const (
-	maxCachedAnswers     = 4096
-	maxCachedAnswerBytes = 8 << 20
-)
+// maxCachedAnswerBytes bounds the answers kept (what their strings and hits take). The bytes
+// matter because a client chooses how long its answers are and how many distinct questions
+// it asks.
+const maxCachedAnswerBytes = 8 << 20
 
 // answerSize estimates what v takes in memory: its strings and a word count per hit or value.
 func answerSize(key string, v any) int {
@@ -66,35 +59,14 @@ func answerSize(key string, v any) int {
 	return n
 }
 
-func (c *answerCache) get(gen int64, key string) (any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen || c.m == nil {
-		return nil, false
-	}
-	v, ok := c.m[key]
-	return v, ok
+func (c *answerCache) cache() *gencache.Cache[string, any] {
+	c.once.Do(func() { c.kept = gencache.New(maxCachedAnswerBytes, answerSize) })
+	return c.kept
 }
 
-func (c *answerCache) put(gen int64, key string, v any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen < c.gen {
-		return // computed before a newer generation was seen
-	}
-	size := answerSize(key, v)
-	if size > maxCachedAnswerBytes {
-		return
-	}
-	if gen > c.gen || c.m == nil || len(c.m) >= maxCachedAnswers || c.bytes+size > maxCachedAnswerBytes {
-		c.gen, c.m, c.bytes = gen, make(map[string]any), 0
-	}
-	if old, ok := c.m[key]; ok {
-		c.bytes -= answerSize(key, old)
-	}
-	c.m[key] = v
-	c.bytes += size
-}
+func (c *answerCache) get(gen int64, key string) (any, bool) { return c.cache().Get(gen, key) }
+
+func (c *answerCache) put(gen int64, key string, v any) { c.cache().Put(gen, key, v) }
 
 // do returns the answer to key as of gen: cached, or computed once by compute for all the
 // callers asking at the same time, then cached. An error is returned to every caller waiting

@@ -66,10 +66,8 @@ const MaxCachedAnswerBytes = maxCachedAnswerBytes
 
 // CachedAnswerBytes is what the answer cache holds: the bytes of its answers' strings.
 func (s *Store) CachedAnswerBytes() int {
-	s.answers.mu.Lock()
-	defer s.answers.mu.Unlock()
 	n := 0
-	for k, v := range s.answers.m {
+	s.answers.cache().Each(func(k string, v any) {
 		n += len(k)
 		switch a := v.(type) {
 		case SearchResult:
@@ -81,7 +79,7 @@ func (s *Store) CachedAnswerBytes() int {
 				n += len(f.Value)
 			}
 		}
-	}
+	})
 	return n
 }
 
