@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -125,6 +126,7 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		if err != nil {
 			panic(fmt.Errorf("unable to marshal %s: %w", string(resp.Data), err))
 		}
+		setContentLength(w, len(b))
 		w.Write(b)
 		return
 	}
@@ -153,13 +155,24 @@ func writeCompacted(w io.Writer, resp *graphql.Response) {
 	if len(head) > 2 {
 		sep = `,"data":`
 	}
-	w.Write(append(head[:len(head)-1:len(head)-1], sep...)) // head without its }
-	w.Write(resp.Data)
+	start := append(head[:len(head)-1:len(head)-1], sep...) // head without its }
+	end := []byte{'}'}
 	if len(tail) > 2 {
 		tail[0] = ','
-		w.Write(tail)
-	} else {
-		w.Write([]byte{'}'})
+		end = tail
+	}
+	setContentLength(w, len(start)+len(resp.Data)+len(end))
+	w.Write(start)
+	w.Write(resp.Data)
+	w.Write(end)
+}
+
+// setContentLength announces the answer's length when w is the HTTP answer and its header is
+// not written yet: a client then reads it into a buffer of the right size, and the answer is
+// not sent in chunks.
+func setContentLength(w io.Writer, n int) {
+	if rw, ok := w.(http.ResponseWriter); ok {
+		rw.Header().Set("Content-Length", strconv.Itoa(n))
 	}
 }
 

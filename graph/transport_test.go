@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -53,7 +54,12 @@ spec: {type: team, children: []}
 		gqlgens := httptest.NewServer(graph.NewHandler(g.r, graph.Options{Generic: true}))
 		defer gqlgens.Close()
 		type request struct{ name, contentType, accept, body string }
+		var large strings.Builder // an answer longer than net/http's buffer, so its length is ours to announce
+		for i := range 40 {
+			fmt.Fprintf(&large, `e%d: entity(ref:\"component:svc\"){ ref kind apiVersion metadata spec relations { type targetRef } } `, i)
+		}
 		for _, rq := range []request{
+			{"large answer", "application/json", "", `{"query":"{ ` + large.String() + `}"}`},
 			{"impact", "application/json", "", `{"query":"query($ref:String!){ impact(ref:$ref){ totalAffected affected{ ref depth path } } }","variables":{"ref":"resource:db"}}`},
 			{"whole entity", "application/json", "", `{"query":"{ entity(ref:\"component:svc\"){ ref kind apiVersion metadata spec relations { type targetRef } } }"}`},
 			{"entity without special characters", "application/json", "", `{"query":"{ entity(ref:\"resource:db\"){ ref metadata spec } }"}`},
@@ -70,7 +76,7 @@ spec: {type: team, children: []}
 			{"variables of the wrong type", "application/json", "", `{"query":"query($ref:String!){ impact(ref:$ref){ totalAffected } }","variables":{"ref":3}}`},
 			{"json charset", "application/json; charset=utf-8", "", `{"query":"{ __typename }"}`},
 		} {
-			answer := func(url string) (int, string, string) {
+			answer := func(url string) (int, string, string, int64) {
 				req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(rq.body))
 				if err != nil {
 					t.Fatal(err)
@@ -88,12 +94,17 @@ spec: {type: team, children: []}
 				if err != nil {
 					t.Fatal(err)
 				}
-				return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+				return resp.StatusCode, resp.Header.Get("Content-Type"), string(b), resp.ContentLength
 			}
-			s1, c1, b1 := answer(ours.URL)
-			s2, c2, b2 := answer(gqlgens.URL)
+			s1, c1, b1, n1 := answer(ours.URL)
+			s2, c2, b2, _ := answer(gqlgens.URL)
 			if s1 != s2 || c1 != c2 || b1 != b2 {
 				t.Errorf("%s: answered %d %s\n%s\ngqlgen's POST answers %d %s\n%s", rq.name, s1, c1, b1, s2, c2, b2)
+			}
+			// The answer's length is announced, the second time (from the answer cache) too.
+			_, _, b3, n3 := answer(ours.URL)
+			if s1 == http.StatusOK && (n1 != int64(len(b1)) || n3 != int64(len(b3)) || b3 != b1) {
+				t.Errorf("%s: Content-Length %d for %d bytes, then %d for %d bytes", rq.name, n1, len(b1), n3, len(b3))
 			}
 		}
 		// A body that is not JSON: the same status as gqlgen's, but the error quotes the
