@@ -574,6 +574,10 @@ func (p phase) run(client *http.Client, endpoint string) row {
 	start := time.Now()
 	for w := range conc {
 		wg.Go(func() {
+			// Each client reads answers into one buffer it keeps, as autocannon (the query-path
+			// issue's tool) does not allocate per answer: reading megabytes of impact answers
+			// into fresh, growing slices cost the shared CPU more than the server's work.
+			var buf bytes.Buffer
 			for {
 				k := next.Add(1) - 1
 				if *flagRequests > 0 && k >= int64(*flagRequests) || *flagRequests <= 0 && time.Now().After(deadline) {
@@ -586,7 +590,7 @@ func (p phase) run(client *http.Client, endpoint string) row {
 				// The clock stops when the answer is read, as autocannon's does (the query-path
 				// issue's measurements); decoding megabytes of JSON is the client's time.
 				t0 := time.Now()
-				raw, err := fetch(client, endpoint, body)
+				raw, err := fetchInto(client, endpoint, body, &buf)
 				lat[w] = append(lat[w], time.Since(t0))
 				var data json.RawMessage
 				if err == nil {
@@ -664,6 +668,12 @@ func post(client *http.Client, endpoint string, body []byte) (json.RawMessage, e
 
 // fetch posts a GraphQL request and reads the answer (an error unless HTTP 200).
 func fetch(client *http.Client, endpoint string, body []byte) ([]byte, error) {
+	return fetchInto(client, endpoint, body, new(bytes.Buffer))
+}
+
+// fetchInto is fetch reading the answer into buf, which it resets first; the answer it returns
+// is buf's bytes, valid until buf is used again.
+func fetchInto(client *http.Client, endpoint string, body []byte, buf *bytes.Buffer) ([]byte, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -675,10 +685,14 @@ func fetch(client *http.Client, endpoint string, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
+	buf.Reset()
+	if resp.ContentLength > 0 && resp.ContentLength < 1<<30 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return nil, err
 	}
+	raw := buf.Bytes()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, oneLine(string(raw), 200))
 	}
