@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"entgo.io/ent/dialect"
 
 	"golang.org/x/sync/singleflight"
 
@@ -111,6 +114,21 @@ func (s *Store) generation(ctx context.Context) (int64, error) {
 	if gen, ok := ctx.Value(generationKey{}).(int64); ok {
 		return gen, nil
 	}
+	if s.Dialect == dialect.SQLite {
+		s.wal.once.Do(func() {
+			octx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s.wal.watch, _ = openWALWatch(octx, s.dsn) // without one, every read goes to SQLite
+		})
+		if w := s.wal.watch; w != nil {
+			return w.generation(func() (int64, error) { return s.readGeneration(ctx) })
+		}
+	}
+	return s.readGeneration(ctx)
+}
+
+// readGeneration reads the generation from the database.
+func (s *Store) readGeneration(ctx context.Context) (int64, error) {
 	stmt := s.answers.genStmt.Load()
 	if stmt == nil {
 		// Not with ctx: the statement outlives this request. Until it can be prepared (the

@@ -91,3 +91,12 @@ func SearchIndexDelta(s *Store) int {
 	}
 	return -1
 }
+
+// WALReads is how many generation reads the WAL-index watch did not spare, and whether the
+// store has a watch (walwatch.go).
+func WALReads(s *Store) (int64, bool) {
+	if s.wal.watch == nil {
+		return 0, false
+	}
+	return s.wal.watch.reads.Load(), true
+}

@@ -29,6 +29,7 @@ type Store struct {
 	dsn      string        // what the driver was opened with (the change listener and the lock session open their own)
 	answers  answerCache   // search pages and facet counts of the current generation (cache.go)
 	fulltext fulltextState // search's in-memory index (fulltext.go)
+	wal      walWatchState // SQLite: commits seen from the WAL index's header (walwatch.go)
 	opts     Options
 }
 
@@ -271,6 +272,8 @@ func (s *Store) Close() error {
 	if stmt := s.answers.genStmt.Load(); stmt != nil {
 		stmt.Close()
 	}
+	s.wal.once.Do(func() {}) // no watch from now on
+	s.wal.watch.close()
 	return s.Client.Close()
 }
 
