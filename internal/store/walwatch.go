@@ -34,8 +34,12 @@ import (
 // format changes under it: the watch then gives up (the version check) and every request reads
 // the generation, as before.
 type walWatch struct {
-	db   *sql.DB // the connection kept open
-	mem  []byte  // the WAL index's first page, mapped shared, read-only
+	db *sql.DB // the connection kept open
+	// mem is the WAL index's first page, mapped shared, read-only; nil once closed. Readers
+	// hold mu's read lock while they read it: close unmaps it under the write lock (a read of
+	// unmapped memory is a fatal fault, not an error).
+	mu   sync.RWMutex
+	mem  []byte
 	last atomic.Pointer[walSeen]
 	// reads counts the generation reads the header did not spare (for tests).
 	reads atomic.Int64
@@ -58,6 +62,11 @@ const (
 // through it), it is initialised and of the known version.
 func (w *walWatch) header() ([walHeaderSize]byte, bool) {
 	var a, b [walHeaderSize]byte
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.mem == nil {
+		return a, false
+	}
 	// The writer writes the second copy, then the first; reading the first, then the second,
 	// and finding them equal means neither was being written. Word by word, atomically: the
 	// other side is another process (or SQLite's own mapping in this one).
@@ -93,7 +102,10 @@ func (w *walWatch) close() {
 	if w == nil {
 		return
 	}
+	w.mu.Lock()
 	unmapShared(w.mem)
+	w.mem = nil
+	w.mu.Unlock()
 	w.db.Close()
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"catalogd/internal/store"
@@ -110,5 +111,33 @@ func TestGenerationFollowsOtherConnectionsWrites(t *testing.T) {
 	}
 	if after, _ := store.WALReads(st); after != before {
 		t.Errorf("100 generations with no commit between made %d reads, want 0", after-before)
+	}
+}
+
+// TestGenerationWhileClosing: reads racing Close end in errors, not in a fault (the watch's
+// map is unmapped only when no read is in it).
+func TestGenerationWhileClosing(t *testing.T) {
+	for range 20 {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		st, err := store.Open(context.Background(), "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Generation(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 2000 {
+					st.Generation(context.Background())
+				}
+			})
+		}
+		st.Close()
+		wg.Wait()
 	}
 }
