@@ -172,6 +172,12 @@ func (b *Batch) target(ctx context.Context, relType, ref string) (Entity, error)
 		b.tgts = map[string]*targetSet{}
 	}
 	all := b.tgts[""]
+	if all == nil && relType != "" && b.fewTargets() {
+		// One entity's page asks for its owner, its system and its relations' targets: one
+		// statement for all of them rather than one per type, when they are few.
+		all = &targetSet{}
+		b.tgts[""] = all
+	}
 	set := b.tgts[relType]
 	if set == nil {
 		set = &targetSet{}
@@ -185,6 +191,28 @@ func (b *Batch) target(ctx context.Context, relType, ref string) (Entity, error)
 	}
 	set.once.Do(func() { set.m, set.err = b.loadTargets(ctx, relType) })
 	return set.m[ref], set.err
+}
+
+// maxTargetsAtOnce bounds the targets a batch of one entity loads together for a caller
+// asking for one type (an owner with thousands of ownerOf relations loads its owner alone).
+const maxTargetsAtOnce = 64
+
+// fewTargets reports whether the batch is one entity whose relations have at most
+// maxTargetsAtOnce distinct targets. The relations are loaded (target's callers load them
+// first).
+func (b *Batch) fewTargets() bool {
+	if len(b.refs) != 1 {
+		return false
+	}
+	rs := b.rels[b.refs[0]]
+	if len(rs) <= maxTargetsAtOnce {
+		return true
+	}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[r.TargetRef] = true
+	}
+	return len(seen) <= maxTargetsAtOnce
 }
 
 func (b *Batch) loadTargets(ctx context.Context, relType string) (map[string]Entity, error) {
