@@ -71,6 +71,9 @@ type Snapshot struct {
 	quoted    []byte  // every ref as a JSON string (AppendQuoted), one after another
 	quotedEnd []int32 // node id -> end of its quoted ref in quoted
 
+	typeOrderOnce sync.Once
+	typeOrder     []int // adjacency indexes in byte order of their type names (EachOut)
+
 	seenSets sync.Pool // of *bitset: empty sets of the nodes, for traversals
 	walks    walkCache // large traversals made, and what was derived from them (Walk)
 }
@@ -396,4 +399,38 @@ func AppendQuoted(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// Caught returns the newest snapshot when it is at the catalog's generation (as this request
+// read it) or newer; otherwise nil, after starting the rebuild that catches up. Callers that
+// have another way to answer (the database) use it instead of waiting.
+func (x *Index) Caught(ctx context.Context) *Snapshot {
+	gen, err := x.st.Generation(ctx)
+	if err != nil {
+		return nil
+	}
+	s := x.snap.Load()
+	if s != nil && s.Generation >= gen {
+		return s
+	}
+	x.Refresh(gen)
+	return nil
+}
+
+// EachOut calls fn for each relation type of node's relations, in byte order of the type
+// names, with its targets sorted by ref: what SELECT DISTINCT type, target_ref ... ORDER BY
+// type, target_ref gives for one source, bytewise.
+func (s *Snapshot) EachOut(id int32, fn func(relType string, targets []int32)) {
+	s.typeOrderOnce.Do(func() {
+		s.typeOrder = make([]int, len(s.typeNames))
+		for i := range s.typeOrder {
+			s.typeOrder[i] = i
+		}
+		slices.SortFunc(s.typeOrder, func(a, b int) int { return strings.Compare(s.typeNames[a], s.typeNames[b]) })
+	})
+	for _, t := range s.typeOrder {
+		if ts := s.adj[t].of(id); len(ts) > 0 {
+			fn(s.typeNames[t], ts)
+		}
+	}
 }
