@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"catalogd/ent"
 	"catalogd/internal/catalog"
@@ -61,18 +62,33 @@ func (b *Base) rawDocument() map[string]json.RawMessage {
 	return b.raw
 }
 
+// rawValue is a top-level value of the stored descriptor as stored: found by skipping over
+// the members before it (topLevel), or from the document split in full when it is not one
+// that scanner reads.
+func (b *Base) rawValue(key string) []byte {
+	if v, _, ok := topLevel(b.E.Document, key); ok {
+		return v
+	}
+	return b.rawDocument()[key]
+}
+
 // rawString is a top-level string of the stored descriptor, or "".
 func (b *Base) rawString(key string) string {
-	var s string
-	if v := b.rawDocument()[key]; len(v) > 0 && v[0] == '"' {
-		_ = json.Unmarshal(v, &s)
+	v := b.rawValue(key)
+	if len(v) < 2 || v[0] != '"' {
+		return ""
 	}
+	if s := v[1 : len(v)-1]; bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return string(s)
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
 	return s
 }
 
 // rawObject is a top-level object of the stored descriptor as stored, or {}.
 func (b *Base) rawObject(key string) RawJSON {
-	if v := b.rawDocument()[key]; len(v) > 0 && v[0] == '{' {
+	if v := b.rawValue(key); len(v) > 0 && v[0] == '{' {
 		return RawJSON(v)
 	}
 	return RawJSON("{}")
