@@ -29,6 +29,7 @@ type Store struct {
 	dsn      string        // what the driver was opened with (the change listener and the lock session open their own)
 	answers  answerCache   // search pages and facet counts of the current generation (cache.go)
 	fulltext fulltextState // search's in-memory index (fulltext.go)
+	textMem  textMemState  // the text filter's in-memory index on PostgreSQL (textmem.go)
 	opts     Options
 }
 
