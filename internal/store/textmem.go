@@ -191,14 +191,17 @@ func (s *Store) textCandidates(ctx context.Context, text string) (ids []int64, o
 	return ids, ok, nil
 }
 
-// textMatchAmong is the ILIKE predicate of the text filter on the rows of ids only.
+// textMatchAmong is the ILIKE predicate of the text filter on the rows of ids only. The ILIKE
+// is wrapped in IS TRUE, which selects the same rows (WHERE keeps a row only when its
+// condition is true) but which no index serves: the planner, which guesses pg_trgm far more
+// selective than it is, would otherwise recheck its thousands of rows and filter them by id,
+// instead of fetching the few ids by primary key.
 func textMatchAmong(text string, ids []int64) func(*sql.Selector) {
-	ilike := textMatch(text, false)
 	return func(s *sql.Selector) {
+		ilike := sql.Or(sql.ContainsFold(s.C("name"), text), sql.ContainsFold(s.C("title"), text), sql.ContainsFold(s.C("description"), text))
 		s.Where(sql.P(func(b *sql.Builder) {
-			b.WriteString(s.C("id")).WriteString(" = ANY(").Arg(pq.Array(ids)).WriteString(")")
+			b.WriteString(s.C("id")).WriteString(" = ANY(").Arg(pq.Array(ids)).WriteString(") AND (").Join(ilike).WriteString(") IS TRUE")
 		}))
-		ilike(s)
 	}
 }
 

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -14,7 +18,9 @@ import (
 	"catalogd/ent"
 	"catalogd/ent/entity"
 	"catalogd/ent/predicate"
+	"catalogd/internal/ingest/file"
 	"catalogd/internal/store"
+	"catalogd/internal/synth"
 	"catalogd/internal/testdb"
 )
 
@@ -182,5 +188,90 @@ func TestTextFilterFallsBackToTheILIKE(t *testing.T) {
 		if _, err := st.Client.Entity.Query().Where(predicate.Entity(match)).Count(ctx); err == nil {
 			t.Error("a search with a NUL was answered; PostgreSQL refuses it")
 		}
+	}
+}
+
+// BenchmarkTextFilter runs the text filter's two statements (count, and a page of 50 by ref)
+// for searches as loadgen types them ("payments-o"), from the in-memory index and as the
+// ILIKE alone (with pg_trgm's indexes), on PostgreSQL: a synthetic catalog of CATALOGD_BENCH_N
+// entities (default 10,000), or the database CATALOGD_BENCH_DB_URL names (one scripts/bench
+// -keep left), and reports the p50 and p99 of single searches.
+func BenchmarkTextFilter(b *testing.B) {
+	ctx := context.Background()
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
+		n = v
+	}
+	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dbURL := os.Getenv("CATALOGD_BENCH_DB_URL")
+	if dbURL == "" {
+		dbURL = testdb.Postgres(b)
+	}
+	st := testdb.Open(b, dbURL)
+	if st.Dialect != "postgres" {
+		b.Skip("the in-memory text index is PostgreSQL's")
+	}
+	if os.Getenv("CATALOGD_BENCH_DB_URL") == "" {
+		p, err := file.New(stats.Root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := testdb.Engine(b, st).Refresh(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.DB.Exec("VACUUM ANALYZE entities"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	t0 := time.Now()
+	if _, err := st.RebuildTextIndex(ctx); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.Logf("text index: built in %v, %d bytes (heap grew %d)", time.Since(t0).Round(time.Millisecond), store.TextIndexBytes(st), int64(after.HeapAlloc)-int64(before.HeapAlloc))
+	var words []string // as scripts/loadgen's textSamples: a name's first word and the next one's first letter
+	for _, ref := range stats.SampleComponents {
+		parts := strings.Split(ref[strings.LastIndex(ref, "/")+1:], "-")
+		if len(parts) >= 2 && len(parts[0]) >= 3 && !slices.Contains(words, parts[0]+"-"+parts[1][:1]) {
+			words = append(words, parts[0]+"-"+parts[1][:1])
+		}
+	}
+	for _, path := range []struct {
+		name  string
+		match func(string) (func(*entsql.Selector), error)
+	}{
+		{"index", func(q string) (func(*entsql.Selector), error) { return st.TextMatch(ctx, q) }},
+		{"ilike", func(q string) (func(*entsql.Selector), error) { return store.PlainTextMatch(q), nil }},
+	} {
+		b.Run(path.name, func(b *testing.B) {
+			var took []time.Duration
+			i := 0
+			for b.Loop() {
+				t := time.Now()
+				match, err := path.match(words[i%len(words)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				q := st.Client.Entity.Query().Where(predicate.Entity(match))
+				if _, err := q.Clone().Count(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := q.Order(ent.Asc(entity.FieldRef), ent.Asc(entity.FieldID)).Limit(51).All(ctx); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(t))
+				i++
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+		})
 	}
 }
