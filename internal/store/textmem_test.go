@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,10 +197,7 @@ func TestTextFilterFallsBackToTheILIKE(t *testing.T) {
 // -keep left), and reports the p50 and p99 of single searches.
 func BenchmarkTextFilter(b *testing.B) {
 	ctx := context.Background()
-	n := 10_000
-	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
-		n = v
-	}
+	n := testdb.BenchSize(10_000)
 	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
@@ -269,9 +265,7 @@ func BenchmarkTextFilter(b *testing.B) {
 				took = append(took, time.Since(t))
 				i++
 			}
-			slices.Sort(took)
-			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+			testdb.ReportLatencies(b, took)
 		})
 	}
 }
