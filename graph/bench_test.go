@@ -3,8 +3,6 @@ package graph_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/99designs/gqlgen/client"
@@ -28,10 +26,7 @@ const (
 // returns its resolver and the generator's stats.
 func benchResolver(b *testing.B) (*graph.Resolver, synth.Stats) {
 	b.Helper()
-	n := 10_000
-	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
-		n = v
-	}
+	n := testdb.BenchSize(10_000)
 	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1})
 	if err != nil {
 		b.Fatal(err)

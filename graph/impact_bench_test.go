@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -32,10 +30,7 @@ const (
 // CATALOGD_BENCH_SHAPE (default or dense), on SQLite or, when CATALOGD_TEST_POSTGRES is set,
 // PostgreSQL (or the database CATALOGD_BENCH_DB_URL names). It reports the p50 and p99 of single requests and the answer's size.
 func BenchmarkImpact(b *testing.B) {
-	n := 10_000
-	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
-		n = v
-	}
+	n := testdb.BenchSize(10_000)
 	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1, Shape: synth.Shape(os.Getenv("CATALOGD_BENCH_SHAPE")), Hubs: true})
 	if err != nil {
 		b.Fatal(err)
@@ -114,9 +109,7 @@ func BenchmarkImpact(b *testing.B) {
 				size = len(post(b, query, map[string]any{"ref": ref}))
 				took = append(took, time.Since(t))
 			}
-			slices.Sort(took)
-			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+			testdb.ReportLatencies(b, took)
 			b.ReportMetric(float64(size), "bytes")
 		})
 	}

@@ -3,8 +3,6 @@ package graph_test
 import (
 	"context"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +25,7 @@ const (
 // entities), on SQLite, or on PostgreSQL when CATALOGD_TEST_POSTGRES is set, and reports the
 // p50 and p99 of single requests.
 func BenchmarkSearch(b *testing.B) {
-	n := 10_000
-	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
-		n = v
-	}
+	n := testdb.BenchSize(10_000)
 	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1, Docs: true})
 	if err != nil {
 		b.Fatal(err)
@@ -92,9 +87,7 @@ func BenchmarkSearch(b *testing.B) {
 				took = append(took, time.Since(t))
 				i++
 			}
-			slices.Sort(took)
-			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+			testdb.ReportLatencies(b, took)
 		})
 	}
 	pick := func(list []string) func(int) client.Option {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 
+	"entgo.io/ent/dialect/sql"
+
 	"catalogd/ent/migrate"
 	"catalogd/ent/migrate/migrations"
 )
@@ -99,4 +101,19 @@ func WALReads(s *Store) (int64, bool) {
 		return 0, false
 	}
 	return s.wal.watch.reads.Load(), true
+}
+
+// TextCandidates exposes the text filter's candidates from the in-memory index (ok false when
+// the filter is the ILIKE alone).
+var TextCandidates = (*Store).textCandidates
+
+// PlainTextMatch is the text filter as the ILIKE predicates alone.
+func PlainTextMatch(text string) func(*sql.Selector) { return textMatch(text, false) }
+
+// TextIndexBytes returns what the text filter's in-memory index holds, -1 before it is built.
+func TextIndexBytes(s *Store) int {
+	if snap := s.textMem.cur.Load(); snap != nil {
+		return snap.ix.ix.Bytes()
+	}
+	return -1
 }

@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"entgo.io/ent/dialect"
-	"golang.org/x/sync/singleflight"
 
 	"catalogd/internal/fulltext"
 )
@@ -50,53 +47,22 @@ var facetAttrs = []string{"kind", "namespace", "spec.type", "spec.lifecycle", "o
 // beside the base and rebuilt with every change; dead rows are passed over).
 const fulltextRebuildShare = 0.1
 
-// fulltextRefreshTimeout bounds one refresh of the index, which waiting searches share.
-const fulltextRefreshTimeout = 2 * time.Minute
-
 // fulltextBatch is the ids read per statement when loading changed rows.
 const fulltextBatch = 500
 
-type fulltextSnapshot struct {
-	gen int64
-	ix  *fulltext.Index
-}
-
-type fulltextState struct {
-	cur        atomic.Pointer[fulltextSnapshot]
-	flight     singleflight.Group
-	rebuilding atomic.Bool
-}
+// fulltextState is search's index as of a generation (follow.go).
+type fulltextState = follower[*fulltext.Index]
 
 // fulltextIndex returns the search index as of generation gen or later.
 func (s *Store) fulltextIndex(ctx context.Context, gen int64) (*fulltext.Index, error) {
-	if snap := s.fulltext.cur.Load(); snap != nil && snap.gen >= gen {
-		return snap.ix, nil
-	}
-	refresh := func() <-chan singleflight.Result {
-		return s.fulltext.flight.DoChan("refresh", func() (any, error) {
-			// Shared by every waiting search: not bound to the first one's context.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fulltextRefreshTimeout)
-			defer cancel()
-			return s.refreshFulltext(rctx)
-		})
-	}
-	ch := refresh()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case r := <-ch:
-			if r.Err != nil {
-				return nil, fmt.Errorf("search index: %w", r.Err)
-			}
-			snap := r.Val.(*fulltextSnapshot)
-			if snap.gen >= gen {
-				return snap.ix, nil
-			}
-			// A refresh that started before gen was written: one more.
-			ch = refresh()
-		}
-	}
+	return s.fulltext.at(ctx, gen, "search index", indexOps[*fulltext.Index]{
+		generation: s.generation,
+		build:      s.buildFulltext,
+		update:     s.updateFulltext,
+		stale: func(ix *fulltext.Index) bool {
+			return float64(ix.Stale()) > fulltextRebuildShare*float64(ix.Len(fulltext.Entities)+ix.Len(fulltext.Pages))
+		},
+	})
 }
 
 // WarmSearchIndex builds the search index, so the first search does not wait for it.
@@ -109,33 +75,6 @@ func (s *Store) WarmSearchIndex(ctx context.Context) error {
 	return err
 }
 
-// refreshFulltext brings the index up to the catalog's current generation.
-func (s *Store) refreshFulltext(ctx context.Context) (*fulltextSnapshot, error) {
-	// The generation is read before the rows: the rows read are at least that new.
-	gen, err := s.generation(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prev := s.fulltext.cur.Load()
-	if prev != nil && prev.gen >= gen {
-		return prev, nil
-	}
-	var ix *fulltext.Index
-	if prev == nil {
-		if ix, err = s.buildFulltext(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		if ix, err = s.updateFulltext(ctx, prev.ix); err != nil {
-			return nil, err
-		}
-		if float64(ix.Stale()) > fulltextRebuildShare*float64(ix.Len(fulltext.Entities)+ix.Len(fulltext.Pages)) {
-			s.rebuildFulltextInBackground()
-		}
-	}
-	return s.putFulltext(gen, ix), nil
-}
-
 // buildFulltext indexes every row.
 func (s *Store) buildFulltext(ctx context.Context) (*fulltext.Index, error) {
 	b := fulltext.NewBuilder(fulltextConfig)
@@ -145,59 +84,6 @@ func (s *Store) buildFulltext(ctx context.Context) (*fulltext.Index, error) {
 		}
 	}
 	return b.Index(), nil
-}
-
-// rebuildFulltextInBackground builds the index anew, once at a time, while searches use the
-// current one (with its large delta); then, as a refresh, brings the new one up to the
-// catalog and puts it in place.
-func (s *Store) rebuildFulltextInBackground() {
-	if !s.fulltext.rebuilding.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		defer s.fulltext.rebuilding.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), fulltextRefreshTimeout)
-		defer cancel()
-		ix, err := s.buildFulltext(ctx)
-		if err != nil {
-			return // the next refresh that finds the delta large tries again
-		}
-		// Joined with the refreshes, so none runs meanwhile; a refresh already in flight is
-		// waited for, and then this one runs.
-		ran := false
-		for !ran && ctx.Err() == nil {
-			s.fulltext.flight.Do("refresh", func() (any, error) {
-				ran = true
-				return s.putRebuiltFulltext(ctx, ix)
-			})
-		}
-	}()
-}
-
-// putRebuiltFulltext brings a rebuilt index up to the catalog and puts it in place.
-func (s *Store) putRebuiltFulltext(ctx context.Context, ix *fulltext.Index) (*fulltextSnapshot, error) {
-	gen, err := s.generation(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if ix, err = s.updateFulltext(ctx, ix); err != nil {
-		return nil, err
-	}
-	return s.putFulltext(gen, ix), nil
-}
-
-// putFulltext makes ix, as of gen, the index searches use, unless a newer one is in place.
-func (s *Store) putFulltext(gen int64, ix *fulltext.Index) *fulltextSnapshot {
-	snap := &fulltextSnapshot{gen: gen, ix: ix}
-	for {
-		old := s.fulltext.cur.Load()
-		if old != nil && old.gen > gen {
-			return old
-		}
-		if s.fulltext.cur.CompareAndSwap(old, snap) {
-			return snap
-		}
-	}
 }
 
 // updateFulltext indexes the rows whose hash differs from the index's, and drops the rows gone.

@@ -30,6 +30,7 @@ type Store struct {
 	answers  answerCache   // search pages and facet counts of the current generation (cache.go)
 	fulltext fulltextState // search's in-memory index (fulltext.go)
 	wal      walWatchState // SQLite: commits seen from the WAL index's header (walwatch.go)
+	textMem  textMemState  // the text filter's in-memory index on PostgreSQL (textmem.go)
 	opts     Options
 }
 

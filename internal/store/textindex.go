@@ -20,8 +20,10 @@ import (
 //     columns (external content, so the text is not stored twice), kept in step by triggers.
 //     A phrase query of three or more characters matches exactly the rows holding that
 //     substring in one of the columns.
-//   - PostgreSQL: a pg_trgm GIN index per column; the ILIKE predicates are unchanged and the
-//     planner uses the indexes (a BitmapOr of the three).
+//   - PostgreSQL: an in-memory trigram index names the candidate rows, which the unchanged
+//     ILIKE predicates verify (textmem.go); behind it, for searches it cannot narrow, a
+//     pg_trgm GIN index per column, which the planner uses for the ILIKE (a BitmapOr of the
+//     three).
 //
 // A search shorter than a trigram cannot use either index and falls back to the scan.
 //
@@ -68,11 +70,17 @@ func (s *Store) migrateTextIndex(ctx context.Context) error {
 
 // RebuildTextIndex fills a stale text index, and a stale tag table (tagtable.go), from the
 // rows and brings their triggers back, each in one transaction, on SQLite; on PostgreSQL it
-// builds the text index's GIN indexes that are missing (buildPostgresIndexes). It reports
-// whether it built anything.
+// builds the text index's GIN indexes that are missing (buildPostgresIndexes), and builds
+// the in-memory text index or brings it up to the catalog (textmem.go). It reports whether it
+// built anything.
 func (s *Store) RebuildTextIndex(ctx context.Context) (bool, error) {
 	if s.Dialect == dialect.Postgres {
-		return s.buildPostgresIndexes(ctx)
+		built, err := s.buildPostgresIndexes(ctx)
+		if err != nil {
+			return built, err
+		}
+		builtMem, err := s.warmTextMem(ctx)
+		return built || builtMem, err
 	}
 	built := false
 	for _, x := range sqliteIndexes {
@@ -162,8 +170,18 @@ func (s *Store) buildPostgresIndexes(ctx context.Context) (bool, error) {
 
 // TextMatch returns the predicate of the text filter: rows of the entities table whose name,
 // title or description contains text, ignoring case; from the trigram index where the text is
-// long enough to use it and the index is not stale.
+// long enough to use it and the index is not stale (on PostgreSQL, among the candidates of
+// the in-memory index when it narrows the search, textmem.go).
 func (s *Store) TextMatch(ctx context.Context, text string) (func(*sql.Selector), error) {
+	if s.Dialect == dialect.Postgres {
+		ids, ok, err := s.textCandidates(ctx, text)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return textMatchAmong(text, ids), nil
+		}
+	}
 	useIndex := s.Dialect == dialect.SQLite && utf8.RuneCountInString(text) >= minTrigramLen
 	if useIndex {
 		stale, err := textIndex.stale(ctx, s.DB)

@@ -164,6 +164,11 @@ func checkUsesIndex(t *testing.T, st *store.Store, text string) {
 		}
 		defer conn.ExecContext(ctx, "RESET enable_seqscan")
 		explain, want = "EXPLAIN ", "_trgm"
+		if _, fromMemory, err := store.TextCandidates(st, ctx, text); err != nil {
+			t.Fatal(err)
+		} else if fromMemory { // the in-memory index's candidates, by primary key
+			want = "entities_pkey"
+		}
 	}
 	rows, err := conn.QueryContext(ctx, explain+query, args...)
 	if err != nil {

@@ -10,7 +10,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	_ "github.com/lib/pq"
 
@@ -94,4 +97,23 @@ func Engine(t testing.TB, st *store.Store) *ingest.Engine {
 		t.Fatal(err)
 	}
 	return &ingest.Engine{Store: st, Validator: v}
+}
+
+// BenchSize returns the catalog size a benchmark generates: CATALOGD_BENCH_N, or def.
+func BenchSize(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
+		return v
+	}
+	return def
+}
+
+// ReportLatencies reports the median and 99th percentile of took as b's p50-ms and p99-ms.
+func ReportLatencies(b *testing.B, took []time.Duration) {
+	b.Helper()
+	if len(took) == 0 {
+		return
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 }
