@@ -124,6 +124,9 @@ func (s *Store) generation(ctx context.Context) (int64, error) {
 			return w.generation(func() (int64, error) { return s.readGeneration(ctx) })
 		}
 	}
+	if s.Dialect == dialect.Postgres {
+		return s.genBatch.read(ctx, s.readGeneration)
+	}
 	return s.readGeneration(ctx)
 }
 

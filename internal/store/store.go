@@ -31,6 +31,7 @@ type Store struct {
 	fulltext fulltextState // search's in-memory index (fulltext.go)
 	wal      walWatchState // SQLite: commits seen from the WAL index's header (walwatch.go)
 	textMem  textMemState  // the text filter's in-memory index on PostgreSQL (textmem.go)
+	genBatch genBatch      // PostgreSQL: generation reads shared by callers arriving together (genbatch.go)
 	opts     Options
 }
 
