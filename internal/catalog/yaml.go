@@ -17,6 +17,14 @@ import (
 // keys are strings, duplicate keys are errors and "<<" is an ordinary key. Lines in errors
 // count from firstLine. A nil value means an empty document.
 func decodeYAML(data []byte, firstLine int) (any, error) {
+	if m, ok := decodeYAMLFast(data); ok {
+		return m, nil
+	}
+	return decodeYAMLFull(data, firstLine)
+}
+
+// decodeYAMLFull is decodeYAML through yaml.v3's node tree, for every document.
+func decodeYAMLFull(data []byte, firstLine int) (any, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("invalid YAML: %s", Excerpt(shiftYAMLLine(err.Error(), firstLine), MaxExcerpt))
@@ -143,13 +151,30 @@ func (c *converter) scalar(n *yaml.Node) (any, error) {
 			return s, nil // unknown tags keep their text
 		}
 	}
+	v, str, err := resolvePlain(s)
+	if err != nil {
+		return nil, c.errorf(n, "%s", err)
+	}
+	if !str {
+		return v, nil
+	}
+	if explicit && n.ShortTag() != "!!str" {
+		return nil, c.errorf(n, "%q is not a valid %s", Excerpt(s, 100), n.ShortTag())
+	}
+	return s, nil
+}
+
+// resolvePlain resolves the text of a plain scalar by the YAML 1.2 core schema: null, a
+// boolean or a number (a json.Number); str is true when it is none of these, a string. An
+// infinity or NaN, which JSON cannot hold, is an error.
+func resolvePlain(s string) (v any, str bool, err error) {
 	switch s {
 	case "", "~", "null", "Null", "NULL":
-		return nil, nil
+		return nil, false, nil
 	case "true", "True", "TRUE":
-		return true, nil
+		return true, false, nil
 	case "false", "False", "FALSE":
-		return false, nil
+		return false, false, nil
 	}
 	switch {
 	case !strings.ContainsRune("+-.0123456789", rune(s[0])):
@@ -157,7 +182,7 @@ func (c *converter) scalar(n *yaml.Node) (any, error) {
 	case yamlInt.MatchString(s):
 		i, ok := new(big.Int).SetString(strings.TrimPrefix(s, "+"), 10)
 		if ok {
-			return json.Number(i.String()), nil
+			return json.Number(i.String()), false, nil
 		}
 	case strings.HasPrefix(s, "0o") || strings.HasPrefix(s, "0x"):
 		base := 8
@@ -165,18 +190,15 @@ func (c *converter) scalar(n *yaml.Node) (any, error) {
 			base = 16
 		}
 		if i, ok := new(big.Int).SetString(s[2:], base); ok {
-			return json.Number(i.String()), nil
+			return json.Number(i.String()), false, nil
 		}
 	case yamlFloat.MatchString(s):
 		f, err := strconv.ParseFloat(s, 64)
 		if err == nil {
-			return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
+			return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), false, nil
 		}
 	case yamlInf.MatchString(s):
-		return nil, c.errorf(n, "%s is not a number JSON can hold", s)
+		return nil, false, fmt.Errorf("%s is not a number JSON can hold", s)
 	}
-	if explicit && n.ShortTag() != "!!str" {
-		return nil, c.errorf(n, "%q is not a valid %s", Excerpt(s, 100), n.ShortTag())
-	}
-	return s, nil
+	return nil, true, nil
 }

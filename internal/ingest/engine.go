@@ -372,6 +372,9 @@ func Collect(b *store.Batch) []store.EntityRecord {
 	return out
 }
 
+// aheadFiles is how many files beyond one per worker may wait, processed, to be written.
+const aheadFiles = 2
+
 // walk processes the files level by level and sends each file's entities on parts, in order.
 // It fills b's errors and keep lists before it returns (and parts is closed).
 func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Batch, parts chan<- []store.EntityRecord) {
@@ -391,10 +394,15 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 		for i := range done {
 			done[i] = make(chan struct{})
 		}
+		// Workers run at most aheadFiles files ahead of the one being handed on: when
+		// processing outpaces the writer, finished files would otherwise pile up in memory
+		// until the whole level is read.
 		next := make(chan int)
+		ahead := make(chan struct{}, workers+aheadFiles)
 		go func() {
 			defer close(next)
 			for i := range todo {
+				ahead <- struct{}{}
 				next <- i
 			}
 		}()
@@ -437,6 +445,7 @@ func (e *Engine) walk(ctx context.Context, rd *read, level []string, b *store.Ba
 				rd.optional[o] = true // read only by the next level's workers
 			}
 			results[i] = fileResult{} // let the part be freed once written
+			<-ahead
 		}
 	}
 }

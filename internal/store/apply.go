@@ -536,7 +536,10 @@ func (s *Store) applyPart(ctx context.Context, tx *ent.Client, w *bulkWriter, lo
 	}
 	res.Updated += len(updates)
 	res.Added += len(inserts)
-	return w.addEntities(ctx, inserts)
+	if err := w.addEntities(ctx, inserts); err != nil {
+		return err
+	}
+	return log.flush(ctx, w)
 }
 
 type relRow struct {

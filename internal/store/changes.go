@@ -77,8 +77,28 @@ func refKind(ref string) string {
 var changeColumns = []string{change.FieldLocation, change.FieldRevision, change.FieldAt, change.FieldType, change.FieldRef,
 	change.FieldKind, change.FieldOwner, change.FieldPreviousOwner, change.FieldReason, change.FieldFields}
 
+// changeLogBatch is how many entries an Apply collects before it writes them, while the read
+// goes on: a first read of 100,000 entities logs as many additions, and written at the end
+// they lengthened the part of the Apply that nothing overlaps.
+const changeLogBatch = 5000
+
+// flush writes the entries collected so far once there are changeLogBatch of them.
+func (l *changeLog) flush(ctx context.Context, w *bulkWriter) error {
+	if len(l.entries) < changeLogBatch {
+		return nil
+	}
+	return l.write(ctx, w)
+}
+
+// write writes the entries collected so far, stamped with the Apply's time, and forgets them.
+// Written in the order they were added, in the one transaction, they take ids in that order.
 func (l *changeLog) write(ctx context.Context, w *bulkWriter) error {
-	now := time.Now().UTC()
+	err := l.writeEntries(ctx, w, w.now)
+	l.entries = l.entries[:0]
+	return err
+}
+
+func (l *changeLog) writeEntries(ctx context.Context, w *bulkWriter, now time.Time) error {
 	if w.s.Dialect == dialect.Postgres && len(l.entries) > 0 {
 		// COPY, as for new entities: a first read of 100,000 entities logs as many additions.
 		shared := appendCopyString(nil, l.loc)

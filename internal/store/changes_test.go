@@ -261,3 +261,58 @@ func TestPruningRemovesOldChangesButNeverTheNewest(t *testing.T) {
 		}
 	})
 }
+
+// A large read writes its change log while it goes on, in batches: the log must still list
+// every change once, in the order of the read, with one time, and vanish with a read that fails.
+func TestALargeReadLogsEveryChangeInOrderAndNothingWhenItFails(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := testdb.Open(t, dbURL)
+		parts := func(recs []store.EntityRecord, stop func(int)) func(func([]store.EntityRecord) bool) {
+			return func(yield func([]store.EntityRecord) bool) {
+				for i := 0; len(recs) > 0; i++ {
+					if stop != nil {
+						stop(i)
+					}
+					n := min(1000, len(recs))
+					if !yield(recs[:n]) {
+						return
+					}
+					recs = recs[n:]
+				}
+			}
+		}
+		const n = 12_001
+		recs := records(n, "big")
+		if _, err := st.Apply(ctx, locSpec("big"), &store.Batch{Parts: parts(recs, nil)}); err != nil {
+			t.Fatal(err)
+		}
+		got, cursor := readAll(t, st, 0, 5000, store.ChangeFilter{})
+		if len(got) != n {
+			t.Fatalf("logged %d changes, want %d", len(got), n)
+		}
+		for i, c := range got {
+			if c.Type != store.ChangeAdded || c.Ref != recs[i].Ref {
+				t.Fatalf("change %d is %s %s, want added %s", i, c.Type, c.Ref, recs[i].Ref)
+			}
+			if !c.At.Equal(got[0].At) {
+				t.Fatalf("change %d at %v, the first at %v", i, c.At, got[0].At)
+			}
+		}
+
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		other := records(n, "failed")
+		_, err := st.Apply(cctx, locSpec("failed"), &store.Batch{Parts: parts(other, func(i int) {
+			if i == 11 {
+				cancel()
+			}
+		})})
+		if err == nil {
+			t.Fatal("a read cancelled half-way was applied")
+		}
+		if after, _ := readAll(t, st, cursor, 5000, store.ChangeFilter{}); len(after) != 0 {
+			t.Fatalf("a failed read logged %d changes, the first %s %s", len(after), after[0].Type, after[0].Ref)
+		}
+	})
+}
