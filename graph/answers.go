@@ -34,7 +34,7 @@ import (
 // reading at the door, internal/server), and no cacheable field depends on who asks.
 
 // DefaultAnswerCacheBytes bounds the answers kept: their data and keys.
-const DefaultAnswerCacheBytes = 32 << 20
+const DefaultAnswerCacheBytes = 16 << 20
 
 // volatileTypes are types whose fields change without the catalog generation moving.
 var volatileTypes = map[string]bool{
@@ -178,7 +178,9 @@ type answerCache struct {
 const answerOverhead = 256
 
 func newAnswerCache(maxBytes int) *answerCache {
-	return &answerCache{kept: gencache.New(maxBytes, func(_ [32]byte, resp *graphql.Response) int {
+	// An answer of up to a quarter of the cache is kept: the impact of a hub with its paths
+	// takes a few megabytes.
+	return &answerCache{kept: gencache.NewLargest(maxBytes, maxBytes/4, func(_ [32]byte, resp *graphql.Response) int {
 		size := len(resp.Data) + answerOverhead
 		for _, v := range resp.Extensions {
 			if b, ok := v.(json.RawMessage); ok {

@@ -118,9 +118,13 @@ func TestTheAnswerCacheIsBoundedAndLeastRecentlyUsedGoesFirst(t *testing.T) {
 	if c.kept.Bytes() > maxBytes {
 		t.Errorf("%d bytes kept, bound %d", c.kept.Bytes(), maxBytes)
 	}
-	c.put(1, key(9), answer(maxBytes)) // larger than an eighth: never kept
+	c.put(1, key(9), answer(maxBytes/4)) // larger than a quarter: never kept
 	if c.get(1, key(9)) != nil {
-		t.Error("an answer larger than an eighth of the cache was kept")
+		t.Error("an answer larger than a quarter of the cache was kept")
+	}
+	c.put(1, key(10), answer(maxBytes/4-answerOverhead-2)) // a quarter: kept
+	if c.get(1, key(10)) == nil {
+		t.Error("an answer of a quarter of the cache was not kept")
 	}
 	if c.get(2, key(0)) != nil {
 		t.Error("an answer of generation 1 was given for generation 2")

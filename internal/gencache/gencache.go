@@ -16,10 +16,12 @@ import (
 
 // Cache is a least-recently-used cache bounded by the size of what it holds, as its size
 // function counts it (the value's bytes, its key's, and what holding them costs). A value
-// larger than an eighth of the bound is not kept: one answer must not empty the cache.
+// larger than its largest (an eighth of the bound unless NewLargest says otherwise) is not
+// kept: one answer must not empty the cache.
 type Cache[K comparable, V any] struct {
-	max  int
-	size func(K, V) int
+	max     int
+	largest int
+	size    func(K, V) int
 
 	mu    sync.Mutex
 	gen   int64
@@ -34,9 +36,15 @@ type entry[K comparable, V any] struct {
 	size int
 }
 
-// New returns a cache of at most maxBytes, as size counts them.
+// New returns a cache of at most maxBytes, as size counts them, keeping values of up to an
+// eighth of that.
 func New[K comparable, V any](maxBytes int, size func(K, V) int) *Cache[K, V] {
-	return &Cache[K, V]{max: maxBytes, size: size, ll: list.New(), m: map[K]*list.Element{}}
+	return NewLargest(maxBytes, maxBytes/8, size)
+}
+
+// NewLargest returns a cache of at most maxBytes keeping values of up to largest bytes.
+func NewLargest[K comparable, V any](maxBytes, largest int, size func(K, V) int) *Cache[K, V] {
+	return &Cache[K, V]{max: maxBytes, largest: min(largest, maxBytes), size: size, ll: list.New(), m: map[K]*list.Element{}}
 }
 
 // Get returns the value of key as of generation gen.
@@ -59,7 +67,7 @@ func (c *Cache[K, V]) Get(gen int64, key K) (V, bool) {
 // beyond the bound.
 func (c *Cache[K, V]) Put(gen int64, key K, v V) {
 	size := c.size(key, v)
-	if size > c.max/8 {
+	if size > c.largest {
 		return
 	}
 	c.mu.Lock()
