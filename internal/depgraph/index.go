@@ -98,31 +98,37 @@ const buildTimeout = 5 * time.Minute
 // rebuild starts in the background and the previous snapshot answers meanwhile; only when
 // there is none yet does Current wait (as long as ctx allows) for the first.
 func (x *Index) Current(ctx context.Context) (*Snapshot, error) {
-	gen, err := x.st.Generation(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read catalog generation: %w", err)
-	}
-	s := x.snap.Load()
-	if s != nil && s.Generation >= gen {
-		return s, nil
+	s, gen, err := x.caught(ctx)
+	if err != nil || s != nil {
+		return s, err
 	}
 	built := x.Refresh(gen)
-	if s != nil {
+	if s := x.snap.Load(); s != nil {
 		return s, nil
 	}
 	return x.wait(ctx, built, gen)
+}
+
+// caught returns the newest snapshot when it is at the catalog's generation (as this request
+// read it) or newer, else nil; and that generation.
+func (x *Index) caught(ctx context.Context) (*Snapshot, int64, error) {
+	gen, err := x.st.Generation(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read catalog generation: %w", err)
+	}
+	if s := x.snap.Load(); s != nil && s.Generation >= gen {
+		return s, gen, nil
+	}
+	return nil, gen, nil
 }
 
 // Fresh returns a snapshot at the catalog's current generation or newer, waiting (as long as
 // ctx allows) for the rebuild. Requests use Current; Fresh is for callers that must see their
 // own write.
 func (x *Index) Fresh(ctx context.Context) (*Snapshot, error) {
-	gen, err := x.st.Generation(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read catalog generation: %w", err)
-	}
-	if s := x.snap.Load(); s != nil && s.Generation >= gen {
-		return s, nil
+	s, gen, err := x.caught(ctx)
+	if err != nil || s != nil {
+		return s, err
 	}
 	return x.wait(ctx, x.Refresh(gen), gen)
 }
@@ -405,16 +411,11 @@ func AppendQuoted(buf []byte, s string) []byte {
 // read it) or newer; otherwise nil, after starting the rebuild that catches up. Callers that
 // have another way to answer (the database) use it instead of waiting.
 func (x *Index) Caught(ctx context.Context) *Snapshot {
-	gen, err := x.st.Generation(ctx)
-	if err != nil {
-		return nil
+	s, gen, err := x.caught(ctx)
+	if err == nil && s == nil {
+		x.Refresh(gen)
 	}
-	s := x.snap.Load()
-	if s != nil && s.Generation >= gen {
-		return s
-	}
-	x.Refresh(gen)
-	return nil
+	return s
 }
 
 // EachOut calls fn for each relation type of node's relations, in byte order of the type

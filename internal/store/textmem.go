@@ -4,6 +4,7 @@ import (
 	"context"
 	stdsql "database/sql"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect/sql"
@@ -110,7 +111,7 @@ func (s *Store) buildTextMem(ctx context.Context) (*textMem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text index: %w", err)
 	}
-	return &textMem{ix: b.Index(), asciiLower: folded == asciiLower(letters)}, nil
+	return &textMem{ix: b.Index(), asciiLower: folded == strings.ToLower(letters)}, nil
 }
 
 // updateTextMem indexes the rows whose hash differs from the index's, and drops the rows gone.
@@ -177,7 +178,7 @@ func (s *Store) textCandidates(ctx context.Context, text string) (ids []int64, o
 	}
 	folded, ok := "", false
 	if tm.asciiLower && isASCII(text) {
-		folded, ok = asciiLower(text), true
+		folded, ok = strings.ToLower(text), true // on ASCII, Go's lower-casing is ASCII's
 	} else if err := s.DB.QueryRowContext(ctx, `SELECT lower($1)`, text).Scan(&folded); err == nil {
 		ok = true
 	} else if ctx.Err() != nil {
@@ -212,14 +213,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
