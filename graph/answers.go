@@ -239,7 +239,15 @@ type answers struct {
 
 func (a *answers) operation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
-	if !cacheable(a.schema, oc.Doc, oc.Operation, oc.Variables) {
+	// The question as complexityLimit found it, which remembers whether it is cacheable.
+	q, ok := askedQuestion(oc)
+	if !ok {
+		if q.key, ok = questionKey(oc); !ok {
+			return next(ctx)
+		}
+		q.cacheable = cacheable(a.schema, oc.Doc, oc.Operation, oc.Variables)
+	}
+	if !q.cacheable {
 		return next(ctx)
 	}
 	gen, err := a.store.Generation(ctx)
@@ -247,11 +255,7 @@ func (a *answers) operation(ctx context.Context, next graphql.OperationHandler) 
 		return next(ctx) // the resolvers will meet the same error and report it
 	}
 	ctx = store.WithGeneration(ctx, gen)
-	key, ok := questionKey(oc)
-	if !ok {
-		return next(ctx)
-	}
-	st := &answerState{gen: gen, key: key}
+	st := &answerState{gen: gen, key: q.key}
 	return next(context.WithValue(ctx, answerStateKey{}, st))
 }
 

@@ -14,15 +14,28 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// complexityLimit is gqlgen's extension.FixedComplexityLimit with the computed cost of each
+// complexityLimit is gqlgen's extension.FixedComplexityLimit with what it learns of each
 // question remembered: a question is its operation name, query text and variables, which are
-// all the cost depends on. Walking a query's fields to cost it took a fifth of the CPU of an
-// answer given from the answer cache. It also gives each operation its question's key, which
-// the answer cache uses.
+// all its cost, and whether the answer cache may keep its answer (cacheable), depend on.
+// Walking a query's fields to cost it took a fifth of the CPU of an answer given from the
+// answer cache, and walking them again to see whether it is cacheable a twentieth. It gives
+// each operation its question (key and cacheability), which the answer cache uses.
 type complexityLimit struct {
 	limit int
 	es    graphql.ExecutableSchema
-	costs graphql.Cache[int]
+	facts graphql.Cache[questionFacts]
+}
+
+// questionFacts are what is remembered of a question.
+type questionFacts struct {
+	cost      int
+	cacheable bool
+}
+
+// question is the operation's question: its key and whether its answer may be cached.
+type question struct {
+	key       [32]byte
+	cacheable bool
 }
 
 var _ interface {
@@ -31,7 +44,7 @@ var _ interface {
 } = &complexityLimit{}
 
 func newComplexityLimit(limit int) *complexityLimit {
-	return &complexityLimit{limit: limit, costs: queryCache[int](4096)}
+	return &complexityLimit{limit: limit, facts: queryCache[questionFacts](4096)}
 }
 
 // ExtensionName is gqlgen's, so extension.GetComplexityStats finds the stats as before.
@@ -47,20 +60,27 @@ func (c *complexityLimit) Validate(schema graphql.ExecutableSchema) error {
 
 func (c *complexityLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	key, ok := questionKey(oc)
-	var cost int
+	var facts questionFacts
 	var known bool
 	var name string
 	if ok {
-		oc.Stats.SetExtension(questionExtension, key)
 		name = hex.EncodeToString(key[:])
-		cost, known = c.costs.Get(ctx, name)
+		facts, known = c.facts.Get(ctx, name)
 	}
 	if !known {
-		cost = complexity.Calculate(ctx, c.es, oc.Doc.Operations.ForName(oc.OperationName), oc.Variables)
+		op := oc.Doc.Operations.ForName(oc.OperationName)
+		facts = questionFacts{
+			cost:      complexity.Calculate(ctx, c.es, op, oc.Variables),
+			cacheable: cacheable(c.es.Schema(), oc.Doc, op, oc.Variables),
+		}
 		if ok {
-			c.costs.Add(ctx, name, cost)
+			c.facts.Add(ctx, name, facts)
 		}
 	}
+	if ok {
+		oc.Stats.SetExtension(questionExtension, question{key: key, cacheable: facts.cacheable})
+	}
+	cost := facts.cost
 	oc.Stats.SetExtension("ComplexityLimit", &extension.ComplexityStats{Complexity: cost, ComplexityLimit: c.limit})
 	if cost > c.limit {
 		err := gqlerror.Errorf("operation has complexity %d, which exceeds the limit of %d", cost, c.limit)
@@ -70,14 +90,21 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, oc *graphq
 	return nil
 }
 
-// questionExtension is the operation's stats extension holding its question's key.
+// questionExtension is the operation's stats extension holding its question.
 const questionExtension = "catalogd.question"
+
+// askedQuestion returns the question complexityLimit found oc to ask, or false when it found
+// none (the key could not be made).
+func askedQuestion(oc *graphql.OperationContext) (question, bool) {
+	q, ok := oc.Stats.GetExtension(questionExtension).(question)
+	return q, ok
+}
 
 // questionKey is the key of the question oc asks: a hash of its operation name, query text
 // and variables (their JSON, whose object keys encoding/json sorts).
 func questionKey(oc *graphql.OperationContext) (key [32]byte, ok bool) {
-	if k, found := oc.Stats.GetExtension(questionExtension).([32]byte); found {
-		return k, true
+	if q, found := askedQuestion(oc); found {
+		return q.key, true
 	}
 	vars, err := json.Marshal(oc.Variables)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/gqlbody"
 )
 
 // postTransport is gqlgen's POST transport (transport.POST with its defaults) but for how it
@@ -53,21 +54,24 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	contentType := responseContentType(r)
 	w.Header().Add("Content-Type", contentType)
 	start := graphql.Now()
-	params := &graphql.RawParams{}
-
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		gqlErr := gqlerror.Errorf("could not read request body: %+v", err)
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(params); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		gqlErr := gqlerror.Errorf("json request body could not be decoded: %v; body begins %q", err, catalog.Excerpt(string(body), 60))
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
-		return
+	// The body as the door decoded it (internal/gqlbody), or as gqlgen's transport decodes it.
+	params := gqlbody.From(ctx)
+	if params == nil {
+		params = &graphql.RawParams{}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			gqlErr := gqlerror.Errorf("could not read request body: %+v", err)
+			writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(params); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			gqlErr := gqlerror.Errorf("json request body could not be decoded: %v; body begins %q", err, catalog.Excerpt(string(body), 60))
+			writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
+			return
+		}
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}

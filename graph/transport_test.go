@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"catalogd/graph"
+	"catalogd/internal/gqlbody"
 	"catalogd/internal/testdb"
 )
 
@@ -121,4 +122,29 @@ spec: {type: team, children: []}
 			}
 		}
 	})
+}
+
+// TestPostTransportTakesTheDecodedRequest: the POST transport answers the request the door
+// decoded (internal/gqlbody, in the request's context) instead of reading and decoding the
+// body a second time.
+func TestPostTransportTakesTheDecodedRequest(t *testing.T) {
+	g := newGraphEnv(t, testdb.SQLite(t))
+	h := graph.NewHandler(g.r, graph.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, problem := gqlbody.Decode([]byte(`{"query": "query Q($ref: String!){ entity(ref: $ref){ ref } __typename }", "variables": {"ref": "component:none"}}`))
+		if problem != "" {
+			t.Error(problem)
+		}
+		h.ServeHTTP(w, r.WithContext(gqlbody.With(r.Context(), p)))
+	}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`not the request: the door decoded it`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := `{"data":{"entity":null,"__typename":"Query"}}`; resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Fatalf("%d %s; want 200 %s", resp.StatusCode, body, want)
+	}
 }

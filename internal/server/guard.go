@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/gqlbody"
 )
 
 // The HTTP-level error codes of the GraphQL endpoint: mistakes in the request itself, found
@@ -75,10 +76,14 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 				reject(http.StatusBadRequest, codeBadRequest, `empty request body: send a JSON object such as {"query": "{ __typename }"}`)
 				return
 			}
-			if msg := checkParams(body); msg != "" {
+			params, msg := gqlbody.Decode(body)
+			if msg != "" {
 				reject(http.StatusBadRequest, codeBadRequest, msg)
 				return
 			}
+			// The transport takes the request as decoded here; the body stays readable for
+			// one that decodes it itself.
+			r = r.WithContext(gqlbody.With(r.Context(), params))
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		case http.MethodOptions:
 		default:
@@ -88,38 +93,6 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// checkParams says what is wrong with a POST body, or "" when it is a GraphQL request object.
-func checkParams(body []byte) string {
-	var p struct {
-		Query         *string         `json:"query"`
-		OperationName *string         `json:"operationName"`
-		Variables     json.RawMessage `json:"variables"`
-		Extensions    json.RawMessage `json:"extensions"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return fmt.Sprintf("malformed JSON body at byte %d: %s", syn.Offset, syn.Error())
-		case errors.As(err, &typ) && typ.Field == "":
-			return "the body must be a JSON object with a query"
-		case errors.As(err, &typ):
-			return fmt.Sprintf("%s must be a %s", typ.Field, map[string]string{"query": "string", "operationName": "string"}[typ.Field])
-		}
-		return "malformed JSON body: " + catalog.Excerpt(err.Error(), 100)
-	}
-	// The body is valid JSON (Unmarshal checked all of it), so a member is an object when it
-	// starts with one: no need to decode it again.
-	if len(p.Variables) > 0 && p.Variables[0] != '{' && string(p.Variables) != "null" {
-		return "variables must be a JSON object"
-	}
-	if len(p.Extensions) > 0 && p.Extensions[0] != '{' && string(p.Extensions) != "null" {
-		return "extensions must be a JSON object"
-	}
-	return ""
 }
 
 func isJSONObject(b []byte) bool {
