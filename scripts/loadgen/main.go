@@ -55,6 +55,7 @@ const (
 	// The query-path issue's set: what Backstage's REST answer carries for an entity
 	// (ref kind apiVersion metadata spec relations), one by name and 50 of one owner; the text
 	// filter; and the impact of the largest of the first 30 resources.
+	floorQuery       = `{ __typename }`
 	wholeEntityQuery = `query($ref:String!){ entity(ref:$ref){ ref kind apiVersion metadata spec relations { type targetRef } } }`
 	wholeListQuery   = `query($owner:String){ entities(filter:{kind:["Component"], owner:$owner}, first:50){ edges{ node { ref kind apiVersion metadata spec relations { type targetRef } } } } }`
 	textQuery        = `query($text:String){ entities(filter:{text:$text}, first:50){ totalCount edges{ node { ref title } } } }`
@@ -298,6 +299,9 @@ func (r *run) do() {
 	comps, owners := st.SampleComponents, st.SampleOwners
 	words := textSamples(comps)
 	phases := []phase{
+		// The floor under every phase: the smallest answer, from the answer cache, through the
+		// same HTTP, GraphQL and generation read as the others.
+		{name: "floor", query: floorQuery, vars: func(int) map[string]any { return nil }, period: 1, check: nullCheck("__typename")},
 		{name: "entity", query: entityQuery, vars: func(k int) map[string]any {
 			return map[string]any{"ref": comps[k%len(comps)]}
 		}, period: len(comps), check: nullCheck("entity")},
