@@ -230,24 +230,18 @@ type answerStateKey struct{}
 // operation may be answered from the cache and reads the generation; the response middleware
 // answers from the cache or computes, once for concurrent callers, and keeps the answer.
 type answers struct {
-	cache  *answerCache
-	schema *ast.Schema
-	store  *store.Store
+	cache *answerCache
+	store *store.Store
 	// caughtUp reports whether the graph index has a snapshot of generation gen or newer.
 	caughtUp func(gen int64) bool
 }
 
 func (a *answers) operation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
-	// The question as complexityLimit found it, which remembers whether it is cacheable.
+	// The question as complexityLimit (always installed before) found it: its key, and
+	// whether it is cacheable. Without one (its key could not be made) nothing is cached.
 	q, ok := askedQuestion(oc)
-	if !ok {
-		if q.key, ok = questionKey(oc); !ok {
-			return next(ctx)
-		}
-		q.cacheable = cacheable(a.schema, oc.Doc, oc.Operation, oc.Variables)
-	}
-	if !q.cacheable {
+	if !ok || !q.cacheable {
 		return next(ctx)
 	}
 	gen, err := a.store.Generation(ctx)

@@ -149,7 +149,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 		if size == 0 {
 			size = DefaultAnswerCacheBytes
 		}
-		a := &answers{cache: newAnswerCache(size), schema: es.Schema(), store: r.Store, caughtUp: func(gen int64) bool {
+		a := &answers{cache: newAnswerCache(size), store: r.Store, caughtUp: func(gen int64) bool {
 			if r.Index.Built() >= gen {
 				return true
 			}

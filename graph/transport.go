@@ -139,41 +139,35 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 
 // writeCompacted is writeResponse for data known to be compacted.
 func writeCompacted(w io.Writer, resp *graphql.Response) {
-	if len(resp.Errors) == 0 && resp.Label == "" && resp.Path == nil && resp.HasNext == nil && len(resp.Extensions) == 0 {
-		// Only data, as most answers are: what the general case below writes for it, without
-		// encoding two empty objects by reflection.
-		setContentLength(w, len(dataOnlyStart)+len(resp.Data)+len(dataOnlyEnd))
-		w.Write(dataOnlyStart)
-		w.Write(resp.Data)
-		w.Write(dataOnlyEnd)
-		return
-	}
-	head, err := json.Marshal(struct {
-		Errors gqlerror.List `json:"errors,omitempty"`
-	}{resp.Errors})
-	if err != nil {
-		panic(fmt.Errorf("unable to marshal errors: %w", err))
-	}
-	tail, err := json.Marshal(struct {
-		Label      string         `json:"label,omitempty"`
-		Path       ast.Path       `json:"path,omitempty"`
-		HasNext    *bool          `json:"hasNext,omitempty"`
-		Extensions map[string]any `json:"extensions,omitempty"`
-	}{resp.Label, resp.Path, resp.HasNext, resp.Extensions})
-	if err != nil {
-		panic(fmt.Errorf("unable to marshal extensions: %w", err))
+	// Most answers hold only data: {"data": …}, without encoding two empty objects.
+	start, end := dataOnlyStart, dataOnlyEnd
+	if len(resp.Errors) > 0 || resp.Label != "" || resp.Path != nil || resp.HasNext != nil || len(resp.Extensions) > 0 {
+		head, err := json.Marshal(struct {
+			Errors gqlerror.List `json:"errors,omitempty"`
+		}{resp.Errors})
+		if err != nil {
+			panic(fmt.Errorf("unable to marshal errors: %w", err))
+		}
+		tail, err := json.Marshal(struct {
+			Label      string         `json:"label,omitempty"`
+			Path       ast.Path       `json:"path,omitempty"`
+			HasNext    *bool          `json:"hasNext,omitempty"`
+			Extensions map[string]any `json:"extensions,omitempty"`
+		}{resp.Label, resp.Path, resp.HasNext, resp.Extensions})
+		if err != nil {
+			panic(fmt.Errorf("unable to marshal extensions: %w", err))
+		}
+		sep := `"data":`
+		if len(head) > 2 {
+			sep = `,"data":`
+		}
+		start = append(head[:len(head)-1:len(head)-1], sep...) // head without its }
+		if len(tail) > 2 {
+			tail[0] = ','
+			end = tail
+		}
 	}
 	// Three writes rather than one copy of megabytes: the HTTP layer buffers them.
-	sep := `"data":`
-	if len(head) > 2 {
-		sep = `,"data":`
-	}
-	start := append(head[:len(head)-1:len(head)-1], sep...) // head without its }
-	end := []byte{'}'}
-	if len(tail) > 2 {
-		tail[0] = ','
-		end = tail
-	}
 	setContentLength(w, len(start)+len(resp.Data)+len(end))
 	w.Write(start)
 	w.Write(resp.Data)
