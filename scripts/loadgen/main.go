@@ -301,36 +301,26 @@ func (r *run) do() {
 	phases := []phase{
 		// The floor under every phase: the smallest answer, from the answer cache, through the
 		// same HTTP, GraphQL and generation read as the others.
-		{name: "floor", query: floorQuery, vars: func(int) map[string]any { return nil }, period: 1, check: nullCheck("__typename")},
-		{name: "entity", query: entityQuery, vars: func(k int) map[string]any {
-			return map[string]any{"ref": comps[k%len(comps)]}
-		}, period: len(comps), check: nullCheck("entity")},
-		{name: "whole entity", query: wholeEntityQuery, vars: func(k int) map[string]any {
-			return map[string]any{"ref": comps[k%len(comps)]}
-		}, period: len(comps), check: nullCheck("entity")},
-		{name: "list 50 by owner", query: listQuery, vars: func(k int) map[string]any {
-			return map[string]any{"owner": owners[k%len(owners)]}
-		}, period: len(owners), check: emptyPageCheck},
-		{name: "list 50 whole", query: wholeListQuery, vars: func(k int) map[string]any {
-			return map[string]any{"owner": owners[k%len(owners)]}
-		}, period: len(owners), check: emptyPageCheck},
-		{name: "text filter", query: textQuery, vars: func(k int) map[string]any {
-			return map[string]any{"text": words[k%len(words)]}
-		}, period: len(words), check: emptyPageCheck, note: fmt.Sprintf("%d words such as %q", len(words), words[0])},
+		{name: "floor", query: floorQuery, vars: one(nil), check: nullCheck("__typename")},
+		{name: "entity", query: entityQuery, vars: each("ref", comps), check: nullCheck("entity")},
+		{name: "whole entity", query: wholeEntityQuery, vars: each("ref", comps), check: nullCheck("entity")},
+		{name: "list 50 by owner", query: listQuery, vars: each("owner", owners), check: emptyPageCheck},
+		{name: "list 50 whole", query: wholeListQuery, vars: each("owner", owners), check: emptyPageCheck},
+		{name: "text filter", query: textQuery, vars: each("text", words), check: emptyPageCheck, note: fmt.Sprintf("%d words such as %q", len(words), words[0])},
 	}
 	prefixes2, prefixes4, names := searchSamples(comps)
 	phases = append(phases,
-		phase{name: "search name", query: searchQuery, vars: pick("q", names), period: len(names), check: searchCheck, note: fmt.Sprintf("%d names such as %q", len(names), names[0])},
-		phase{name: "search prefix 2", query: searchQuery, vars: pick("q", prefixes2), period: len(prefixes2), check: searchCheck, note: fmt.Sprintf("%d prefixes such as %q", len(prefixes2), prefixes2[0])},
-		phase{name: "search prefix 4", query: searchQuery, vars: pick("q", prefixes4), period: len(prefixes4), check: searchCheck, note: fmt.Sprintf("%d prefixes such as %q", len(prefixes4), prefixes4[0])},
+		phase{name: "search name", query: searchQuery, vars: each("q", names), check: searchCheck, note: fmt.Sprintf("%d names such as %q", len(names), names[0])},
+		phase{name: "search prefix 2", query: searchQuery, vars: each("q", prefixes2), check: searchCheck, note: fmt.Sprintf("%d prefixes such as %q", len(prefixes2), prefixes2[0])},
+		phase{name: "search prefix 4", query: searchQuery, vars: each("q", prefixes4), check: searchCheck, note: fmt.Sprintf("%d prefixes such as %q", len(prefixes4), prefixes4[0])},
 	)
 	if len(st.SampleDocWords) > 0 {
-		phases = append(phases, phase{name: "search doc word", query: searchQuery, vars: pick("q", st.SampleDocWords), period: len(st.SampleDocWords), check: searchCheck,
+		phases = append(phases, phase{name: "search doc word", query: searchQuery, vars: each("q", st.SampleDocWords), check: searchCheck,
 			note: fmt.Sprintf("%d words of doc pages only, such as %q", len(st.SampleDocWords), st.SampleDocWords[0])})
 	}
 	phases = append(phases,
-		phase{name: "facets 5", query: facetsQuery, vars: func(int) map[string]any { return map[string]any{"kinds": nil} }, period: 1},
-		phase{name: "facets 5 components", query: facetsQuery, vars: func(int) map[string]any { return map[string]any{"kinds": []string{"Component"}} }, period: 1},
+		phase{name: "facets 5", query: facetsQuery, vars: one(map[string]any{"kinds": nil})},
+		phase{name: "facets 5 components", query: facetsQuery, vars: one(map[string]any{"kinds": []string{"Component"}})},
 	)
 	if *flagImpact {
 		ref, total, err := largestImpact(client, endpoint)
@@ -338,15 +328,13 @@ func (r *run) do() {
 			r.fail("impact largest of 30", err)
 		} else {
 			phases = append(phases, phase{name: "impact largest of 30", query: largestQuery,
-				vars:   func(int) map[string]any { return map[string]any{"ref": ref} },
-				period: 1,
-				check:  totalCheck("impact"), note: fmt.Sprintf("%s: %d affected", ref, total)})
+				vars:  one(map[string]any{"ref": ref}),
+				check: totalCheck("impact"), note: fmt.Sprintf("%s: %d affected", ref, total)})
 		}
 		// The same question about the generator's most used resource: thousands affected.
 		phases = append(phases, phase{name: "impact hot paths", query: largestQuery,
-			vars:   func(int) map[string]any { return map[string]any{"ref": st.HotResource} },
-			period: 1,
-			check:  totalCheck("impact"), note: st.HotResource})
+			vars:  one(map[string]any{"ref": st.HotResource}),
+			check: totalCheck("impact"), note: st.HotResource})
 		// The generator's hubs, which about 6.9 % and 69 % of the catalog depend on (issue 7's
 		// catalog: 6,902 and 68,937 affected at 10k and 100k). The query asks for affected
 		// without first, as a UI does, so the answer holds its default page: the first
@@ -356,10 +344,9 @@ func (r *run) do() {
 			deps      int
 		}{{"impact hub 7k", st.IdentityHub, st.IdentityDependents}, {"impact hub 70k", st.NetworkHub, st.NetworkDependents}} {
 			phases = append(phases, phase{name: h.name, query: largestQuery,
-				vars:   func(int) map[string]any { return map[string]any{"ref": h.ref} },
-				period: 1,
-				check:  totalCheck("impact"),
-				note:   fmt.Sprintf("%s: %d dependents, answer lists %d", h.ref, h.deps, min(h.deps, defaultAffectedPage))})
+				vars:  one(map[string]any{"ref": h.ref}),
+				check: totalCheck("impact"),
+				note:  fmt.Sprintf("%s: %d dependents, answer lists %d", h.ref, h.deps, min(h.deps, defaultAffectedPage))})
 		}
 	}
 	if *flagImpact {
@@ -373,12 +360,11 @@ func (r *run) do() {
 					want = fmt.Sprintf(" (generator BFS: %d dependents)", target.bfs)
 				}
 				phases = append(phases, phase{
-					name:   fmt.Sprintf("%s %s", p.field, target.label),
-					query:  p.query,
-					vars:   func(int) map[string]any { return map[string]any{"ref": target.ref} },
-					period: 1,
-					check:  totalCheck(p.field),
-					note:   target.ref + want,
+					name:  fmt.Sprintf("%s %s", p.field, target.label),
+					query: p.query,
+					vars:  one(map[string]any{"ref": target.ref}),
+					check: totalCheck(p.field),
+					note:  target.ref + want,
 				})
 			}
 		}
@@ -519,13 +505,12 @@ func (s *server) stop() int64 {
 type phase struct {
 	name  string
 	query string
-	vars  func(k int) map[string]any
-	// period, when not 0, is how many different variables vars gives: vars(k) is
-	// vars(k%period). The request bodies are then encoded once, before the clock runs, as
-	// autocannon sends bodies it was given; else each request encodes its own.
-	period int
-	check  func(data json.RawMessage) (anomaly, note string) // optional
-	note   string
+	// vars are the variables the phase asks with, in turn: request k has vars[k%len(vars)].
+	// Their bodies are encoded once, before the clock runs, as autocannon sends the bodies it
+	// was given.
+	vars  []map[string]any
+	check func(data json.RawMessage) (anomaly, note string) // optional
+	note  string
 }
 
 type gqlResponse struct {
@@ -570,7 +555,7 @@ func (p phase) runMedian(client *http.Client, endpoint string, n int) row {
 
 // The answers a phase checks (phase.check): the first checkFirst, which covers every sample
 // it asks about, and then one in checkEvery. Decoding every answer to check it cost the shared
-// CPU a tenth of what the server did for an entity page (a tenth checked: still a twentieth); autocannon, the query-path issue's
+// CPU a tenth of what the server did for an entity page; autocannon, the query-path issue's
 // tool, checks none. Every answer is still read whole, and one that is not an HTTP 200 with
 // data counts as an error.
 const (
@@ -592,16 +577,9 @@ func (p phase) run(client *http.Client, endpoint string) row {
 	)
 	conc := max(1, *flagConcurrency)
 	lat := make([][]time.Duration, conc)
-	bodyOf := func(k int64) []byte {
-		body, _ := json.Marshal(map[string]any{"query": p.query, "variables": p.vars(int(k))})
-		return body
-	}
-	if p.period > 0 {
-		bodies := make([][]byte, p.period)
-		for i := range bodies {
-			bodies[i] = bodyOf(int64(i))
-		}
-		bodyOf = func(k int64) []byte { return bodies[k%int64(len(bodies))] }
+	bodies := make([][]byte, len(p.vars))
+	for i, v := range p.vars {
+		bodies[i], _ = json.Marshal(map[string]any{"query": p.query, "variables": v})
 	}
 	deadline := time.Now().Add(*flagDuration)
 	start := time.Now()
@@ -619,7 +597,7 @@ func (p phase) run(client *http.Client, endpoint string) row {
 				if errCount.Load() >= 50 && okCount.Load() == 0 {
 					return // everything fails (e.g. an unsupported query): don't insist
 				}
-				body := bodyOf(k)
+				body := bodies[k%int64(len(bodies))]
 				// The clock stops when the answer is read, as autocannon's does (the query-path
 				// issue's measurements); decoding megabytes of JSON is the client's time.
 				t0 := time.Now()
@@ -1060,9 +1038,17 @@ func selected(name string) bool {
 }
 
 // pick returns variables with key set to the k-th of list, round robin.
-func pick(key string, list []string) func(int) map[string]any {
-	return func(k int) map[string]any { return map[string]any{key: list[k%len(list)]} }
+// each is the variables {key: v} for each v of list.
+func each(key string, list []string) []map[string]any {
+	vars := make([]map[string]any, len(list))
+	for i, v := range list {
+		vars[i] = map[string]any{key: v}
+	}
+	return vars
 }
+
+// one is a phase's variables when it asks one question again and again.
+func one(vars map[string]any) []map[string]any { return []map[string]any{vars} }
 
 // searchSamples are what a search box sends for sample components: the first two and four
 // letters of the name, and the whole name.
