@@ -10,7 +10,9 @@ package model
 
 import (
 	"context"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"catalogd/internal/catalog"
@@ -155,6 +157,16 @@ func (b *Batch) relations(ctx context.Context, ref string) ([]*Relation, error) 
 		for _, r := range rows {
 			b.rels[r.SourceRef] = append(b.rels[r.SourceRef], &Relation{Type: r.Type, TargetRef: r.TargetRef, batch: b})
 		}
+		// Bytewise, as the graph index gives them (relationsFromGraph): ORDER BY follows the
+		// database's collation, which on PostgreSQL need not be bytewise.
+		for _, rels := range b.rels {
+			slices.SortStableFunc(rels, func(x, y *Relation) int {
+				if c := strings.Compare(x.Type, y.Type); c != 0 {
+					return c
+				}
+				return strings.Compare(x.TargetRef, y.TargetRef)
+			})
+		}
 	})
 	return b.rels[ref], b.relErr
 }
@@ -175,9 +187,6 @@ func (b *Batch) relationsFromGraph(ctx context.Context) bool {
 	for _, ref := range b.refs {
 		id, ok := s.ID(ref)
 		if !ok {
-			continue
-		}
-		if _, done := b.rels[ref]; done {
 			continue
 		}
 		var rels []*Relation

@@ -66,7 +66,7 @@ func (b *Base) rawDocument() map[string]json.RawMessage {
 // the members before it (topLevel), or from the document split in full when it is not one
 // that scanner reads.
 func (b *Base) rawValue(key string) []byte {
-	if v, _, ok := topLevel(b.E.Document, key); ok {
+	if v, ok := topLevel(b.E.Document, key); ok {
 		return v
 	}
 	return b.rawDocument()[key]

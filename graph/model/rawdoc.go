@@ -2,22 +2,22 @@ package model
 
 // topLevel returns the raw value of a top-level member of the JSON object doc, as a slice of
 // doc, without decoding the rest: the members before it are skipped over (strings, nested
-// objects and arrays), those after it are not read. found is false when doc has no such
+// objects and arrays), those after it are not read. value is nil when doc has no such
 // member; ok is false when doc is not an object this scanner reads (then the caller decodes
 // it in full). Stored descriptors are valid JSON, written compact by catalogd on SQLite and
 // with spaces by PostgreSQL's jsonb; a key with an escape in it is left to the full decode.
-func topLevel(doc []byte, key string) (value []byte, found, ok bool) {
+func topLevel(doc []byte, key string) (value []byte, ok bool) {
 	i := skipSpace(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
-		return nil, false, false
+		return nil, false
 	}
 	i = skipSpace(doc, i+1)
 	if i < len(doc) && doc[i] == '}' {
-		return nil, false, true
+		return nil, true
 	}
 	for i < len(doc) {
 		if doc[i] != '"' {
-			return nil, false, false
+			return nil, false
 		}
 		start := i + 1
 		end := start
@@ -25,35 +25,35 @@ func topLevel(doc []byte, key string) (value []byte, found, ok bool) {
 			end++
 		}
 		if end >= len(doc) || doc[end] == '\\' {
-			return nil, false, false
+			return nil, false
 		}
 		k := doc[start:end]
 		i = skipSpace(doc, end+1)
 		if i >= len(doc) || doc[i] != ':' {
-			return nil, false, false
+			return nil, false
 		}
 		i = skipSpace(doc, i+1)
 		vEnd, vok := skipValue(doc, i)
 		if !vok {
-			return nil, false, false
+			return nil, false
 		}
 		if string(k) == key {
-			return doc[i:vEnd], true, true
+			return doc[i:vEnd], true
 		}
 		i = skipSpace(doc, vEnd)
 		if i >= len(doc) {
-			return nil, false, false
+			return nil, false
 		}
 		switch doc[i] {
 		case ',':
 			i = skipSpace(doc, i+1)
 		case '}':
-			return nil, false, true
+			return nil, true
 		default:
-			return nil, false, false
+			return nil, false
 		}
 	}
-	return nil, false, false
+	return nil, false
 }
 
 func skipSpace(b []byte, i int) int {
