@@ -4,8 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -22,13 +20,7 @@ import (
 // CATALOGD_BENCH_N sets the catalog size (default 10,000), CATALOGD_BENCH_DB=postgres uses
 // CATALOGD_TEST_POSTGRES.
 func BenchmarkQuestionDuringRebuild(b *testing.B) {
-	n := 10000
-	if v := os.Getenv("CATALOGD_BENCH_N"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := testdb.BenchSize(10000)
 	dbURL := testdb.SQLite(b)
 	if os.Getenv("CATALOGD_BENCH_DB") == "postgres" {
 		dbURL = testdb.Postgres(b)
@@ -93,9 +85,7 @@ func BenchmarkQuestionDuringRebuild(b *testing.B) {
 				}
 				lat = append(lat, time.Since(t0))
 			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			testdb.ReportLatencies(b, lat)
 		})
 	}
 }

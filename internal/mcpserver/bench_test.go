@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -24,10 +22,7 @@ import (
 // depended-on resource (CATALOGD_BENCH_N entities, default 100,000) through the Go SDK's
 // client over HTTP, and reports the answer's size.
 func BenchmarkImpactAnalysisOverMCP(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("CATALOGD_BENCH_N")); err == nil {
-		n = v
-	}
+	n := testdb.BenchSize(100_000)
 	stats, err := synth.Write(b.TempDir(), synth.Config{N: n, Seed: 1})
 	if err != nil {
 		b.Fatal(err)

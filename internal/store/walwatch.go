@@ -30,9 +30,9 @@ import (
 // process has the WAL index open, no other process deletes the file (SQLite deletes it only
 // when it closes the last connection), so the mapped file is the one in use.
 //
-// TestGenerationFollowsOtherConnectionsWrites and TestWALWatchIsUsed fail the day SQLite's
-// format changes under it: the watch then gives up (the version check) and every request reads
-// the generation, as before.
+// TestGenerationFollowsOtherConnectionsWrites, which also checks that reads are spared, fails
+// the day SQLite's format changes under it: the watch then gives up (the version check) and
+// every request reads the generation, as before.
 type walWatch struct {
 	db *sql.DB // the connection kept open
 	// mem is the WAL index's first page, mapped shared, read-only; nil once closed. Readers
