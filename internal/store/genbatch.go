@@ -25,8 +25,8 @@ type genCall struct {
 	err  error
 }
 
-// genReadTimeout bounds a read made for several callers (none of their contexts alone may
-// cancel it).
+// genReadTimeout bounds a read: one made for several callers, which none of their contexts
+// alone may cancel, and one made for a single caller, which the next read waits for.
 const genReadTimeout = 10 * time.Second
 
 func (b *genBatch) read(ctx context.Context, do func(context.Context) (int64, error)) (int64, error) {
@@ -35,7 +35,7 @@ func (b *genBatch) read(ctx context.Context, do func(context.Context) (int64, er
 		c := &genCall{done: make(chan struct{})}
 		b.cur = c
 		b.mu.Unlock()
-		b.perform(ctx, c, do)
+		b.perform(ctx, c, do, false)
 		return c.gen, c.err
 	}
 	leader := b.next == nil
@@ -51,7 +51,7 @@ func (b *genBatch) read(ctx context.Context, do func(context.Context) (int64, er
 		b.mu.Lock()
 		b.cur, b.next = c, nil
 		b.mu.Unlock()
-		b.perform(ctx, c, do)
+		b.perform(ctx, c, do, true)
 		return c.gen, c.err
 	}
 	select {
@@ -62,9 +62,14 @@ func (b *genBatch) read(ctx context.Context, do func(context.Context) (int64, er
 	}
 }
 
-// perform makes c's read and hands its result to everyone waiting for it.
-func (b *genBatch) perform(ctx context.Context, c *genCall, do func(context.Context) (int64, error)) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), genReadTimeout)
+// perform makes c's read and hands its result to everyone waiting for it. A read shared by
+// the callers that joined it outlives its maker's context; one made for its caller alone ends
+// with the caller's.
+func (b *genBatch) perform(ctx context.Context, c *genCall, do func(context.Context) (int64, error), shared bool) {
+	if shared {
+		ctx = context.WithoutCancel(ctx)
+	}
+	rctx, cancel := context.WithTimeout(ctx, genReadTimeout)
 	c.gen, c.err = do(rctx)
 	cancel()
 	b.mu.Lock()

@@ -108,3 +108,23 @@ func waitFor(t *testing.T, what string, cond func() bool, mu *sync.Mutex) {
 		}
 	}
 }
+
+// TestGenBatchReadAloneEndsWithItsCaller: a read nobody else shares is its caller's, and ends
+// when the caller's context does, rather than running on to genReadTimeout; the next read
+// still takes place after it.
+func TestGenBatchReadAloneEndsWithItsCaller(t *testing.T) {
+	var b genBatch
+	stuck := func(ctx context.Context) (int64, error) {
+		<-ctx.Done() // a database that does not answer
+		return 0, ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	if _, err := b.read(ctx, stuck); !errors.Is(err, context.Canceled) {
+		t.Fatalf("read alone = %v; want the caller's cancellation", err)
+	}
+	gen, err := b.read(context.Background(), func(context.Context) (int64, error) { return 7, nil })
+	if err != nil || gen != 7 {
+		t.Fatalf("the next read = %d, %v; want 7", gen, err)
+	}
+}
