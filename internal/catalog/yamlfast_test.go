@@ -137,6 +137,8 @@ func FuzzDecodeYAMLFast(f *testing.F) {
 		"a: b\n", "a:\n- b\n- c: d\n  e: f\n", "a: \"b\" # c\n", "a: 'b'\n", "a:\n  -\n    b: c\n",
 		"a: 1\nb: -2.5e3\nc: ~\nd: true\n", "a: b # c\n  # d\ne: f\n", "- a\n", "a: b\n  c\n",
 		"a:\n  b:\n    - c\n    - d: e\n      f:\n      - g\n", "a: [b]\n", "k: v:w\n", "a: -\n", "a: -b\n",
+		// Literal blocks: chomping, trailing spaces and blank lines, no final line break.
+		"a: |\n  b\n\n  c  \n\n", "a:\n- |-\n  b\n   \n", "a:\n- b: |\n   c\n  d: e\n", "a: |-\n  b",
 	} {
 		f.Add([]byte(s))
 	}
