@@ -71,8 +71,7 @@ type Snapshot struct {
 	quoted    []byte  // every ref as a JSON string (AppendQuoted), one after another
 	quotedEnd []int32 // node id -> end of its quoted ref in quoted
 
-	typeOrderOnce sync.Once
-	typeOrder     []int // adjacency indexes in byte order of their type names (EachOut)
+	typeOrder []int // adjacency indexes in byte order of their type names (EachOut)
 
 	seenSets sync.Pool // of *bitset: empty sets of the nodes, for traversals
 	walks    walkCache // large traversals made, and what was derived from them (Walk)
@@ -276,6 +275,11 @@ func build(ctx context.Context, st *store.Store, gen int64) (*Snapshot, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	s.typeOrder = make([]int, len(s.typeNames))
+	for i := range s.typeOrder {
+		s.typeOrder[i] = i
+	}
+	slices.SortFunc(s.typeOrder, func(a, b int) int { return strings.Compare(s.typeNames[a], s.typeNames[b]) })
 	for len(s.exists) < len(s.refs) {
 		s.exists = append(s.exists, false)
 	}
@@ -422,13 +426,6 @@ func (x *Index) Caught(ctx context.Context) *Snapshot {
 // names, with its targets sorted by ref: what SELECT DISTINCT type, target_ref ... ORDER BY
 // type, target_ref gives for one source, bytewise.
 func (s *Snapshot) EachOut(id int32, fn func(relType string, targets []int32)) {
-	s.typeOrderOnce.Do(func() {
-		s.typeOrder = make([]int, len(s.typeNames))
-		for i := range s.typeOrder {
-			s.typeOrder[i] = i
-		}
-		slices.SortFunc(s.typeOrder, func(a, b int) int { return strings.Compare(s.typeNames[a], s.typeNames[b]) })
-	})
 	for _, t := range s.typeOrder {
 		if ts := s.adj[t].of(id); len(ts) > 0 {
 			fn(s.typeNames[t], ts)
