@@ -117,5 +117,22 @@ func TestPagesCostAConstantNumberOfStatements(t *testing.T) {
 		if one != 2 || other != 2 {
 			t.Errorf("entity page: %d and %d statements, want 2", one, other)
 		}
+
+		// While the graph index lags, relations are read with statements: still a constant
+		// number of them, one per batch.
+		graph.WithoutGraphRelations(r)
+		c = client.New(graph.NewHandler(r, graph.Options{AnswerCacheBytes: -1}))
+		small = statements(listPage, client.Var("first", 10))
+		large = statements(listPage, client.Var("first", 100))
+		one = statements(entityPage, client.Var("ref", "component:c-001"))
+		other = statements(entityPage, client.Var("ref", "component:c-100"))
+		// The list page's relations: one statement more (6). The entity page: the entity, its
+		// relations, their targets, and the targets' ownedBy relations (4).
+		if small != large || large != 6 {
+			t.Errorf("list page, relations by statement: %d statements for 10 entities, %d for 100; want 6 for both", small, large)
+		}
+		if one != 4 || other != 4 {
+			t.Errorf("entity page, relations by statement: %d and %d statements, want 4", one, other)
+		}
 	})
 }
