@@ -93,12 +93,13 @@ func (l *changeLog) flush(ctx context.Context, w *bulkWriter) error {
 // write writes the entries collected so far, stamped with the Apply's time, and forgets them.
 // Written in the order they were added, in the one transaction, they take ids in that order.
 func (l *changeLog) write(ctx context.Context, w *bulkWriter) error {
-	err := l.writeEntries(ctx, w, w.now)
+	err := l.writeEntries(ctx, w)
 	l.entries = l.entries[:0]
 	return err
 }
 
-func (l *changeLog) writeEntries(ctx context.Context, w *bulkWriter, now time.Time) error {
+func (l *changeLog) writeEntries(ctx context.Context, w *bulkWriter) error {
+	now := w.now
 	if w.s.Dialect == dialect.Postgres && len(l.entries) > 0 {
 		// COPY, as for new entities: a first read of 100,000 entities logs as many additions.
 		shared := appendCopyString(nil, l.loc)
