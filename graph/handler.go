@@ -103,10 +103,15 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.AroundOperations(limitOperations)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
+	a := newAnswers(r, opts.AnswerCacheBytes)
 	if opts.Generic {
 		srv.AddTransport(transport.POST{})
 	} else {
-		srv.AddTransport(postTransport{})
+		t := postTransport{}
+		if a != nil {
+			t.recall = newRecall(a, opts.Extensions)
+		}
+		srv.AddTransport(t)
 	}
 	srv.SetQueryCache(queryCache[*ast.QueryDocument](1000))
 	tokens := opts.ParserTokenLimit
@@ -144,18 +149,7 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 		srv.Use(ext)
 	}
 	// After the extensions, so metrics and traces see the answers the cache gives too.
-	if opts.AnswerCacheBytes >= 0 && r.Store != nil && r.Index != nil {
-		size := opts.AnswerCacheBytes
-		if size == 0 {
-			size = DefaultAnswerCacheBytes
-		}
-		a := &answers{cache: newAnswerCache(size), store: r.Store, caughtUp: func(gen int64) bool {
-			if r.Index.Built() >= gen {
-				return true
-			}
-			r.Index.Refresh(gen)
-			return false
-		}}
+	if a != nil {
 		srv.AroundOperations(a.operation)
 		srv.AroundResponses(a.response)
 	}
@@ -167,6 +161,24 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 		return presentError(ctx, err, log)
 	})
 	return srv
+}
+
+// newAnswers returns the answer cache of size bytes (0: DefaultAnswerCacheBytes), or nil
+// when size is negative or the resolver has no store and graph index to follow.
+func newAnswers(r *Resolver, size int) *answers {
+	if size < 0 || r.Store == nil || r.Index == nil {
+		return nil
+	}
+	if size == 0 {
+		size = DefaultAnswerCacheBytes
+	}
+	return &answers{cache: newAnswerCache(size), store: r.Store, caughtUp: func(gen int64) bool {
+		if r.Index.Built() >= gen {
+			return true
+		}
+		r.Index.Refresh(gen)
+		return false
+	}}
 }
 
 // The extensions.code values this package gives errors; README.md lists each with its HTTP

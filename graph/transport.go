@@ -27,7 +27,12 @@ import (
 // producing it. writeResponse writes the data as it is when that scan would not change a byte
 // of it, and through json.Marshal otherwise, so the answers stay the same byte for byte;
 // TestPostTransportAnswersAsGqlgens compares the two transports.
-type postTransport struct{}
+//
+// It also answers, through recall, a body it has seen before from the answer cache without
+// making it an operation again (recall.go).
+type postTransport struct {
+	recall *recall // nil: every request is made an operation
+}
 
 var _ graphql.Transport = postTransport{}
 
@@ -49,14 +54,21 @@ const (
 )
 
 // Do is transport.POST's Do, with writeResponse for gqlgen's writeJson.
-func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ctx := r.Context()
 	contentType := responseContentType(r)
 	w.Header().Add("Content-Type", contentType)
 	start := graphql.Now()
 	// The body as the door decoded it (internal/gqlbody), or as gqlgen's transport decodes it.
-	params := gqlbody.From(ctx)
-	if params == nil {
+	req, decoded := gqlbody.From(ctx)
+	if decoded && t.recall != nil {
+		var answered bool
+		if ctx, answered = t.recall.answer(ctx, w, req); answered {
+			return
+		}
+	}
+	params := req.Params
+	if !decoded {
 		params = &graphql.RawParams{}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -88,6 +100,9 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		w.WriteHeader(status)
 		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
 		return
+	}
+	if decoded && t.recall != nil {
+		t.recall.learn(req, rc)
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	resp := responses(ctx)

@@ -135,7 +135,7 @@ func TestPostTransportTakesTheDecodedRequest(t *testing.T) {
 		if problem != "" {
 			t.Error(problem)
 		}
-		h.ServeHTTP(w, r.WithContext(gqlbody.With(r.Context(), p)))
+		h.ServeHTTP(w, r.WithContext(gqlbody.With(r.Context(), gqlbody.Request{Params: p})))
 	}))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`not the request: the door decoded it`))

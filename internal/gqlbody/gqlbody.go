@@ -1,19 +1,24 @@
 // Package gqlbody decodes the body of a GraphQL-over-HTTP POST once per request. The door
 // (internal/server's guard) decodes it to turn a malformed body away with a clear message,
 // and hands what it decoded to the transport (graph) in the request's context, which would
-// otherwise read and decode the same bytes again.
+// otherwise read and decode the same bytes again. A Decoder also keeps what the bodies sent
+// most recently decoded to, and names each body by its hash, by which the transport knows a
+// question it has answered before.
 package gqlbody
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"catalogd/internal/catalog"
+	"catalogd/internal/gencache"
 )
 
 // Decode decodes body as gqlgen's POST transport does (numbers kept as json.Number). When body
@@ -49,16 +54,85 @@ func Decode(body []byte) (*graphql.RawParams, string) {
 	return p, ""
 }
 
-type paramsKey struct{}
-
-// With returns ctx carrying p, the decoded body of the request ctx belongs to.
-func With(ctx context.Context, p *graphql.RawParams) context.Context {
-	return context.WithValue(ctx, paramsKey{}, p)
+// Request is a decoded body: the request as gqlgen's transport takes it, and the body's key.
+type Request struct {
+	Params *graphql.RawParams
+	// Key is the body's SHA-256: two requests with one key sent the same bytes, so they ask
+	// the same question. The transport answers a question it has seen before by it.
+	Key [32]byte
 }
 
-// From returns the decoded body With put in ctx, or nil. The caller may change it: it is the
-// request's own.
-func From(ctx context.Context) *graphql.RawParams {
-	p, _ := ctx.Value(paramsKey{}).(*graphql.RawParams)
-	return p
+// Decoder decodes bodies as Decode does and keeps what the last ones decoded to, so that a
+// body sent again (a UI asks for the same pages over and over) is not decoded again: decoding
+// took a tenth of the CPU of an answer from the answer cache. It is safe for concurrent use.
+type Decoder struct {
+	known *gencache.Cache[[32]byte, known] // nil: none kept
+}
+
+type known struct {
+	params *graphql.RawParams // never changed: each request gets a copy
+	size   int
+}
+
+// maxKeptBody is the largest body whose decoding is kept: a UI's queries are a few KiB.
+const maxKeptBody = 16 << 10
+
+// keptOverhead is what keeping a decoded body costs besides its bytes: the decoded maps and
+// strings, the list element, map entry and key.
+const keptOverhead = 512
+
+// NewDecoder returns a decoder keeping the decoding of bodies of up to maxKeptBody bytes,
+// about maxBytes of them in all, the least recently sent out first (0: none kept).
+func NewDecoder(maxBytes int) *Decoder {
+	if maxBytes <= 0 {
+		return &Decoder{}
+	}
+	return &Decoder{known: gencache.New(maxBytes, func(_ [32]byte, k known) int { return k.size })}
+}
+
+// Decode decodes body as the package's Decode does. The request returned is the caller's
+// own: changing its members does not change what the next caller gets (values inside its
+// variables and extensions are shared, and are never changed).
+func (d *Decoder) Decode(body []byte) (Request, string) {
+	req := Request{Key: sha256.Sum256(body)}
+	if d.known != nil {
+		// Kept under one generation: what a body decodes to never changes.
+		if k, ok := d.known.Get(0, req.Key); ok {
+			req.Params = copyParams(k.params)
+			return req, ""
+		}
+	}
+	p, problem := Decode(body)
+	if problem != "" {
+		return Request{}, problem
+	}
+	if d.known != nil && len(body) <= maxKeptBody {
+		kept := copyParams(p)
+		d.known.Put(0, req.Key, known{params: kept, size: 2*len(body) + keptOverhead})
+	}
+	req.Params = p
+	return req, ""
+}
+
+// copyParams is p with maps of its own: gqlgen's transport and extensions set its members
+// (Headers, ReadTime, and Query for a persisted query) but change no variable's value.
+func copyParams(p *graphql.RawParams) *graphql.RawParams {
+	c := *p
+	c.Variables = maps.Clone(p.Variables)
+	c.Extensions = maps.Clone(p.Extensions)
+	return &c
+}
+
+type requestKey struct{}
+
+// With returns ctx carrying req, the decoded body of the request ctx belongs to.
+func With(ctx context.Context, req Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, req)
+}
+
+// From returns the request With put in ctx, if any. The caller may change its Params: they
+// are the request's own.
+func From(ctx context.Context) (Request, bool) {
+	req, ok := ctx.Value(requestKey{}).(Request)
+	return req, ok && req.Params != nil
 }

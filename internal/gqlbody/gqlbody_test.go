@@ -2,7 +2,11 @@ package gqlbody_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,11 +73,74 @@ func TestDecodeQuotesAShortExcerpt(t *testing.T) {
 
 func TestContext(t *testing.T) {
 	ctx := context.Background()
-	if gqlbody.From(ctx) != nil {
+	if _, ok := gqlbody.From(ctx); ok {
 		t.Fatal("From found a request in an empty context")
 	}
-	p, _ := gqlbody.Decode([]byte(`{"query": "{ a }"}`))
-	if got := gqlbody.From(gqlbody.With(ctx, p)); got != p {
-		t.Fatalf("From(With(p)) = %p; want %p", got, p)
+	req, _ := gqlbody.NewDecoder(0).Decode([]byte(`{"query": "{ a }"}`))
+	if got, ok := gqlbody.From(gqlbody.With(ctx, req)); !ok || got != req {
+		t.Fatalf("From(With(req)) = %+v, %v; want %+v", got, ok, req)
+	}
+}
+
+// A decoder keeps what bodies decoded to, names each body by its hash, and gives every caller
+// a request of its own: what one caller changes, the next does not see.
+func TestDecoderKeepsBodies(t *testing.T) {
+	dec := gqlbody.NewDecoder(1 << 20)
+	body := []byte(`{"query": "query($n: Int){ a(n: $n) }", "variables": {"n": 1, "o": {"p": [1, 2]}}, "extensions": {"e": 1}}`)
+	first, problem := dec.Decode(body)
+	if problem != "" {
+		t.Fatal(problem)
+	}
+	if first.Key != sha256.Sum256(body) {
+		t.Fatalf("key %x; want the body's SHA-256", first.Key)
+	}
+	first.Params.Query = "changed"
+	first.Params.Variables["n"] = "changed"
+	first.Params.Extensions["e"] = "changed"
+	for range 2 {
+		again, problem := dec.Decode(body)
+		if problem != "" {
+			t.Fatal(problem)
+		}
+		if again.Key != first.Key || again.Params == first.Params {
+			t.Fatalf("decoded again: key %x, params %p; want key %x and params of its own", again.Key, again.Params, first.Key)
+		}
+		if again.Params.Query != "query($n: Int){ a(n: $n) }" || again.Params.Variables["n"] != json.Number("1") || again.Params.Extensions["e"] != json.Number("1") {
+			t.Fatalf("decoded again: %+v; the first caller's changes leaked", again.Params)
+		}
+		again.Params.Variables["n"] = "changed again"
+	}
+	// Another body, however alike, is another request.
+	other, _ := dec.Decode(append([]byte(" "), body...))
+	if other.Key == first.Key {
+		t.Fatal("two bodies share a key")
+	}
+	// A malformed body is refused every time, kept or not.
+	for range 2 {
+		if req, problem := dec.Decode([]byte(`{"query": 5}`)); problem == "" || req.Params != nil {
+			t.Fatalf("a malformed body decoded to %+v", req)
+		}
+	}
+}
+
+// What a decoder keeps is bounded: bodies larger than it keeps are decoded every time, and
+// many bodies do not grow it past its bound (the oldest go).
+func TestDecoderIsBounded(t *testing.T) {
+	dec := gqlbody.NewDecoder(64 << 10)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	for i := range 5000 {
+		body := fmt.Sprintf(`{"query": "{ a }", "variables": {"s": %q}}`, strings.Repeat("x", 1000)+strconv.Itoa(i))
+		if _, problem := dec.Decode([]byte(body)); problem != "" {
+			t.Fatal(problem)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(dec)
+	if grew := int64(ms.HeapAlloc) - int64(before); grew > 1<<20 {
+		t.Fatalf("the heap grew by %d bytes keeping 5000 bodies of 1 KB under a bound of 64 KiB", grew)
 	}
 }

@@ -87,6 +87,25 @@ func (g GraphQL) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 	return resp
 }
 
+// ObserveCachedAnswer records an answer the transport gave from the answer cache without
+// making an operation (graph.CachedAnswerObserver): as InterceptResponse records an
+// operation, with the span marked as answered from the cache.
+func (g GraphQL) ObserveCachedAnswer(ctx context.Context, oc *graphql.OperationContext, start time.Time) {
+	typ := "query"
+	if oc.Operation != nil {
+		typ = string(oc.Operation.Operation)
+	}
+	name := OperationLabel(oc)
+	if g.Tracing != nil {
+		_, span := g.tracer().Start(ctx, "graphql "+typ+" "+name, trace.WithTimestamp(start),
+			trace.WithAttributes(attrs("graphql.operation.name", name, "graphql.operation.type", typ, "catalogd.answer_cache", "recalled")...))
+		span.End()
+	}
+	if g.Metrics != nil {
+		g.Metrics.ObserveOperation(name, typ, time.Since(start))
+	}
+}
+
 func (g GraphQL) countErrors(resp *graphql.Response) {
 	if g.Metrics == nil || resp == nil {
 		return

@@ -35,6 +35,7 @@ func ErrorCodes() []string {
 // JSON object of the GraphQL-over-HTTP shape. Each mistake is the client's: a 4xx with a JSON
 // body carrying errors[0].extensions.code, logged at debug level only.
 func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handler {
+	dec := gqlbody.NewDecoder(keptBodyBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reject := func(status int, code, msg string) {
 			log.DebugContext(r.Context(), "graphql request rejected", "status", status, "code", code, "reason", msg, "remote", r.RemoteAddr)
@@ -76,14 +77,14 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 				reject(http.StatusBadRequest, codeBadRequest, `empty request body: send a JSON object such as {"query": "{ __typename }"}`)
 				return
 			}
-			params, msg := gqlbody.Decode(body)
+			req, msg := dec.Decode(body)
 			if msg != "" {
 				reject(http.StatusBadRequest, codeBadRequest, msg)
 				return
 			}
 			// The transport takes the request as decoded here; the body stays readable for
 			// one that decodes it itself.
-			r = r.WithContext(gqlbody.With(r.Context(), params))
+			r = r.WithContext(gqlbody.With(r.Context(), req))
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		case http.MethodOptions:
 		default:
@@ -94,6 +95,10 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 		next.ServeHTTP(w, r)
 	})
 }
+
+// keptBodyBytes bounds the bodies whose decoding the guard keeps (see gqlbody.Decoder): a few
+// thousand of a UI's queries with their variables.
+const keptBodyBytes = 4 << 20
 
 func isJSONObject(b []byte) bool {
 	var m map[string]json.RawMessage
