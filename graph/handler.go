@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -86,8 +87,9 @@ var listFields = map[string]bool{
 }
 
 // NewHandler builds the GraphQL HTTP handler: websocket, POST and GET transports, query cache,
-// complexity limit, a recover func that logs the stack, and the error presenter.
-func NewHandler(r *Resolver, opts Options) *handler.Server {
+// complexity limit, a recover func that logs the stack, and the error presenter; in front of
+// it, the answer cache's recall of bodies seen before (recall.go).
+func NewHandler(r *Resolver, opts Options) http.Handler {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -104,14 +106,14 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	a := newAnswers(r, opts.AnswerCacheBytes)
+	var rc *recall
 	if opts.Generic {
 		srv.AddTransport(transport.POST{})
 	} else {
-		t := postTransport{}
 		if a != nil {
-			t.recall = newRecall(a, opts.Extensions)
+			rc = newRecall(a, opts.Extensions)
 		}
-		srv.AddTransport(t)
+		srv.AddTransport(postTransport{recall: rc})
 	}
 	srv.SetQueryCache(queryCache[*ast.QueryDocument](1000))
 	tokens := opts.ParserTokenLimit
@@ -160,6 +162,9 @@ func NewHandler(r *Resolver, opts Options) *handler.Server {
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		return presentError(ctx, err, log)
 	})
+	if rc != nil {
+		return rc.in(srv)
+	}
 	return srv
 }
 

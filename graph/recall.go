@@ -7,16 +7,18 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"catalogd/internal/gqlbody"
 	"catalogd/internal/store"
 )
 
-// recall answers a request the POST transport has seen before from the answer cache, without
-// making it an operation again. For an answer the cache holds, making the operation (finding
-// the parsed query, coercing the variables, running the extensions, the interceptors and the
-// answer cache's own middleware) took a quarter of the server's CPU, and decoding the body
-// another tenth (see gqlbody.Decoder).
+// recall answers a POST whose body it has seen before from the answer cache, in front of
+// gqlgen's handler, without making it an operation again. For an answer the cache holds,
+// making the operation (finding the parsed query, coercing the variables, running the
+// extensions, the interceptors and the answer cache's own middleware) took a quarter of the
+// server's CPU, and decoding the body another tenth (see gqlbody.Decoder). The POST transport
+// tells recall which question each body it made an operation asks (learn).
 //
 // A request is known by its body's hash (gqlbody.Request.Key). Everything that decides whether
 // a request becomes an operation, and which question it asks, is a function of the body and
@@ -40,19 +42,21 @@ type recall struct {
 }
 
 // learned is what recall remembers of a body: its question, and the operation as observers
-// see it (its name, definition and extensions; the rest is not kept).
+// see it: its name and type, and the persisted query's hash (a copy of each, so that a body
+// remembered does not keep its query's syntax tree or its extensions alive).
 type learned struct {
 	q  question
 	oc *graphql.OperationContext
 }
 
-// recallEntries bounds the bodies recall remembers: about a hundred bytes each.
+// recallEntries bounds the bodies recall remembers: a few hundred bytes each.
 const recallEntries = 8192
 
 // CachedAnswerObserver is implemented by an extension (Options.Extensions) that observes
-// operations: an answer the transport gives from the answer cache without making an operation
-// passes no interceptor, so the extension is told of it here instead. oc holds the operation's
-// name, definition, query text and extensions only.
+// operations: an answer recall gives from the answer cache without making an operation passes
+// no interceptor, so the extension is told of it here instead. oc holds only the operation's
+// name, its definition's name and type (no selections), and the persisted query's hash among
+// its extensions.
 type CachedAnswerObserver interface {
 	ObserveCachedAnswer(ctx context.Context, oc *graphql.OperationContext, start time.Time)
 }
@@ -68,11 +72,31 @@ func newRecall(a *answers, extensions []graphql.HandlerExtension) *recall {
 	return r
 }
 
+// in puts recall in front of next, gqlgen's handler: a POST whose body the door decoded
+// (internal/server's guard, gqlbody) and recall knows is answered here, before gqlgen sees it.
+func (r *recall) in(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+		req, decoded := gqlbody.From(hr.Context())
+		if !decoded || hr.Method != http.MethodPost || hr.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, hr)
+			return
+		}
+		ctx, answered := r.answer(hr.Context(), w, hr, req, graphql.Now())
+		if answered {
+			return
+		}
+		if ctx != hr.Context() {
+			hr = hr.WithContext(ctx)
+		}
+		next.ServeHTTP(w, hr)
+	})
+}
+
 // answer writes the cached answer to the question req's body asked before, if the cache
 // holds one of the current generation, and reports whether it did. When it read the
 // generation and found no answer, the context it returns carries the generation, so the
 // operation made next does not read it again.
-func (r *recall) answer(ctx context.Context, w http.ResponseWriter, req gqlbody.Request) (context.Context, bool) {
+func (r *recall) answer(ctx context.Context, w http.ResponseWriter, hr *http.Request, req gqlbody.Request, start time.Time) (context.Context, bool) {
 	l, ok := r.learned.Get(req.Key)
 	if !ok || !l.q.cacheable {
 		return ctx, false
@@ -86,10 +110,7 @@ func (r *recall) answer(ctx context.Context, w http.ResponseWriter, req gqlbody.
 	if resp == nil {
 		return ctx, false
 	}
-	start := graphql.GetStartTime(ctx)
-	if start.IsZero() {
-		start = graphql.Now()
-	}
+	w.Header().Set("Content-Type", responseContentType(hr))
 	writeCompacted(w, resp)
 	for _, o := range r.observers {
 		o.ObserveCachedAnswer(ctx, l.oc, start)
@@ -107,7 +128,14 @@ func (r *recall) learn(req gqlbody.Request, oc *graphql.OperationContext) {
 	if _, known := r.learned.Peek(req.Key); known {
 		return
 	}
-	r.learned.Add(req.Key, learned{q: q, oc: &graphql.OperationContext{
-		OperationName: oc.OperationName, Operation: oc.Operation, RawQuery: oc.RawQuery, Extensions: oc.Extensions,
-	}})
+	seen := &graphql.OperationContext{OperationName: oc.OperationName}
+	if op := oc.Operation; op != nil {
+		seen.Operation = &ast.OperationDefinition{Operation: op.Operation, Name: op.Name}
+	}
+	if pq, ok := oc.Extensions["persistedQuery"].(map[string]any); ok {
+		if h, ok := pq["sha256Hash"].(string); ok && len(h) <= 64 {
+			seen.Extensions = map[string]any{"persistedQuery": map[string]any{"sha256Hash": h}}
+		}
+	}
+	r.learned.Add(req.Key, learned{q: q, oc: seen})
 }

@@ -22,8 +22,7 @@ import (
 
 // withDecodedBody decodes a POST body as the door does (internal/server's guard) and hands it
 // to h in the request's context: the transport's recall works on the door's decoding.
-func withDecodedBody(t *testing.T, h http.Handler) http.Handler {
-	dec := gqlbody.NewDecoder(1 << 20)
+func withDecodedBody(t *testing.T, dec *gqlbody.Decoder, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(r.Body)
@@ -80,6 +79,7 @@ func (w *watcher) counts() (made, recalled int) {
 type recallFixture struct {
 	*cacheFixture
 	w   *watcher
+	dec *gqlbody.Decoder
 	srv *httptest.Server
 }
 
@@ -87,9 +87,26 @@ func newRecallFixture(t *testing.T, dbURL string, opts graph.Options) *recallFix
 	w := &watcher{}
 	opts.Extensions = append(opts.Extensions, w)
 	f := newCacheFixture(t, dbURL, opts)
-	srv := httptest.NewServer(withDecodedBody(t, graph.NewHandler(f.r, opts)))
+	dec := gqlbody.NewDecoder(1 << 20)
+	srv := httptest.NewServer(withDecodedBody(t, dec, graph.NewHandler(f.r, opts)))
 	t.Cleanup(srv.Close)
-	return &recallFixture{cacheFixture: f, w: w, srv: srv}
+	return &recallFixture{cacheFixture: f, w: w, dec: dec, srv: srv}
+}
+
+// unchanged checks that the request the door keeps for body (shared by every request that
+// sends it) is as the body says, after the handler made operations of it.
+func (f *recallFixture) unchanged(body string) {
+	f.t.Helper()
+	kept, problem := f.dec.Decode([]byte(body))
+	fresh, _ := gqlbody.Decode([]byte(body))
+	if problem != "" {
+		f.t.Fatal(problem)
+	}
+	got, _ := json.Marshal(kept.Params)
+	want, _ := json.Marshal(fresh)
+	if string(got) != string(want) || kept.Params.Headers != nil || !kept.Params.ReadTime.Start.IsZero() {
+		f.t.Fatalf("the kept request changed: %s (headers %v); want %s", got, kept.Params.Headers, want)
+	}
 }
 
 // post sends body and returns the answer's status, content type and bytes.
@@ -228,6 +245,8 @@ func TestRecallAnswersOnlyWhatTheBodyDecides(t *testing.T) {
 	if made, recalled := f.w.counts(); made != 2 || recalled != 0 {
 		t.Fatalf("an uncached question twice: %d operations, %d recalled; want 2, 0", made, recalled)
 	}
+	f.unchanged(volatile)
+	f.unchanged(known)
 }
 
 // A persisted query registered at start, sent by its hash alone, is recalled: what it asks is
@@ -247,6 +266,7 @@ func TestRecallAnswersRegisteredPersistedQueries(t *testing.T) {
 	if made != 1 || recalled != 1 {
 		t.Fatalf("a registered persisted query twice: %d operations, %d recalled; want 1, 1", made, recalled)
 	}
+	f.unchanged(body) // the extension filled in the query of the operation's request, not the kept one
 	// In Only mode a query sent as text stays refused, however often.
 	text, _ := json.Marshal(map[string]any{"query": `{ __typename }`})
 	for range 2 {

@@ -28,10 +28,9 @@ import (
 // of it, and through json.Marshal otherwise, so the answers stay the same byte for byte;
 // TestPostTransportAnswersAsGqlgens compares the two transports.
 //
-// It also answers, through recall, a body it has seen before from the answer cache without
-// making it an operation again (recall.go).
+// It tells recall (recall.go) which question each body it makes an operation asks.
 type postTransport struct {
-	recall *recall // nil: every request is made an operation
+	recall *recall // nil: none told
 }
 
 var _ graphql.Transport = postTransport{}
@@ -61,14 +60,13 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	start := graphql.Now()
 	// The body as the door decoded it (internal/gqlbody), or as gqlgen's transport decodes it.
 	req, decoded := gqlbody.From(ctx)
-	if decoded && t.recall != nil {
-		var answered bool
-		if ctx, answered = t.recall.answer(ctx, w, req); answered {
-			return
-		}
-	}
-	params := req.Params
-	if !decoded {
+	var params *graphql.RawParams
+	if decoded {
+		// Shared with the decoder, which keeps it: the members set below and by the
+		// extensions go to a copy (the maps' values are never changed).
+		p := *req.Params
+		params = &p
+	} else {
 		params = &graphql.RawParams{}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -70,7 +69,7 @@ type Decoder struct {
 }
 
 type known struct {
-	params *graphql.RawParams // never changed: each request gets a copy
+	params *graphql.RawParams // shared by the requests that sent the body: never changed
 	size   int
 }
 
@@ -90,15 +89,16 @@ func NewDecoder(maxBytes int) *Decoder {
 	return &Decoder{known: gencache.New(maxBytes, func(_ [32]byte, k known) int { return k.size })}
 }
 
-// Decode decodes body as the package's Decode does. The request returned is the caller's
-// own: changing its members does not change what the next caller gets (values inside its
-// variables and extensions are shared, and are never changed).
+// Decode decodes body as the package's Decode does. The request's Params may be shared with
+// other requests that sent the same body: they are not to be changed. A user that sets their
+// members (gqlgen's transport sets Headers and ReadTime, a persisted query's extension the
+// Query) sets them on a copy of the struct; nothing changes the maps.
 func (d *Decoder) Decode(body []byte) (Request, string) {
 	req := Request{Key: sha256.Sum256(body)}
 	if d.known != nil {
 		// Kept under one generation: what a body decodes to never changes.
 		if k, ok := d.known.Get(0, req.Key); ok {
-			req.Params = copyParams(k.params)
+			req.Params = k.params
 			return req, ""
 		}
 	}
@@ -107,20 +107,10 @@ func (d *Decoder) Decode(body []byte) (Request, string) {
 		return Request{}, problem
 	}
 	if d.known != nil && len(body) <= maxKeptBody {
-		kept := copyParams(p)
-		d.known.Put(0, req.Key, known{params: kept, size: 2*len(body) + keptOverhead})
+		d.known.Put(0, req.Key, known{params: p, size: 2*len(body) + keptOverhead})
 	}
 	req.Params = p
 	return req, ""
-}
-
-// copyParams is p with maps of its own: gqlgen's transport and extensions set its members
-// (Headers, ReadTime, and Query for a persisted query) but change no variable's value.
-func copyParams(p *graphql.RawParams) *graphql.RawParams {
-	c := *p
-	c.Variables = maps.Clone(p.Variables)
-	c.Extensions = maps.Clone(p.Extensions)
-	return &c
 }
 
 type requestKey struct{}
@@ -130,8 +120,8 @@ func With(ctx context.Context, req Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, req)
 }
 
-// From returns the request With put in ctx, if any. The caller may change its Params: they
-// are the request's own.
+// From returns the request With put in ctx, if any. Its Params are not to be changed (see
+// Decoder.Decode).
 func From(ctx context.Context) (Request, bool) {
 	req, ok := ctx.Value(requestKey{}).(Request)
 	return req, ok && req.Params != nil
