@@ -96,7 +96,11 @@ type row struct {
 	requests, errors int
 	p50, p99         time.Duration
 	rps              float64
-	note             string
+	// serverCPU is the server process's CPU time (user and system) per request: what the
+	// machine's shared cores spent on each answer, less noisy than latency when comparing
+	// builds. Zero when unknown.
+	serverCPU time.Duration
+	note      string
 }
 
 // catalogInfo describes one generated catalog for the report.
@@ -373,7 +377,7 @@ func (r *run) do() {
 		if !selected(p.name) {
 			continue
 		}
-		res := p.runMedian(client, endpoint, max(1, *flagRuns))
+		res := p.runMedian(client, endpoint, max(1, *flagRuns), srv.cpu)
 		res.db, res.n = r.db, r.n
 		r.log("  %-18s %6d req  %4d err  p50 %8s  p99 %8s  %8.1f req/s  %s", p.name, res.requests, res.errors,
 			ms(res.p50), ms(res.p99), res.rps, res.note)
@@ -415,6 +419,31 @@ type server struct {
 }
 
 func (r *run) serve(dbURL string) (*server, error) { return r.serveWith(dbURL, "serve.log") }
+
+// cpu is the CPU time the server process has used so far, user and system (0 when it cannot
+// be read: /proc/PID/stat is Linux's).
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces, in parentheses): utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s (USER_HZ on Linux).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
 
 // serveWith starts `catalogd serve` with more arguments, logging to logName in the run's dir.
 func (r *run) serveWith(dbURL, logName string, args ...string) (*server, error) {
@@ -521,12 +550,18 @@ type gqlResponse struct {
 }
 
 // runMedian runs the phase n times and returns the medians of p50, p99 and req/s.
-func (p phase) runMedian(client *http.Client, endpoint string, n int) row {
+func (p phase) runMedian(client *http.Client, endpoint string, n int, cpu func() time.Duration) row {
 	var runs []row
 	for range n {
-		runs = append(runs, p.run(client, endpoint))
+		before := cpu()
+		r := p.run(client, endpoint)
+		if used := cpu() - before; before > 0 && r.requests > 0 {
+			r.serverCPU = used / time.Duration(r.requests)
+		}
+		runs = append(runs, r)
 	}
 	if n == 1 {
+		runs[0].note = cpuNote(runs[0].serverCPU, runs[0].note)
 		return runs[0]
 	}
 	med := func(f func(row) float64) float64 {
@@ -541,6 +576,7 @@ func (p phase) runMedian(client *http.Client, endpoint string, n int) row {
 	out.p50 = time.Duration(med(func(r row) float64 { return float64(r.p50) }))
 	out.p99 = time.Duration(med(func(r row) float64 { return float64(r.p99) }))
 	out.rps = med(func(r row) float64 { return r.rps })
+	out.serverCPU = time.Duration(med(func(r row) float64 { return float64(r.serverCPU) }))
 	p99s := make([]string, n)
 	for i, r := range runs {
 		out.requests += r.requests
@@ -549,8 +585,16 @@ func (p phase) runMedian(client *http.Client, endpoint string, n int) row {
 	}
 	out.requests -= runs[0].requests
 	out.errors -= runs[0].errors
-	out.note = fmt.Sprintf("median of %d runs (p99s %s); %s", n, strings.Join(p99s, ", "), out.note)
+	out.note = cpuNote(out.serverCPU, fmt.Sprintf("median of %d runs (p99s %s); %s", n, strings.Join(p99s, ", "), out.note))
 	return out
+}
+
+// cpuNote puts the server's CPU per request in front of note.
+func cpuNote(cpu time.Duration, note string) string {
+	if cpu <= 0 {
+		return note
+	}
+	return fmt.Sprintf("server CPU %.0f µs/req; %s", float64(cpu)/float64(time.Microsecond), note)
 }
 
 // The answers a phase checks (phase.check): the first checkFirst, which covers every sample
