@@ -86,6 +86,7 @@ var (
 	flagRuns        = flag.Int("runs", 1, "runs of each load phase; the report gives the medians of p50, p99 and req/s")
 	flagDocs        = flag.Bool("docs", false, "give every second component a techdocs site (about one doc page per two entities)")
 	flagPhases      = flag.String("phases", "", "comma-separated prefixes of the load phases to run (default: all), e.g. search,facets")
+	flagNoWarm      = flag.Bool("no-warm", false, "measure each phase from its first request: without the unmeasured pass that first asks each of its distinct requests once")
 	flagServeArgs   = flag.String("serve-args", "", "space-separated arguments added to every `catalogd serve`, e.g. \"--answer-cache-size 0\" to measure without the answer cache")
 )
 
@@ -551,17 +552,28 @@ type gqlResponse struct {
 
 // runMedian runs the phase n times and returns the medians of p50, p99 and req/s.
 func (p phase) runMedian(client *http.Client, endpoint string, n int, cpu func() time.Duration) row {
+	var cold string
+	if !*flagNoWarm {
+		// Each of the phase's distinct requests once, unmeasured: the runs then measure the
+		// server as a UI meets it after its first visits, not the first computation of each
+		// answer (which the cold pass's p99 reports).
+		w := p.run(client, endpoint, len(p.vars))
+		cold = fmt.Sprintf("cold pass of %d requests: p99 %s", w.requests, ms(w.p99))
+		if w.errors > 0 {
+			cold += fmt.Sprintf(", %d errors", w.errors)
+		}
+	}
 	var runs []row
 	for range n {
 		before := cpu()
-		r := p.run(client, endpoint)
+		r := p.run(client, endpoint, 0)
 		if used := cpu() - before; before > 0 && r.requests > 0 {
 			r.serverCPU = used / time.Duration(r.requests)
 		}
 		runs = append(runs, r)
 	}
 	if n == 1 {
-		runs[0].note = cpuNote(runs[0].serverCPU, runs[0].note)
+		runs[0].note = cpuNote(runs[0].serverCPU, joinNotes(cold, runs[0].note))
 		return runs[0]
 	}
 	med := func(f func(row) float64) float64 {
@@ -585,8 +597,19 @@ func (p phase) runMedian(client *http.Client, endpoint string, n int, cpu func()
 	}
 	out.requests -= runs[0].requests
 	out.errors -= runs[0].errors
-	out.note = cpuNote(out.serverCPU, fmt.Sprintf("median of %d runs (p99s %s); %s", n, strings.Join(p99s, ", "), out.note))
+	out.note = cpuNote(out.serverCPU, joinNotes(fmt.Sprintf("median of %d runs (p99s %s)", n, strings.Join(p99s, ", ")), cold, out.note))
 	return out
+}
+
+// joinNotes joins the notes that are not empty.
+func joinNotes(notes ...string) string {
+	var out []string
+	for _, n := range notes {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // cpuNote puts the server's CPU per request in front of note.
@@ -607,7 +630,12 @@ const (
 	checkEvery = 100
 )
 
-func (p phase) run(client *http.Client, endpoint string) row {
+// run runs the phase for -duration or -requests, or for exactly n requests when n > 0.
+func (p phase) run(client *http.Client, endpoint string, n int) row {
+	limit := int64(*flagRequests)
+	if n > 0 {
+		limit = int64(n)
+	}
 	var (
 		next      atomic.Int64
 		okCount   atomic.Int64
@@ -635,7 +663,7 @@ func (p phase) run(client *http.Client, endpoint string) row {
 			var buf bytes.Buffer
 			for {
 				k := next.Add(1) - 1
-				if *flagRequests > 0 && k >= int64(*flagRequests) || *flagRequests <= 0 && time.Now().After(deadline) {
+				if limit > 0 && k >= limit || limit <= 0 && time.Now().After(deadline) {
 					return
 				}
 				if errCount.Load() >= 50 && okCount.Load() == 0 {
