@@ -96,10 +96,12 @@ func guardGraphQL(maxBody int64, log *slog.Logger, next http.Handler) http.Handl
 	})
 }
 
-// readBody reads the body of r, of at most maxBody bytes: into a buffer of its length when
-// it announced one (net/http reads no more than that), which most clients do.
+// readBody reads the body of r, of at most maxBody bytes: into a buffer of its length when it
+// announced a small one (net/http reads no more than that), which a UI's queries are. A larger
+// one grows with what arrives: a client announcing a megabyte and sending it slowly, or never,
+// does not get a megabyte set aside for it.
 func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, error) {
-	if n := r.ContentLength; n > 0 && n <= maxBody {
+	if n := r.ContentLength; n > 0 && n <= min(maxBody, maxPresizedBody) {
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, err
@@ -108,6 +110,9 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, er
 	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 }
+
+// maxPresizedBody is the largest announced body readBody sets a buffer aside for at once.
+const maxPresizedBody = 64 << 10
 
 // keptBodyBytes bounds the bodies whose decoding the guard keeps (see gqlbody.Decoder): a few
 // thousand of a UI's queries with their variables.
