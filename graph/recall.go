@@ -41,12 +41,13 @@ type recall struct {
 	observers []CachedAnswerObserver
 }
 
-// learned is what recall remembers of a body: its question, and the operation as observers
+// learned is what recall remembers of a body asking a cacheable question: the question's key
+// (bodies asking others are not remembered), and the operation as observers
 // see it: its name and type, and the persisted query's hash (a copy of each, so that a body
 // remembered does not keep its query's syntax tree or its extensions alive).
 type learned struct {
-	q  question
-	oc *graphql.OperationContext
+	key [32]byte
+	oc  *graphql.OperationContext
 }
 
 // recallEntries bounds the bodies recall remembers: a few hundred bytes each.
@@ -98,7 +99,7 @@ func (r *recall) in(next http.Handler) http.Handler {
 // operation made next does not read it again.
 func (r *recall) answer(ctx context.Context, w http.ResponseWriter, hr *http.Request, req gqlbody.Request, start time.Time) (context.Context, bool) {
 	l, ok := r.learned.Get(req.Key)
-	if !ok || !l.q.cacheable {
+	if !ok {
 		return ctx, false
 	}
 	gen, err := r.answers.store.Generation(ctx)
@@ -106,7 +107,7 @@ func (r *recall) answer(ctx context.Context, w http.ResponseWriter, hr *http.Req
 		return ctx, false // the operation will meet the same error and report it
 	}
 	ctx = store.WithGeneration(ctx, gen)
-	resp := r.answers.cache.get(gen, l.q.key)
+	resp := r.answers.cache.get(gen, l.key)
 	if resp == nil {
 		return ctx, false
 	}
@@ -137,5 +138,5 @@ func (r *recall) learn(req gqlbody.Request, oc *graphql.OperationContext) {
 			seen.Extensions = map[string]any{"persistedQuery": map[string]any{"sha256Hash": h}}
 		}
 	}
-	r.learned.Add(req.Key, learned{q: q, oc: seen})
+	r.learned.Add(req.Key, learned{key: q.key, oc: seen})
 }

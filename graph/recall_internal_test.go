@@ -28,7 +28,7 @@ func TestRecallRemembersLittle(t *testing.T) {
 	req := gqlbody.Request{Params: &graphql.RawParams{}, Key: [32]byte{2}}
 	r.learn(req, oc)
 	l, ok := r.learned.Get(req.Key)
-	if !ok || l.q.key != [32]byte{1} || !l.q.cacheable {
+	if !ok || l.key != [32]byte{1} {
 		t.Fatalf("learned %+v, %v", l, ok)
 	}
 	seen := l.oc

@@ -57,7 +57,7 @@ func Decode(body []byte) (*graphql.RawParams, string) {
 type Request struct {
 	Params *graphql.RawParams
 	// Key is the body's SHA-256: two requests with one key sent the same bytes, so they ask
-	// the same question. The transport answers a question it has seen before by it.
+	// the same question. The GraphQL handler answers a body it has seen before by it.
 	Key [32]byte
 }
 

@@ -60,11 +60,7 @@ func (g GraphQL) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 		return resp
 	}
 	oc := graphql.GetOperationContext(ctx)
-	typ := "query"
-	if oc.Operation != nil {
-		typ = string(oc.Operation.Operation)
-	}
-	name := OperationLabel(oc)
+	typ, name := describe(oc)
 	var span trace.Span
 	if g.Tracing != nil {
 		ctx, span = g.tracer().Start(ctx, "graphql "+typ+" "+name, trace.WithAttributes(attrs("graphql.operation.name", name, "graphql.operation.type", typ)...))
@@ -91,11 +87,7 @@ func (g GraphQL) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 // making an operation (graph.CachedAnswerObserver): as InterceptResponse records an
 // operation, with the span marked as answered from the cache.
 func (g GraphQL) ObserveCachedAnswer(ctx context.Context, oc *graphql.OperationContext, start time.Time) {
-	typ := "query"
-	if oc.Operation != nil {
-		typ = string(oc.Operation.Operation)
-	}
-	name := OperationLabel(oc)
+	typ, name := describe(oc)
 	if g.Tracing != nil {
 		_, span := g.tracer().Start(ctx, "graphql "+typ+" "+name, trace.WithTimestamp(start),
 			trace.WithAttributes(attrs("graphql.operation.name", name, "graphql.operation.type", typ, "catalogd.answer_cache", "recalled")...))
@@ -104,6 +96,15 @@ func (g GraphQL) ObserveCachedAnswer(ctx context.Context, oc *graphql.OperationC
 	if g.Metrics != nil {
 		g.Metrics.ObserveOperation(name, typ, time.Since(start))
 	}
+}
+
+// describe is the operation's type (query unless its definition says otherwise) and label.
+func describe(oc *graphql.OperationContext) (typ, name string) {
+	typ = "query"
+	if oc.Operation != nil {
+		typ = string(oc.Operation.Operation)
+	}
+	return typ, OperationLabel(oc)
 }
 
 func (g GraphQL) countErrors(resp *graphql.Response) {

@@ -617,7 +617,7 @@ func cpuNote(cpu time.Duration, note string) string {
 	if cpu <= 0 {
 		return note
 	}
-	return fmt.Sprintf("server CPU %.0f µs/req; %s", float64(cpu)/float64(time.Microsecond), note)
+	return joinNotes(fmt.Sprintf("server CPU %.0f µs/req", float64(cpu)/float64(time.Microsecond)), note)
 }
 
 // The answers a phase checks (phase.check): the first checkFirst, which covers every sample
