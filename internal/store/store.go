@@ -212,6 +212,9 @@ func (s *Store) MigrateUp(ctx context.Context) ([]string, error) {
 	if err := s.migrateSearchIndex(ctx); err != nil {
 		return applied, err
 	}
+	if err := s.migrateCompression(ctx); err != nil {
+		return applied, err
+	}
 	n, err := s.Client.CatalogState.Query().Count(ctx)
 	if err != nil {
 		return applied, err
