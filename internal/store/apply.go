@@ -179,7 +179,8 @@ func (s *Store) Apply(ctx context.Context, loc catalog.LocationSpec, b *Batch) (
 	// (prepared statements that last the whole Apply, COPY on PostgreSQL).
 	tx := ent.NewClient(ent.Driver(txDriver{entsql.Conn{ExecQuerier: sqlTx}, s.Dialect}))
 	if s.Dialect == dialect.Postgres {
-		// Writers across replicas take turns; readers are never blocked.
+		// Writers across replicas take turns; readers are not blocked (but for the
+		// relations of an empty catalog's first large Apply, bulkdefer.go).
 		if _, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", applyLockKey); err != nil {
 			return res, fmt.Errorf("apply lock: %w", err)
 		}

@@ -60,6 +60,10 @@ const (
 	// the table's indexes, to build them once at the end (see bulkWriter.maybeDeferIndexes).
 	// Small applies are not worth the schema change.
 	deferIndexesAt = 5000
+
+	// PostgreSQL's deferIndexesAt, for relation rows and for entities (see bulkdefer.go).
+	pgDeferRelationsAt = 20000
+	pgDeferEntitiesAt  = 5000
 )
 
 // bulkWriter writes the new entities and relation rows of one Apply, batching them and using
@@ -85,7 +89,7 @@ type bulkWriter struct {
 	// may build their indexes at the end instead (maybeDeferIndexes).
 	emptyEntities, emptyRelations bool
 	written                       map[string]int // rows written per table
-	deferred                      []string       // CREATE INDEX statements to run before commit
+	deferred                      []string       // statements to run before commit: CREATE INDEX, and what bulkdefer.go puts off
 	restore                       *[]string      // statements that set the connection back after the Apply
 
 	revision string          // of the read, for the docs it writes
@@ -170,8 +174,8 @@ func (w *bulkWriter) flush(ctx context.Context, final bool) error {
 // SQLite only. Its readers keep reading the snapshot they started with, which has the
 // indexes (and no rows), until the commit brings rows and indexes together; the Apply holds
 // the only write lock, so no other writer sees the table without them either. On
-// PostgreSQL, DROP INDEX would lock every reader of the table out until the commit, for as
-// long as processing takes; it saved about 0.6 s of 10 there and is not done.
+// PostgreSQL, DROP INDEX locks every reader of the table out until the commit: there it is
+// done for the relations of a first Apply into an empty catalog only (bulkdefer.go).
 func (w *bulkWriter) maybeDeferIndexes(ctx context.Context, table string, empty bool, n int) error {
 	if !empty || w.s.Dialect != dialect.SQLite {
 		return nil
@@ -416,6 +420,9 @@ func (w *bulkWriter) flushPostgres(ctx context.Context) error {
 	if len(w.entities) > 0 {
 		recs := w.entities
 		w.entities = nil
+		if err := w.maybeDeferTagsPostgres(ctx, len(recs)); err != nil {
+			return err
+		}
 		ids, err := w.nextEntityIDs(ctx, len(recs))
 		if err != nil {
 			return err
@@ -451,6 +458,9 @@ func (w *bulkWriter) flushPostgres(ctx context.Context) error {
 			}
 			return strings.Compare(a.r.Type, b.r.Type)
 		})
+		if err := w.maybeDeferRelationIndexesPostgres(ctx, len(rels)); err != nil {
+			return err
+		}
 		err := w.copyIn(ctx, relation.Table, relationColumns, len(rels), func(b []byte, i int) []byte {
 			r := &rels[i]
 			b = strconv.AppendInt(b, int64(r.entityID), 10)
