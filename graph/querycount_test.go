@@ -136,3 +136,50 @@ func TestPagesCostAConstantNumberOfStatements(t *testing.T) {
 		}
 	})
 }
+
+// An entity with more distinct targets than a batch loads together (maxTargetsAtOnce, 64)
+// loads each type's targets when a field asks for them: its owner alone, then every target
+// for its relations. Each field still gets the right entities.
+func TestAPageWithManyTargetsLoadsThemByType(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := testdb.Open(t, dbURL)
+		catalogOf(t, st, 700) // sys-0 has 140 components
+		var n atomic.Int64
+		counted := ent.NewClient(ent.Driver(countingDriver{st.Driver(), &n}))
+		r := graph.NewResolver(counted, st, nil)
+		if _, err := r.Index.Fresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c := client.New(graph.NewHandler(r, graph.Options{AnswerCacheBytes: -1}))
+		var resp struct {
+			Entity struct {
+				Ref        string
+				Owner      struct{ Ref string }
+				Components []struct{ Ref string }
+				Relations  []struct {
+					Type, TargetRef string
+					Target          *struct{ Ref string }
+				}
+			}
+		}
+		n.Store(0)
+		if err := c.Post(`{ entity(ref: "system:default/sys-0") { ref
+			... on System { owner { ref } components { ref } }
+			relations { type targetRef target { ref } } } }`, &resp); err != nil {
+			t.Fatal(err)
+		}
+		e := resp.Entity
+		if e.Owner.Ref != "group:default/team-0" || len(e.Components) != 140 || len(e.Relations) != 141 {
+			t.Fatalf("owner %q, %d components, %d relations; want group:default/team-0, 140, 141", e.Owner.Ref, len(e.Components), len(e.Relations))
+		}
+		for _, rel := range e.Relations {
+			if rel.Target == nil || rel.Target.Ref != rel.TargetRef {
+				t.Fatalf("relation %s %s: target %v", rel.Type, rel.TargetRef, rel.Target)
+			}
+		}
+		// The entity, its owner (ownedBy's targets), every target (components and relations).
+		if got := n.Load(); got != 3 {
+			t.Errorf("%d statements, want 3", got)
+		}
+	})
+}
