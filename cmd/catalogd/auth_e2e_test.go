@@ -410,3 +410,24 @@ func TestServeWithAnonymousReading(t *testing.T) {
 		t.Errorf("bad token with anonymous reading on: status %d", a.status)
 	}
 }
+
+// Users matched by an annotation: the directory serve builds indexes the annotation the
+// user match names (and no other), so a token's claim finds its User and the User's groups.
+func TestServeMatchesOIDCUsersByAnnotation(t *testing.T) {
+	iss := oidctest.Start(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "c.yaml"), strings.Replace(authCatalog, "metadata: {name: jane}",
+		"metadata: {name: jane, annotations: {example.com/employee-id: \"E-1001\", example.com/desk: \"4F\"}}", 1))
+	s, _ := startServerEnv(t, nil, "--location", filepath.Join(dir, "c.yaml"),
+		"--oidc-issuer", iss.URL, "--oidc-audience", "catalogd",
+		"--oidc-user-claim", "employee_id", "--oidc-user-match", "annotation:example.com/employee-id")
+	token := func(id string) string {
+		return "Bearer " + iss.Sign(t, map[string]any{"sub": "u-" + id, "employee_id": id, "aud": "catalogd"})
+	}
+	if v := s.viewer(token("E-1001")); v.Ref == nil || *v.Ref != "user:default/jane" || !slices.Contains(v.Groups, "group:default/team-a") {
+		t.Errorf("viewer by employee id = %+v, want user:default/jane in group:default/team-a", v)
+	}
+	if v := s.viewer(token("E-9999")); v.Ref != nil {
+		t.Errorf("an unknown employee id found %q", *v.Ref)
+	}
+}

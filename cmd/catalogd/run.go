@@ -568,7 +568,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		st.Trace(tracing.Tracer())
 	}
 	// --- end ops ---
-	directory := service.NewDirectory(st)
+	// Users are looked up by the OIDC user match and by the Slack command (by its user ID
+	// annotation, or email): the directory indexes those annotations only, and is built only
+	// when authentication is on (without it nothing looks users up).
+	directory := service.NewDirectory(st).OnlyAnnotations(slackcmd.UserIDAnnotation)
+	if key, ok := strings.CutPrefix(cfg.auth.cfg.UserMatch, "annotation:"); ok {
+		directory.OnlyAnnotations(slackcmd.UserIDAnnotation, key)
+	}
 	cfg.auth.dir.set(directory)
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 
@@ -583,8 +589,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			if _, err := resolver.Index.Fresh(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("building the dependency graph index", "err", err)
 			}
-			if err := directory.Warm(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("building the user directory", "err", err)
+			if cfg.auth.cfg.Enabled() { // without authentication nothing looks users up
+				if err := directory.Warm(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("building the user directory", "err", err)
+				}
 			}
 			// A large first ingest leaves SQLite's text index to be built here, after its
 			// commit; the text filter scans until then.

@@ -15,6 +15,7 @@ import (
 	"catalogd/internal/ingest"
 	"catalogd/internal/ingest/file"
 	"catalogd/internal/service"
+	"catalogd/internal/store"
 	"catalogd/internal/testdb"
 )
 
@@ -62,6 +63,7 @@ spec: {type: service, lifecycle: production, owner: group:default/team-b}
 type fixture struct {
 	svc  *service.Catalog
 	dir  *service.Directory
+	st   *store.Store
 	prov ingest.Provider
 	eng  *ingest.Engine
 	path string
@@ -82,7 +84,7 @@ func setup(t *testing.T, dbURL string, policy *auth.Policy) fixture {
 	if _, err := eng.Refresh(context.Background(), prov); err != nil {
 		t.Fatal(err)
 	}
-	return fixture{svc: service.NewCatalog(policy, eng, []ingest.Provider{prov}), dir: service.NewDirectory(st), prov: prov, eng: eng, path: path}
+	return fixture{svc: service.NewCatalog(policy, eng, []ingest.Provider{prov}), dir: service.NewDirectory(st), st: st, prov: prov, eng: eng, path: path}
 }
 
 func TestDirectoryFindsUsersAndTheirGroups(t *testing.T) {
@@ -204,4 +206,27 @@ func lastRead(t *testing.T, f fixture) time.Time {
 		t.Fatalf("location state: %v", err)
 	}
 	return *ls.LastReadAt
+}
+
+// A directory narrowed to some annotation keys finds users by those, refuses a lookup by
+// another key (rather than finding nobody), and still matches email and name.
+func TestDirectoryIndexesOnlyTheAnnotationsAsked(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		f := setup(t, dbURL, auth.NewPolicy(nil, false))
+		ctx := context.Background()
+		dir := service.NewDirectory(f.st).OnlyAnnotations("example.com/employee-id")
+		if ref, _, err := dir.LookupUser(ctx, "annotation:example.com/employee-id", "1001"); err != nil || ref != "user:default/alice" {
+			t.Errorf("by the indexed annotation: %q, %v", ref, err)
+		}
+		if ref, _, err := dir.LookupUser(ctx, "email", "bob@example.com"); err != nil || ref != "user:default/bob" {
+			t.Errorf("by email: %q, %v", ref, err)
+		}
+		if ref, _, err := dir.LookupUser(ctx, "annotation:backstage.io/managed-by-location", "x"); err == nil || ref != "" {
+			t.Errorf("by an annotation not indexed: %q, %v; want an error", ref, err)
+		}
+		none := service.NewDirectory(f.st).OnlyAnnotations()
+		if _, _, err := none.LookupUser(ctx, "annotation:example.com/employee-id", "1001"); err == nil {
+			t.Error("a directory of no annotations answered a lookup by one")
+		}
+	})
 }
