@@ -571,10 +571,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// Users are looked up by the OIDC user match and by the Slack command (by its user ID
 	// annotation, or email): the directory indexes those annotations only, and is built only
 	// when authentication is on (without it nothing looks users up).
-	directory := service.NewDirectory(st).OnlyAnnotations(slackcmd.UserIDAnnotation)
+	userAnnotations := []string{slackcmd.UserIDAnnotation}
 	if key, ok := strings.CutPrefix(cfg.auth.cfg.UserMatch, "annotation:"); ok {
-		directory.OnlyAnnotations(slackcmd.UserIDAnnotation, key)
+		userAnnotations = append(userAnnotations, key)
 	}
+	directory := service.NewDirectory(st).OnlyAnnotations(userAnnotations...)
 	cfg.auth.dir.set(directory)
 	resolver := graph.NewResolver(st.Client, st, cfg.contacts)
 

@@ -298,6 +298,18 @@ func TestReadersDuringAFirstApplySeeTheTablesAsTheyWere(t *testing.T) {
 					}
 					relReader <- n
 				}()
+				// It waits on the lock (not merely runs after the commit).
+				waiting := false
+				for deadline := time.Now().Add(5 * time.Second); !waiting && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if err := st.DB.QueryRowContext(rctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+						WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT count(*) FROM relations WHERE source_ref%')`).Scan(&waiting); err != nil {
+						t.Errorf("pg_stat_activity: %v", err)
+						break
+					}
+				}
+				if !waiting {
+					t.Error("the reader of relations did not wait for the apply's lock")
+				}
 				checked = true
 				yield(recs[7000:])
 				return
